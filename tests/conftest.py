@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny export files, and real database servers when they answer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "data" / "samples"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("XCOMLAB_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No XCOMLAB_* setting leaks into a test from the developer's shell."""
+    for k in list(os.environ):
+        if k.startswith("XCOMLAB_") and not k.startswith("XCOMLAB_TEST_"):
+            monkeypatch.delenv(k)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL schema on the loopback server (skips when none answers)."""
+    if not _answers(5432):
+        pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432")
+    import sqlalchemy as sa
+
+    schema = f"xcomlab_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A throwaway MariaDB/MySQL database on the loopback server (skips when none answers)."""
+    if not _answers(3306):
+        pytest.skip("no MariaDB/MySQL server answers on 127.0.0.1:3306")
+    import sqlalchemy as sa
+
+    db = f"xcomlab_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(MYSQL_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {db}")
+    try:
+        yield MYSQL_URL.rsplit("/", 1)[0] + f"/{db}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {db}")
+        engine.dispose()

@@ -1,0 +1,130 @@
+"""Profile: how many XComs and bytes, per DAG / task / key, and which values dominate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xcomlab import schema as S
+from xcomlab.ingest.loader import load_report
+
+__all__ = ["Profile", "primary_rows", "profile", "summarize"]
+
+_QUANTILES = {"p50_bytes": 0.5, "p90_bytes": 0.9, "p99_bytes": 0.99}
+
+
+def primary_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the live ``xcom`` table when the export has it, else every row.
+
+    Archive tables (``_xcom_archive``, ``_airflow_deleted__xcom__*``) hold rows that
+    Airflow no longer reads; they are reported apart.
+    """
+    live = frame[S.SOURCE_TABLE] == "xcom"
+    return frame[live] if live.any() else frame
+
+
+def _group(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    sizes = frame[S.VALUE_BYTES].astype("float64")
+    g = sizes.groupby([frame[c] for c in by], observed=True)
+    out = pd.DataFrame({"rows": g.size(), "value_bytes": g.sum(min_count=0).astype("int64")})
+    for name, q in _QUANTILES.items():
+        out[name] = g.quantile(q)
+    out["max_bytes"] = g.max()
+    total = out["value_bytes"].sum()
+    out["share"] = out["value_bytes"] / total if total else 0.0
+    return out.sort_values("value_bytes", ascending=False)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of an XCom frame's live rows, per DAG, task and key.
+
+    Attributes
+    ----------
+    summary : dict
+        The headline numbers (see :func:`summarize`).
+    by_dag, by_task, by_key : pandas.DataFrame
+        ``rows, value_bytes, p50_bytes, p90_bytes, p99_bytes, max_bytes, share``,
+        largest first.
+    top_rows : pandas.DataFrame
+        The largest single values.
+    """
+
+    summary: dict[str, Any]
+    by_dag: pd.DataFrame
+    by_task: pd.DataFrame
+    by_key: pd.DataFrame
+    top_rows: pd.DataFrame
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"Profile({s['rows']:,} rows, {s['value_bytes']:,} value bytes, "
+                f"{len(self.by_dag)} DAGs, schema {s['airflow_schema']})")
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>{self!r}</b></p>"
+        return head + self.by_dag.head(10).to_html(float_format=lambda x: f"{x:,.1f}")
+
+
+def profile(frame: pd.DataFrame, *, top: int = 10) -> Profile:
+    """Profile the live rows of an XCom frame.
+
+    Examples
+    --------
+    >>> p = xcomlab.profile(frame)  # doctest: +SKIP
+    >>> p.by_dag.head()  # doctest: +SKIP
+    """
+    rows = primary_rows(S.validate_frame(frame))
+    cols = [S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE_BYTES, S.ENCODING]
+    top_rows = rows.nlargest(top, S.VALUE_BYTES)[cols] if len(rows) else rows[cols]
+    return Profile(
+        summary=summarize(frame),
+        by_dag=_group(rows, [S.DAG_ID]),
+        by_task=_group(rows, [S.DAG_ID, S.TASK_ID]),
+        by_key=_group(rows, [S.KEY]),
+        top_rows=top_rows.reset_index(drop=True),
+    )
+
+
+def summarize(frame: pd.DataFrame) -> dict[str, Any]:
+    """The headline numbers of an XCom frame, as plain JSON-ready values.
+
+    Keys: ``airflow_schema, rows, value_bytes, by_dag ({dag_id: {rows, value_bytes}}),
+    references, pickled, nan_values, internal_rows, first_timestamp, last_timestamp,
+    sizes_exact, tables ({table: {rows, value_bytes}})``. Counts cover the live
+    ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
+    """
+    S.validate_frame(frame)
+    rows = primary_rows(frame)
+    sizes = rows[S.VALUE_BYTES]
+    by_dag = rows.groupby(S.DAG_ID, observed=True)[S.VALUE_BYTES].agg(["size", "sum"])
+    tables = frame.groupby(S.SOURCE_TABLE, observed=True)[S.VALUE_BYTES].agg(["size", "sum"])
+    schema = rows[S.AIRFLOW_SCHEMA].mode()
+    exact = bool(rows[S.SIZE_EXACT].all())
+    try:
+        exact = exact and load_report(frame).sizes_exact
+    except Exception:  # noqa: BLE001 - frames built by hand carry no report
+        pass
+    ts = rows[S.TIMESTAMP]
+    return {
+        "airflow_schema": str(schema.iloc[0]) if len(schema) else None,
+        "rows": int(len(rows)),
+        "value_bytes": int(sizes.sum()),
+        "by_dag": {str(k): {"rows": int(v["size"]), "value_bytes": int(v["sum"])}
+                   for k, v in by_dag.sort_values("sum", ascending=False).iterrows()},
+        "references": int(rows[S.REF_URI].notna().sum()),
+        "pickled": int((rows[S.ENCODING] == "pickle").sum()),
+        "nan_values": int(rows[S.HAS_NAN].sum()),
+        "internal_rows": int(rows[S.INTERNAL].sum()),
+        "first_timestamp": ts.min().isoformat() if len(ts) else None,
+        "last_timestamp": ts.max().isoformat() if len(ts) else None,
+        "sizes_exact": exact,
+        "tables": {str(k): {"rows": int(v["size"]), "value_bytes": int(v["sum"])}
+                   for k, v in tables.iterrows()},
+    }
+
+
+

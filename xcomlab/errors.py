@@ -1,0 +1,106 @@
+"""Errors raised by xcomlab: one root, each subclass also a matching built-in.
+
+::
+
+    XcomlabError
+    ├── ExportFormatError (ValueError)      bad or unreadable export input
+    ├── SchemaMismatchError (ValueError)    a frame lacks columns or has wrong dtypes
+    ├── UnsupportedSourceError (ValueError) a source xcomlab cannot read (format, URL scheme)
+    └── NotFittedError (AttributeError)     a model used before ``fit``
+
+Every message quotes the offending value, says what was expected and where, and
+names the fix when there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = [
+    "ExportFormatError",
+    "NotFittedError",
+    "Reason",
+    "Rejection",
+    "SchemaMismatchError",
+    "UnsupportedSourceError",
+    "XcomlabError",
+]
+
+
+class XcomlabError(Exception):
+    """Root of every error xcomlab raises on purpose."""
+
+
+class Reason(str, Enum):
+    """Why a row of an export was rejected."""
+
+    MISSING_COLUMN = "missing_column"
+    FIELD_COUNT = "field_count"
+    BAD_INTEGER = "bad_integer"
+    BAD_TIMESTAMP = "bad_timestamp"
+    BAD_VALUE = "bad_value"
+    BAD_JSON = "bad_json"
+    NULL_IDENTIFIER = "null_identifier"
+    TRUNCATED = "truncated"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One row of an export that could not be read.
+
+    ``line`` is the physical 1-based line in the file when known, ``row`` the
+    1-based data record (header excluded) within its table.
+    """
+
+    path: str
+    table: str
+    row: int | None
+    line: int | None
+    column: str | None
+    reason: Reason
+    detail: str
+    text: str = ""
+
+    def where(self) -> str:
+        """Return ``file, line L (row R), column C`` for a message."""
+        parts = [self.path]
+        if self.table:
+            parts.append(f"table {self.table}")
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.row is not None:
+            parts.append(f"row {self.row}")
+        if self.column:
+            parts.append(f"column {self.column!r}")
+        return ", ".join(parts)
+
+
+class ExportFormatError(XcomlabError, ValueError):
+    """An export is malformed: the message names file, line/row, column and expectation."""
+
+    def __init__(self, message: str, rejection: Rejection | None = None) -> None:
+        super().__init__(message)
+        self.rejection = rejection
+
+    @classmethod
+    def from_rejection(cls, rej: Rejection) -> ExportFormatError:
+        """Build the error for one rejected row, with the fix for strict mode."""
+        shown = rej.text if len(rej.text) <= 120 else rej.text[:117] + "..."
+        msg = f"{rej.where()}: {rej.detail}"
+        if shown:
+            msg += f" (text: {shown!r})"
+        msg += ". Pass errors='collect' to load the good rows and report the rejected ones."
+        return cls(msg, rej)
+
+
+class SchemaMismatchError(XcomlabError, ValueError):
+    """A DataFrame does not follow the documented frame contract."""
+
+
+class UnsupportedSourceError(XcomlabError, ValueError):
+    """A source whose format or scheme xcomlab cannot read."""
+
+
+class NotFittedError(XcomlabError, AttributeError):
+    """A model was used before ``fit``."""

@@ -1,0 +1,5 @@
+"""Ingest: read every kind of xcom export into the XCom frame (see :mod:`xcomlab.schema`)."""
+
+from xcomlab.ingest.loader import LoadReport, TableReport, load_export, load_report
+
+__all__ = ["LoadReport", "TableReport", "load_export", "load_report"]

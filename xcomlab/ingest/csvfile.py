@@ -1,0 +1,221 @@
+"""CSV exports: ``psql \\copy … csv header`` and ``airflow db export-archived``.
+
+Columns are found by header name (their physical order depends on how the database
+was created). A fast path streams blocks through Arrow's multithreaded CSV parser;
+malformed input switches to an exact row-by-row reader that names the bad line.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from xcomlab import schema as S
+from xcomlab.errors import ExportFormatError, Reason, Rejection
+from xcomlab.ingest.normalize import RawBatch, detect_schema
+from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
+from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
+
+__all__ = ["read_csv", "frame_columns"]
+
+#: Export column name → frame column name (``execution_date`` is 1.10–2.2's logical date).
+RENAME = {"execution_date": S.LOGICAL_DATE}
+ID_COLUMNS = (S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID, S.TIMESTAMP,
+              S.LOGICAL_DATE, S.DAG_RESULT)
+REQUIRED_EXPORT = ("dag_id", "task_id", "key", "value", "timestamp")
+_SLOW_BATCH_ROWS = 50_000
+_SAMPLE_ROWS = 200
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB
+
+
+def frame_columns(names: list[str]) -> dict[str, str]:
+    """Map export column names to frame names, keeping only the columns xcomlab uses."""
+    out = {}
+    for name in names:
+        target = RENAME.get(name, name)
+        if target in ID_COLUMNS or name == "value":
+            out[name] = target
+    return out
+
+
+def _check_required(path: str, table: str, names: list[str], line: int | None = 1) -> None:
+    missing = [c for c in REQUIRED_EXPORT if c not in names]
+    if missing:
+        where = f"{path}, line {line}" if line else f"{path}, table {table}"
+        msg = (f"{where}: header {names!r} lacks {missing}; expected Airflow's xcom columns "
+               f"(at least {list(REQUIRED_EXPORT)}). Export with `select * from xcom`.")
+        raise ExportFormatError(msg, Rejection(path, table, None, line, missing[0],
+                                               Reason.MISSING_COLUMN, "missing column"))
+
+
+def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | None = None,
+             airflow_schema: str | None = None) -> Iterator[TableSource]:
+    """Yield the one table a CSV export holds."""
+    p = Path(path)
+    with p.open("rb") as f:
+        first = f.readline()
+    if not first.strip():
+        msg = f"{path}, line 1: the file is empty; expected a CSV header naming xcom columns"
+        raise ExportFormatError(msg)
+    crlf = first.endswith(b"\r\n")
+    header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]))
+    names = [h.strip().strip('"').lower() for h in header]
+    name = table or (p.stem if is_xcom_table(p.stem) else "xcom")
+    _check_required(path, name, names)
+    mode = value_mode or detect_mode(_sample_values(p, names), crlf=crlf)
+    schema = airflow_schema or detect_schema(
+        set(names), json_values=mode in (ValueMode.JSON, ValueMode.PYTHON_REPR))
+    notes = []
+    if mode is ValueMode.MEMORY:
+        notes.append(f"{path}: values were exported as '<memory at 0x…>' placeholders (airflow db "
+                     "export-archived on PostgreSQL): value sizes are lost. Export with psql "
+                     "\\copy or pg_dump to size them.")
+    if mode is ValueMode.PYTHON_REPR:
+        notes.append(f"{path}: values are Python reprs of decoded JSON (airflow db export-archived "
+                     "on PostgreSQL, Airflow 3): value sizes are approximate. Export with psql "
+                     "\\copy or pg_dump for exact sizes.")
+    reader = _CsvReader(path, names, mode)
+    yield TableSource(
+        path=path, table=name, columns=names, airflow_schema=schema,
+        batches=reader.fast, fallback=reader.slow, locate_line=reader.locate_line,
+        notes=notes, sizes_exact=mode not in (ValueMode.MEMORY, ValueMode.PYTHON_REPR),
+        total_bytes=p.stat().st_size, bytes_read=reader.tell,
+    )
+
+
+def _sample_values(p: Path, names: list[str]) -> list[str | None]:
+    idx = names.index("value")
+    out: list[str | None] = []
+    with p.open(newline="", encoding="utf-8", errors="replace") as f:
+        rows = csv.reader(f)
+        next(rows, None)
+        for i, row in enumerate(rows):
+            if i >= _SAMPLE_ROWS:
+                break
+            if len(row) > idx:
+                out.append(row[idx])
+    return out
+
+
+class _CsvReader:
+    """Fast (Arrow) and exact (csv module) readers over one file."""
+
+    def __init__(self, path: str, names: list[str], mode: ValueMode) -> None:
+        self.path = path
+        self.names = names
+        self.mode = mode
+        self.used = frame_columns(names)
+        self._file: pa.NativeFile | None = None
+
+    def tell(self) -> int:
+        f = self._file
+        return 0 if f is None or f.closed else f.tell()
+
+    def _raw(self, columns: dict[str, pa.Array], first_row: int) -> RawBatch:
+        vt = values_from_text(columns.pop("value"), self.mode)
+        detail = {
+            ValueMode.HEX: "expected PostgreSQL hex bytea such as '\\x7b22…'",
+            ValueMode.BYTES_REPR: "expected a Python bytes literal such as b'{\"a\": 1}'",
+            ValueMode.MEMORY: "expected '<memory at 0x…>' like the other rows",
+        }.get(self.mode, "unreadable value")
+        return RawBatch(columns, vt.values, first_row, lost=vt.lost, approx=vt.approx,
+                        bad_values=vt.bad, bad_detail=detail)
+
+    def fast(self) -> Iterator[RawBatch]:
+        invalid: list[pa_csv.InvalidRow] = []
+
+        def on_invalid(row: pa_csv.InvalidRow) -> str:
+            invalid.append(row)
+            return "error"
+
+        self._file = pa.OSFile(self.path)
+        try:
+            reader = pa_csv.open_csv(
+                self._file,
+                read_options=pa_csv.ReadOptions(block_size=1 << 23, column_names=self.names,
+                                                skip_rows=1, use_threads=True),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True,
+                                                  invalid_row_handler=on_invalid),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={n: pa.string() for n in self.used},
+                    include_columns=list(self.used), null_values=[""],
+                    strings_can_be_null=True, quoted_strings_can_be_null=False),
+            )
+            row = 1
+            while True:
+                try:
+                    rb = reader.read_next_batch()
+                except StopIteration:
+                    break
+                cols = {self.used[n]: rb.column(n) for n in self.used}
+                yield self._raw(cols, row)
+                row += rb.num_rows
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise SlowPath(str(exc)) from exc
+        finally:
+            self._file.close()
+
+    def slow(self) -> Iterator[RawBatch]:
+        """Row by row with :mod:`csv`: exact lines, every malformed row named."""
+        ncols = len(self.names)
+        keep = [(i, self.used[n]) for i, n in enumerate(self.names) if n in self.used]
+        with open(self.path, newline="", encoding="utf-8", errors="strict") as f:
+            rows = csv.reader(f)
+            start_line = 2
+            try:
+                next(rows)
+                buf: list[list[str]] = []
+                row_no = 1
+                first = 1
+                rejected: list[Rejection] = []
+                for rec in rows:
+                    if len(rec) != ncols:
+                        rejected.append(Rejection(
+                            self.path, "", row_no, start_line, None, Reason.FIELD_COUNT,
+                            f"expected {ncols} fields as in the header, found {len(rec)}",
+                            ",".join(rec)))
+                    else:
+                        buf.append(rec)
+                    row_no += 1
+                    start_line = rows.line_num + 1
+                    if len(buf) >= _SLOW_BATCH_ROWS or rejected:
+                        yield self._slow_batch(buf, keep, first, rejected)
+                        first, buf, rejected = row_no, [], []
+                if buf:
+                    yield self._slow_batch(buf, keep, first, rejected)
+            except csv.Error as exc:
+                msg = (f"{self.path}, line {rows.line_num}: not valid CSV ({exc}); expected "
+                       "comma-separated fields with double-quoted text, as psql and "
+                       "airflow db export-archived write")
+                raise ExportFormatError(msg) from exc
+            except UnicodeDecodeError as exc:
+                msg = (f"{self.path}: bytes at offset {exc.start} are not UTF-8; expected a "
+                       "UTF-8 export (psql's default client encoding)")
+                raise ExportFormatError(msg) from exc
+
+    def _slow_batch(self, buf: list[list[str]], keep: list[tuple[int, str]], first: int,
+                    rejected: list[Rejection]) -> RawBatch:
+        cols = {}
+        for i, name in keep:
+            cols[name] = pa.array([r[i] if r[i] != "" else None for r in buf], pa.string())
+        raw = self._raw(cols, first)
+        raw.rejected = rejected
+        return raw
+
+    def locate_line(self, row: int) -> int | None:
+        """Physical line where data record ``row`` (1-based) starts."""
+        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            start = rows.line_num + 1
+            for i, _ in enumerate(rows, start=1):
+                if i == row:
+                    return start
+                start = rows.line_num + 1
+        return None

@@ -1,0 +1,227 @@
+"""Databases: an ``airflow.db`` SQLite file or a live metadata DB by SQLAlchemy URL.
+
+Read-only, chunked with server-side cursors. Sizes are computed where the data is
+(``octet_length`` / ``LENGTH`` / ``length(CAST(value AS BLOB))``); only a head and a
+tail of each value cross the wire, plus the whole value of the rare rows that may
+hold NaN/Infinity — unless ``keep_values`` asks for every value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from xcomlab import schema as S
+from xcomlab.errors import ExportFormatError, UnsupportedSourceError
+from xcomlab.ingest.classify import HEAD_BYTES, TAIL_BYTES, RawValues
+from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.normalize import RawBatch, detect_schema
+from xcomlab.ingest.source import TableSource, is_xcom_table
+
+__all__ = ["read_sql", "sqlite_url"]
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """A read-only SQLAlchemy URL for an SQLite file (``mode=ro``: never writes)."""
+    return f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
+
+
+def read_sql(source: Any, *, sqlite_file: bool, chunk_rows: int, airflow_schema: str | None,
+             keep_values: bool) -> Iterator[TableSource]:
+    """Yield a table source per xcom-like table of a database."""
+    engine, label, own = _engine(source, sqlite_file)
+    try:
+        insp = sa.inspect(engine)
+        names = [t for t in insp.get_table_names() if is_xcom_table(t)]
+        kinds: dict[str, bool] = {}
+        for name in sorted(names, key=lambda t: (t != "xcom", t)):
+            cols = [c["name"].lower() for c in insp.get_columns(name)]
+            missing = [c for c in REQUIRED_EXPORT if c not in cols]
+            if missing:
+                msg = f"{label}: table {name} lacks columns {missing}; expected Airflow's xcom columns"
+                raise ExportFormatError(msg)
+            is_json = _value_is_json(engine, name, insp, kinds)
+            kinds[name] = is_json
+            schema = airflow_schema or detect_schema(set(cols), json_values=is_json)
+            q = _Query(engine, name, cols, is_json, chunk_rows, keep_values, label)
+            yield TableSource(path=label, table=name, columns=cols, airflow_schema=schema,
+                              batches=q.batches, total_bytes=None, notes=q.notes)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def _engine(source: Any, sqlite_file: bool) -> tuple[sa.Engine, str, bool]:
+    if isinstance(source, sa.Engine):
+        return source, source.url.render_as_string(hide_password=True), False
+    text = os.fspath(source)
+    if sqlite_file:
+        return sa.create_engine(sqlite_url(text)), text, True
+    try:
+        url = sa.make_url(text)
+    except sa.exc.ArgumentError as exc:
+        msg = f"{text!r} is not a SQLAlchemy URL ({exc}); expected e.g. postgresql://user@host/db"
+        raise UnsupportedSourceError(msg) from exc
+    host = url.host or "127.0.0.1"
+    label = url.render_as_string(hide_password=True)
+    try:
+        engine = sa.create_engine(url)
+    except ModuleNotFoundError as exc:
+        extra = "postgres" if url.get_backend_name() == "postgresql" else "mysql"
+        msg = f"{label}: the database driver is missing ({exc.name}); pip install 'xcomlab[{extra}]'"
+        raise UnsupportedSourceError(msg) from exc
+    del host
+    return engine, label, True
+
+
+def _value_is_json(engine: sa.Engine, table: str, insp: Any, kinds: dict[str, bool]) -> bool:
+    """Airflow 3 stores JSON (jsonb / JSON); Airflow 2 bytes (bytea / BLOB)."""
+    if table == "_xcom_archive" or table.startswith("_airflow_deleted___xcom_archive"):
+        return False  # the 3.0 migration's archive keeps the 2.x bytes (reference §1.5)
+    col = next(c for c in insp.get_columns(table) if c["name"].lower() == "value")
+    type_name = str(col["type"]).upper()
+    if any(t in type_name for t in ("JSON", "TEXT", "CHAR")):
+        return True
+    if any(t in type_name for t in ("BYTEA", "BLOB", "BINARY")) and engine.dialect.name != "sqlite":
+        return False
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            kind = conn.execute(sa.text(
+                f"SELECT typeof(value) FROM {_q(engine, table)} WHERE value IS NOT NULL LIMIT 1"
+            )).scalar()
+        if kind is not None:
+            return kind != "blob"
+        if "BLOB" in type_name:
+            return False
+    return kinds.get("xcom", "JSON" in type_name or type_name in ("NUM", "NUMERIC"))
+
+
+def _q(engine: sa.Engine, name: str) -> str:
+    return engine.dialect.identifier_preparer.quote(name)
+
+
+@dataclass
+class _Query:
+    engine: sa.Engine
+    table: str
+    columns: list[str]
+    is_json: bool
+    chunk_rows: int
+    keep_values: bool
+    label: str
+
+    def __post_init__(self) -> None:
+        self.notes: list[str] = []
+        self.used = {k: v for k, v in frame_columns(self.columns).items() if k != "value"}
+
+    def _value_exprs(self) -> dict[str, str]:
+        d = self.engine.dialect.name
+        h, t = HEAD_BYTES, TAIL_BYTES
+        if d == "postgresql":
+            v = "x.v"
+            nan = f"(strpos({v}, 'NaN') > 0 OR strpos({v}, 'Infinity') > 0)"
+            if not self.is_json:
+                nan = (f"(position('\\x4e614e'::bytea in {v}) > 0 OR "
+                       f"position('\\x496e66696e697479'::bytea in {v}) > 0)")
+                return {"vb": f"octet_length({v})", "head": f"substring({v} from 1 for {h})",
+                        "tail": f"substring({v} from greatest(octet_length({v}) - {t - 1}, 1))",
+                        "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+            return {"vb": f"octet_length({v})", "head": f"left({v}, {h})", "tail": f"right({v}, {t})",
+                    "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+        if d in ("mysql", "mariadb"):
+            v = "CAST(value AS CHAR)" if self.is_json else "value"
+            nan = f"(LOCATE('NaN', {v}) > 0 OR LOCATE('Infinity', {v}) > 0)"
+            return {"vb": f"LENGTH({v})", "head": f"LEFT({v}, {h})", "tail": f"RIGHT({v}, {t})",
+                    "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+        if d == "sqlite":
+            v = "CAST(value AS BLOB)"
+            nan = f"(instr({v}, CAST('NaN' AS BLOB)) > 0 OR instr({v}, CAST('Infinity' AS BLOB)) > 0)"
+            return {"vb": f"length({v})", "head": f"substr({v}, 1, {h})", "tail": f"substr({v}, -{t})",
+                    "nan": f"CASE WHEN value IS NULL THEN 0 ELSE {nan} END",
+                    "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+        msg = f"{self.label}: dialect {d!r} is not supported; expected PostgreSQL, MySQL/MariaDB or SQLite"
+        raise UnsupportedSourceError(msg)
+
+    def sql(self) -> str:
+        e = self._value_exprs()
+        ids = ", ".join(f"x.{_q(self.engine, c)}" for c in self.used)
+        parts = [ids, f"{e['vb']} AS vb", f"{e['head']} AS head", f"{e['tail']} AS tail",
+                 f"{e['nan']} AS nan", f"{e['full']} AS full_value"]
+        if self.keep_values:
+            parts.append(f"{e['value']} AS kept")
+        table = _q(self.engine, self.table)
+        if self.engine.dialect.name == "postgresql":
+            cast = "value::text" if self.is_json else "value"
+            src = f"(SELECT t.*, {cast} AS v FROM {table} t OFFSET 0) x"
+        else:
+            src = f"{table} x"
+        return f"SELECT {', '.join(parts)} FROM {src}"
+
+    def batches(self) -> Iterator[RawBatch]:
+        with _readonly(self.engine) as conn:
+            expected = conn.execute(sa.text(f"SELECT count(*) FROM {_q(self.engine, self.table)}")).scalar()
+            result = conn.execution_options(stream_results=True, yield_per=self.chunk_rows).execute(
+                sa.text(self.sql()))
+            row = 1
+            seen = 0
+            for part in result.partitions(self.chunk_rows):
+                cols = list(zip(*part, strict=True))
+                yield self._batch(cols, row)
+                row += len(part)
+                seen += len(part)
+        if expected != seen:
+            self.notes.append(f"{self.label}: table {self.table} had {expected} rows when counted "
+                              f"and {seen} when read; the database changed during the load")
+
+    def _batch(self, cols: list[tuple[Any, ...]], first_row: int) -> RawBatch:
+        names = list(self.used.values())
+        columns = {name: _arrow(cols[i]) for i, name in enumerate(names)}
+        k = len(names)
+        vb = pa.array(cols[k], pa.int64())
+        head, tail, full = (_binary(cols[k + 1]), _binary(cols[k + 2]), _binary(cols[k + 4]))
+        nan = pa.array([bool(x) for x in cols[k + 3]], pa.bool_())
+        complete = False
+        values = RawValues(head, vb, complete=complete, tail=tail, nan_hint=nan, full=full)
+        kept = _binary(cols[k + 5]) if self.keep_values else None
+        return RawBatch(columns, values, first_row, kept=kept)
+
+
+def _arrow(values: tuple[Any, ...]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _binary(values: tuple[Any, ...]) -> pa.Array:
+    out = [v.encode("utf-8") if isinstance(v, str) else (bytes(v) if v is not None else None)
+           for v in values]
+    return pa.array(out, pa.binary())
+
+
+@contextmanager
+def _readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as conn:
+        d = engine.dialect.name
+        if d == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        elif d in ("mysql", "mariadb"):
+            conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
+        elif d == "sqlite":
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+_ = (np, pc, S)
