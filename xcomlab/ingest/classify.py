@@ -33,7 +33,7 @@ _PICKLE_PROTO = pa.scalar(b"\x80", pa.binary())
 # __type/__var (reference/airflow_xcom.md §2.2).
 _SERDE_HEAD = r'^\{\s*"(__classname__|__type|__var)"\s*:'
 _SERDE_TAIL = r'"(__classname__|__type)"\s*:\s*"[^"\\]*"\s*\}\s*$'
-_JSON_FIRST = r"^\s*[\{\[\"\-0-9tfnNI]"
+_JSON_FIRST = r'^\s*(\{|\[|"|-?[0-9]|-?Infinity|NaN|true\s*$|false\s*$|null\s*$)'
 _URL_STRING = r'^"[A-Za-z][A-Za-z0-9+.\-]*://[^"]*"$'
 _DOUBLE_JSON = r'^"(\{|\[|true"$|false"$|null"$|-?[0-9])'
 _NAN_TOKEN = "NaN|Infinity"

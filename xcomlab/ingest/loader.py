@@ -187,6 +187,7 @@ def load_export(
                "or _airflow_deleted__xcom__<timestamp>")
         raise ExportFormatError(msg)
     frame = _to_pandas(parts)
+    rejections.sort(key=lambda r: (r.path, r.table, r.row or 0))
     frame.attrs[_REPORT_ATTR] = LoadReport(label, fmt, tuple(reports), tuple(rejections),
                                            tuple(notes))
     return frame

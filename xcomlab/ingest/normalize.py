@@ -302,19 +302,17 @@ def _to_ts(
     text = pc.cast(arr, pa.string())
     try:
         return _parse_ts(text)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
         pass
     good = np.asarray(pc.match_substring_regex(text, _TS_FORMATS[0]).fill_null(not required))
+    parsed = _parse_ts_rowwise(pc.if_else(pa.array(good), text, pa.scalar(None, pa.string())))
+    good &= np.asarray(pc.is_valid(parsed)) | np.asarray(pc.is_null(text))
     for i in np.flatnonzero(~good & ok):
         ctx.reject(raw.first_row + int(i), name, Reason.BAD_TIMESTAMP,
                    f"expected an ISO timestamp for {name} such as '2024-01-01 00:00:00+00', "
                    f"found {text[int(i)].as_py()!r}", _row_text(raw, int(i)))
         ok[i] = False
-    masked = pc.if_else(pa.array(good), text, pa.scalar(None, pa.string()))
-    try:
-        return _parse_ts(masked)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return _parse_ts_rowwise(masked)
+    return parsed
 
 
 def _parse_ts(text: pa.Array) -> pa.Array:
@@ -326,13 +324,16 @@ def _parse_ts(text: pa.Array) -> pa.Array:
     if not pc.any(aware.fill_null(False)).as_py():
         naive = pc.cast(text, pa.timestamp("us"))
         return pc.assume_timezone(naive, "UTC")
-    return _parse_ts_rowwise(text)
+    msg = "mixed naive and aware timestamps"
+    raise ValueError(msg)
 
 
 def _parse_ts_rowwise(text: pa.Array) -> pa.Array:
+    """Row by row (mixed offsets, odd forms); unparseable rows become null."""
     import pandas as pd
 
-    s = pd.to_datetime(pd.Series(text.to_pylist(), dtype=object), utc=True, format="ISO8601")
+    s = pd.to_datetime(pd.Series(text.to_pylist(), dtype=object), utc=True, format="ISO8601",
+                       errors="coerce")
     return pa.array(s.dt.as_unit("us"), _TS)
 
 

@@ -1,0 +1,201 @@
+"""CSV exports: psql \\copy and airflow db export-archived, every flavour and every error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import xcomlab
+from xcomlab.errors import ExportFormatError
+
+PSQL_AF3 = (
+    "dag_run_id,task_id,map_index,key,dag_result,dag_id,run_id,value,timestamp\n"
+    '7,extract,-1,return_value,f,etl,scheduled__2026-01-01,"{""rows"": 12, ""ok"": true}",2026-11-24 06:08:08.751217+00\n'
+    '7,load,3,return_value,t,etl,scheduled__2026-01-01,42,2026-11-24 06:09:00+00\n'
+    "7,load,4,x,f,etl,scheduled__2026-01-01,,2026-11-24 06:09:00+00\n"
+)
+
+
+def _write(tmp_path: Path, text: str, name: str = "xcom.csv", newline: str = "\n") -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.replace("\n", newline).encode())
+    return p
+
+
+def test_psql_airflow3_with_dag_result(tmp_path: Path) -> None:
+    """JSON text values, t/f booleans, +00 offsets; dag_result means schema 3.3+."""
+    f = xcomlab.load_export(_write(tmp_path, PSQL_AF3))
+    assert f["value_bytes"].tolist()[:2] == [len('{"rows": 12, "ok": true}'), 2]
+    assert pd.isna(f["value_bytes"].iloc[2]) and f["encoding"].iloc[2] == "null"
+    assert f["dag_result"].tolist() == [False, True, False]
+    assert f["map_index"].tolist() == [-1, 3, 4]
+    assert f["dag_run_id"].tolist() == [7, 7, 7]
+    assert set(f["airflow_schema"]) == {"3.3+"}
+    assert f["timestamp"].iloc[0] == pd.Timestamp("2026-11-24 06:08:08.751217", tz="UTC")
+    assert xcomlab.load_report(f).sizes_exact
+
+
+def test_columns_are_found_by_name_not_position(tmp_path: Path) -> None:
+    """A 2.3-migrated table orders columns differently; the result is the same."""
+    text = ("dag_run_id,task_id,key,value,timestamp,dag_id,run_id,map_index\n"
+            "1,t,return_value,\\x3432,2026-01-01 00:00:00+00,d,r,-1\n")
+    f = xcomlab.load_export(_write(tmp_path, text))
+    assert (f["dag_id"].iloc[0], f["run_id"].iloc[0], f["value_bytes"].iloc[0]) == ("d", "r", 2)
+    assert f["airflow_schema"].iloc[0] == "2.3-2.11"
+
+
+def test_older_schemas_are_detected(tmp_path: Path) -> None:
+    """An id column means 1.10; execution_date without run_id means 2.0–2.2."""
+    v110 = ("id,key,value,timestamp,execution_date,task_id,dag_id\n"
+            "1,return_value,\\x80034b2a2e,2020-01-01 00:00:00+00,2020-01-01 00:00:00+00,t,d\n")
+    f = xcomlab.load_export(_write(tmp_path, v110))
+    assert f["airflow_schema"].iloc[0] == "1.10"
+    assert f["encoding"].iloc[0] == "pickle"
+    assert f["logical_date"].iloc[0] == pd.Timestamp("2020-01-01", tz="UTC")
+    assert f["run_id"].isna().all() and f["map_index"].iloc[0] == -1
+    v20 = ("key,value,timestamp,execution_date,task_id,dag_id\n"
+           "return_value,\\x3432,2021-01-01 00:00:00+00,2021-01-01 00:00:00+00,t,d\n")
+    assert xcomlab.load_export(_write(tmp_path, v20))["airflow_schema"].iloc[0] == "2.0-2.2"
+
+
+def test_multiline_quoted_values(tmp_path: Path) -> None:
+    """Newlines inside quoted fields stay in the value."""
+    text = ("dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp\n"
+            '1,t,-1,k,d,r,"""line1\nline2""",2026-01-01 00:00:00+00\n'
+            '1,u,-1,k,d,r,"[1,\n2]",2026-01-01 00:00:00+00\n')
+    f = xcomlab.load_export(_write(tmp_path, text))
+    assert f["value_bytes"].tolist() == [len('"line1\nline2"'), len("[1,\n2]")]
+
+
+def test_export_archived_sqlite_airflow2(tmp_path: Path) -> None:
+    """CRLF and b'…' reprs (SQLite) are decoded back to the stored bytes, exactly."""
+    text = ("dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp\n"
+            "1,t,-1,return_value,d,r,\"b'{\"\"a\"\": 1}'\",2024-01-01 00:00:00.000000\n"
+            "1,u,-1,return_value,d,r,b'\\x80\\x04K*.',2024-01-01 00:00:00.000000\n")
+    f = xcomlab.load_export(_write(tmp_path, text, "_airflow_deleted__xcom__20240102000000.csv", "\r\n"))
+    assert f["value_bytes"].tolist() == [len(b'{"a": 1}'), 5]
+    assert f["encoding"].tolist() == ["json", "pickle"]
+    assert f["source_table"].iloc[0] == "_airflow_deleted__xcom__20240102000000"
+    assert f["timestamp"].iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def test_export_archived_postgres_airflow2_lost_values(tmp_path: Path) -> None:
+    """<memory at 0x…> placeholders: sizes are lost, not counted as the placeholder's length."""
+    text = ("dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp\n"
+            "1,t,-1,return_value,d,r,<memory at 0x7f1fd6d36e00>,2026-11-24 06:08:08.751217+00:00\n"
+            "1,u,-1,return_value,d,r,,2026-11-24 06:08:08.751217+00:00\n")
+    f = xcomlab.load_export(_write(tmp_path, text, newline="\r\n"))
+    assert f["encoding"].tolist() == ["lost", "null"]
+    assert f["value_bytes"].isna().all()
+    rep = xcomlab.load_report(f)
+    assert not rep.sizes_exact
+    assert any("sizes are lost" in n for n in rep.notes)
+    assert xcomlab.summarize(f)["sizes_exact"] is False
+
+
+def test_export_archived_postgres_airflow3_reprs_are_approximate(tmp_path: Path) -> None:
+    """Python reprs of decoded JSON are rebuilt as JSON, flagged approximate."""
+    text = ("dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp,dag_result\n"
+            "1,t,-1,return_value,d,r,\"{'a': 1, 'x': True}\",2026-11-24 06:08:08.751217+00:00,False\n"
+            "1,u,-1,return_value,d,r,hello,2026-11-24 06:08:08.751217+00:00,False\n"
+            "1,v,-1,return_value,d,r,\"[1.5, None]\",2026-11-24 06:08:08.751217+00:00,\n")
+    f = xcomlab.load_export(_write(tmp_path, text, newline="\r\n"))
+    assert f["value_bytes"].tolist() == [len('{"a": 1, "x": true}'), len('"hello"'), len("[1.5, null]")]
+    assert not f["size_exact"].any()
+    assert any("approximate" in n for n in xcomlab.load_report(f).notes)
+    assert f["dag_result"].tolist()[:2] == [False, False]
+
+
+def test_directory_of_export_archived_files(tmp_path: Path) -> None:
+    """A directory holding several archive CSVs loads each as its own table."""
+    body = "1,t,-1,k,d,r,b'1',2024-01-01 00:00:00.000000\n"
+    head = "dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp\n"
+    _write(tmp_path, head + body, "_airflow_deleted__xcom__20240101000000.csv", "\r\n")
+    _write(tmp_path, head + body + body, "_xcom_archive.csv", "\r\n")
+    _write(tmp_path, "a,b\n1,2\n", "dag_run.csv")
+    f = xcomlab.load_export(tmp_path)
+    assert f["source_table"].value_counts().to_dict() == {
+        "_xcom_archive": 2, "_airflow_deleted__xcom__20240101000000": 1}
+
+
+# --- errors -------------------------------------------------------------------------------
+
+BAD_HEAD = "dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp\n"
+GOOD = "1,t,-1,k,d,r,42,2026-01-01 00:00:00+00\n"
+
+
+def test_missing_column_names_file_line_and_columns(tmp_path: Path) -> None:
+    """A header without value/timestamp names both and the file's line 1."""
+    p = _write(tmp_path, "dag_id,task_id,key\nd,t,k\n")
+    with pytest.raises(ExportFormatError, match=r"xcom\.csv, line 1: header .* lacks \['value', 'timestamp'\]"):
+        xcomlab.load_export(p)
+
+
+def test_bad_integer_names_line_row_column(tmp_path: Path) -> None:
+    """A map_index of 'abc' on line 3 is reported with row, line, column and the text."""
+    p = _write(tmp_path, BAD_HEAD + GOOD + "1,t,abc,k,d,r,42,2026-01-01 00:00:00+00\n")
+    with pytest.raises(ExportFormatError, match=r"line 3, row 2, column 'map_index': expected an integer map_index, found 'abc'"):
+        xcomlab.load_export(p)
+
+
+def test_bad_timestamp(tmp_path: Path) -> None:
+    """An unparseable timestamp is named with what was expected."""
+    p = _write(tmp_path, BAD_HEAD + "1,t,-1,k,d,r,42,yesterday\n")
+    with pytest.raises(ExportFormatError, match=r"row 1, column 'timestamp': expected an ISO timestamp.*'yesterday'"):
+        xcomlab.load_export(p)
+
+
+def test_wrong_field_count_names_physical_line(tmp_path: Path) -> None:
+    """A short row after a multi-line value is located by its physical line."""
+    text = BAD_HEAD + '1,t,-1,k,d,r,"[1,\n2]",2026-01-01 00:00:00+00\n' + "1,t,-1,k\n" + GOOD
+    p = _write(tmp_path, text)
+    with pytest.raises(ExportFormatError, match=r"line 4, row 2: expected 8 fields as in the header, found 4"):
+        xcomlab.load_export(p)
+
+
+def test_bad_hex_and_null_identifier(tmp_path: Path) -> None:
+    """Invalid bytea hex and a missing dag_id are both errors naming their column."""
+    p = _write(tmp_path, BAD_HEAD + "1,t,-1,k,d,r,\\x4g,2026-01-01 00:00:00+00\n")
+    with pytest.raises(ExportFormatError, match=r"column 'value': expected PostgreSQL hex bytea"):
+        xcomlab.load_export(p)
+    p = _write(tmp_path, BAD_HEAD + "1,t,-1,k,,r,\\x34,2026-01-01 00:00:00+00\n")
+    with pytest.raises(ExportFormatError, match=r"column 'dag_id': expected a non-empty dag_id"):
+        xcomlab.load_export(p)
+
+
+def test_unterminated_quote(tmp_path: Path) -> None:
+    """A quote that never closes swallows the rest: named by line, not a parser traceback."""
+    p = _write(tmp_path, BAD_HEAD + GOOD + '1,t,-1,k,d,r,"[1, 2,2026-01-01 00:00:00+00\n')
+    with pytest.raises(ExportFormatError, match=r"xcom\.csv, table xcom, line 3, row 2: expected 8 fields"):
+        xcomlab.load_export(p)
+
+
+def test_collect_mode_reconciles_counts(tmp_path: Path) -> None:
+    """errors='collect' keeps good rows and reports every bad one; counts add up."""
+    text = (BAD_HEAD + GOOD + "1,t,abc,k,d,r,42,2026-01-01 00:00:00+00\n" + "1,t\n" + GOOD
+            + "1,t,-1,k,d,r,42,nope\n" + GOOD)
+    f = xcomlab.load_export(_write(tmp_path, text), errors="collect")
+    rep = xcomlab.load_report(f)
+    assert len(f) == 3
+    assert rep.tables[0].rows_read == 6 == rep.rows_loaded + rep.rows_rejected
+    rejected = rep.rejected_frame()
+    assert rejected[["line", "reason"]].values.tolist() == [
+        [3, "bad_integer"], [4, "field_count"], [6, "bad_timestamp"]]
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    """An empty file is named as such."""
+    with pytest.raises(ExportFormatError, match="the file is empty"):
+        xcomlab.load_export(_write(tmp_path, ""))
+
+
+def test_cli_exit_code_and_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI prints one line naming the problem and exits with 2."""
+    from xcomlab.cli import main
+
+    p = _write(tmp_path, BAD_HEAD + "1,t,abc,k,d,r,42,2026-01-01 00:00:00+00\n")
+    assert main(["profile", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xcomlab: ") and "map_index" in err and "Traceback" not in err
