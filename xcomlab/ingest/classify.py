@@ -35,6 +35,10 @@ _SERDE_HEAD = r'^\{\s*"(__classname__|__type|__var)"\s*:'
 _SERDE_TAIL = r'"(__classname__|__type)"\s*:\s*"[^"\\]*"\s*\}\s*$'
 _JSON_FIRST = r'^\s*(\{|\[|"|-?[0-9]|-?Infinity|NaN|true\s*$|false\s*$|null\s*$)'
 _URL_STRING = r'^"[A-Za-z][A-Za-z0-9+.\-]*://[^"]*"$'
+# Web links are not object-store references: fsspec's HTTP filesystem cannot be written
+# to, so no XCom backend offloads there, while Airflow 3 stores operator links
+# (``_link_*`` rows) as plain https URL strings (reference/airflow_xcom.md §8).
+_WEB_URL = r'^"[Hh][Tt][Tt][Pp][Ss]?://'
 _DOUBLE_JSON = r'^"(\{|\[|true"$|false"$|null"$|-?[0-9])'
 _NAN_TOKEN = "NaN|Infinity"
 #: Marker key of xcomlab's own reference envelope (see ``xcomlab.backend``).
@@ -147,6 +151,7 @@ def _find_refs(
 ) -> None:
     small = _np(pc.less_equal(value_bytes, MAX_REF_BYTES))
     url = _np(pc.match_substring_regex(head, _URL_STRING)) & small
+    url &= ~_np(pc.match_substring_regex(head, _WEB_URL).fill_null(False))
     for i in np.flatnonzero(url):
         ref_uri[i] = _json_loads(head[int(i)].as_py())
     envelope = _np(pc.match_substring(head, f'"{ENVELOPE_KEY}"')) & small
