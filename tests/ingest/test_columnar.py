@@ -40,6 +40,17 @@ def test_jsonl_row_to_json_nested_values(tmp_path: Path) -> None:
     assert f["value_bytes"].iloc[0] == len('{"a": 1, "b": [1, 2]}')
 
 
+def test_jsonl_row_to_json_strings_keep_their_quotes(tmp_path: Path) -> None:
+    """Embedded jsonb strings are JSON strings: "hé" is stored as 5 bytes, not 3."""
+    rows = _rows()
+    rows[0]["value"], rows[2]["value"] = {"a": 1}, "hé"
+    p = tmp_path / "x.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows))
+    f = xcomlab.load_export(p)
+    assert f["value_bytes"].iloc[2] == len('"hé"'.encode())
+    assert f["encoding"].iloc[2] == "json"
+
+
 def test_jsonl_hex_values_are_airflow2(tmp_path: Path) -> None:
     """\\x-hex strings are bytea: decoded, schema 2.x."""
     rows = _rows()

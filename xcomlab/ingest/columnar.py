@@ -3,7 +3,9 @@
 ``value`` may be a string holding the stored JSON text (Airflow 3), a ``\\x``-hex
 string (Airflow 2, as psql writes bytea), a Parquet ``binary`` column with the raw
 stored bytes, or — in JSON Lines made by ``row_to_json`` — the JSON value itself,
-which is re-serialised the way PostgreSQL prints jsonb (``", "`` and ``": "``).
+which is re-serialised the way PostgreSQL prints jsonb (``", "`` and ``": "``). In
+that embedded form a JSON ``null`` value and SQL NULL look the same (both ``null``);
+they load as NULL.
 """
 
 from __future__ import annotations
@@ -89,11 +91,14 @@ def read_jsonl(path: str, *, value_mode: ValueMode | None, airflow_schema: str |
         raise ExportFormatError(msg)
     sample = _sample_values(path)
     mode = value_mode or detect_mode([s for s in sample if isinstance(s, str)], crlf=False)
-    if any(s is not None and not isinstance(s, str) for s in sample):
+    # row_to_json embeds jsonb as JSON: objects, numbers and strings alike. Then a
+    # string value is the JSON string itself and must be re-encoded, quotes included.
+    embedded = any(s is not None and not isinstance(s, str) for s in sample)
+    if embedded:
         mode = ValueMode.JSON
     schema = airflow_schema or detect_schema(
         set(names), json_values=mode in (ValueMode.JSON, ValueMode.PYTHON_REPR))
-    reader = _JsonlReader(path, frame_columns(names), mode, chunk_rows)
+    reader = _JsonlReader(path, frame_columns(names), mode, chunk_rows, embedded=embedded)
     yield TableSource(path=path, table=_table_name(path), columns=names, airflow_schema=schema,
                       batches=reader.batches, total_bytes=Path(path).stat().st_size,
                       bytes_read=reader.tell)
@@ -133,7 +138,9 @@ def _sample_values(path: str, n: int = 200) -> list[Any]:
 
 
 class _JsonlReader:
-    def __init__(self, path: str, used: dict[str, str], mode: ValueMode, chunk_rows: int) -> None:
+    def __init__(self, path: str, used: dict[str, str], mode: ValueMode, chunk_rows: int, *,
+                 embedded: bool = False) -> None:
+        self.embedded = embedded
         self.path = path
         self.used = used
         self.mode = mode
@@ -171,7 +178,7 @@ class _JsonlReader:
     def _batch(self, rows: list[dict[str, Any]], keys: list[str], first: int,
                rejected: list[Rejection]) -> RawBatch:
         cols = {self.used[k]: _column([r.get(k) for r in rows]) for k in keys}
-        text = [_value_text(r.get("value")) for r in rows]
+        text = [_value_text(r.get("value"), self.embedded) for r in rows]
         vt = values_from_text(pa.array(text, pa.string()), self.mode)
         raw = RawBatch(cols, vt.values, first, lost=vt.lost, approx=vt.approx, bad_values=vt.bad,
                        bad_detail="value does not match the file's spelling")
@@ -179,10 +186,11 @@ class _JsonlReader:
         return raw
 
 
-def _value_text(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
+def _value_text(v: Any, embedded: bool) -> str | None:
+    if v is None or (isinstance(v, str) and not embedded):
         return v
-    return json.dumps(v)  # jsonb's text form: ", " and ": " separators
+    # jsonb's text form: ", " and ": " separators, non-ASCII as UTF-8 rather than \u escapes.
+    return json.dumps(v, ensure_ascii=False)
 
 
 def _column(values: list[Any]) -> pa.Array:
