@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 import xcomlab
-from conftest import ROOT
 from xcomlab import synth
 from xcomlab.schema import is_internal_key
 from xcomlab.synth.samples import SAMPLES, write_samples
@@ -109,7 +109,7 @@ def test_planted_secrets_nan_and_internal_keys() -> None:
 
 
 def test_bad_config_is_refused() -> None:
-    with pytest.raises(ValueError, match="airflow='1.10'"):
+    with pytest.raises(ValueError, match=r"airflow='1\.10'"):
         synth.SynthConfig(airflow="1.10")
     with pytest.raises(ValueError, match="caps mapped fan-out at 1024"):
         synth.SynthConfig(max_fan_out=2048)

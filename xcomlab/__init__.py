@@ -1,5 +1,6 @@
 """xcomlab: size Apache Airflow XComs — how big, how fast they grow, what breaks, what it costs."""
 
+from xcomlab.analysis import Profile, profile, summarize
 from xcomlab.errors import (
     ExportFormatError,
     NotFittedError,
@@ -7,7 +8,6 @@ from xcomlab.errors import (
     UnsupportedSourceError,
     XcomlabError,
 )
-from xcomlab.analysis import Profile, profile, summarize
 from xcomlab.ingest import LoadReport, load_export, load_report
 from xcomlab.schema import validate_frame
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
@@ -104,14 +104,12 @@ def summarize(frame: pd.DataFrame) -> dict[str, Any]:
     tables = frame.groupby(S.SOURCE_TABLE, observed=True)[S.VALUE_BYTES].agg(["size", "sum"])
     schema = rows[S.AIRFLOW_SCHEMA].mode()
     exact = bool(rows[S.SIZE_EXACT].all())
-    try:
+    with contextlib.suppress(Exception):  # frames built by hand carry no report
         exact = exact and load_report(frame).sizes_exact
-    except Exception:  # noqa: BLE001 - frames built by hand carry no report
-        pass
     ts = rows[S.TIMESTAMP]
     return {
         "airflow_schema": str(schema.iloc[0]) if len(schema) else None,
-        "rows": int(len(rows)),
+        "rows": len(rows),
         "value_bytes": int(sizes.sum()),
         "by_dag": {str(k): {"rows": int(v["size"]), "value_bytes": int(v["sum"])}
                    for k, v in by_dag.sort_values("sum", ascending=False).iterrows()},

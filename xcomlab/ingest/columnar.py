@@ -123,7 +123,7 @@ def _first_object(path: str) -> dict[str, Any]:
 
 
 def _sample_values(path: str, n: int = 200) -> list[Any]:
-    out = []
+    out: list[Any] = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if len(out) >= n:
@@ -162,7 +162,8 @@ class _JsonlReader:
                 try:
                     obj = json.loads(line)
                     if not isinstance(obj, dict):
-                        raise ValueError(f"a JSON {type(obj).__name__}, not an object")
+                        msg = f"a JSON {type(obj).__name__}, not an object"
+                        raise ValueError(msg)
                 except ValueError as exc:
                     rejected.append(Rejection(self.path, "", row, line_no, None, Reason.BAD_JSON,
                                               f"expected a JSON object ({exc})", line.strip()))
@@ -194,7 +195,7 @@ def _value_text(v: Any, embedded: bool) -> str | None:
 
 
 def _column(values: list[Any]) -> pa.Array:
-    if all(v is None or isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+    if all(v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)) for v in values):
         return pa.array(values, pa.int64())
     if all(v is None or isinstance(v, bool) for v in values):
         return pa.array(values, pa.bool_())

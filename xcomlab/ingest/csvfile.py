@@ -21,7 +21,7 @@ from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
 
-__all__ = ["read_csv", "frame_columns"]
+__all__ = ["frame_columns", "read_csv"]
 
 #: Export column name → frame column name (``execution_date`` is 1.10–2.2's logical date).
 RENAME = {"execution_date": S.LOGICAL_DATE}

@@ -103,7 +103,7 @@ def load_report(frame: pd.DataFrame) -> LoadReport:
 def load_export(
     source: str | os.PathLike[str] | Any,
     *,
-    format: Format | None = None,  # noqa: A002 - the natural name for users
+    format: Format | None = None,
     tables: str | list[str] | None = None,
     errors: Literal["raise", "collect"] = "raise",
     keep_values: bool = False,
@@ -262,7 +262,7 @@ def _hide_password(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a label only; the reader reports bad URLs
+    except Exception:
         return url.split("@")[-1]
 
 

@@ -9,6 +9,7 @@ fields that hold a backslash. bytea values (``\\\\x7b22…``) are hex-decoded ve
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -57,9 +58,13 @@ def read_pgdump(path: str, *, airflow_schema: str | None = None) -> Iterator[Tab
         yield TableSource(
             path=path, table=block.table, columns=block.columns, airflow_schema=schema,
             batches=reader.fast, fallback=reader.slow,
-            locate_line=lambda row, b=block: b.first_line + row - 1,
+            locate_line=functools.partial(_line_of, block.first_line),
             total_bytes=block.end - block.start, bytes_read=reader.tell,
         )
+
+
+def _line_of(first_line: int, row: int) -> int:
+    return first_line + row - 1
 
 
 def _scan(path: str) -> Iterator[_Block]:

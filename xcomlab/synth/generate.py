@@ -30,7 +30,7 @@ import uuid
 from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Final
 
@@ -288,7 +288,8 @@ def _plan(cfg: SynthConfig, days: int) -> pd.DataFrame:
     plan["vseed"] = rng.integers(0, 2**32, len(plan), dtype=np.uint64)
     meta = pd.DataFrame({"dag_id": [d.dag_id for d in dags], "pickled": [d.pickled for d in dags],
                          "offloads": [d.offloads for d in dags]})
-    plan["dag_id"] = pd.Categorical.from_codes(plan["dag"], categories=meta["dag_id"])
+    plan["dag_id"] = pd.Categorical.from_codes(plan["dag"].to_numpy(),
+                                                categories=pd.Index(meta["dag_id"]))
     plan["pickled"] = meta["pickled"].to_numpy()[plan["dag"]]
     plan["offloads"] = meta["offloads"].to_numpy()[plan["dag"]]
     _plant(cfg, plan, rng)
@@ -593,7 +594,7 @@ class _Builder:
 #: Plan fields a value is built from.
 _ROW_FIELDS: Final = ("vseed", "kind", "size", "nan", "pickled", "offloads", "dag_id", "task_id",
                       "run_id", "ts_us", "key", "secret")
-_Row = namedtuple("_Row", _ROW_FIELDS)  # type: ignore[misc]  # noqa: PYI024
+_Row = namedtuple("_Row", _ROW_FIELDS)  # type: ignore[misc]
 #: Kinds whose objects hold serde envelopes or unordered dicts.
 _NESTED: Final = frozenset({"datetime", "pair", "frame", "mo_whole", "branch", "secret"})
 

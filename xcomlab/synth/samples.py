@@ -15,8 +15,8 @@ from xcomlab.synth.writers import write
 
 __all__ = ["SAMPLES", "write_samples"]
 
-#: name → (config, [(format, file name, tables or None)])
-SAMPLES: Final = {
+#: name → (config, [(format, file name, tables: a list, "archives" or None for all)])
+SAMPLES: Final[dict[str, tuple[SynthConfig, list[tuple[str, str, list[str] | str | None]]]]] = {
     # Airflow 3.3 upgraded from 2.10 a third of the way in (pickles in _xcom_archive),
     # with one `airflow db clean` two weeks in: the full story for the notebooks.
     "af3": (
@@ -44,7 +44,8 @@ def write_samples(root: str | Path) -> dict[str, Deployment]:
         folder = Path(root) / name
         folder.mkdir(parents=True, exist_ok=True)
         for fmt, file_name, tables in files:
-            chosen = [t for t in dep.tables if t != "xcom"] if tables == "archives" else tables
+            chosen = ([t for t in dep.tables if t != "xcom"] if tables == "archives"
+                      else None if tables is None else list(tables))
             write(dep, fmt, folder / file_name, tables=chosen)
         (folder / "truth.json").write_text(json.dumps(dep.truth, indent=1) + "\n")
         out[name] = dep

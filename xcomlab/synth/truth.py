@@ -34,7 +34,7 @@ def compute_truth(dep: Deployment) -> dict[str, Any]:
             t.add(chunk, json_table=dep.table_kind(table) == "json", kinds=chunk["kind"])
             for row in chunk[chunk["secret"] != ""].itertuples(index=False):
                 secrets.append({"table": table, "dag_id": row.dag_id, "task_id": row.task_id,
-                                "run_id": row.run_id, "map_index": int(row.map_index),
+                                "run_id": row.run_id, "map_index": int(row.map_index),  # type: ignore[arg-type]
                                 "key": row.key, "kind": row.secret})
         tables[table] = t.result()
         for dag, v in t.by_dag.items():
