@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +111,7 @@ def load_export(
     value_mode: str | None = None,
     chunk_rows: int = 100_000,
     progress: bool | None = None,
+    on_values: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Read an Airflow xcom export, or a live metadata database, into the XCom frame.
 
@@ -142,6 +143,11 @@ def load_export(
         Rows per batch for SQL sources.
     progress
         Show a progress bar; by default only for exports over 64 MiB on a terminal.
+    on_values
+        Called with each batch as it streams — ids (``source_table, dag_id, task_id,
+        run_id, key, map_index``) and the stored ``value`` — so a scan (e.g.
+        :func:`xcomlab.analysis.secrets.scan_secrets`) sees every value while the
+        frame keeps none unless ``keep_values``.
 
     Returns
     -------
@@ -165,7 +171,8 @@ def load_export(
     mode = ValueMode(value_mode) if value_mode is not None else None
     fmt, label = _resolve_format(source, format)
     wanted = [tables] if isinstance(tables, str) else tables
-    opts = _Options(errors == "collect", keep_values, airflow_schema, mode, chunk_rows, progress)
+    opts = _Options(errors == "collect", keep_values, airflow_schema, mode, chunk_rows, progress,
+                    on_values)
     parts: list[pa.Table] = []
     reports: list[TableReport] = []
     rejections: list[Rejection] = []
@@ -201,6 +208,11 @@ class _Options:
     value_mode: ValueMode | None
     chunk_rows: int
     progress: bool | None
+    on_values: Callable[[pd.DataFrame], None] | None = None
+
+    @property
+    def fetch_values(self) -> bool:
+        return self.keep_values or self.on_values is not None
 
 
 def _resolve_format(source: Any, fmt: str | None) -> tuple[str, str]:
@@ -300,7 +312,7 @@ def _readers(source: Any, fmt: str, opts: _Options) -> Iterator[TableSource]:
         from xcomlab.ingest.sqlsource import read_sql
 
         return read_sql(source, sqlite_file=fmt == "sqlite", chunk_rows=opts.chunk_rows,
-                        airflow_schema=opts.airflow_schema, keep_values=opts.keep_values)
+                        airflow_schema=opts.airflow_schema, keep_values=opts.fetch_values)
     from xcomlab.ingest.columnar import read_jsonl, read_parquet
 
     reader = read_jsonl if fmt == "jsonl" else read_parquet
@@ -326,7 +338,12 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator) -> tuple[pa.Tab
     try:
         for raw in batches:
             read += len(raw) + len(raw.rejected)
-            parts.append(build_batch(raw, ctx, keep_values=opts.keep_values))
+            batch = build_batch(raw, ctx, keep_values=opts.fetch_values)
+            if opts.on_values is not None:
+                opts.on_values(_value_rows(batch))
+                if not opts.keep_values:
+                    batch = batch.drop_columns([S.VALUE])
+            parts.append(batch)
             if bar is not None and src.bytes_read is not None:
                 bar.update(src.bytes_read() - bar.n)
     finally:
@@ -340,6 +357,14 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator) -> tuple[pa.Tab
     rep = TableReport(src.table, src.airflow_schema, tuple(src.columns), read, loaded,
                       len(ctx.rejections), src.sizes_exact)
     return table, rep, ctx.rejections
+
+
+_VALUE_ROW_COLUMNS = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE]
+
+
+def _value_rows(batch: pa.Table) -> pd.DataFrame:
+    cols = {c: batch.column(c) for c in _VALUE_ROW_COLUMNS}
+    return pd.DataFrame({c: a.to_pylist() for c, a in cols.items()})
 
 
 def _progress_bar(src: TableSource, opts: _Options) -> Any:

@@ -1,0 +1,269 @@
+"""Audit: which XComs break a hard limit or a policy, and what blocks the Airflow 2 → 3 upgrade.
+
+Limits live in ``xcomlab/data/limits.csv``, one row per target with its source and date
+(reference/airflow_xcom.md §5). There is no size check in Airflow core: every hard limit
+comes from the database column, the driver or the transport.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Final, Literal
+
+import numpy as np
+import pandas as pd
+
+from xcomlab import schema as S
+from xcomlab.analysis.profile import primary_rows
+
+__all__ = [
+    "JSONB_MAX_BYTES",
+    "Limit",
+    "LimitReport",
+    "MigrationAudit",
+    "check_limits",
+    "limits",
+    "migration_audit",
+]
+
+#: PostgreSQL jsonb's element limit (reference/airflow_xcom.md §5, measured on PG 15.18).
+JSONB_MAX_BYTES: Final = 268_435_455
+_ID_COLUMNS: Final = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A size a value must stay under (``value_bytes > limit_bytes`` breaks it).
+
+    ``kind`` is ``"hard"`` (the write fails or corrupts) or ``"policy"`` (a threshold a
+    team chose). ``dialect`` and ``airflow`` say where it applies.
+    """
+
+    target: str
+    limit_bytes: int
+    kind: Literal["hard", "policy"] = "policy"
+    dialect: str = "any"
+    airflow: str = "any"
+    what_happens: str = ""
+    source: str = ""
+    date: str = ""
+
+
+def limits() -> list[Limit]:
+    """The bundled limits, each with its source and date."""
+    text = resources.files("xcomlab").joinpath("data/limits.csv").read_text(encoding="utf-8")
+    return [Limit(target=r["target"], limit_bytes=int(r["limit_bytes"]), kind=r["kind"],  # type: ignore[arg-type]
+                  dialect=r["dialect"], airflow=r["airflow"], what_happens=r["what_happens"],
+                  source=r["source"], date=r["date"])
+            for r in csv.DictReader(text.splitlines())]
+
+
+@dataclass(frozen=True)
+class LimitReport:
+    """Rows over each limit.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row per target: ``limit_bytes, kind, rows_over, bytes_over, largest_bytes,
+        what_happens, source``.
+    violations : pandas.DataFrame
+        Offending rows (ids, ``value_bytes``) with a ``targets`` column listing what each breaks.
+    """
+
+    summary: pd.DataFrame
+    violations: pd.DataFrame
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """``{target: rows over it}`` (the ``limit_violations`` of the profile summary)."""
+        return {str(k): int(v) for k, v in self.summary["rows_over"].items()}
+
+    def __repr__(self) -> str:
+        broken = {k: v for k, v in self.counts.items() if v}
+        return f"LimitReport({len(self.violations)} rows over a limit; {broken or 'none'})"
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self!r}</b></p>" + self.summary.drop(columns=["source"]).to_html()
+
+
+def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
+                 policy_bytes: int | dict[str, int] | None = None,
+                 all_tables: bool = False) -> LimitReport:
+    """Count rows whose stored value is over each limit.
+
+    Parameters
+    ----------
+    frame
+        An XCom frame.
+    targets
+        Limits to check (default: :func:`limits`).
+    policy_bytes
+        Extra policy thresholds: one size, or ``{name: size}``.
+    all_tables
+        Also check archive tables (default: the live ``xcom`` table only).
+    """
+    S.validate_frame(frame)
+    rows = frame if all_tables else primary_rows(frame)
+    checks = list(targets if targets is not None else limits())
+    if isinstance(policy_bytes, int):
+        policy_bytes = {f"policy_{policy_bytes}": policy_bytes}
+    checks += [Limit(name, int(size), "policy", what_happens="over your policy threshold",
+                     source="user")
+               for name, size in (policy_bytes or {}).items()]
+    sizes = rows[S.VALUE_BYTES].astype("float64").to_numpy()
+    over_any = np.zeros(len(rows), dtype=bool)
+    broken: list[list[str]] = [[] for _ in range(len(rows))]
+    summary = []
+    for lim in checks:
+        over = np.nan_to_num(sizes, nan=-1) > lim.limit_bytes
+        over_any |= over
+        for i in np.flatnonzero(over):
+            broken[i].append(lim.target)
+        summary.append({"target": lim.target, "limit_bytes": lim.limit_bytes, "kind": lim.kind,
+                        "dialect": lim.dialect, "airflow": lim.airflow,
+                        "rows_over": int(over.sum()),
+                        "bytes_over": int(sizes[over].sum()) if over.any() else 0,
+                        "largest_bytes": int(sizes[over].max()) if over.any() else 0,
+                        "what_happens": lim.what_happens, "source": lim.source})
+    viol = rows.loc[over_any, [*_ID_COLUMNS, S.VALUE_BYTES]].copy()
+    viol["targets"] = [", ".join(b) for b, o in zip(broken, over_any, strict=True) if o]
+    viol = viol.sort_values(S.VALUE_BYTES, ascending=False).reset_index(drop=True)
+    return LimitReport(pd.DataFrame(summary).set_index("target"), viol)
+
+
+# --- the Airflow 2 → 3 upgrade ---------------------------------------------------------------
+
+#: What the 0049 migration does with NaN/Infinity, by the Airflow release you upgrade with
+#: (reference/airflow_xcom.md §1.5, wheels compared).
+NAN_BEHAVIOUR: Final = {
+    "3.0": ("blocker", "3.0.x does not sanitize: the PostgreSQL cast to JSONB fails on NaN/Infinity"),
+    "3.1.0": ("warning", "3.1.0 replaces 'NaN' with '\"nan\"' textually, also inside strings"),
+    "3.1": ("warning", "3.1.8–3.3.0 turn NaN/±Infinity into the strings \"NaN\"/\"Infinity\""),
+    "3.3.2": ("warning", "3.3.2 turns NaN/±Infinity into null (values change)"),
+}
+
+
+def _nan_rule(target: str) -> tuple[str, str]:
+    parts = [int(p) for p in target.split(".")[:3]] + [0, 0]
+    major, minor, patch = parts[:3]
+    if (major, minor) == (3, 0):
+        return NAN_BEHAVIOUR["3.0"]
+    if (major, minor, patch) == (3, 1, 0):
+        return NAN_BEHAVIOUR["3.1.0"]
+    if (major, minor, patch) >= (3, 3, 2):
+        return NAN_BEHAVIOUR["3.3.2"]
+    return NAN_BEHAVIOUR["3.1"]
+
+
+@dataclass(frozen=True)
+class MigrationAudit:
+    """What the Airflow 2 → 3 upgrade would do to these rows.
+
+    Attributes
+    ----------
+    verdict : str
+        ``"blocked"`` (the migration would fail), ``"data loss"`` (it succeeds but rows
+        become unreadable or change), ``"ok"`` or ``"not applicable"`` (already 3.x).
+    summary : pandas.DataFrame
+        One row per finding: ``kind, severity, rows, bytes, explanation``.
+    rows : pandas.DataFrame
+        The offending rows with a ``kind`` column.
+    """
+
+    target: str
+    dialect: str
+    verdict: str
+    summary: pd.DataFrame
+    rows: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def blockers(self) -> dict[str, int]:
+        """``{kind: rows}`` for every finding (the ``migration_blockers`` summary key)."""
+        return {str(k): int(v) for k, v in self.summary["rows"].items()}
+
+    def __repr__(self) -> str:
+        return (f"MigrationAudit(to {self.target} on {self.dialect}: {self.verdict}; "
+                f"{self.blockers or 'no findings'})")
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>{self!r}</b></p>" + self.summary.to_html()
+
+
+def migration_audit(frame: pd.DataFrame, *, target: str = "3.3.2", dialect: str = "postgresql",
+                    dag_run_ids: Any = None) -> MigrationAudit:
+    """Audit the live rows of an Airflow 2 export for an upgrade to ``target``.
+
+    Parameters
+    ----------
+    target
+        The Airflow 3 release you upgrade with (NaN handling differs by release).
+    dialect
+        ``postgresql``, ``mysql`` or ``sqlite``: the JSONB limit and the UTF-8 cast
+        failure are PostgreSQL's.
+    dag_run_ids
+        ``dag_run.id`` values present in the database, when known; rows pointing to a
+        missing run are reported (they are dropped or fail the FK). For 1.10–2.2 exports
+        pass ``(dag_id, execution_date)`` pairs: the 2.3 migration drops rows whose run
+        is missing (inner join, §1.3).
+    """
+    S.validate_frame(frame)
+    rows = primary_rows(frame)
+    notes: list[str] = []
+    if not target.startswith("3"):
+        msg = f"target={target!r}; expected an Airflow 3 release such as '3.3.2'"
+        raise ValueError(msg)
+    schema = rows[S.AIRFLOW_SCHEMA].dropna()
+    if len(schema) and (schema >= "3.0-3.2").all():
+        empty = pd.DataFrame(columns=["kind", "severity", "rows", "bytes", "explanation"]).set_index("kind")
+        return MigrationAudit(target, dialect, "not applicable", empty,
+                              rows.iloc[:0][[*_ID_COLUMNS, S.VALUE_BYTES]].assign(kind=pd.Series(dtype=str)),
+                              ["the export is already in an Airflow 3 schema"])
+    enc = rows[S.ENCODING].astype(str)
+    sizes = rows[S.VALUE_BYTES].astype("float64").fillna(-1)
+    nan_sev, nan_text = _nan_rule(target)
+    pg = dialect == "postgresql"
+    findings: list[tuple[str, str, np.ndarray, str]] = [
+        ("pickled", "data loss", (enc == "pickle").to_numpy(),
+         "moved to _xcom_archive by migration 0049; Airflow 3 cannot read them"),
+        ("nan_values", nan_sev if pg else "warning", rows[S.HAS_NAN].to_numpy() & (enc != "pickle").to_numpy(),
+         nan_text if pg else nan_text.split(":")[0] + " (the cast failure is PostgreSQL's)"),
+        ("not_json", "blocker" if pg else "warning", enc.isin(["text", "unknown"]).to_numpy(),
+         "neither JSON nor pickle: CONVERT_FROM(value,'UTF8')::jsonb fails on PostgreSQL"),
+    ]
+    if pg:
+        findings.append(("jsonb_oversize", "blocker", (sizes > JSONB_MAX_BYTES).to_numpy(),
+                         "over 268,435,455 bytes: ALTER ... TYPE JSONB aborts (apache/airflow#73248)"))
+    if dag_run_ids is not None:
+        findings.append(("dag_run_missing", "data loss", _missing_runs(rows, dag_run_ids),
+                         "no dag_run row: dropped by the 2.3 migration or rejected by the FK"))
+    else:
+        notes.append("dag_run not checked: pass dag_run_ids to find rows whose run is gone")
+    summary, parts = [], []
+    for kind, severity, mask, why in findings:
+        n = int(mask.sum())
+        summary.append({"kind": kind, "severity": severity, "rows": n,
+                        "bytes": int(sizes[mask].clip(lower=0).sum()), "explanation": why})
+        if n:
+            parts.append(rows.loc[mask, [*_ID_COLUMNS, S.VALUE_BYTES]].assign(kind=kind))
+    table = pd.DataFrame(summary).set_index("kind")
+    hit = table[table["rows"] > 0]
+    verdict = ("blocked" if (hit["severity"] == "blocker").any()
+               else "data loss" if (hit["severity"] == "data loss").any()
+               else "warnings" if len(hit) else "ok")
+    offending = (pd.concat(parts, ignore_index=True) if parts
+                 else rows.iloc[:0][[*_ID_COLUMNS, S.VALUE_BYTES]].assign(kind=pd.Series(dtype=str)))
+    return MigrationAudit(target, dialect, verdict, table, offending, notes)
+
+
+def _missing_runs(rows: pd.DataFrame, dag_run_ids: Any) -> np.ndarray:
+    ids = list(dag_run_ids)
+    if ids and isinstance(ids[0], tuple):  # 1.10–2.2: (dag_id, execution_date)
+        known = {(str(d), pd.Timestamp(t)) for d, t in ids}
+        pairs = zip(rows[S.DAG_ID].astype(str), rows[S.LOGICAL_DATE], strict=True)
+        return np.array([(d, t) not in known for d, t in pairs], dtype=bool)
+    present = rows[S.DAG_RUN_ID].isin(ids).fillna(False).to_numpy(dtype=bool)
+    return ~present
