@@ -11,7 +11,7 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.ingest.loader import load_report
 
-__all__ = ["Profile", "primary_rows", "profile", "summarize"]
+__all__ = ["Profile", "daily", "primary_rows", "profile", "summarize"]
 
 _QUANTILES = {"p50_bytes": 0.5, "p90_bytes": 0.9, "p99_bytes": 0.99}
 
@@ -51,6 +51,11 @@ class Profile:
         largest first.
     top_rows : pandas.DataFrame
         The largest single values.
+    daily : pandas.DataFrame
+        ``rows, value_bytes`` written per UTC day (by ``timestamp``), every day from the
+        first to the last, zeros included.
+    mapped : pandas.DataFrame
+        Per mapped task (``dag_id, task_id``): ``runs, rows, mean_fan_out, max_fan_out``.
     """
 
     summary: dict[str, Any]
@@ -58,6 +63,28 @@ class Profile:
     by_task: pd.DataFrame
     by_key: pd.DataFrame
     top_rows: pd.DataFrame
+    daily: pd.DataFrame
+    mapped: pd.DataFrame
+    sizes: pd.Series
+
+    def plot_sizes(self, ax: Any = None, *, cdf: bool = False) -> Any:
+        """Log-scale histogram (or CDF) of value sizes; returns the matplotlib Axes."""
+        from xcomlab import plots
+
+        return plots.size_cdf(self.sizes, ax=ax) if cdf else plots.size_hist(self.sizes, ax=ax)
+
+    def plot_top(self, by: str = "dag", n: int = 10, ax: Any = None) -> Any:
+        """Bar chart of the ``n`` largest DAGs, tasks or keys by bytes."""
+        from xcomlab import plots
+
+        table = {"dag": self.by_dag, "task": self.by_task, "key": self.by_key}[by]
+        return plots.top_bar(table, n=n, ax=ax, title=f"Largest {by}s by value bytes")
+
+    def plot_daily(self, ax: Any = None) -> Any:
+        """Bytes written per day."""
+        from xcomlab import plots
+
+        return plots.daily(self.daily, ax=ax)
 
     def __repr__(self) -> str:
         s = self.summary
@@ -86,7 +113,33 @@ def profile(frame: pd.DataFrame, *, top: int = 10) -> Profile:
         by_task=_group(rows, [S.DAG_ID, S.TASK_ID]),
         by_key=_group(rows, [S.KEY]),
         top_rows=top_rows.reset_index(drop=True),
+        daily=daily(rows),
+        mapped=_mapped(rows),
+        sizes=rows[S.VALUE_BYTES].dropna().astype("int64").reset_index(drop=True),
     )
+
+
+def daily(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows and value bytes written per UTC day, with empty days as zeros."""
+    if not len(frame):
+        return pd.DataFrame({"rows": pd.Series(dtype="int64"), "value_bytes": pd.Series(dtype="int64")})
+    day = frame[S.TIMESTAMP].dt.floor("D")
+    g = frame[S.VALUE_BYTES].astype("float64").groupby(day)
+    out = pd.DataFrame({"rows": g.size(), "value_bytes": g.sum().astype("int64")})
+    full = pd.date_range(out.index.min(), out.index.max(), freq="D", name="date")
+    return out.reindex(full, fill_value=0)
+
+
+def _mapped(frame: pd.DataFrame) -> pd.DataFrame:
+    m = frame[frame[S.MAP_INDEX] >= 0]
+    cols = ["runs", "rows", "mean_fan_out", "max_fan_out"]
+    if not len(m):
+        return pd.DataFrame(columns=cols)
+    per_run = m.groupby([S.DAG_ID, S.TASK_ID, S.RUN_ID], observed=True)[S.MAP_INDEX].max() + 1
+    g = per_run.groupby(level=[0, 1], observed=True)
+    out = pd.DataFrame({"runs": g.size(), "rows": m.groupby([S.DAG_ID, S.TASK_ID], observed=True).size(),
+                        "mean_fan_out": g.mean(), "max_fan_out": g.max()})
+    return out.sort_values("rows", ascending=False)
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, Any]:
