@@ -142,14 +142,21 @@ def _mapped(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("rows", ascending=False)
 
 
-def summarize(frame: pd.DataFrame) -> dict[str, Any]:
+def summarize(frame: pd.DataFrame, *, secrets: Any = None) -> dict[str, Any]:
     """The headline numbers of an XCom frame, as plain JSON-ready values.
 
     Keys: ``airflow_schema, rows, value_bytes, by_dag ({dag_id: {rows, value_bytes}}),
     references, pickled, nan_values, internal_rows, first_timestamp, last_timestamp,
-    sizes_exact, tables ({table: {rows, value_bytes}})``. Counts cover the live
-    ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
+    sizes_exact, tables ({table: {rows, value_bytes}})``, and from the audit
+    ``limit_violations ({target: rows})``, ``migration_blockers ({kind: rows}``, empty
+    for Airflow 3 exports) and ``secrets`` (rows flagged: from ``secrets``, a
+    :class:`~xcomlab.analysis.secrets.SecretReport`, or by scanning the ``value`` column
+    when the frame kept values; else None — values were not seen). Counts cover the
+    live ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
     """
+    from xcomlab.analysis.audit import check_limits, migration_audit
+    from xcomlab.analysis.secrets import scan_secrets
+
     S.validate_frame(frame)
     rows = primary_rows(frame)
     sizes = rows[S.VALUE_BYTES]
@@ -175,6 +182,10 @@ def summarize(frame: pd.DataFrame) -> dict[str, Any]:
         "sizes_exact": exact,
         "tables": {str(k): {"rows": int(v["size"]), "value_bytes": int(v["sum"])}
                    for k, v in tables.iterrows()},
+        "limit_violations": check_limits(frame).counts,
+        "migration_blockers": migration_audit(frame).blockers,
+        "secrets": (secrets.rows_flagged if secrets is not None
+                    else scan_secrets(frame).rows_flagged if S.VALUE in frame.columns else None),
     }
 
 

@@ -113,6 +113,8 @@ def find_secrets(text: str, key: str = "") -> list[tuple[str, str]]:
             if _PLACEHOLDER.match(pw) or pw.startswith("{{") or len(pw) < 4:
                 continue
             found[kind] = mask(pw, 2)
+        elif kind == "private_key":  # the PEM header names the key type; it is not secret
+            found[kind] = m.group(0).strip("-")
         else:
             found[kind] = mask(m.group(0))
     if "secret_named_key" not in found:
