@@ -6,6 +6,7 @@
     ├── ExportFormatError (ValueError)      bad or unreadable export input
     ├── SchemaMismatchError (ValueError)    a frame lacks columns or has wrong dtypes
     ├── UnsupportedSourceError (ValueError) a source xcomlab cannot read (format, URL scheme)
+    ├── XComTooLargeError (ValueError)      a value over the store's configured maximum size
     └── NotFittedError (AttributeError)     a model used before ``fit``
 
 Every message quotes the offending value, says what was expected and where, and
@@ -24,6 +25,7 @@ __all__ = [
     "Rejection",
     "SchemaMismatchError",
     "UnsupportedSourceError",
+    "XComTooLargeError",
     "XcomlabError",
 ]
 
@@ -100,6 +102,10 @@ class SchemaMismatchError(XcomlabError, ValueError):
 
 class UnsupportedSourceError(XcomlabError, ValueError):
     """A source whose format or scheme xcomlab cannot read."""
+
+
+class XComTooLargeError(XcomlabError, ValueError):
+    """A value is larger than the XCom store's configured maximum; nothing was written."""
 
 
 class NotFittedError(XcomlabError, AttributeError):

@@ -1,0 +1,189 @@
+"""Config: one typed object for an XCom store, with ``XCOMLAB_*`` / ``AIRFLOW__XCOMLAB__*`` overrides.
+
+Threshold semantics match Airflow's common-io ``XComObjectStorageBackend`` (reference/
+airflow_xcom.md §4): ``-1`` keeps every value in the database, ``0`` offloads every value,
+``N > 0`` offloads a value whose size is **≥ N** bytes. With ``threshold_on="serialized"``
+(the common-io rule) the size is that of the JSON text, ``json.dumps`` bytes, before
+compression. With ``threshold_on="stored"`` (xcomlab's option) it is the size of the bytes
+that would be written to object storage, after compression and encryption: a highly
+compressible value then stays in the database longer, so fewer, larger objects are written
+and the database holds at most N bytes of payload per offload decision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Final, Literal
+
+from xcomlab.backend.codecs import COMPRESSIONS
+from xcomlab.errors import XcomlabError
+
+__all__ = ["AccessRequest", "ConfigError", "StoreConfig", "deny_cross_dag"]
+
+DEFAULT_URL: Final = "sqlite:///xcomlab_store.db"
+#: Characters of a value's JSON kept in an envelope's preview.
+DEFAULT_PREVIEW_CHARS: Final = 80
+ENV_PREFIXES: Final = ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
+
+
+class ConfigError(XcomlabError, ValueError):
+    """A store setting is invalid or inconsistent with another one."""
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    """What a reader asks for; an access policy returns True to allow it.
+
+    ``reader_dag_id`` is the dag asking (None when the caller did not say).
+    """
+
+    op: str
+    reader_dag_id: str | None
+    dag_id: str
+    run_id: str
+    task_id: str
+    key: str
+    map_index: int
+
+    @property
+    def cross_dag(self) -> bool:
+        """True when a dag reads another dag's XCom."""
+        return self.reader_dag_id is not None and self.reader_dag_id != self.dag_id
+
+
+def deny_cross_dag(request: AccessRequest) -> bool:
+    """An access policy that refuses every cross-DAG read."""
+    return not request.cross_dag
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Settings of an :class:`~xcomlab.backend.XComStore`.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL of the metadata database (SQLite, PostgreSQL, MySQL/MariaDB).
+    object_base
+        fsspec URL under which offloaded values are written (``file:///srv/xcom``,
+        ``memory://bucket/xcom``, ``s3://bucket/prefix``); None: no object storage.
+    storage_options
+        Passed to the fsspec filesystem.
+    threshold
+        ``-1`` never offload, ``0`` always, ``N`` offload when size ≥ N bytes (common-io).
+    threshold_on
+        ``"serialized"`` (JSON bytes, as common-io) or ``"stored"`` (after compression and
+        encryption); see the module docstring.
+    compression
+        ``"zstd"`` (default), ``"gzip"`` or ``"none"``; applied to offloaded values, and to
+        inline ones only when ``compress_inline`` is set and it saves bytes.
+    compress_inline
+        Pack inline values compressed (base64 in an envelope) when that is smaller.
+    fernet_keys
+        Fernet keys; the first encrypts, all decrypt (rotation). Encrypted inline values are
+        packed into envelopes.
+    max_value_bytes
+        Largest serialized value accepted; larger raises ``XComTooLargeError`` before any write.
+    allow_pickle
+        Pickle values JSON cannot hold, and read pickled values. Off: never unpickle.
+    allowed_classes
+        fnmatch patterns of dataclasses that may be rebuilt on read.
+    preview_chars
+        Characters of the JSON text shown in a reference envelope's preview (0: none).
+    access_policy
+        ``callable(AccessRequest) -> bool`` consulted on every read; None allows all.
+    table
+        Name of the xcom table.
+    measure
+        Record a measurement per operation (``XComStore.measurements()``).
+    """
+
+    url: str = DEFAULT_URL
+    object_base: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    threshold: int = -1
+    threshold_on: Literal["serialized", "stored"] = "serialized"
+    compression: Literal["zstd", "gzip", "none"] = "zstd"
+    compress_inline: bool = False
+    fernet_keys: Sequence[str] = ()
+    max_value_bytes: int | None = None
+    allow_pickle: bool = False
+    allowed_classes: Sequence[str] = ()
+    preview_chars: int = DEFAULT_PREVIEW_CHARS
+    access_policy: Callable[[AccessRequest], bool] | None = None
+    table: str = "xcom"
+    measure: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threshold, int) or self.threshold < -1:
+            msg = f"threshold must be -1 (never offload), 0 (always) or a byte count, got {self.threshold!r}"
+            raise ConfigError(msg)
+        if self.threshold != -1 and not self.object_base:
+            msg = f"threshold={self.threshold} offloads values but object_base is not set; set it or use -1"
+            raise ConfigError(msg)
+        if self.threshold_on not in ("serialized", "stored"):
+            msg = f"threshold_on must be 'serialized' or 'stored', got {self.threshold_on!r}"
+            raise ConfigError(msg)
+        if self.compression not in COMPRESSIONS:
+            msg = f"compression {self.compression!r} is not supported; expected one of {COMPRESSIONS}"
+            raise ConfigError(msg)
+        if self.max_value_bytes is not None and self.max_value_bytes < 0:
+            msg = f"max_value_bytes must be ≥ 0 or None, got {self.max_value_bytes!r}"
+            raise ConfigError(msg)
+        if self.preview_chars < 0:
+            msg = f"preview_chars must be ≥ 0, got {self.preview_chars!r}"
+            raise ConfigError(msg)
+
+    def replace(self, **changes: Any) -> StoreConfig:
+        """A copy with ``changes`` applied."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, prefix: str | Sequence[str] = ENV_PREFIXES,
+                 environ: Mapping[str, str] | None = None, **overrides: Any) -> StoreConfig:
+        """Read settings from environment variables, e.g. ``XCOMLAB_THRESHOLD=1048576``.
+
+        Each field ``name`` is read from ``<prefix><NAME>`` for the first prefix that sets
+        it (default ``XCOMLAB_`` then ``AIRFLOW__XCOMLAB__``). Lists (``FERNET_KEYS``,
+        ``ALLOWED_CLASSES``) are comma-separated; ``STORAGE_OPTIONS`` is a JSON object;
+        booleans accept ``1/true/yes/on``. ``access_policy`` cannot come from the environment.
+        """
+        env = os.environ if environ is None else environ
+        prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "access_policy":
+                continue
+            raw = next((env[p + f.name.upper()] for p in prefixes if p + f.name.upper() in env), None)
+            if raw is not None:
+                values[f.name] = _parse(f.name, raw)
+        values.update(overrides)
+        return cls(**values)
+
+
+_INTS: Final = ("threshold", "max_value_bytes", "preview_chars")
+_BOOLS: Final = ("compress_inline", "allow_pickle", "measure")
+_LISTS: Final = ("fernet_keys", "allowed_classes")
+
+
+def _parse(name: str, raw: str) -> Any:
+    try:
+        if name in _INTS:
+            return None if raw.strip().lower() in ("", "none") else int(raw)
+        if name in _BOOLS:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if name in _LISTS:
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if name == "storage_options":
+            opts = json.loads(raw) if raw.strip() else {}
+            if not isinstance(opts, dict):
+                msg = "not a JSON object"
+                raise ValueError(msg)
+            return opts
+    except ValueError as exc:
+        msg = f"environment setting for {name} is invalid: {raw!r} ({exc})"
+        raise ConfigError(msg) from exc
+    return raw

@@ -1,0 +1,108 @@
+"""Measure: one record per store operation, with seconds per phase, as a DataFrame.
+
+The records carry ids and timestamps, so the same list doubles as an audit log.
+
+Columns of :meth:`Recorder.frame` (units in the names):
+
+==================  =======================  ==============================================
+column              dtype                    meaning
+==================  =======================  ==============================================
+at                  datetime64[ns, UTC]      when the operation started
+op                  str                      set · get · delete · clear · encode · decode ·
+                                             purge · rotate · reconcile · cleanup
+tier                str                      db · object · none (nothing found)
+dialect             str                      SQLAlchemy dialect of the metadata DB
+protocol            str                      fsspec protocol of the object store, or ""
+dag_id … key        str / int                the XCom's ids (empty for bulk operations)
+codec               str                      codec chain (``json``, ``json+zstd+fernet``)
+bytes_in            int                      serialized bytes (JSON text) of the value
+bytes_stored        int                      bytes written/read where the value lives
+serialize_s …       float                    seconds in serialize, compress, encrypt,
+object_s, db_s                               object storage, database
+total_s             float                    wall-clock seconds of the whole operation
+ok                  bool                     False when the operation raised
+==================  =======================  ==============================================
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pandas as pd
+
+__all__ = ["PHASES", "Recorder", "Timer"]
+
+PHASES: Final = ("serialize", "compress", "encrypt", "object", "db")
+COLUMNS: Final = ["at", "op", "tier", "dialect", "protocol", "dag_id", "run_id", "task_id",
+                  "map_index", "key", "codec", "bytes_in", "bytes_stored",
+                  *(f"{p}_s" for p in PHASES), "total_s", "ok"]
+
+
+@dataclass
+class Timer:
+    """Seconds per phase of one operation, plus what it moved."""
+
+    op: str
+    ids: dict[str, Any] = field(default_factory=dict)
+    tier: str = "db"
+    codec: str = ""
+    bytes_in: int = 0
+    bytes_stored: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.perf_counter)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the time spent in the block to phase ``name``."""
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - t0
+
+
+class Recorder:
+    """A thread-safe list of operation records (off when ``enabled`` is False)."""
+
+    def __init__(self, *, dialect: str, protocol: str, enabled: bool = True) -> None:
+        self.dialect = dialect
+        self.protocol = protocol
+        self.enabled = enabled
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def add(self, t: Timer, *, ok: bool = True) -> None:
+        """Append the record of a finished operation."""
+        if not self.enabled:
+            return
+        row: dict[str, Any] = {"at": t.at, "op": t.op, "tier": t.tier, "dialect": self.dialect,
+                               "protocol": self.protocol, "dag_id": "", "run_id": "",
+                               "task_id": "", "map_index": -1, "key": "", "codec": t.codec,
+                               "bytes_in": t.bytes_in, "bytes_stored": t.bytes_stored, "ok": ok}
+        row.update(t.ids)
+        for p in PHASES:
+            row[f"{p}_s"] = t.seconds[p]
+        row["total_s"] = time.perf_counter() - t.started
+        with self._lock:
+            self._rows.append(row)
+
+    def frame(self) -> pd.DataFrame:
+        """All records so far (see the module docstring for the columns)."""
+        with self._lock:
+            rows = list(self._rows)
+        df = pd.DataFrame(rows, columns=COLUMNS)
+        df["at"] = pd.to_datetime(df["at"], utc=True)
+        return df.astype({"map_index": "int64", "bytes_in": "int64", "bytes_stored": "int64",
+                          "ok": "bool"})
+
+    def clear(self) -> None:
+        """Forget every record."""
+        with self._lock:
+            self._rows.clear()

@@ -1,0 +1,503 @@
+"""Store: XComStore, a tiered XCom store usable without Airflow (SQL rows + fsspec objects).
+
+Write order (crash safety): the object first (atomic: temporary name then rename, or one
+PUT), then the row in one transaction (DELETE + INSERT, as Airflow's ``XCom.set``); if the
+transaction fails the new object is removed, and an object the replaced row pointed to is
+removed after the commit. Deletes go the other way: rows first (committed), then objects. A
+crash can therefore leave orphan objects (no row) but never a row whose object was not
+fully written; :meth:`XComStore.reconcile` finds and purges orphans, and also reports
+dangling rows (object lost by other means, e.g. a bucket lifecycle rule).
+
+For the Airflow adapter, :meth:`XComStore.encode` / :meth:`~XComStore.decode` /
+:meth:`~XComStore.purge` are the ``serialize_value`` / ``deserialize_value`` / ``purge``
+halves that do not touch the xcom table (Airflow writes the row itself).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pandas as pd
+import sqlalchemy as sa
+
+from xcomlab.backend import serde
+from xcomlab.backend.codecs import EXTENSIONS, Codec, IntegrityError, dumps_json, sha256_hex
+from xcomlab.backend.config import AccessRequest, ConfigError, StoreConfig
+from xcomlab.backend.envelope import Envelope, fit, is_envelope, preview_of
+from xcomlab.backend.measure import Recorder, Timer
+from xcomlab.backend.objects import ObjectStore, ObjectStoreError
+from xcomlab.backend.paths import check_ids, object_key
+from xcomlab.backend.table import make_engine, make_tables
+from xcomlab.errors import XcomlabError, XComTooLargeError
+
+__all__ = ["AccessDeniedError", "XComStore"]
+
+#: Attempts of a row transaction that lost a race (unique violation, deadlock, busy).
+WRITE_ATTEMPTS: Final = 8
+_MISSING: Final = object()
+
+
+class AccessDeniedError(XcomlabError, PermissionError):
+    """The store's access policy refused a read."""
+
+
+class XComStore:
+    """XComs in an Airflow-3-shaped SQL table, large values in object storage.
+
+    Parameters
+    ----------
+    config
+        A :class:`StoreConfig`; keyword ``overrides`` replace its fields.
+    create
+        Create the tables when they do not exist.
+
+    Examples
+    --------
+    >>> store = XComStore(url="sqlite://")
+    >>> store.set("return_value", {"rows": 3}, dag_id="d", run_id="r", task_id="t")
+    >>> store.get("return_value", dag_id="d", run_id="r", task_id="t")
+    {'rows': 3}
+    """
+
+    def __init__(self, config: StoreConfig | None = None, *, create: bool = True,
+                 **overrides: Any) -> None:
+        cfg = (config or StoreConfig()).replace(**overrides) if overrides else (config or StoreConfig())
+        self.config = cfg
+        self.codec = Codec(cfg.compression, tuple(cfg.fernet_keys), cfg.allow_pickle)
+        self.objects = ObjectStore(cfg.object_base, cfg.storage_options) if cfg.object_base else None
+        self.engine = make_engine(cfg.url)
+        self.metadata, self.xcom, self.runs = make_tables(cfg.table)
+        self.recorder = Recorder(dialect=self.engine.dialect.name,
+                                 protocol=self.objects.protocol if self.objects else "",
+                                 enabled=cfg.measure)
+        self._run_ids: dict[tuple[str, str], int] = {}
+        if create:
+            self.metadata.create_all(self.engine, checkfirst=True)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> XComStore:
+        """A store configured from ``XCOMLAB_*`` / ``AIRFLOW__XCOMLAB__*`` variables
+        (see :meth:`StoreConfig.from_env`); keyword ``overrides`` win."""
+        return cls(StoreConfig.from_env(**overrides))
+
+    def __repr__(self) -> str:
+        url = self.engine.url.render_as_string(hide_password=True)
+        return (f"XComStore(url={url!r}, object_base={self.config.object_base!r}, "
+                f"threshold={self.config.threshold})")
+
+    def __enter__(self) -> XComStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+    # -- encode / decode: the serialize_value / deserialize_value halves ------------------
+
+    def encode(self, value: Any, *, key: str, dag_id: str, run_id: str, task_id: str,
+               map_index: int = -1) -> Any:
+        """Serialize ``value`` and return what the row's ``value`` column should hold.
+
+        Writes the object first when the value is offloaded. The result is JSON-able:
+        the value's own JSON (Airflow 3 serde) when inline and plain, else an envelope.
+
+        Raises
+        ------
+        XComTooLargeError
+            When the serialized value exceeds ``max_value_bytes`` (nothing is written).
+        """
+        check_ids(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, map_index=map_index)
+        t = Timer("encode", _ids(dag_id, run_id, task_id, map_index, key))
+        try:
+            stored = self._encode(value, t)
+        except BaseException:
+            self.recorder.add(t, ok=False)
+            raise
+        self.recorder.add(t)
+        return stored
+
+    def _encode(self, value: Any, t: Timer) -> Any:
+        kind, jsonable, raw = self._serialize(value, t)
+        t.bytes_in = len(raw)
+        limit = self.config.max_value_bytes
+        if limit is not None and len(raw) > limit:
+            msg = (f"XCom {t.ids['key']!r} of {t.ids['dag_id']}.{t.ids['task_id']} is {len(raw):,} "
+                   f"bytes serialized, over max_value_bytes={limit:,}; nothing was written")
+            raise XComTooLargeError(msg)
+        th, on = self.config.threshold, self.config.threshold_on
+        offload = th == 0 or (th > 0 and on == "serialized" and len(raw) >= th)
+        if offload or (th > 0 and on == "stored"):
+            chain = self.codec.chain(kind)
+            stored = self._transform(raw, chain, t)
+            offload = offload or len(stored) >= th
+            if offload:
+                return self._offload(jsonable, raw, stored, chain, t)
+        return self._inline(kind, jsonable, raw, t)
+
+    def _serialize(self, value: Any, t: Timer) -> tuple[str, Any, bytes]:
+        with t.phase("serialize"):
+            try:
+                jsonable = serde.serialize(value)
+            except serde.SerdeError:
+                if not self.codec.allow_pickle:
+                    raise
+                return "pickle", None, self.codec.pickle_dumps(value)
+            return "json", jsonable, dumps_json(jsonable)
+
+    def _transform(self, raw: bytes, chain: str, t: Timer) -> bytes:
+        data = raw
+        if chain.split("+")[1:2] in (["zstd"], ["gzip"]):
+            with t.phase("compress"):
+                data = self.codec.compress(data)
+        if chain.endswith("+fernet"):
+            with t.phase("encrypt"):
+                data = self.codec.encrypt(data)
+        return data
+
+    def _offload(self, jsonable: Any, raw: bytes, stored: bytes, chain: str, t: Timer) -> Any:
+        assert self.objects is not None  # config guarantees object_base when threshold != -1
+        ids = t.ids
+        ext = "".join(EXTENSIONS[p] for p in chain.split("+"))
+        rel = object_key(dag_id=ids["dag_id"], run_id=ids["run_id"], task_id=ids["task_id"],
+                         map_index=ids["map_index"], key=ids["key"], ext=ext)
+        with t.phase("object"):
+            uri = self.objects.put(rel, stored)
+        kind = length = preview = None
+        if not self.codec.encrypted and self.config.preview_chars and jsonable is not None:
+            kind, length, preview = preview_of(jsonable, self.config.preview_chars)
+        env = fit(Envelope(codec=chain, stored_bytes=len(stored), value_bytes=len(raw),
+                           sha256=sha256_hex(stored), uri=uri, kind=kind, length=length,
+                           preview=preview))
+        t.tier, t.codec, t.bytes_stored = "object", chain, len(stored)
+        return env.to_json()
+
+    def _inline(self, kind: str, jsonable: Any, raw: bytes, t: Timer) -> Any:
+        pack = kind != "json" or self.codec.encrypted or self.config.compress_inline
+        if pack:
+            chain = self.codec.chain(kind, compress=self.config.compress_inline)
+            stored = self._transform(raw, chain, t)
+            env = Envelope(codec=chain, stored_bytes=len(stored), value_bytes=len(raw),
+                           sha256=sha256_hex(stored), data=Envelope.pack_data(chain, stored))
+            out = env.to_json()
+            if kind != "json" or self.codec.encrypted or len(dumps_json(out)) < len(raw):
+                t.codec, t.bytes_stored = chain, len(dumps_json(out))
+                return out
+        t.codec, t.bytes_stored = "json", len(raw)
+        return jsonable
+
+    def decode(self, stored: Any) -> Any:
+        """Rebuild the value from what a row's ``value`` column holds (see :meth:`encode`).
+
+        Raises
+        ------
+        IntegrityError
+            When the stored bytes do not match the sha256 recorded at write time.
+        """
+        t = Timer("decode")
+        try:
+            value = self._decode(stored, t)
+        except BaseException:
+            self.recorder.add(t, ok=False)
+            raise
+        self.recorder.add(t)
+        return value
+
+    def _decode(self, stored: Any, t: Timer) -> Any:
+        if not is_envelope(stored):
+            with t.phase("serialize"):
+                return serde.deserialize(stored, allowed_classes=self.config.allowed_classes)
+        env = Envelope.from_json(stored)
+        t.codec, t.bytes_in = env.codec, env.value_bytes
+        if env.uri is not None:
+            if self.objects is None:
+                msg = f"row points to {env.uri!r} but the store has no object_base"
+                raise ObjectStoreError(msg)
+            t.tier = "object"
+            with t.phase("object"):
+                data = self.objects.get(env.uri)
+        else:
+            data = env.payload()
+        t.bytes_stored = len(data)
+        if sha256_hex(data) != env.sha256:
+            where = env.uri or "the row's packed data"
+            msg = (f"{where}: sha256 {sha256_hex(data)[:16]}… does not match {env.sha256[:16]}… "
+                   "recorded at write time; the value was modified or corrupted")
+            raise IntegrityError(msg)
+        with t.phase("encrypt"):
+            if env.codec.endswith("+fernet"):
+                data = self.codec.decode_bytes("x+fernet", data)
+        with t.phase("compress"):
+            chain = env.codec.removesuffix("+fernet")
+            data = self.codec.decode_bytes(chain, data)
+        with t.phase("serialize"):
+            obj = self.codec.load(chain.split("+", 1)[0], data)
+            if chain.startswith("pickle"):
+                return obj
+            return serde.deserialize(obj, allowed_classes=self.config.allowed_classes)
+
+    def purge(self, stored: Any) -> bool:
+        """Remove the object a row's value points to; False when there is none."""
+        if not (is_envelope(stored) and stored.get("uri") and self.objects is not None):
+            return False
+        t = Timer("purge", tier="object")
+        with t.phase("object"):
+            gone = self.objects.delete(stored["uri"])
+        self.recorder.add(t)
+        return gone
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def set(self, key: str, value: Any, *, dag_id: str, run_id: str, task_id: str,
+            map_index: int = -1, dag_result: bool = False) -> None:
+        """Store ``value``, replacing the XCom with the same ids (object first, then the row)."""
+        check_ids(dag_id=dag_id, run_id=run_id, task_id=task_id, key=key, map_index=map_index)
+        t = Timer("set", _ids(dag_id, run_id, task_id, map_index, key))
+        try:
+            stored = self._encode(value, t)
+            old = self._write_row(t, stored, dag_result)
+        except BaseException:
+            self.recorder.add(t, ok=False)
+            raise
+        if old is not _MISSING and is_envelope(old) and old.get("uri") != _uri(stored):
+            with t.phase("object"):
+                self.purge(old)
+        self.recorder.add(t)
+
+    def _write_row(self, t: Timer, stored: Any, dag_result: bool) -> Any:
+        ids = t.ids
+        try:
+            run_pk = self._dag_run_id(ids["dag_id"], ids["run_id"])
+            with t.phase("db"):
+                return self._retry(lambda conn: self._replace(conn, run_pk, ids, stored, dag_result))
+        except BaseException:
+            self.purge(stored)
+            raise
+
+    def _replace(self, conn: sa.Connection, run_pk: int, ids: dict[str, Any], stored: Any,
+                 dag_result: bool) -> Any:
+        x = self.xcom
+        where = sa.and_(x.c.dag_run_id == run_pk, x.c.task_id == ids["task_id"],
+                        x.c.map_index == ids["map_index"], x.c.key == ids["key"])
+        old = self._delete_returning(conn, where)
+        conn.execute(x.insert().values(
+            dag_run_id=run_pk, task_id=ids["task_id"], map_index=ids["map_index"], key=ids["key"],
+            dag_result=dag_result, dag_id=ids["dag_id"], run_id=ids["run_id"],
+            value=stored, timestamp=datetime.now(UTC)))
+        return old[0] if old else _MISSING
+
+    def _delete_returning(self, conn: sa.Connection, where: Any) -> list[Any]:
+        """Delete rows matching ``where``; return their values (RETURNING where supported)."""
+        x = self.xcom
+        if self.engine.dialect.delete_returning:
+            return [r[0] for r in conn.execute(x.delete().where(where).returning(x.c.value))]
+        olds = [r[0] for r in conn.execute(sa.select(x.c.value).where(where).with_for_update())]
+        conn.execute(x.delete().where(where))
+        return olds
+
+    def _retry(self, work: Any) -> Any:
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        msg = "unreachable"
+        raise AssertionError(msg)
+
+    def _dag_run_id(self, dag_id: str, run_id: str) -> int:
+        """The integer id of (dag_id, run_id), minted once like Airflow's ``dag_run.id``."""
+        cached = self._run_ids.get((dag_id, run_id))
+        if cached is not None:
+            return cached
+        r = self.runs
+        where = sa.and_(r.c.dag_id == dag_id, r.c.run_id == run_id)
+        for _ in range(WRITE_ATTEMPTS):
+            with self._reading() as conn:
+                found = conn.execute(sa.select(r.c.id).where(where)).scalar()
+            if found is not None:
+                self._run_ids[(dag_id, run_id)] = int(found)
+                return int(found)
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(r.insert().values(dag_id=dag_id, run_id=run_id))
+            except (sa.exc.IntegrityError, sa.exc.OperationalError):
+                time.sleep(0.01)
+        msg = f"could not register dag run {dag_id!r}/{run_id!r} after {WRITE_ATTEMPTS} attempts"
+        raise XcomlabError(msg)
+
+    @contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        """A read-only connection (SQLite: a deferred transaction that takes no write lock)."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(xcomlab_read=True)
+
+    def get_stored(self, key: str, *, dag_id: str, run_id: str, task_id: str,
+                   map_index: int = -1) -> Any:
+        """The raw ``value`` column of one XCom (an envelope or native JSON), or KeyError."""
+        x = self.xcom
+        with self._reading() as conn:
+            row = conn.execute(sa.select(x.c.value).where(
+                x.c.dag_id == dag_id, x.c.run_id == run_id, x.c.task_id == task_id,
+                x.c.map_index == map_index, x.c.key == key)).first()
+        if row is None:
+            msg = f"no XCom {key!r} for {dag_id}/{run_id}/{task_id}[{map_index}]"
+            raise KeyError(msg)
+        return row[0]
+
+    def get(self, key: str, *, dag_id: str, run_id: str, task_id: str, map_index: int = -1,
+            default: Any = None, reader_dag_id: str | None = None) -> Any:
+        """Return the value of one XCom, or ``default`` when there is none.
+
+        Naming another ``dag_id`` reads across DAGs; the store's ``access_policy`` sees the
+        request (with ``reader_dag_id``) and may refuse it with :class:`AccessDeniedError`.
+        """
+        self._check_access("get", reader_dag_id, dag_id, run_id, task_id, key, map_index)
+        t = Timer("get", _ids(dag_id, run_id, task_id, map_index, key))
+        try:
+            value = self._get(t, default)
+        except BaseException:
+            self.recorder.add(t, ok=False)
+            raise
+        self.recorder.add(t)
+        return value
+
+    def _get(self, t: Timer, default: Any) -> Any:
+        """Read the row, then its object. A concurrent ``set`` may replace the row and purge
+        the old object between the two reads: then the row is read again, so a reader sees
+        the old or the new value, never an error (only a row still pointing to a missing
+        object is dangling)."""
+        ids = t.ids
+        seen: str | None = None
+        for _ in range(WRITE_ATTEMPTS):
+            with t.phase("db"):
+                try:
+                    stored = self.get_stored(ids["key"], dag_id=ids["dag_id"], run_id=ids["run_id"],
+                                             task_id=ids["task_id"], map_index=ids["map_index"])
+                except KeyError:
+                    t.tier = "none"
+                    return default
+            uri = _uri(stored)
+            try:
+                return self._decode(stored, t)
+            except ObjectStoreError:
+                if uri is None or uri == seen:
+                    raise
+                seen = uri
+        msg = f"XCom {ids['key']!r} kept changing while being read; try again"
+        raise ObjectStoreError(msg)
+
+    def _check_access(self, op: str, reader: str | None, dag_id: str, run_id: str,
+                      task_id: str, key: str, map_index: int) -> None:
+        policy = self.config.access_policy
+        if policy is None:
+            return
+        req = AccessRequest(op, reader, dag_id, run_id, task_id, key, map_index)
+        if not policy(req):
+            who = f"dag {reader!r}" if reader is not None else "an unnamed reader"
+            msg = f"access policy refused {who} reading {dag_id}/{run_id}/{task_id}[{map_index}] {key!r}"
+            raise AccessDeniedError(msg)
+
+    def delete(self, key: str, *, dag_id: str, run_id: str, task_id: str,
+               map_index: int = -1) -> bool:
+        """Delete one XCom (row first, then its object); False when it did not exist."""
+        x = self.xcom
+        n = self._delete_where(sa.and_(x.c.dag_id == dag_id, x.c.run_id == run_id,
+                                       x.c.task_id == task_id, x.c.map_index == map_index,
+                                       x.c.key == key),
+                               Timer("delete", _ids(dag_id, run_id, task_id, map_index, key)))
+        return n > 0
+
+    def clear(self, *, dag_id: str, run_id: str | None = None, task_id: str | None = None,
+              map_index: int | None = None, key: str | None = None) -> int:
+        """Delete every XCom of a DAG (narrowed by the other ids) and purge their objects."""
+        x = self.xcom
+        conds = [x.c.dag_id == dag_id]
+        for col, v in (("run_id", run_id), ("task_id", task_id), ("map_index", map_index),
+                       ("key", key)):
+            if v is not None:
+                conds.append(x.c[col] == v)
+        ids = {"dag_id": dag_id, "run_id": run_id or "", "task_id": task_id or "",
+               "map_index": -1 if map_index is None else map_index, "key": key or ""}
+        return self._delete_where(sa.and_(*conds), Timer("clear", ids))
+
+    def _delete_where(self, where: Any, t: Timer) -> int:
+        try:
+            with t.phase("db"):
+                olds = self._retry(lambda conn: self._delete_returning(conn, where))
+            with t.phase("object"):
+                for old in olds:
+                    if is_envelope(old) and old.get("uri"):
+                        t.tier = "object"
+                        self.purge(old)
+        except BaseException:
+            self.recorder.add(t, ok=False)
+            raise
+        self.recorder.add(t)
+        return len(olds)
+
+    def rows(self, *, dag_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
+        """The table's rows (ids, timestamp, whether offloaded and the object's URI)."""
+        x = self.xcom
+        q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key,
+                      x.c.timestamp, x.c.value)
+        if dag_id is not None:
+            q = q.where(x.c.dag_id == dag_id)
+        if run_id is not None:
+            q = q.where(x.c.run_id == run_id)
+        with self._reading() as conn:
+            data = [dict(r._mapping) for r in conn.execute(q)]
+        for d in data:
+            v = d.pop("value")
+            d["uri"] = _uri(v)
+            d["codec"] = v["codec"] if is_envelope(v) else "json"
+        cols = ["dag_id", "run_id", "task_id", "map_index", "key", "timestamp", "uri", "codec"]
+        return pd.DataFrame(data, columns=cols)
+
+    # -- maintenance (see xcomlab.backend.maintenance) ---------------------------------------
+
+    def reconcile(self, *, purge: bool = False, grace_s: float = 300.0) -> Any:
+        """Find orphan objects and dangling rows; with ``purge=True`` remove them.
+
+        See :func:`xcomlab.backend.maintenance.reconcile`.
+        """
+        from xcomlab.backend.maintenance import reconcile
+
+        return reconcile(self, purge=purge, grace_s=grace_s)
+
+    def cleanup(self, policy: Any, *, now: datetime | None = None) -> Any:
+        """Apply a :class:`~xcomlab.backend.maintenance.RetentionPolicy`; return what went."""
+        from xcomlab.backend.maintenance import cleanup
+
+        return cleanup(self, policy, now=now)
+
+    def rotate(self) -> int:
+        """Re-encrypt every encrypted value with the first Fernet key; return how many."""
+        from xcomlab.backend.maintenance import rotate
+
+        if not self.codec.encrypted:
+            msg = "rotate() needs fernet_keys: put the new key first and keep the old ones after it"
+            raise ConfigError(msg)
+        return rotate(self)
+
+    def measurements(self) -> pd.DataFrame:
+        """One row per operation so far (see :mod:`xcomlab.backend.measure` for columns)."""
+        return self.recorder.frame()
+
+
+def _ids(dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> dict[str, Any]:
+    return {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index,
+            "key": key}
+
+
+def _uri(stored: Any) -> str | None:
+    return stored.get("uri") if is_envelope(stored) else None
+

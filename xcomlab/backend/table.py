@@ -1,0 +1,131 @@
+"""Table: the store's metadata tables, shaped like Airflow 3.3's ``xcom`` table.
+
+Columns, types and order follow ``XComModel`` of airflow-core 3.3.2 (reference/airflow_xcom.md
+§1.4): ``dag_run_id, task_id, map_index, key, dag_result, dag_id, run_id, value, timestamp``,
+primary key ``xcom_pkey (dag_run_id, task_id, map_index, key)``, indexes ``idx_xcom_key`` and
+``idx_xcom_task_instance``. ``value`` is JSONB on PostgreSQL and JSON elsewhere, written with
+``json.dumps`` defaults as Airflow writes it, so ``xcomlab.load_export(url)`` reads the store
+as an Airflow 3.3 table. There is no ``task_instance`` table, hence no foreign key; a small
+``xcomlab_dag_run`` table mints the integer ``dag_run_id`` per (dag_id, run_id), as Airflow's
+``dag_run.id`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+
+__all__ = ["make_engine", "make_tables"]
+
+#: Seconds an SQLite writer waits for the database lock before failing.
+SQLITE_BUSY_TIMEOUT_S: Final = 60.0
+_MYSQL_ID_COLLATION: Final = "utf8mb4_bin"  # ids compare case-sensitively, as in Airflow (*_bin)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timestamps in UTC: aware on PostgreSQL, naive UTC on MySQL/SQLite (as Airflow stores them)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.TIMESTAMP(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _id(length: int) -> sa.types.TypeEngine[str]:
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation=_MYSQL_ID_COLLATION),
+                                          "mysql", "mariadb")
+
+
+def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
+    """Build ``(metadata, xcom, dag_run)`` table objects; ``table`` names the xcom table."""
+    md = sa.MetaData()
+    xcom = sa.Table(
+        table, md,
+        sa.Column("dag_run_id", sa.Integer(), nullable=False, primary_key=True, autoincrement=False),
+        sa.Column("task_id", _id(250), nullable=False, primary_key=True),
+        sa.Column("map_index", sa.Integer(), nullable=False, primary_key=True,
+                  server_default="-1", autoincrement=False),
+        sa.Column("key", _id(512), nullable=False, primary_key=True),
+        sa.Column("dag_result", sa.Boolean(), nullable=True, default=False),
+        sa.Column("dag_id", _id(250), nullable=False),
+        sa.Column("run_id", _id(250), nullable=False),
+        sa.Column("value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
+        sa.Column("timestamp", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("dag_run_id", "task_id", "map_index", "key", name=f"{table}_pkey"),
+        sa.Index(f"idx_{table}_key", "key"),
+        sa.Index(f"idx_{table}_task_instance", "dag_id", "task_id", "run_id", "map_index"),
+    )
+    runs = sa.Table(
+        "xcomlab_dag_run", md,
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("dag_id", _id(250), nullable=False),
+        sa.Column("run_id", _id(250), nullable=False),
+        sa.UniqueConstraint("dag_id", "run_id", name="xcomlab_dag_run_dag_id_run_id_key"),
+    )
+    return md, xcom, runs
+
+
+def _json_loads(value: Any) -> Any:
+    """JSON from the driver; SQLite's NUMERIC affinity may hand back an int or float."""
+    if isinstance(value, int | float):
+        return value
+    return json.loads(value)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for the store: SQLite in WAL mode with a busy timeout, others pooled."""
+    u = sa.make_url(url)
+    kwargs: dict[str, Any] = {"json_serializer": json.dumps, "json_deserializer": _json_loads,
+                              "pool_pre_ping": u.get_backend_name() != "sqlite"}
+    if u.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+        if u.database in (None, "", ":memory:"):  # one in-memory DB shared by all threads
+            kwargs["connect_args"]["check_same_thread"] = False
+            kwargs["poolclass"] = sa.pool.StaticPool
+        engine = sa.create_engine(u, **kwargs)
+        _sqlite_pragmas(engine)
+        return engine
+    return sa.create_engine(u, **kwargs)
+
+
+def _sqlite_pragmas(engine: sa.Engine) -> None:
+    """WAL (readers never block the writer) and ``BEGIN IMMEDIATE`` writes.
+
+    pysqlite's own transaction handling is switched off so that each transaction takes
+    the write lock up front; a deferred transaction that upgrades later can fail with
+    "database is locked" without waiting for the busy timeout.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        read = conn.get_execution_options().get("xcomlab_read", False)
+        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
