@@ -151,10 +151,13 @@ def summarize(frame: pd.DataFrame, *, secrets: Any = None) -> dict[str, Any]:
     ``limit_violations ({target: rows})``, ``migration_blockers ({kind: rows}``, empty
     for Airflow 3 exports) and ``secrets`` (rows flagged: from ``secrets``, a
     :class:`~xcomlab.analysis.secrets.SecretReport`, or by scanning the ``value`` column
-    when the frame kept values; else None — values were not seen). Counts cover the
+    when the frame kept values; else None — values were not seen), and ``on_disk_bytes``
+    (``{dialect: bytes}`` predicted for the live rows by
+    :func:`~xcomlab.analysis.disk.on_disk_bytes`). Counts cover the
     live ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
     """
     from xcomlab.analysis.audit import check_limits, migration_audit
+    from xcomlab.analysis.disk import on_disk_bytes
     from xcomlab.analysis.secrets import scan_secrets
 
     S.validate_frame(frame)
@@ -186,6 +189,7 @@ def summarize(frame: pd.DataFrame, *, secrets: Any = None) -> dict[str, Any]:
         "migration_blockers": migration_audit(frame).blockers,
         "secrets": (secrets.rows_flagged if secrets is not None
                     else scan_secrets(frame).rows_flagged if S.VALUE in frame.columns else None),
+        "on_disk_bytes": on_disk_bytes(rows),
     }
 
 
