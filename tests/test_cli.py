@@ -59,3 +59,60 @@ def test_scan_masks_values(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_source_exits_2(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     assert main(["audit", str(tmp_path / "missing.csv")]) == 2
     assert capsys.readouterr().err.startswith("xcomlab: ")
+
+
+def test_forecast_json(capsys: pytest.CaptureFixture[str]) -> None:
+    truth = json.loads((AF3.parent / "truth.json").read_text())
+    out = _json(capsys, "forecast", str(AF3), "--json", "--ceiling", "5MB", "--ceiling", "20GB",
+                "--disk-ratio", "1", "--horizon", "90")
+    assert out["current_bytes"] == truth["value_bytes"] and out["disk_ratio"] == 1
+    by_name = {t["ceiling"]: t for t in out["thresholds"]}
+    assert by_name["5MB"]["ceiling_bytes"] == 5e6 and by_name["20GB"]["days"] is None
+    assert [p["date"][:10] for p in out["projection"]][-1] > out["now"][:10]
+    assert out["fit"][0]["dag_id"] == "(total)" and len(out["fit"]) == len(truth["by_dag"]) + 1
+    # Twice the on-disk bytes per value byte: a 5 MB ceiling comes sooner.
+    ceiling = _json(capsys, "forecast", str(AF3), "--json", "--ceiling", "5MB", "--disk-ratio", "1")
+    doubled = _json(capsys, "forecast", str(AF3), "--json", "--ceiling", "5MB", "--disk-ratio", "2")
+    assert doubled["thresholds"][0]["days"] < ceiling["thresholds"][0]["days"]
+
+
+def test_forecast_with_a_retention_policy_levels_off(capsys: pytest.CaptureFixture[str]) -> None:
+    plain = _json(capsys, "forecast", str(AF3), "--json", "--disk-ratio", "1")
+    kept = _json(capsys, "forecast", str(AF3), "--json", "--disk-ratio", "1", "--max-age", "7")
+    assert kept["retention"] and not plain["retention"]
+    assert kept["start_bytes"] < kept["current_bytes"] == plain["start_bytes"]
+    assert kept["projection"][-1]["expected"] < plain["projection"][0]["expected"]
+
+
+def test_forecast_text_uses_the_default_ceilings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["forecast", str(AF3), "--by-dag", "--dialect", "sqlite"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Forecast(") and "20 GB" in text and "50 GiB" in text
+    assert "on-disk ratio" in text and "note: fitted" in text
+
+
+def test_forecast_bad_ceiling_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["forecast", str(AF3), "--ceiling", "lots"])
+    assert "expected a size such as 20GB" in capsys.readouterr().err
+
+
+def test_retention_json(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "retention", str(AF3), "--json", "--max-age", "30", "--disk-ratio", "2")
+    t = out["totals"]
+    assert 0 < t["rows_freed"] < t["rows"] and t["on_disk_bytes_freed"] == 2 * t["bytes_freed"]
+    assert out["db_clean_command"].startswith("airflow db clean --clean-before-timestamp '2026-08-05")
+    assert sum(d["rows_freed"] for d in out["by_dag"]) == t["rows_freed"]
+    assert any("object-store" in n for n in out["limitations"])
+    keep = _json(capsys, "retention", str(AF3), "--json", "--keep-last", "3", "--disk-ratio", "1")
+    assert keep["db_clean_command"] is None
+
+
+def test_retention_text_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["retention", str(AF3), "--max-age", "30", "--dag-max-age", "ads_sync=7"]) == 0
+    text = capsys.readouterr().out
+    assert "RetentionReport(frees" in text and "--dag-ids ads_sync" in text
+    assert main(["retention", str(AF3)]) == 2
+    assert "give a policy" in capsys.readouterr().err
+    assert main(["retention", str(AF3), "--dag-max-age", "ads_sync"]) == 2
+    assert "DAG_ID=DAYS" in capsys.readouterr().err

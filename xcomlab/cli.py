@@ -1,12 +1,15 @@
 """Command line: a thin shell over the public API.
 
-``xcomlab profile SOURCE [--json]``, ``xcomlab audit SOURCE``, ``xcomlab scan SOURCE``.
+``xcomlab profile SOURCE [--json]``, ``xcomlab audit SOURCE``, ``xcomlab scan SOURCE``,
+``xcomlab forecast SOURCE [--horizon DAYS] [--ceiling 20GB ...] [--by-dag] [--max-age DAYS]``,
+``xcomlab retention SOURCE [--max-age DAYS] [--keep-last N] [--dag-max-age DAG=DAYS]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +18,8 @@ import pandas as pd
 
 import xcomlab
 from xcomlab.analysis.audit import check_limits, migration_audit
+from xcomlab.analysis.forecast import DEFAULT_CEILINGS, forecast
+from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
 from xcomlab.analysis.secrets import scan_secrets
 from xcomlab.errors import XcomlabError
 
@@ -97,6 +102,104 @@ def _scan(args: argparse.Namespace) -> int:
     return _write("\n".join(out))
 
 
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _size(text: str) -> tuple[str, float]:
+    """``"20GB"`` → ``("20GB", 2e10)``; decimal (kB, MB, GB, TB) and binary (KiB ... TiB) units."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        msg = f"ceiling {text!r}: expected a size such as 20GB, 50GiB or 1500000000"
+        raise argparse.ArgumentTypeError(msg)
+    return text.strip(), float(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, str]:
+    """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
+    if args.disk_ratio is not None:
+        return args.disk_ratio, "given"
+    from xcomlab.analysis.disk import disk_ratio
+
+    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model"
+
+
+def _forecast(args: argparse.Namespace) -> int:
+    frame = _load(args)
+    ratio, how = _disk_ratio(frame, args)
+    policy = _policy(args, required=False)
+    fc = forecast(frame, horizon_days=args.horizon, by="dag_id" if args.by_dag else None,
+                  retention=policy, disk_ratio=ratio, seed=args.seed)
+    ceilings = dict(args.ceiling) if args.ceiling else DEFAULT_CEILINGS
+    ttt = fc.time_to_thresholds(ceilings)
+    marks = [d for d in (30, 90, 180, 365, args.horizon) if d <= args.horizon]
+    points = fc.projection.iloc[sorted({d - 1 for d in marks})]
+    if args.json:
+        return _write(json.dumps({
+            "now": fc.now.isoformat(), "current_bytes": fc.current_bytes,
+            "start_bytes": fc.start_bytes, "retention": policy is not None, "disk_ratio": ratio,
+            "disk_ratio_source": how, "horizon_days": args.horizon,
+            "growth_per_month": _num(fc.fit["growth_per_month"].iloc[0]),
+            "fit": json.loads(fc.fit.reset_index().to_json(orient="records", date_format="iso")),
+            "thresholds": json.loads(ttt.reset_index().to_json(orient="records")),
+            "projection": json.loads(points.reset_index().to_json(orient="records", date_format="iso")),
+            "notes": fc.notes,
+        }, indent=2))
+    out = [repr(fc), f"on-disk ratio {ratio:.3g} ({how})", "", "Time to ceilings (on-disk):",
+           ttt.to_string(), "", "Table size ahead (value bytes):", points.to_string(), "",
+           "Fit:", fc.fit.head(args.top + 1).to_string()]
+    out.extend(f"note: {n}" for n in fc.notes)
+    return _write("\n".join(out))
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)  # NaN → null
+
+
+def _policy(args: argparse.Namespace, *, required: bool = True) -> RetentionPolicy | None:
+    per_dag = {}
+    for item in args.dag_max_age or []:
+        dag, sep, days = item.rpartition("=")
+        try:
+            per_dag[dag] = RetentionPolicy(max_age_days=float(days))
+        except ValueError:
+            sep = ""
+        if not sep or not dag:
+            msg = f"--dag-max-age {item!r}: expected DAG_ID=DAYS, e.g. sales_daily=7"
+            raise xcomlab.XcomlabError(msg)
+    rules = (KeyRule("*", 0.0, internal=True),) if args.drop_internal else ()
+    if args.max_age is None and args.keep_last is None and not per_dag and not rules:
+        if not required:
+            return None
+        msg = "retention: give a policy: --max-age DAYS, --keep-last N, --dag-max-age or --drop-internal"
+        raise xcomlab.XcomlabError(msg)
+    return RetentionPolicy(args.max_age, args.keep_last, per_dag, rules)
+
+
+def _retention(args: argparse.Namespace) -> int:
+    frame = _load(args)
+    ratio, how = _disk_ratio(frame, args)
+    policy = _policy(args)
+    assert policy is not None
+    rep = retention(frame, policy, now=args.now, disk_ratio=ratio)
+    if args.json:
+        return _write(json.dumps({
+            "now": rep.now.isoformat(), "disk_ratio": ratio, "disk_ratio_source": how,
+            "totals": {k: _num(v) if isinstance(v, float) else v for k, v in rep.totals.items()},
+            "by_dag": json.loads(rep.by_dag.reset_index().to_json(orient="records")),
+            "db_clean_command": rep.db_clean_command, "limitations": rep.limitations,
+        }, indent=2))
+    t = rep.totals
+    out = [repr(rep), f"on disk (ratio {ratio:.3g}, {how}): frees {t['on_disk_bytes_freed']:,.0f} bytes; "
+           f"steady state {t['steady_state_on_disk_bytes']:,.0f} bytes", "",
+           rep.by_dag.head(args.top).to_string(float_format=lambda x: f"{x:,.0f}"), ""]
+    out.append("Equivalent command:" if rep.db_clean_command else "No equivalent airflow db clean command.")
+    if rep.db_clean_command:
+        out.append(rep.db_clean_command)
+    out.extend(f"note: {n}" for n in rep.limitations)
+    return _write("\n".join(out))
+
+
 def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
     p.add_argument("source", help="export file, directory, or SQLAlchemy URL")
@@ -120,6 +223,33 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--all-tables", action="store_true", help="also check archive tables")
     audit.set_defaults(run=_audit)
     _source_parser(sub, "scan", "values that look like credentials (masked)").set_defaults(run=_scan)
+    fc = _disk_options(_source_parser(sub, "forecast", "growth and time to ceilings (20 GB, 50 GiB, yours)"))
+    fc.add_argument("--horizon", type=int, default=180, help="days to project (default 180)")
+    fc.add_argument("--ceiling", type=_size, action="append", default=None,
+                    help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
+    fc.add_argument("--by-dag", action="store_true", help="project each DAG too")
+    fc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    _policy_options(fc).set_defaults(run=_forecast)
+    ret = _policy_options(_disk_options(_source_parser(sub, "retention", "what a retention policy would free")))
+    ret.add_argument("--now", default=None, help="when the clean runs (default: last timestamp)")
+    ret.set_defaults(run=_retention)
+    return p
+
+
+def _policy_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--max-age", type=float, default=None, help="remove rows older than DAYS")
+    p.add_argument("--keep-last", type=int, default=None, help="keep the N latest runs per DAG")
+    p.add_argument("--dag-max-age", nargs="*", default=None, metavar="DAG=DAYS",
+                   help="per-DAG age overrides")
+    p.add_argument("--drop-internal", action="store_true", help="remove keys Airflow writes itself")
+    return p
+
+
+def _disk_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
+                   help="database whose on-disk size the ceilings refer to")
+    p.add_argument("--disk-ratio", type=float, default=None,
+                   help="on-disk bytes per value byte (default: from the disk model)")
     return p
 
 

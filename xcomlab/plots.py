@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["daily", "size_cdf", "size_hist", "top_bar"]
+__all__ = ["daily", "forecast", "size_cdf", "size_hist", "top_bar"]
 
 
 def _ax(ax: Any, figsize: tuple[float, float] = (7, 3)) -> Any:
@@ -83,5 +83,37 @@ def daily(table: pd.DataFrame, ax: Any = None) -> Any:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_ylabel("value bytes written")
     ax.set_title("XCom bytes written per day")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def forecast(fc: Any, ax: Any = None, ceilings: dict[str, float] | None = None) -> Any:
+    """On-disk table size: the rows present now by write day, then the projection and band.
+
+    ``fc`` is an :class:`xcomlab.analysis.forecast.Forecast`; ceilings (default its
+    ``DEFAULT_CEILINGS``) are drawn when the band comes within a factor 2 of them.
+    """
+    from xcomlab.analysis.forecast import DEFAULT_CEILINGS
+
+    ax = _ax(ax)
+    r = fc.disk_ratio
+    p = fc.projection
+    ax.plot(fc.history.index, fc.history.cumsum() * r, lw=1.5, label="rows present now (by write day)")
+    ax.plot(p.index, p["expected"] * r, lw=2, label="expected")
+    ax.fill_between(p.index, p["lower"] * r, p["upper"] * r, alpha=0.25, label="5–95 % band")
+    top = float(p["upper"].max() * r)
+    for name, size in (ceilings or DEFAULT_CEILINGS).items():
+        if size <= 2 * top:
+            ax.axhline(size, ls="--", lw=1, color="grey")
+            ax.annotate(name, (p.index[0], size), xytext=(2, 2), textcoords="offset points", fontsize=8)
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FuncFormatter
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _bytes_label(v)))
+    ax.set_ylabel("xcom size on disk" if r != 1 else "xcom value bytes")
+    ax.set_title("XCom table size: history and forecast")
     ax.legend(loc="upper left")
     return ax

@@ -1,0 +1,332 @@
+"""Retention what-if: what a policy (age, keep last N runs, per DAG, per key) would free.
+
+A row is removed when any rule that applies to it removes it: it is older than its age
+limit (``timestamp < now - max_age``, the comparison ``airflow db clean`` makes), or its
+run is not among the DAG's ``keep_last_runs`` most recent runs. ``per_dag`` replaces the
+default policy for a DAG; a matching key rule replaces the age limit for its keys.
+
+What ``airflow db clean`` can and cannot express (reference/airflow_xcom.md §6, Airflow
+3.3.2 ``airflow/utils/db_cleanup.py``): it deletes ``xcom`` rows with ``timestamp <
+--clean-before-timestamp``; ``--dag-ids``/``--exclude-dag-ids`` exist for xcom in 3.3.2
+but not in 2.10.5, 2.11.2 or 3.0.0; there is no per-key or keep-last-N filter for xcom
+(``keep_last`` is configured for ``dag_run`` only: the latest non-manual run of each DAG);
+and nothing calls the XCom backend's ``purge``, so object-store values are orphaned.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xcomlab import schema as S
+from xcomlab.analysis.profile import primary_rows
+from xcomlab.errors import XcomlabError
+
+__all__ = ["KeyRule", "RetentionPolicy", "RetentionReport", "db_clean_commands", "retention"]
+
+#: Days of history used for the steady-state write rate.
+RECENT_DAYS = 28
+_DAY = pd.Timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """An age limit for the keys matching ``pattern`` (``fnmatch`` glob, case-sensitive).
+
+    ``max_age_days=0`` removes every matching row now. ``internal=True`` matches only
+    keys Airflow writes itself (``skipmixin_key``, ``_link_*``, ...); ``False`` only
+    user keys; ``None`` both.
+    """
+
+    pattern: str = "*"
+    max_age_days: float = 0.0
+    internal: bool | None = None
+
+    def matches(self, keys: pd.Series, internal: pd.Series) -> np.ndarray:
+        """Boolean mask of the rows this rule applies to."""
+        names = keys.astype(str)
+        matching = [k for k in pd.unique(names) if fnmatch.fnmatchcase(k, self.pattern)]
+        hit = names.isin(matching).to_numpy().copy()
+        if self.internal is not None:
+            hit &= internal.to_numpy(bool) == self.internal
+        return hit
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """What to keep. ``None`` means no limit of that kind.
+
+    Parameters
+    ----------
+    max_age_days
+        Remove rows written more than this many days before ``now``.
+    keep_last_runs
+        Keep only the rows of each DAG's N most recent runs (by their latest write).
+    per_dag
+        ``{dag_id: RetentionPolicy}`` replacing this policy for a DAG (its own
+        ``per_dag`` is ignored; key rules of the default apply unless it has its own).
+    key_rules
+        :class:`KeyRule` list; the first rule matching a row sets its age limit.
+    """
+
+    max_age_days: float | None = None
+    keep_last_runs: int | None = None
+    per_dag: Mapping[str, RetentionPolicy] = field(default_factory=dict)
+    key_rules: tuple[KeyRule, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_age_days is not None and self.max_age_days < 0:
+            msg = f"max_age_days={self.max_age_days}; expected ≥ 0 days or None"
+            raise XcomlabError(msg)
+        if self.keep_last_runs is not None and self.keep_last_runs < 1:
+            msg = f"keep_last_runs={self.keep_last_runs}; expected ≥ 1 or None"
+            raise XcomlabError(msg)
+
+    def for_dag(self, dag_id: str) -> RetentionPolicy:
+        """The policy that applies to ``dag_id``."""
+        own = self.per_dag.get(dag_id)
+        if own is None:
+            return self
+        return own if own.key_rules else RetentionPolicy(own.max_age_days, own.keep_last_runs,
+                                                         key_rules=self.key_rules)
+
+    @property
+    def age_only(self) -> bool:
+        """True when every rule is an age limit on whole DAGs (what ``db clean`` can do)."""
+        pols = [self, *self.per_dag.values()]
+        return all(p.keep_last_runs is None and not p.key_rules for p in pols)
+
+    def window_days(self, dag_id: str, runs_per_day: float) -> float | None:
+        """Days of writes a DAG keeps in steady state (key rules aside); None: unbounded."""
+        pol = self.for_dag(dag_id)
+        spans = [] if pol.max_age_days is None else [float(pol.max_age_days)]
+        if pol.keep_last_runs is not None and runs_per_day > 0:
+            spans.append(pol.keep_last_runs / runs_per_day)
+        return min(spans) if spans else None
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What a policy frees now and where the table settles.
+
+    Attributes
+    ----------
+    by_dag : pandas.DataFrame
+        Per ``dag_id``: ``rows, value_bytes, rows_freed, bytes_freed, rows_left, bytes_left,
+        bytes_per_day`` (mean write rate over the last :data:`RECENT_DAYS` days),
+        ``steady_state_bytes`` (NaN when the DAG has no limit: it grows forever),
+        ``orphaned_refs``; largest ``bytes_freed`` first.
+    totals : dict
+        The same sums plus ``on_disk_bytes_freed`` and ``steady_state_on_disk_bytes``
+        (logical bytes × ``disk_ratio``).
+    db_clean_command : str or None
+        The ``airflow db clean`` command(s), one per line, doing the same, when it can.
+    limitations : list of str
+        What ``db clean`` cannot do for this policy, and what it leaves behind.
+    """
+
+    policy: RetentionPolicy
+    now: pd.Timestamp
+    disk_ratio: float
+    by_dag: pd.DataFrame
+    totals: dict[str, Any]
+    db_clean_command: str | None
+    limitations: list[str]
+    removed: pd.Series  # boolean mask over the live rows, aligned to the frame's index
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"RetentionReport(frees {t['rows_freed']:,} of {t['rows']:,} rows, "
+                f"{t['bytes_freed']:,} of {t['value_bytes']:,} value bytes as of {self.now:%Y-%m-%d})")
+
+    def _repr_html_(self) -> str:
+        cmd = f"<pre>{self.db_clean_command}</pre>" if self.db_clean_command else ""
+        notes = "".join(f"<li>{n}</li>" for n in self.limitations)
+        return (f"<p><b>{self!r}</b></p>{cmd}<ul>{notes}</ul>"
+                + self.by_dag.head(20).to_html(float_format=lambda x: f"{x:,.0f}"))
+
+
+def retention(frame: pd.DataFrame, policy: RetentionPolicy, *, now: pd.Timestamp | str | None = None,
+              disk_ratio: float = 1.0) -> RetentionReport:
+    """Apply ``policy`` to the live rows of an XCom frame, without touching anything.
+
+    Parameters
+    ----------
+    frame
+        An XCom frame (only ``source_table == "xcom"`` rows count, see ``primary_rows``).
+    policy
+        What to keep.
+    now
+        When the clean runs (default: the last ``timestamp`` in the frame).
+    disk_ratio
+        On-disk bytes per logical value byte (``xcomlab.analysis.disk.disk_ratio``), for
+        the on-disk effect.
+
+    Examples
+    --------
+    >>> r = retention(frame, RetentionPolicy(max_age_days=30))  # doctest: +SKIP
+    >>> r.totals["bytes_freed"], r.db_clean_command  # doctest: +SKIP
+    """
+    rows = primary_rows(S.validate_frame(frame))
+    if not len(rows):
+        msg = "retention: the frame has no live xcom rows; load an export with an xcom table"
+        raise XcomlabError(msg)
+    if disk_ratio <= 0:
+        msg = f"disk_ratio={disk_ratio}; expected a positive on-disk/logical ratio"
+        raise XcomlabError(msg)
+    when = _now(rows, now)
+    removed = _removed(rows, policy, when)
+    by_dag = _by_dag(rows, removed, policy, when)
+    totals: dict[str, Any] = {c: int(by_dag[c].sum()) for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
+                                                  "rows_left", "bytes_left", "orphaned_refs")}
+    steady = by_dag["steady_state_bytes"]
+    totals["steady_state_bytes"] = float(steady.sum()) if steady.notna().all() else float("nan")
+    totals["on_disk_bytes_freed"] = totals["bytes_freed"] * disk_ratio
+    totals["steady_state_on_disk_bytes"] = totals["steady_state_bytes"] * disk_ratio
+    gone = rows[removed.to_numpy()]
+    totals["orphaned_ref_bytes"] = int(gone[S.REF_BYTES].sum()) if len(gone) else 0
+    commands = db_clean_commands(policy, when)
+    return RetentionReport(policy, when, disk_ratio, by_dag, totals,
+                           "\n".join(commands) if commands else None,
+                           _limitations(policy, totals, commands), removed)
+
+
+def _now(rows: pd.DataFrame, now: pd.Timestamp | str | None) -> pd.Timestamp:
+    if now is None:
+        return pd.Timestamp(rows[S.TIMESTAMP].max())
+    ts = pd.Timestamp(now)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _age_limits(part: pd.DataFrame, pol: RetentionPolicy) -> np.ndarray:
+    """Per row: the age in days above which the policy removes it (inf: no age limit)."""
+    limit = np.full(len(part), np.inf if pol.max_age_days is None else float(pol.max_age_days))
+    ruled = np.zeros(len(part), dtype=bool)
+    for rule in pol.key_rules:
+        hit = rule.matches(part[S.KEY], part[S.INTERNAL]) & ~ruled
+        limit[hit] = rule.max_age_days
+        ruled |= hit
+    return limit
+
+
+def _removed(rows: pd.DataFrame, policy: RetentionPolicy, now: pd.Timestamp) -> pd.Series:
+    """Boolean Series over ``rows``: True where the policy deletes the row."""
+    out = pd.Series(False, index=rows.index)
+    for dag_id, part in rows.groupby(S.DAG_ID, observed=True):
+        pol = policy.for_dag(str(dag_id))
+        age = (now - part[S.TIMESTAMP]).to_numpy() / np.timedelta64(1, "D")
+        limit = _age_limits(part, pol)
+        gone = (age > limit) | (limit == 0)  # an age limit of 0 keeps nothing, not even `now`
+        if pol.keep_last_runs is not None:
+            gone |= ~_in_last_runs(part, pol.keep_last_runs)
+        out.loc[part.index] = gone
+    return out
+
+
+def _in_last_runs(part: pd.DataFrame, n: int) -> np.ndarray:
+    """Rows whose run is among the ``n`` most recent of its DAG (by the run's latest write)."""
+    run = part[S.RUN_ID].astype("object").fillna("")
+    last_write = part[S.TIMESTAMP].groupby(run).max()
+    keep = last_write.sort_values(ascending=False).index[:n]
+    return run.isin(keep).to_numpy()
+
+
+def _by_dag(rows: pd.DataFrame, removed: pd.Series, policy: RetentionPolicy,
+            now: pd.Timestamp) -> pd.DataFrame:
+    size = rows[S.VALUE_BYTES].astype("float64").fillna(0)
+    gone = removed.to_numpy()
+    frame = pd.DataFrame({
+        "dag_id": rows[S.DAG_ID].astype(str), "size": size, "gone": gone,
+        "freed": size.where(gone, 0.0), "ref": rows[S.REF_URI].notna().to_numpy() & gone,
+    })
+    g = frame.groupby("dag_id")
+    out = pd.DataFrame({"rows": g.size(), "value_bytes": g["size"].sum(),
+                        "rows_freed": g["gone"].sum(), "bytes_freed": g["freed"].sum()})
+    out["rows_left"] = out["rows"] - out["rows_freed"]
+    out["bytes_left"] = out["value_bytes"] - out["bytes_freed"]
+    rates = {str(d): _steady(part, policy.for_dag(str(d)), now)
+             for d, part in rows.groupby(S.DAG_ID, observed=True)}
+    out["bytes_per_day"] = [rates[d][0] for d in out.index]
+    out["steady_state_bytes"] = [rates[d][1] for d in out.index]
+    out["orphaned_refs"] = g["ref"].sum()
+    out = out.astype({c: "int64" for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
+                                           "rows_left", "bytes_left", "orphaned_refs")})
+    out.index.name = "dag_id"
+    return out.sort_values(["bytes_freed", "value_bytes"], ascending=False)
+
+
+def _steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp) -> tuple[float, float]:
+    """A DAG's recent write rate (bytes/day) and the bytes it holds once the policy has run long.
+
+    Steady state = Σ over recently written rows of bytes/day × the days the row is kept
+    (its age limit, bounded by the span of ``keep_last_runs`` runs at the recent run
+    rate); NaN when some rows are kept forever.
+    """
+    span = min(float(RECENT_DAYS), max((now - part[S.TIMESTAMP].min()) / _DAY, 1.0))
+    recent = (part[S.TIMESTAMP] > now - span * _DAY).to_numpy()
+    size = part[S.VALUE_BYTES].astype("float64").fillna(0).to_numpy()
+    rate = size[recent] / span
+    keep = np.inf
+    if pol.keep_last_runs is not None:
+        runs_per_day = part[S.RUN_ID][recent].nunique() / span
+        keep = pol.keep_last_runs / runs_per_day if runs_per_day else 0.0
+    kept = np.minimum(_age_limits(part, pol)[recent], keep)
+    if np.isinf(kept[rate > 0]).any():
+        return float(rate.sum()), float("nan")
+    return float(rate.sum()), float((rate * kept).sum())
+
+
+def db_clean_commands(policy: RetentionPolicy, now: pd.Timestamp) -> list[str]:
+    """``airflow db clean`` commands doing an age-only policy; [] when it cannot be expressed.
+
+    One command for the default age (``--exclude-dag-ids`` the overridden DAGs) and one per
+    distinct override age (``--dag-ids``). The DAG filters need Airflow 3.3 (present in
+    3.3.2, absent in 2.10.5, 2.11.2 and 3.0.0: reference/airflow_xcom.md §6); a policy
+    without per-DAG overrides gives one command that works on 2.3+. DAGs with no age
+    limit (default ``max_age_days=None``) get no command: db clean keeps them whole.
+    """
+    if not policy.age_only:
+        return []
+    overrides = {d: p.max_age_days for d, p in policy.per_dag.items()}
+    groups: dict[float | None, list[str]] = {}
+    for dag, age in overrides.items():
+        groups.setdefault(age, []).append(dag)
+    out = []
+    if policy.max_age_days is not None:
+        excl = sorted(overrides)
+        out.append(_command(now, policy.max_age_days,
+                            f" --exclude-dag-ids {','.join(excl)}" if excl else ""))
+    for age, dags in sorted(groups.items(), key=lambda kv: -1 if kv[0] is None else kv[0]):
+        if age is not None:
+            out.append(_command(now, age, f" --dag-ids {','.join(sorted(dags))}"))
+    return out
+
+
+def _command(now: pd.Timestamp, max_age_days: float, dag_filter: str) -> str:
+    cut = (now - pd.Timedelta(days=max_age_days)).isoformat()
+    return (f"airflow db clean --clean-before-timestamp '{cut}' --tables xcom{dag_filter} "
+            "--skip-archive --yes")
+
+
+def _limitations(policy: RetentionPolicy, totals: dict[str, Any], commands: list[str]) -> list[str]:
+    pols = [policy, *policy.per_dag.values()]
+    out = []
+    if any(p.keep_last_runs is not None for p in pols):
+        out.append("keep-last-N runs cannot be expressed: db clean selects xcom rows by timestamp only")
+    if any(p.key_rules for p in pols):
+        out.append("key rules cannot be expressed: db clean has no per-key filter")
+    if any(" --dag-ids " in c or " --exclude-dag-ids " in c for c in commands):
+        out.append("--dag-ids/--exclude-dag-ids need Airflow 3.3 (present in 3.3.2; absent in 2.10.5, "
+                   "2.11.2 and 3.0.0): on older versions, run a DELETE yourself or one age for all DAGs")
+    out.append("db clean keeps the latest non-manual dag_run per DAG (keep_last is set for dag_run "
+               "only), not its XComs: xcom rows are deleted by timestamp alone")
+    refs = totals["orphaned_refs"]
+    out.append(f"db clean never purges object-store values: {refs:,} referenced object(s)"
+               + (f" ({totals['orphaned_ref_bytes']:,} bytes known)" if totals["orphaned_ref_bytes"] else "")
+               + " would be orphaned; delete them from the store yourself")
+    return out
