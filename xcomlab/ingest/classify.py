@@ -18,7 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["Classified", "RawValues", "classify", "is_json_3x", "nan_in_json"]
+from xcomlab import schema as S
+
+__all__ = ["CODES", "Classified", "RawValues", "classify", "is_json_3x", "nan_in_json",
+           "rows_containing"]
 
 #: Bytes of a value's head fetched for classification when values stay in the database.
 HEAD_BYTES = 1024
@@ -40,7 +43,12 @@ _URL_STRING = r'^"[A-Za-z][A-Za-z0-9+.\-]*://[^"]*"$'
 # (``_link_*`` rows) as plain https URL strings (reference/airflow_xcom.md §8).
 _WEB_URL = r'^"[Hh][Tt][Tt][Pp][Ss]?://'
 _DOUBLE_JSON = r'^"(\{|\[|true"$|false"$|null"$|-?[0-9])'
-_NAN_TOKEN = "NaN|Infinity"
+#: Tokens whose presence makes a row a NaN candidate (then checked exactly).
+_NAN_NEEDLES = (b"NaN", b"Infinity")
+# A JSON string holding a JSON literal or number, with no escape and no control
+# character (which json.loads would reject), spaces allowed around the number.
+_DIGITS_NO_ESCAPE = r'^"-?[0-9][^\\]*$'
+_DOUBLE_LITERAL = r'^"((true|false|null)|( *-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)? *))"$'
 #: Marker key of xcomlab's own reference envelope (see ``xcomlab.backend``).
 ENVELOPE_KEY = "__xcomlab__"
 
@@ -62,14 +70,29 @@ class RawValues:
     full: pa.Array | None = None  # binary, only where nan_hint is true
 
 
+#: Position of each encoding label in :data:`xcomlab.schema.ENCODINGS` (its code).
+CODES: dict[str, int] = {label: i for i, label in enumerate(S.ENCODINGS)}
+_JSON, _SERDE, _DOUBLE = CODES["json"], CODES["serde"], CODES["double_json"]
+_PICKLE, _TEXT, _NULL, _UNKNOWN = CODES["pickle"], CODES["text"], CODES["null"], CODES["unknown"]
+
+
 @dataclass(frozen=True)
 class Classified:
-    """Per-row results of :func:`classify` (numpy / Python objects, batch-aligned)."""
+    """Per-row results of :func:`classify` (numpy / Python objects, batch-aligned).
 
-    encoding: np.ndarray  # object array of ENCODINGS labels
+    ``codes`` holds each row's encoding as its position in
+    :data:`xcomlab.schema.ENCODINGS` (int8); :attr:`encoding` spells them out.
+    """
+
+    codes: np.ndarray  # int8 positions in S.ENCODINGS
     has_nan: np.ndarray  # bool
     ref_uri: list[str | None]
     ref_bytes: list[int | None]
+
+    @property
+    def encoding(self) -> np.ndarray:
+        """Object array of :data:`xcomlab.schema.ENCODINGS` labels."""
+        return np.asarray(S.ENCODINGS, dtype=object)[self.codes]
 
 
 def classify(raw: RawValues, *, json_3x: bool) -> Classified:
@@ -92,30 +115,30 @@ def classify(raw: RawValues, *, json_3x: bool) -> Classified:
     serde = _np(pc.match_substring_regex(head, _SERDE_HEAD)) | (
         _np(pc.starts_with(head, "{")) & _np(pc.match_substring_regex(tail, _SERDE_TAIL))
     )
-    encoding = np.full(n, "json", dtype=object)
-    encoding[~looks_json] = "text"
-    encoding[serde] = "serde"
-    encoding[pickle] = "pickle"
-    encoding[is_null] = "null"
-    _mark_non_utf8(head, encoding, raw.complete)
+    codes = np.full(n, _JSON, dtype=np.int8)
+    codes[~looks_json] = _TEXT
+    codes[serde] = _SERDE
+    codes[pickle] = _PICKLE
+    codes[is_null] = _NULL
+    _mark_non_utf8(head, codes, raw.complete)
 
     has_nan = np.zeros(n, dtype=bool)
-    _find_nan(raw, encoding, has_nan)
+    _find_nan(raw, codes, has_nan)
     ref_uri: list[str | None] = [None] * n
     ref_bytes: list[int | None] = [None] * n
     _find_refs(head, raw.value_bytes, ref_uri, ref_bytes)
     if json_3x:
-        _find_double_json(head, raw.complete, encoding, has_nan)
-    return Classified(encoding, has_nan, ref_uri, ref_bytes)
+        _find_double_json(head, raw.complete, codes, has_nan)
+    return Classified(codes, has_nan, ref_uri, ref_bytes)
 
 
 def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(arr.fill_null(False), dtype=bool)
 
 
-def _mark_non_utf8(head: pa.Array, encoding: np.ndarray, complete: bool) -> None:
+def _mark_non_utf8(head: pa.Array, codes: np.ndarray, complete: bool) -> None:
     """Text that is not UTF-8 (and not a pickle) is of unknown encoding."""
-    textual = np.flatnonzero(encoding == "text")
+    textual = np.flatnonzero(codes == _TEXT)
     if not len(textual):
         return
     for i in textual:
@@ -125,25 +148,25 @@ def _mark_non_utf8(head: pa.Array, encoding: np.ndarray, complete: bool) -> None
         except UnicodeDecodeError as exc:
             # A head cut mid-character is still UTF-8 if only the cut is at fault.
             if complete or exc.start < len(b) - 3:
-                encoding[i] = "unknown"
+                codes[i] = _UNKNOWN
 
 
-def _find_nan(raw: RawValues, encoding: np.ndarray, has_nan: np.ndarray) -> None:
+def _find_nan(raw: RawValues, codes: np.ndarray, has_nan: np.ndarray) -> None:
     if raw.complete:
-        candidates = _np(pc.match_substring_regex(raw.head, _NAN_TOKEN))
+        candidates = rows_containing(raw.head, _NAN_NEEDLES)
         source = raw.head
     elif raw.nan_hint is not None and raw.full is not None:
         candidates = _np(raw.nan_hint)
         source = raw.full
     else:
         return
-    candidates &= (encoding == "json") | (encoding == "serde") | (encoding == "text")
+    candidates &= (codes == _JSON) | (codes == _SERDE) | (codes == _TEXT)
     for i in np.flatnonzero(candidates):
         text = _utf8(source[int(i)].as_py())
         if text is not None and nan_in_json(text):
             has_nan[i] = True
-            if encoding[i] == "text":  # a bare NaN is JSON with a NaN, not text
-                encoding[i] = "json"
+            if codes[i] == _TEXT:  # a bare NaN is JSON with a NaN, not text
+                codes[i] = _JSON
 
 
 def _find_refs(
@@ -154,7 +177,7 @@ def _find_refs(
     url &= ~_np(pc.match_substring_regex(head, _WEB_URL).fill_null(False))
     for i in np.flatnonzero(url):
         ref_uri[i] = _json_loads(head[int(i)].as_py())
-    envelope = _np(pc.match_substring(head, f'"{ENVELOPE_KEY}"')) & small
+    envelope = rows_containing(head, (f'"{ENVELOPE_KEY}"'.encode(),)) & small
     for i in np.flatnonzero(envelope):
         obj = _json_loads(head[int(i)].as_py())
         if isinstance(obj, dict) and obj.get(ENVELOPE_KEY) and isinstance(obj.get("uri"), str):
@@ -164,19 +187,28 @@ def _find_refs(
 
 
 def _find_double_json(
-    head: pa.Array, complete: bool, encoding: np.ndarray, has_nan: np.ndarray
+    head: pa.Array, complete: bool, codes: np.ndarray, has_nan: np.ndarray
 ) -> None:
-    candidates = _np(pc.match_substring_regex(head, _DOUBLE_JSON)) & (encoding == "json")
+    candidates = _np(pc.match_substring_regex(head, _DOUBLE_JSON)) & (codes == _JSON)
+    if not candidates.any():
+        return
+    # Decided without Python: a JSON string holding exactly a JSON literal, or a plain
+    # JSON number (no escapes, so the inner text is the bytes between the quotes; no
+    # NaN can hide there).
+    literal = _np(pc.match_substring_regex(head, _DOUBLE_LITERAL)) & candidates
+    codes[literal] = _DOUBLE
+    # Any other string that starts with a digit and has no escape holds no JSON.
+    candidates &= ~literal & ~_np(pc.match_substring_regex(head, _DIGITS_NO_ESCAPE))
     for i in np.flatnonzero(candidates):
         raw = head[int(i)].as_py()
         inner = _json_loads(raw)
         if not isinstance(inner, str):
             # A head cut short by a SQL reader still shows an encoded object or list.
             if not complete and _DOUBLE_PREFIX.match(raw):
-                encoding[i] = "double_json"
+                codes[i] = _DOUBLE
             continue
         if is_json_3x(inner):
-            encoding[i] = "double_json"
+            codes[i] = _DOUBLE
             has_nan[i] = has_nan[i] or nan_in_json(inner)
 
 
@@ -236,3 +268,46 @@ def _json_loads(b: bytes | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
+
+
+def rows_containing(arr: pa.Array, needles: tuple[bytes, ...]) -> np.ndarray:
+    """Rows of a binary array whose bytes contain any of ``needles``.
+
+    One vectorized pass over the array's data buffer per needle: positions of the
+    needle's first byte, narrowed byte by byte, mapped back to rows. Much faster than
+    a regex or substring kernel for rare tokens. A hit in a null slot's bytes (Arrow
+    does not promise empty null slots) may mark that row; callers mask nulls out.
+    """
+    n = len(arr)
+    out = np.zeros(n, dtype=bool)
+    if not pa.types.is_binary(arr.type) or isinstance(arr, pa.ChunkedArray):
+        pattern = "|".join(re.escape(nd.decode("latin-1")) for nd in needles)
+        return _np(pc.match_substring_regex(arr, pattern))
+    if n == 0 or arr.null_count == n:
+        return out
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    start, stop = int(offsets[0]), int(offsets[-1])
+    if bufs[2] is None or stop <= start:
+        return out
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[start:stop]
+    for needle in needles:
+        span = len(data) - len(needle) + 1
+        if span <= 0:
+            continue
+        a = _anchor(needle)
+        pos = np.flatnonzero(data[a : a + span] == needle[a])
+        for k in range(len(needle)):
+            if k != a:
+                pos = pos[data[pos + k] == needle[k]]
+        if len(pos):
+            out[np.searchsorted(offsets, pos + start, side="right") - 1] = True
+    return out
+
+
+#: Bytes frequent in JSON text; a needle is first searched by one of its other bytes.
+_COMMON = frozenset(b'" _:,.{}[]0123456789abcdefghilmnoprstu')
+
+
+def _anchor(needle: bytes) -> int:
+    return next((k for k, b in enumerate(needle) if b not in _COMMON), 0)

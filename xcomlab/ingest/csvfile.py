@@ -29,6 +29,11 @@ ID_COLUMNS = (S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID, S
               S.LOGICAL_DATE, S.DAG_RESULT)
 REQUIRED_EXPORT = ("dag_id", "task_id", "key", "value", "timestamp")
 _SLOW_BATCH_ROWS = 50_000
+#: Identifier columns the fast path reads dictionary-encoded: they repeat a lot, so
+#: each distinct text is stored, checked and parsed once per block.
+_DICT_COLUMNS = frozenset({S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID,
+                           S.DAG_RESULT})
+_DICT = pa.dictionary(pa.int32(), pa.string())
 _SAMPLE_ROWS = 200
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB
@@ -138,12 +143,13 @@ class _CsvReader:
         try:
             reader = pa_csv.open_csv(
                 self._file,
-                read_options=pa_csv.ReadOptions(block_size=1 << 23, column_names=self.names,
+                read_options=pa_csv.ReadOptions(block_size=1 << 22, column_names=self.names,
                                                 skip_rows=1, use_threads=True),
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True,
                                                   invalid_row_handler=on_invalid),
                 convert_options=pa_csv.ConvertOptions(
-                    column_types={n: pa.string() for n in self.used},
+                    column_types={n: _DICT if t in _DICT_COLUMNS else pa.string()
+                                  for n, t in self.used.items()},
                     include_columns=list(self.used), null_values=[""],
                     strings_can_be_null=True, quoted_strings_can_be_null=False),
             )

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Rejection, UnsupportedSourceError, XcomlabError
-from xcomlab.ingest.normalize import BatchContext, build_batch
+from xcomlab.ingest.normalize import BatchContext, RawBatch, build_batch
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode
 
@@ -173,13 +179,12 @@ def load_export(
     wanted = [tables] if isinstance(tables, str) else tables
     opts = _Options(errors == "collect", keep_values, airflow_schema, mode, chunk_rows, progress,
                     on_values)
-    parts: list[pa.Table] = []
+    columns = _Columns(opts.keep_values)
     reports: list[TableReport] = []
     rejections: list[Rejection] = []
     notes: list[str] = []
     for src in _open(source, fmt, wanted, opts):
-        table, rep, rej = _load_table(src, opts)
-        parts.append(table)
+        rep, rej = _load_table(src, opts, columns)
         reports.append(rep)
         rejections.extend(rej)
         notes.extend(src.notes)
@@ -193,7 +198,7 @@ def load_export(
         msg = (f"{label}: no xcom table found; expected a table named xcom, _xcom_archive "
                "or _airflow_deleted__xcom__<timestamp>")
         raise ExportFormatError(msg)
-    frame = _to_pandas(parts)
+    frame = columns.frame()
     rejections.sort(key=lambda r: (r.path, r.table, r.row or 0))
     frame.attrs[_REPORT_ATTR] = LoadReport(label, fmt, tuple(reports), tuple(rejections),
                                            tuple(notes))
@@ -320,43 +325,72 @@ def _readers(source: Any, fmt: str, opts: _Options) -> Iterator[TableSource]:
                   airflow_schema=opts.airflow_schema, chunk_rows=opts.chunk_rows)
 
 
-def _load_table(src: TableSource, opts: _Options) -> tuple[pa.Table, TableReport, list[Rejection]]:
+def _load_table(src: TableSource, opts: _Options, columns: _Columns) -> tuple[TableReport, list[Rejection]]:
+    mark = columns.rows
     try:
-        return _stream(src, opts, src.batches())
+        return _stream(src, opts, src.batches(), columns)
     except SlowPath:
         if src.fallback is None:
             raise
-        return _stream(src, opts, src.fallback())
+        columns.truncate(mark)  # drop what the fast path kept before it gave up
+        return _stream(src, opts, src.fallback(), columns)
 
 
-def _stream(src: TableSource, opts: _Options, batches: Iterator) -> tuple[pa.Table, TableReport, list[Rejection]]:  # type: ignore[type-arg]
+def _stream(src: TableSource, opts: _Options, batches: Iterator, columns: _Columns) -> tuple[TableReport, list[Rejection]]:  # type: ignore[type-arg]
     ctx = BatchContext(src.path, src.table, src.airflow_schema, opts.collect,
                        locate_line=src.locate_line)
-    parts: list[pa.Table] = []
+    start = columns.rows
     read = 0
     bar = _progress_bar(src, opts)
     try:
-        for raw in batches:
-            read += len(raw) + len(raw.rejected)
-            batch = build_batch(raw, ctx, keep_values=opts.fetch_values)
+        for size, batch in _built(batches, ctx, opts.fetch_values):
+            read += size
             if opts.on_values is not None:
                 opts.on_values(_value_rows(batch))
-                if not opts.keep_values:
-                    batch = batch.drop_columns([S.VALUE])
-            parts.append(batch)
+            columns.add(batch)
+            del batch
             if bar is not None and src.bytes_read is not None:
                 bar.update(src.bytes_read() - bar.n)
     finally:
         if bar is not None:
             bar.close()
-    table = pa.concat_tables(parts) if parts else _empty_arrow(opts.keep_values)
-    loaded = table.num_rows
+    loaded = columns.rows - start
     if loaded + len(ctx.rejections) != read:  # pragma: no cover - an internal invariant
         msg = f"{src.path}: {read} rows read but {loaded} loaded and {len(ctx.rejections)} rejected"
         raise XcomlabError(msg)
     rep = TableReport(src.table, src.airflow_schema, tuple(src.columns), read, loaded,
                       len(ctx.rejections), src.sizes_exact)
-    return table, rep, ctx.rejections
+    return rep, ctx.rejections
+
+
+#: Batches classified at once: Arrow's kernels and numpy release the GIL, so a second
+#: batch is checked while the first one's results are kept (and the reader reads ahead).
+_IN_FLIGHT = 2
+
+
+def _built(batches: Iterator[RawBatch], ctx: BatchContext,
+           keep_values: bool) -> Iterator[tuple[int, pa.Table]]:
+    """``(rows read, built batch)`` in order, building up to :data:`_IN_FLIGHT` at a time.
+
+    Errors surface in batch order: a batch's error is raised only once every earlier
+    batch was handed over (rejections are sorted by row at the end of a load).
+    """
+    def build(raw: RawBatch) -> tuple[int, pa.Table]:
+        return len(raw) + len(raw.rejected), build_batch(raw, ctx, keep_values=keep_values)
+
+    with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="xcomlab-ingest") as pool:
+        pending: deque[Future[tuple[int, pa.Table]]] = deque()
+        try:
+            for raw in batches:
+                pending.append(pool.submit(build, raw))
+                del raw
+                if len(pending) >= _IN_FLIGHT:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 _VALUE_ROW_COLUMNS = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE]
@@ -379,57 +413,172 @@ def _progress_bar(src: TableSource, opts: _Options) -> Any:
                 desc=f"{Path(src.path).name}:{src.table}")
 
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    S.SOURCE_TABLE: pa.dictionary(pa.int32(), pa.string()),
-    S.DAG_ID: pa.dictionary(pa.int32(), pa.string()),
-    S.TASK_ID: pa.dictionary(pa.int32(), pa.string()),
-    S.RUN_ID: pa.dictionary(pa.int32(), pa.string()),
-    S.KEY: pa.dictionary(pa.int32(), pa.string()),
-    S.MAP_INDEX: pa.int64(),
-    S.DAG_RUN_ID: pa.int64(),
-    S.LOGICAL_DATE: pa.timestamp("us", tz="UTC"),
-    S.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-    S.DAG_RESULT: pa.bool_(),
-    S.VALUE_BYTES: pa.int64(),
-    S.SIZE_EXACT: pa.bool_(),
-    S.ENCODING: pa.string(),
-    S.REF_URI: pa.string(),
-    S.REF_BYTES: pa.int64(),
-    S.INTERNAL: pa.bool_(),
-    S.HAS_NAN: pa.bool_(),
-    S.AIRFLOW_SCHEMA: pa.string(),
-}
+_CATEGORIES = (S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)
+_CODES = (S.ENCODING, S.AIRFLOW_SCHEMA)  # fixed dictionaries: codes are category codes
+_NULLABLE_INT = (S.DAG_RUN_ID, S.VALUE_BYTES, S.REF_BYTES)
+_BOOLS = (S.SIZE_EXACT, S.INTERNAL, S.HAS_NAN)
+_TIMES = (S.LOGICAL_DATE, S.TIMESTAMP)
 
 
-def _empty_arrow(keep_values: bool) -> pa.Table:
-    fields = [pa.field(k, v) for k, v in _ARROW_TYPES.items()]
-    if keep_values:
-        fields.append(pa.field(S.VALUE, pa.binary()))
-    return pa.schema(fields).empty_table()
+class _Columns:
+    """The frame's columns, kept batch by batch in their final (numpy) form.
+
+    Each batch's Arrow table is turned into numpy pieces as it arrives, so the loader
+    never holds the batches *and* the frame: peak memory is the frame plus one batch
+    in flight plus, at the end, one column being joined.
+    """
+
+    def __init__(self, keep_values: bool) -> None:
+        self.keep_values = keep_values
+        self.pieces: dict[str, list[Any]] = {c: [] for c in S.DTYPES}
+        if keep_values:
+            self.pieces[S.VALUE] = []
+        self.sizes: list[int] = []
+
+    @property
+    def rows(self) -> int:
+        return sum(self.sizes)
+
+    def truncate(self, rows: int) -> None:
+        """Forget the batches added after the first ``rows`` rows."""
+        keep, total = 0, 0
+        while keep < len(self.sizes) and total + self.sizes[keep] <= rows:
+            total += self.sizes[keep]
+            keep += 1
+        del self.sizes[keep:]
+        for lst in self.pieces.values():
+            del lst[keep:]
+
+    def add(self, batch: pa.Table) -> None:
+        """Keep one batch from :func:`~xcomlab.ingest.normalize.build_batch`."""
+        self.sizes.append(batch.num_rows)
+        for col, lst in self.pieces.items():
+            lst.append(_piece(col, batch.column(col).combine_chunks()))
+
+    def frame(self) -> pd.DataFrame:
+        """Join the pieces column by column, releasing each column's pieces as it goes."""
+        out: dict[str, Any] = {}
+        for col in list(self.pieces):
+            pieces = self.pieces.pop(col)
+            out[col] = _join(col, pieces, sum(self.sizes))
+            del pieces
+            _trim_heap()
+        return S.validate_frame(pd.DataFrame(out, copy=False))
 
 
-def _to_pandas(parts: list[pa.Table]) -> pd.DataFrame:
-    table = pa.concat_tables(parts, promote_options="permissive").unify_dictionaries()
-    mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(),
-              pa.string(): pd.StringDtype()}
-    frame = table.to_pandas(types_mapper=mapper.get, self_destruct=True)
-    out = {}
-    for col, dtype in S.DTYPES.items():
-        s = frame[col]
-        if col in (S.MAP_INDEX,):
-            s = s.astype("int64")
-        elif col in (S.SIZE_EXACT, S.INTERNAL, S.HAS_NAN):
-            s = s.astype("bool")
-        elif isinstance(dtype, pd.CategoricalDtype) or dtype == "category":
-            s = s.astype(dtype if isinstance(dtype, pd.CategoricalDtype) else "category")
-            if dtype == "category" and not isinstance(s.dtype.categories.dtype, object):
-                s = s.cat.rename_categories(lambda c: c)
-        elif col in (S.LOGICAL_DATE, S.TIMESTAMP):
-            s = s.astype("datetime64[ns, UTC]")
-        out[col] = s
-    if S.VALUE in frame.columns:
-        out[S.VALUE] = frame[S.VALUE]
-    return S.validate_frame(pd.DataFrame(out))
+def _trim_heap() -> None:
+    """Hand the heap pages of freed pieces back to the OS (glibc's ``malloc_trim``).
+
+    Pieces are many small arrays on the C heap; freed between live allocations they
+    would stay in the RSS while the joined columns are allocated anew. A no-op where
+    there is no glibc.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
+@functools.cache
+def _malloc_trim() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
+
+def _piece(col: str, arr: pa.Array) -> Any:
+    """One batch's column in a compact form :func:`_join` can concatenate.
+
+    Pieces are numpy copies, not views of Arrow buffers: long-lived data then stays
+    out of Arrow's memory pool, which can reuse its pages for the next batches
+    instead of fragmenting as the load grows.
+    """
+    if col in _CATEGORIES:
+        idx = arr.indices
+        codes = np.array(idx.fill_null(-1) if idx.null_count else idx, dtype=np.int32)
+        return codes, arr.dictionary
+    if col in _CODES:
+        return np.array(arr.indices, dtype=np.int8)
+    if col == S.MAP_INDEX:
+        return np.array(arr, dtype=np.int64)
+    if col in _BOOLS:
+        return arr.to_numpy(zero_copy_only=False).astype(bool, copy=False)
+    if arr.null_count == len(arr):
+        return len(arr)  # all null (no logical date in 3.x, no refs): nothing to keep
+    if col in _NULLABLE_INT or col == S.DAG_RESULT:
+        mask = np.asarray(pc.is_null(arr)) if arr.null_count else None
+        fill = False if col == S.DAG_RESULT else 0
+        return np.array(arr.fill_null(fill).to_numpy(zero_copy_only=False)), mask
+    if col in _TIMES:
+        return np.array(arr.cast(pa.timestamp("ns", tz="UTC")).to_numpy(zero_copy_only=False))
+    return arr  # ref_uri (mostly null), value: kept in Arrow
+
+
+def _join(col: str, pieces: list[Any], n: int) -> Any:
+    dtype = S.DTYPES.get(col)
+    if col in _CATEGORIES:
+        return _join_categories(pieces)
+    if col in _CODES:
+        assert isinstance(dtype, pd.CategoricalDtype)
+        codes = np.concatenate(pieces) if pieces else np.empty(0, np.int8)
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+    if col == S.MAP_INDEX:
+        return np.concatenate(pieces) if pieces else np.empty(0, np.int64)
+    if col in _BOOLS:
+        return np.concatenate(pieces) if pieces else np.empty(0, bool)
+    if col in _NULLABLE_INT or col == S.DAG_RESULT:
+        np_type = np.bool_ if col == S.DAG_RESULT else np.int64
+        values: np.ndarray = np.empty(n, dtype=np_type)
+        mask = np.zeros(n, dtype=bool)
+        at = 0
+        for p in pieces:
+            if isinstance(p, int):
+                values[at:at + p] = 0
+                mask[at:at + p] = True
+                at += p
+                continue
+            v, m = p
+            values[at:at + len(v)] = v
+            if m is not None:
+                mask[at:at + len(v)] = m
+            at += len(v)
+        if col == S.DAG_RESULT:
+            return pd.arrays.BooleanArray(values, mask)
+        return pd.arrays.IntegerArray(values, mask)
+    if col in _TIMES:
+        out = np.empty(n, dtype="datetime64[ns]")
+        at = 0
+        for p in pieces:
+            size = p if isinstance(p, int) else len(p)
+            out[at:at + size] = np.datetime64("NaT") if isinstance(p, int) else p
+            at += size
+        return pd.DatetimeIndex(out).tz_localize("UTC")
+    chunks = [pa.nulls(p, pa.string() if col == S.REF_URI else pa.binary())
+              if isinstance(p, int) else p for p in pieces]
+    arr = pa.chunked_array(chunks, type=pa.string() if col == S.REF_URI else pa.binary())
+    return arr.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+
+
+def _join_categories(pieces: list[tuple[np.ndarray, pa.Array]]) -> pd.Categorical:
+    """One categorical from per-batch dictionaries: categories in order of first use."""
+    categories: dict[Any, int] = {}
+    n = sum(len(codes) for codes, _ in pieces)
+    out = np.empty(n, dtype=np.int32)
+    at = 0
+    for codes, dictionary in pieces:
+        words = dictionary.to_pylist()
+        used = np.bincount(codes[codes >= 0], minlength=len(words)) > 0
+        remap = np.full(len(words) + 1, -1, dtype=np.int32)  # last slot: null (-1)
+        for i in np.flatnonzero(used):
+            remap[i] = categories.setdefault(words[i], len(categories))
+        out[at:at + len(codes)] = remap[codes]
+        at += len(codes)
+    cats = pd.Index(list(categories), dtype=_category_values_dtype())
+    return pd.Categorical.from_codes(out, categories=cats)
+
+
+def _category_values_dtype() -> Any:
+    """The dtype pandas gives string categories converted from Arrow."""
+    return pa.array(["a"]).dictionary_encode().to_pandas().cat.categories.dtype

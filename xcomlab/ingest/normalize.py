@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,12 +18,15 @@ import pyarrow.compute as pc
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Reason, Rejection
-from xcomlab.ingest.classify import RawValues, classify
+from xcomlab.ingest.classify import CODES, RawValues, classify
 
 __all__ = ["BatchContext", "RawBatch", "build_batch", "detect_schema", "hex_to_binary"]
 
 _TS = pa.timestamp("us", tz="UTC")
 REQUIRED = (S.DAG_ID, S.TASK_ID, S.KEY, S.TIMESTAMP)
+#: Dictionaries of the encoding and schema columns: fixed, so codes are positions.
+_ENCODINGS = pa.array(S.ENCODINGS, pa.string())
+_SCHEMAS = pa.array(S.AIRFLOW_SCHEMAS, pa.string())
 
 
 @dataclass
@@ -193,11 +197,11 @@ def build_batch(raw: RawBatch, ctx: BatchContext, *, keep_values: bool = False) 
 def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext, keep_values: bool) -> pa.Table:
     n = len(raw)
     c = classify(raw.values, json_3x=is_json_schema(ctx.airflow_schema))
-    encoding = c.encoding
+    codes = c.codes
     value_bytes = raw.values.value_bytes
     size_exact = np.ones(n, dtype=bool)
     if raw.lost is not None and raw.lost.any():
-        encoding[raw.lost] = "lost"
+        codes[raw.lost] = CODES["lost"]
         size_exact[raw.lost] = False
         value_bytes = pc.if_else(pa.array(raw.lost), pa.scalar(None, pa.int64()), value_bytes)
     if raw.approx is not None:
@@ -220,16 +224,25 @@ def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext, keep_
         S.DAG_RESULT: cols[S.DAG_RESULT],
         S.VALUE_BYTES: value_bytes,
         S.SIZE_EXACT: pa.array(size_exact),
-        S.ENCODING: pa.array(encoding, pa.string()),
-        S.REF_URI: pa.array(c.ref_uri, pa.string()),
-        S.REF_BYTES: pa.array(c.ref_bytes, pa.int64()),
+        S.ENCODING: pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), _ENCODINGS),
+        S.REF_URI: _sparse(c.ref_uri, pa.string()),
+        S.REF_BYTES: _sparse(c.ref_bytes, pa.int64()),
         S.INTERNAL: pa.array(internal),
         S.HAS_NAN: pa.array(c.has_nan),
-        S.AIRFLOW_SCHEMA: pa.array(np.full(n, ctx.airflow_schema, dtype=object), pa.string()),
+        S.AIRFLOW_SCHEMA: pa.DictionaryArray.from_arrays(
+            pa.array(np.full(n, S.AIRFLOW_SCHEMAS.index(ctx.airflow_schema), dtype=np.int8)),
+            _SCHEMAS),
     }
     if keep_values:
         out[S.VALUE] = raw.kept if raw.kept is not None else raw.values.head
     return pa.table(out)
+
+
+def _sparse(values: list[Any], typ: pa.DataType) -> pa.Array:
+    """An Arrow array of ``values``, which are mostly None (references are rare)."""
+    if values.count(None) == len(values):  # C-level scan, no Python loop
+        return pa.nulls(len(values), typ)
+    return pa.array(values, typ)
 
 
 def _dict(arr: pa.Array) -> pa.Array:
@@ -255,13 +268,27 @@ def _row_text(raw: RawBatch, i: int) -> str:
 
 
 def _require_present(arr: pa.Array, name: str, raw: RawBatch, ctx: BatchContext, ok: np.ndarray) -> None:
-    missing = np.asarray(pc.is_null(arr))
-    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        missing = missing | np.asarray(pc.equal(arr, "").fill_null(False))
+    if pa.types.is_dictionary(arr.type):
+        empty = _on_words(arr, lambda words: np.asarray(pc.equal(words, "").fill_null(False)))
+        missing = np.asarray(pc.is_null(arr)) | empty
+    else:
+        missing = np.asarray(pc.is_null(arr))
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            missing = missing | np.asarray(pc.equal(arr, "").fill_null(False))
     for i in np.flatnonzero(missing & ok):
         ctx.reject(raw.first_row + int(i), name, Reason.NULL_IDENTIFIER,
                    f"expected a non-empty {name}, found none", _row_text(raw, int(i)))
         ok[i] = False
+
+
+def _on_words(arr: pa.Array, test: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
+    """Apply a per-value boolean ``test`` to a dictionary array's distinct values only."""
+    words = pc.cast(arr.dictionary, pa.string())
+    per_word = test(words)
+    if not len(per_word):
+        return np.zeros(len(arr), dtype=bool)
+    idx = arr.indices
+    return per_word[np.asarray(idx.fill_null(0))] & np.asarray(pc.is_valid(idx))
 
 
 def _to_int(
@@ -272,17 +299,23 @@ def _to_int(
         return pa.array(np.full(n, default), pa.int64()) if default is not None else pa.nulls(n, pa.int64())
     if pa.types.is_integer(arr.type):
         return arr.cast(pa.int64())
-    text = pc.utf8_trim_whitespace(pc.cast(arr, pa.string()))
-    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-    good = pc.match_substring_regex(text, r"^[+-]?[0-9]{1,18}$")
-    bad = np.asarray(pc.invert(good).fill_null(False))
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    # Ids repeat (map_index, dag_run_id): check and parse each distinct text once.
+    enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(pc.cast(arr, pa.string()))
+    words = pc.utf8_trim_whitespace(pc.cast(enc.dictionary, pa.string()))
+    words = pc.if_else(pc.equal(words, ""), pa.scalar(None, pa.string()), words)
+    bad_word = np.asarray(pc.invert(pc.match_substring_regex(words, r"^[+-]?[0-9]{1,18}$")).fill_null(False))
+    numbers = pc.cast(pc.if_else(pa.array(bad_word, pa.bool_()), pa.scalar(None, pa.string()), words), pa.int64())
+    idx = enc.indices
+    bad = (bad_word[np.asarray(idx.fill_null(0))] & np.asarray(pc.is_valid(idx))
+           if len(bad_word) else np.zeros(n, dtype=bool))
     for i in np.flatnonzero(bad & ok):
+        found = words[idx[int(i)].as_py()].as_py()
         ctx.reject(raw.first_row + int(i), name, Reason.BAD_INTEGER,
-                   f"expected an integer {name}, found {text[int(i)].as_py()!r}", _row_text(raw, int(i)))
+                   f"expected an integer {name}, found {found!r}", _row_text(raw, int(i)))
         ok[i] = False
-    if bad.any():
-        text = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), text)
-    out = pc.cast(text, pa.int64())
+    out = pc.take(numbers, idx)
     return out.fill_null(default) if default is not None else out
 
 
@@ -317,6 +350,12 @@ def _to_ts(
 
 def _parse_ts(text: pa.Array) -> pa.Array:
     """Parse ISO timestamps; naive ones are UTC (Airflow stores UTC everywhere)."""
+    if len(text) and text.null_count < len(text):
+        # PostgreSQL's timestamptz output in a UTC session ends in "+00": cut it and
+        # parse the naive rest, which is then UTC (a cast that only adds the zone).
+        utc = pc.all(pc.ends_with(text, "+00")).as_py()
+        if utc and pc.min(pc.utf8_length(text)).as_py() >= len("2024-01-01 00:00:00+00"):
+            return pc.cast(pc.cast(pc.utf8_slice_codeunits(text, 0, -3), pa.timestamp("us")), _TS)
     text = pc.replace_substring_regex(text, r"([+-]\d{2})$", r"\1:00")
     aware = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
     if pc.all(aware.fill_null(True)).as_py():
@@ -344,6 +383,8 @@ def _to_bool(arr: pa.Array | None, n: int) -> pa.Array:
         return arr
     if pa.types.is_integer(arr.type):
         return pc.not_equal(arr, 0)
+    if pa.types.is_dictionary(arr.type):  # decide each distinct text once
+        return pc.take(_to_bool(arr.dictionary, len(arr.dictionary)), arr.indices)
     text = pc.utf8_lower(pc.cast(arr, pa.string()))
     true = pc.is_in(text, pa.array(["t", "true", "1"]))
     false = pc.is_in(text, pa.array(["f", "false", "0"]))

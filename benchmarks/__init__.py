@@ -1,0 +1,1 @@
+"""Benchmarks for xcomlab (run as modules, e.g. ``python -m benchmarks.ingest``)."""
