@@ -158,7 +158,7 @@ def test_encodings(export: str, table: str, truth: dict[str, Any]) -> None:
     assert _rows(got[enc == "pickle"]) == _truth_rows(truth["pickled_rows"])
     assert _rows(got[enc == "serde"]) == _truth_rows(truth["serde_rows"])
     if export in LOSSY:
-        return  # Python reprs: JSON null and SQL NULL are both an empty cell (see xfail below)
+        return  # Python reprs: JSON null and SQL NULL are both an empty cell (see test_repr_export_empty_cell_is_not_exact)
     assert int((enc == "null").sum()) == truth["null_values"]
     if truth["airflow_schema"] in ("3.0-3.2", "3.3+"):
         # JSON string holding JSON text: ti.xcom_push(key, '{"looks": "like json"}')
@@ -245,11 +245,6 @@ REPR_EXPORTS = [(e, t, v) for e, t, v in TABLES
                 if e in LOSSY and v["value_type"] == "jsonb" and v["rows_by_flag"]["json_null"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ingest bug: in a 3.x export-archived CSV from PostgreSQL (Python reprs) a JSON null "
-    "is an empty cell, as is SQL NULL; xcomlab reads it as encoding 'null' with "
-    "size_exact=True and value_bytes <NA>, though the stored jsonb was 'null' (4 bytes, "
-    "key custom_none). An empty cell in a python_repr export should be size_exact=False."))
 @pytest.mark.parametrize(("export", "table", "truth"), REPR_EXPORTS,
                          ids=[f"{e}:{t}" for e, t, _ in REPR_EXPORTS])
 def test_repr_export_empty_cell_is_not_exact(export: str, table: str,

@@ -98,7 +98,9 @@ def values_from_text(text: pa.Array, mode: ValueMode) -> ValueText:
         head, bad = _bytes_reprs(text)
     else:
         head = _python_reprs(text)
-        approx |= np.asarray(pc.is_valid(head))
+        # every cell is approximate, empty ones included: SQL NULL and JSON null
+        # (4 bytes in the database) both come out as an empty cell
+        approx[:] = True
     if bad.any():
         head = pc.if_else(pa.array(bad), pa.scalar(None, pa.binary()), head)
     value_bytes = pc.binary_length(head).cast(pa.int64())
