@@ -1,0 +1,131 @@
+"""Airflow 3 adapter: :class:`XComlabBackend`, a task-SDK ``BaseXCom`` backed by :class:`XComStore`.
+
+Enable it on the workers (in Airflow 3 only workers call the backend; the API server and
+UI show the raw row, reference/airflow_xcom.md §3.2)::
+
+    AIRFLOW__CORE__XCOM_BACKEND=xcomlab.backend.airflow.XComlabBackend
+    AIRFLOW__XCOMLAB__OBJECT_BASE=s3://bucket/xcom     # or XCOMLAB_OBJECT_BASE
+    AIRFLOW__XCOMLAB__THRESHOLD=65536                   # offload values of ≥ 64 KiB
+
+Settings are the fields of :class:`~xcomlab.backend.StoreConfig`, read (first hit wins)
+from ``XCOMLAB_<NAME>``, ``AIRFLOW__XCOMLAB__<NAME>`` and the ``[xcomlab]`` section of
+``airflow.cfg``. Measurements are off unless ``MEASURE`` is set (a worker lives long).
+
+How Airflow 3.3 calls it (task SDK 1.3, read from apache-airflow 3.3.2 on 2026-11-25;
+reference/airflow_xcom.md §3.2 and §4):
+
+- ``serialize_value`` runs in the task process before ``SetXCom`` goes to the API server,
+  which stores the returned JSON in the ``xcom.value`` column. Here it is
+  :meth:`XComStore.encode`: the value's own serde JSON when small, otherwise an envelope
+  pointing at the object, which is written first.
+- ``deserialize_value`` gets an object with ``.value`` (``XComResult`` or a wrapper, also
+  for each item of a mapped task's lazy sequence): :meth:`XComStore.decode`.
+- ``purge`` gets the ``XComResult`` of a row about to be deleted. Airflow calls it only
+  from ``BaseXCom.delete``, which the task runner calls for each key the server lists in
+  ``xcom_keys_to_clear`` when a task instance starts again (retry or clear). ``airflow db
+  clean`` and the REST delete never purge; use :meth:`XComStore.reconcile` for orphans.
+
+Importing this module needs Airflow 3 (``pip install 'xcomlab[airflow]'``); nothing else
+in xcomlab imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+try:
+    from airflow.sdk.bases.xcom import BaseXCom
+except ImportError as exc:  # Airflow missing, or Airflow 2 (no task SDK)
+    _msg = ("xcomlab.backend.airflow needs Apache Airflow 3 with its task SDK "
+            "(airflow.sdk.bases.xcom); install the extra: pip install 'xcomlab[airflow]'")
+    raise ImportError(_msg) from exc
+
+from xcomlab.backend.config import ENV_PREFIXES, StoreConfig
+from xcomlab.backend.store import XComStore
+
+__all__ = ["XComlabBackend", "store"]
+
+#: airflow.cfg section read after the environment.
+SECTION: Final = "xcomlab"
+#: Path segments used when Airflow does not name the XCom (as common-io's ``NO_DAG_ID``).
+_UNNAMED: Final = {"dag_id": "NO_DAG_ID", "run_id": "NO_RUN_ID", "task_id": "NO_TASK_ID",
+                   "key": "NO_KEY"}
+
+_lock = threading.Lock()
+_stores: dict[tuple[tuple[str, str], ...], XComStore] = {}
+
+
+class XComlabBackend(BaseXCom):  # type: ignore[misc]
+    """XCom backend for Airflow 3: small values in the ``xcom`` row, large ones in object
+    storage, compressed (zstd by default), optionally encrypted, checked by sha256 on read.
+
+    Examples
+    --------
+    ``AIRFLOW__CORE__XCOM_BACKEND=xcomlab.backend.airflow.XComlabBackend``
+    """
+
+    @staticmethod
+    def serialize_value(value: Any, *, key: str | None = None, task_id: str | None = None,
+                        dag_id: str | None = None, run_id: str | None = None,
+                        map_index: int | None = None) -> Any:
+        """What the row's ``value`` column holds (the object is written first when offloaded).
+
+        Raises
+        ------
+        XComTooLargeError
+            Over ``max_value_bytes``; nothing is written and the task fails.
+        SerdeError
+            A value with no JSON form while ``allow_pickle`` is off.
+        """
+        return store().encode(value, key=key or _UNNAMED["key"],
+                              dag_id=dag_id or _UNNAMED["dag_id"],
+                              run_id=run_id or _UNNAMED["run_id"],
+                              task_id=task_id or _UNNAMED["task_id"],
+                              map_index=-1 if map_index is None else map_index)
+
+    @staticmethod
+    def deserialize_value(result: Any) -> Any:
+        """The Python value of ``result.value`` (reading the object when offloaded)."""
+        return store().decode(result.value)
+
+    @classmethod
+    def purge(cls, xcom: Any, *args: Any) -> None:
+        """Delete the object the row ``xcom.value`` points to, if any."""
+        store().purge(getattr(xcom, "value", None))
+
+
+def store() -> XComStore:
+    """The process's store for the current settings (built once per distinct settings).
+
+    The store's own SQL table is not used (Airflow writes the rows), so no table is created.
+    """
+    env = _settings()
+    cache_key = tuple(sorted(env.items()))
+    with _lock:
+        st = _stores.get(cache_key)
+        if st is None:
+            cfg = StoreConfig.from_env(environ=env)
+            if not any(p + "MEASURE" in env for p in ENV_PREFIXES):
+                cfg = cfg.replace(measure=False)
+            st = _stores[cache_key] = XComStore(cfg, create=False)
+    return st
+
+
+def _settings() -> dict[str, str]:
+    """``XCOMLAB_*`` and ``AIRFLOW__XCOMLAB__*`` variables, then ``[xcomlab]`` of airflow.cfg."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
+    for name, value in _cfg_section().items():
+        env.setdefault(ENV_PREFIXES[1] + name.upper(), value)
+    return env
+
+
+@functools.cache
+def _cfg_section() -> Mapping[str, str]:
+    from airflow.sdk.configuration import conf
+
+    section = conf.getsection(SECTION) if conf.has_section(SECTION) else None
+    return {str(k): str(v) for k, v in (section or {}).items()}
