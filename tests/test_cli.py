@@ -116,3 +116,35 @@ def test_retention_text_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "give a policy" in capsys.readouterr().err
     assert main(["retention", str(AF3), "--dag-max-age", "ads_sync"]) == 2
     assert "DAG_ID=DAYS" in capsys.readouterr().err
+
+
+def test_recommend_json(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "recommend", str(AF3), "--json", "--object-stores", "s3,gcs")
+    cands = {c["name"]: c for c in out["candidates"]}
+    assert out["best"] in cands and out["reason"].startswith(out["best"])
+    assert {c["object_store"] for c in cands.values()} == {"", "s3", "gcs"}
+    assert set(out["pareto"]) == {n for n, c in cands.items() if c["pareto"]}
+    db = cands["db"]  # bundled RDS gp3 price, model_parameters.md §3: $0.115 per GB-month
+    assert db["db_storage_usd"] == pytest.approx(db["peak_db_bytes"] / 1e9 * 0.115)
+    assert set(out["settings"]) == {"common_io", "xcomlab"} and out["notes"]
+
+
+def test_recommend_price_override_and_ceiling(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, "recommend", str(AF3), "--json", "--object-stores", "s3",
+                "--price", "rds-postgresql-gp3.storage=100", "--db-ceiling", "1MB")
+    db = {c["name"]: c for c in out["candidates"]}["db"]
+    assert db["db_storage_usd"] == pytest.approx(db["peak_db_bytes"] / 1e9 * 100)
+    assert "OVER your ceiling" in out["reason"]  # no candidate keeps the DB under 1 MB
+
+
+def test_recommend_text_and_errors(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    assert main(["recommend", str(AF3), "--object-stores", "gcs", "--latency-budget-ms", "50"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Recommended: ") and "object-gcs" in text and "note: " in text
+    assert "AIRFLOW__XCOMLAB__THRESHOLD=" in text
+    assert main(["recommend", str(AF3), "--price", "s3.put"]) == 2
+    assert "SERVICE.ITEM=USD" in capsys.readouterr().err
+    bad = tmp_path / "prices.csv"
+    bad.write_text("provider,service\naws,s3\n")
+    assert main(["recommend", str(AF3), "--prices", str(bad)]) == 2
+    assert "missing columns" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 ``xcomlab profile SOURCE [--json]``, ``xcomlab audit SOURCE``, ``xcomlab scan SOURCE``,
 ``xcomlab forecast SOURCE [--horizon DAYS] [--ceiling 20GB ...] [--by-dag] [--max-age DAYS]``,
-``xcomlab retention SOURCE [--max-age DAYS] [--keep-last N] [--dag-max-age DAG=DAYS]``.
+``xcomlab retention SOURCE [--max-age DAYS] [--keep-last N] [--dag-max-age DAG=DAYS]``,
+``xcomlab recommend SOURCE [--object-stores s3,gcs] [--db-ceiling 20GB] [--latency-budget-ms N]
+[--price s3.put=0.004] [--prices FILE]``, ``xcomlab report SOURCE [-o report.html]``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -200,6 +204,71 @@ def _retention(args: argparse.Namespace) -> int:
     return _write("\n".join(out))
 
 
+def _prices(args: argparse.Namespace) -> Any:
+    """A :class:`~xcomlab.models.cost.Prices` from ``--prices FILE`` and ``--price K=V``, or None."""
+    if not args.price and not args.prices:
+        return None
+    from xcomlab.models.cost import Prices, load_prices
+    from xcomlab.recommend import _DEFAULT_DB  # the dialect's managed DB, as recommend() prices it
+
+    overrides: dict[str, float] = {}
+    for item in args.price or []:
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or key.count(".") < 1:
+            msg = f"--price {item!r}: expected SERVICE.ITEM=USD, e.g. s3.put=0.004"
+            raise xcomlab.XcomlabError(msg)
+    table = load_prices(args.prices)
+    return Prices(table=table, overrides=overrides, db=_DEFAULT_DB.get(args.dialect, "rds-postgresql-gp3"))
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from xcomlab.recommend import recommend
+
+    frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
+    stores = tuple(s.strip() for s in args.object_stores.split(",") if s.strip())
+    rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
+                    db_ceiling_bytes=args.db_ceiling[1] if args.db_ceiling else None,
+                    latency_budget_ms=args.latency_budget_ms, horizon_days=args.horizon,
+                    retention_days=args.retention_days, object_base=args.object_base, seed=args.seed)
+    table = rec.table
+    if args.json:
+        records = json.loads(table.reset_index().to_json(orient="records"))
+        return _write(json.dumps({"best": rec.best.name, "reason": rec.reason, "settings": rec.settings,
+                                  "pareto": [str(n) for n in rec.pareto.index], "notes": rec.notes,
+                                  "candidates": records}, indent=2))
+    cols = ["kind", "monthly_cost_usd", "push_p50_ms", "push_p99_ms", "pull_p50_ms", "pull_p99_ms",
+            "peak_db_bytes", "offloaded_share", "violations", "pareto"]
+    shown = table[cols]
+    fmt = {"monthly_cost_usd": lambda x: f"${x:,.4g}", "peak_db_bytes": lambda x: f"{x / 2**20:,.1f} MiB",
+           "offloaded_share": lambda x: f"{x:.1%}", "pareto": lambda x: "yes" if x else "",
+           **{c: (lambda x: f"{x:,.1f}") for c in cols if c.endswith("_ms")}}
+    out = [f"Recommended: {rec.best.name}", rec.reason, "", shown.to_string(formatters=fmt), ""]
+    for group, env in rec.settings.items():
+        if env:
+            out += [f"Settings ({group}):", *(f"  {k}={v}" for k, v in env.items())]
+    out.extend(f"note: {n}" for n in rec.notes)
+    return _write("\n".join(out))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from xcomlab.report import write_report
+
+    ceilings = dict(args.ceiling) if args.ceiling else DEFAULT_CEILINGS
+    policy = _policy(args, required=False)
+    path = write_report(args.source, args.output, load_options={**_load_opts(args),
+                                                                "keep_values": args.keep_values},
+                        title=args.title, retention_policy=policy, ceilings=ceilings,
+                        dialect=args.dialect, now=None if args.no_timestamp else datetime.now(UTC))
+    size = path.stat().st_size
+    if args.json:
+        return _write(json.dumps({"path": str(path.resolve()), "bytes": size}))
+    return _write(f"wrote {path} ({size / 1024:,.0f} KiB); open file://{path.resolve()}")
+
+
 def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
     p.add_argument("source", help="export file, directory, or SQLAlchemy URL")
@@ -233,7 +302,48 @@ def _parser() -> argparse.ArgumentParser:
     ret = _policy_options(_disk_options(_source_parser(sub, "retention", "what a retention policy would free")))
     ret.add_argument("--now", default=None, help="when the clean runs (default: last timestamp)")
     ret.set_defaults(run=_retention)
+    _recommend_parser(sub)
+    _report_parser(sub)
     return p
+
+
+def _recommend_parser(sub: Any) -> None:
+    rec = _source_parser(sub, "recommend", "cost and latency per backend configuration, and advice")
+    rec.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
+    rec.add_argument("--object-stores", default="s3,gcs,azure",
+                     help="comma-separated stores to try: s3, gcs, azure, file, s3express")
+    rec.add_argument("--db-ceiling", type=_size, default=None,
+                     help="largest acceptable metadata DB, e.g. 20GB (Cloud Composer) or 50GiB")
+    rec.add_argument("--latency-budget-ms", type=float, default=None,
+                     help="largest acceptable p99 push and pull time (ms)")
+    rec.add_argument("--price", action="append", default=None, metavar="SERVICE.ITEM=USD",
+                     help="override one price in its unit, e.g. s3.put=0.004 (repeatable)")
+    rec.add_argument("--prices", default=None, metavar="FILE",
+                     help="your own price table (columns of xcomlab/data/pricing.csv)")
+    rec.add_argument("--horizon", type=int, default=30, help="days of growth to size the DB for")
+    rec.add_argument("--retention-days", type=float, default=None,
+                     help="size the DB at the steady state of this retention instead")
+    rec.add_argument("--object-base", default=None, help="your object-store URL for the settings")
+    rec.add_argument("--keep-values", action="store_true",
+                     help="read values to measure their compression (more memory)")
+    rec.add_argument("--seed", type=int, default=0, help="latency sampling seed")
+    rec.set_defaults(run=_recommend)
+
+
+def _report_parser(sub: Any) -> None:
+    rep = _policy_options(_source_parser(sub, "report", "one self-contained HTML capacity report"))
+    rep.add_argument("-o", "--output", type=Path, default=Path("report.html"),
+                     help="where to write the HTML (default report.html)")
+    rep.add_argument("--title", default=None)
+    rep.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
+                     help="database the on-disk sizes, audit and backends refer to")
+    rep.add_argument("--ceiling", type=_size, action="append", default=None,
+                     help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
+    rep.add_argument("--keep-values", action="store_true",
+                     help="keep values in memory so the backend comparison measures compression")
+    rep.add_argument("--no-timestamp", action="store_true",
+                     help="leave the generation time out (byte-identical reruns)")
+    rep.set_defaults(run=_report)
 
 
 def _policy_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
