@@ -117,3 +117,124 @@ def forecast(fc: Any, ax: Any = None, ceilings: dict[str, float] | None = None) 
     ax.set_title("XCom table size: history and forecast")
     ax.legend(loc="upper left")
     return ax
+
+
+# --- backend trade-offs (xcomlab.recommend, xcomlab.widgets, xcomlab.models.complexity) ------
+
+def _positive(values: Any) -> np.ndarray:
+    """As float, with non-positive values masked (NaN) for log axes."""
+    v = np.asarray(values, dtype="float64")
+    return np.where(v > 0, v, np.nan)
+
+
+def _threshold_axis(ax: Any, table: pd.DataFrame) -> np.ndarray:
+    x = np.arange(len(table))
+    labels = table.get("threshold", table.index)
+    ax.set_xticks(x, [str(v) for v in labels], rotation=30, fontsize=8)
+    ax.set_xlabel("offload threshold (always → never)")
+    return x
+
+
+def cost_curve(table: pd.DataFrame, current: int | None = None, ax: Any = None) -> Any:
+    """Monthly cost and its parts across offload thresholds, the current one marked.
+
+    ``table`` has one row per threshold (:attr:`xcomlab.widgets.BackendExplorer.curve` or an
+    :func:`xcomlab.recommend.evaluate` table): ``monthly_cost_usd``, ``db_storage_usd``,
+    ``object_storage_usd``, ``requests_usd`` and optionally a ``threshold`` label column.
+    """
+    ax = _ax(ax)
+    x = _threshold_axis(ax, table)
+    ax.plot(x, _positive(table["monthly_cost_usd"]), lw=2.2, marker="o", ms=3, label="total")
+    for col, label in (("db_storage_usd", "DB storage"), ("object_storage_usd", "object storage"),
+                       ("requests_usd", "requests")):
+        ax.plot(x, _positive(table[col]), lw=1, ls="--", label=label)
+    if current is not None:
+        y = float(table["monthly_cost_usd"].iloc[current])
+        ax.plot([x[current]], [y], marker="*", ms=14, color="crimson", ls="none", label="current")
+    ax.set_yscale("log")
+    ax.set_ylabel("USD / month")
+    ax.set_title("Monthly cost by threshold")
+    ax.legend(loc="best", fontsize=7)
+    return ax
+
+
+def latency_curve(table: pd.DataFrame, current: int | None = None, ax: Any = None) -> Any:
+    """Push (and pull) p50/p99 across offload thresholds, the current one marked."""
+    ax = _ax(ax)
+    x = _threshold_axis(ax, table)
+    for col, style in (("push_p50_ms", "-"), ("push_p99_ms", "-"), ("pull_p50_ms", ":"),
+                       ("pull_p99_ms", ":")):
+        ax.plot(x, _positive(table[col]), ls=style, marker="o", ms=3, lw=1.5 if "push" in col else 1,
+                label=col.replace("_ms", "").replace("_", " "))
+    if current is not None:
+        y = float(table["push_p99_ms"].iloc[current])
+        ax.plot([x[current]], [y], marker="*", ms=14, color="crimson", ls="none", label="current")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms")
+    ax.set_title("Push / pull latency by threshold")
+    ax.legend(loc="best", fontsize=7)
+    return ax
+
+
+def pareto(table: pd.DataFrame, x: str = "monthly_cost_usd", y: str = "push_p99_ms",
+           best: str | None = None, ax: Any = None) -> Any:
+    """Candidates on two objectives, the Pareto front joined and labelled, ``best`` starred.
+
+    ``table`` is :func:`xcomlab.recommend.evaluate`'s (or ``Recommendation.table``).
+    """
+    ax = _ax(ax, (7, 4))
+    front = table["pareto"].astype(bool) if "pareto" in table else pd.Series(False, index=table.index)
+    ax.scatter(table.loc[~front, x], table.loc[~front, y], s=18, color="grey", alpha=0.6,
+               label="dominated")
+    f = table[front].sort_values(x)
+    ax.plot(f[x], f[y], color="tab:blue", lw=1, alpha=0.5)
+    markers = "osD^vP<>hX"
+    for i, (name, row) in enumerate(f.iterrows()):  # one legend entry per front point
+        ax.plot([row[x]], [row[y]], marker=markers[i % len(markers)], ls="none", ms=7,
+                label=f"front: {name}")
+    if best is not None and best in table.index:
+        ax.plot([table.loc[best, x]], [table.loc[best, y]], marker="*", ms=16, color="crimson",
+                ls="none", alpha=0.8, label=f"recommended: {best}")
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(y.replace("_", " "))
+    ax.set_title("Candidates and their Pareto front")
+    ax.legend(loc="best", fontsize=7)
+    return ax
+
+
+def complexity(table: pd.DataFrame, fits: pd.DataFrame | None = None, ax: Any = None,
+               title: str = "") -> Any:
+    """Median query time against table rows N on log-log axes, with the fitted growth.
+
+    ``table`` has columns (or index levels) ``query``, ``n``, ``median_s``
+    (:attr:`xcomlab.models.complexity.ComplexityResult.table`); ``fits`` its ``fits``
+    (``model``, ``a``, ``b``) to draw each query's chosen model as a dashed line.
+    """
+    ax = _ax(ax, (7, 4))
+    t = table.reset_index() if "query" not in table.columns else table
+    for q, g in t.groupby("query", sort=False):
+        g = g.sort_values("n")
+        n = g["n"].to_numpy(dtype="float64")
+        (line,) = ax.plot(n, g["median_s"] * 1e6, marker="o", label=str(q))
+        if fits is not None and q in fits.index:
+            f = fits.loc[q]
+            grid = np.geomspace(n.min(), n.max(), 50)
+            model = np.log(grid) if f["model"] == "log n" else grid
+            ax.plot(grid, _positive((f["a"] * model + f["b"]) * 1e6), ls="--", lw=1,
+                    color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("rows in xcom (N)")
+    ax.set_ylabel("median time (µs)")
+    ax.set_title(title or "XCom query time as the table grows (dashed: fitted model)")
+    ax.legend(loc="best", fontsize=7)
+    return ax
+
+
+__all__ += ["complexity", "cost_curve", "latency_curve", "pareto"]
