@@ -209,7 +209,7 @@ def _prices(args: argparse.Namespace) -> Any:
     if not args.price and not args.prices:
         return None
     from xcomlab.models.cost import Prices, load_prices
-    from xcomlab.recommend import _DEFAULT_DB  # the dialect's managed DB, as recommend() prices it
+    from xcomlab.recommend import DEFAULT_DB  # the dialect's managed DB, as recommend() prices it
 
     overrides: dict[str, float] = {}
     for item in args.price or []:
@@ -222,7 +222,7 @@ def _prices(args: argparse.Namespace) -> Any:
             msg = f"--price {item!r}: expected SERVICE.ITEM=USD, e.g. s3.put=0.004"
             raise xcomlab.XcomlabError(msg)
     table = load_prices(args.prices)
-    return Prices(table=table, overrides=overrides, db=_DEFAULT_DB.get(args.dialect, "rds-postgresql-gp3"))
+    return Prices(table=table, overrides=overrides, db=DEFAULT_DB.get(args.dialect, "rds-postgresql-gp3"))
 
 
 def _recommend(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ from xcomlab.models.cost import Prices, monthly_cost
 from xcomlab.models.latency import CODECS, LatencyModel, stored_bytes, tier_of
 
 __all__ = [
+    "DEFAULT_DB",
     "OBJECTIVES",
     "Candidate",
     "Recommendation",
@@ -66,8 +67,9 @@ PACKED_OVERHEAD_BYTES: Final = 171
 #: 2026-11-25 [L] — pass ``ref_bytes=465`` to size for xcomlab's backend.
 REF_BYTES: Final = 200
 _COMPLEXITY: Final = {"db": 0, "db+compression": 1, "tiered": 2, "object": 3}
-_DEFAULT_DB: Final = {"postgresql": "rds-postgresql-gp3", "mysql": "rds-mysql-gp3",
-                      "sqlite": "ebs-gp3"}
+#: The managed database each dialect is priced as (service names in data/pricing.csv).
+DEFAULT_DB: Final = {"postgresql": "rds-postgresql-gp3", "mysql": "rds-mysql-gp3",
+                     "sqlite": "ebs-gp3"}
 _BASES: Final = {"s3": ("s3://aws_default@<bucket>/xcom", "s3://<bucket>/xcom"),
                  "gcs": ("gs://google_cloud_default@<bucket>/xcom", "gs://<bucket>/xcom"),
                  "azure": ("abfs://wasb_default@<container>/xcom", "abfs://<container>/xcom"),
@@ -432,7 +434,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
         f"peak after {horizon_days} more days" + (f", {retention_days}-day retention" if retention_days else ""),
         "internal keys (_link_*, skipmixin_key, ...) stay in the DB: Airflow 3 writes them past custom backends",
         "DB storage priced as " + (ctx.prices.db if ctx.prices is not None else
-                                   ", ".join(sorted({_DEFAULT_DB.get(c.dialect, "?") for c in cands})))
+                                   ", ".join(sorted({DEFAULT_DB.get(c.dialect, "?") for c in cands})))
         + " for every candidate (peak size billed: managed DBs bill allocated storage); same-region "
         "workers, no egress",
         f"Airflow {'3' if w.airflow3 else '2'} path" + (" (API-server hop per DB access)" if w.airflow3 else ""),
@@ -471,7 +473,7 @@ def _evaluate_one(c: Candidate, ratio: float, ctx: _Context, simulated: dict[str
     cost = monthly_cost(db_bytes=vol["peak_db_bytes"], object_bytes=vol["object_bytes"],
                         puts=vol["puts_per_month"], gets=vol["gets_per_month"],
                         object_store=c.object_store, prices=ctx.prices,
-                        db=None if ctx.prices is not None else _DEFAULT_DB.get(c.dialect))
+                        db=None if ctx.prices is not None else DEFAULT_DB.get(c.dialect))
     return {"name": c.name, "backend": c.backend, "kind": c.kind,
             "threshold_bytes": c.threshold_bytes, "compression": c.compression,
             "object_store": c.object_store or "", "dialect": c.dialect,

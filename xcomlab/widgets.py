@@ -33,8 +33,8 @@ from xcomlab.errors import XcomlabError
 from xcomlab.models.cost import OBJECT_SERVICES, Prices, monthly_cost
 from xcomlab.models.latency import LatencyModel
 from xcomlab.recommend import (
-    _DEFAULT_DB,
     COMMON_IO_EXAMPLE,
+    DEFAULT_DB,
     POLICY_48KB,
     Candidate,
     Recommendation,
@@ -157,7 +157,7 @@ class BackendExplorer:
         self.frame = frame
         self.dialect = dialect
         self.seed = seed
-        self._base = prices if prices is not None else Prices(db=_DEFAULT_DB[dialect])
+        self._base = prices if prices is not None else Prices(db=DEFAULT_DB[dialect])
         self._eval_kw: dict[str, Any] = {
             "latency": latency, "compression_ratio": compression_ratio, "dialect": dialect,
             "horizon_days": horizon_days, "sample_size": sample_size, "seed": seed}
