@@ -105,35 +105,160 @@ def classify(raw: RawValues, *, json_3x: bool) -> Classified:
     json_3x
         True for Airflow 3 tables, where the column holds JSON and a JSON string
         whose text is JSON marks a row written by Airflow core (``double_json``).
+
+    Notes
+    -----
+    Every rule is anchored at a value's first or last bytes, so the first, second,
+    third, fourth and last two bytes of each value (numpy gathers through the Arrow
+    offsets, no pass over the data) decide most rows exactly; the rules' regexes run
+    only on the few rows those bytes leave open. Results are those of the regexes.
     """
-    head = raw.head
+    head = _contiguous(raw.head)
+    hb = _Bytes(head)
+    tail = None if raw.tail is None else _contiguous(raw.tail)
+    tb = hb if tail is None else _Bytes(tail)
     n = len(head)
-    tail = raw.tail if raw.tail is not None else pc.binary_slice(head, -TAIL_BYTES)
-    is_null = _np(pc.is_null(head))
-    pickle = _np(pc.equal(pc.binary_slice(head, 0, 1), _PICKLE_PROTO))
-    looks_json = _np(pc.match_substring_regex(head, _JSON_FIRST))
-    serde = _np(pc.match_substring_regex(head, _SERDE_HEAD)) | (
-        _np(pc.starts_with(head, "{")) & _np(pc.match_substring_regex(tail, _SERDE_TAIL))
-    )
+    fb = hb.at(0)
+    pickle = fb == 0x80
     codes = np.full(n, _JSON, dtype=np.int8)
-    codes[~looks_json] = _TEXT
-    codes[serde] = _SERDE
+    codes[~_looks_json(head, hb, fb) & ~pickle] = _TEXT
+    codes[_serde(head, hb, tail, tb, fb)] = _SERDE
     codes[pickle] = _PICKLE
-    codes[is_null] = _NULL
+    codes[~hb.valid] = _NULL
     _mark_non_utf8(head, codes, raw.complete)
 
     has_nan = np.zeros(n, dtype=bool)
     _find_nan(raw, codes, has_nan)
     ref_uri: list[str | None] = [None] * n
     ref_bytes: list[int | None] = [None] * n
-    _find_refs(head, raw.value_bytes, ref_uri, ref_bytes)
+    _find_refs(head, hb, fb, raw.value_bytes, ref_uri, ref_bytes)
     if json_3x:
-        _find_double_json(head, raw.complete, codes, has_nan)
+        _find_double_json(head, hb, fb, raw.complete, codes, has_nan)
     return Classified(codes, has_nan, ref_uri, ref_bytes)
 
 
 def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(arr.fill_null(False), dtype=bool)
+
+
+def _contiguous(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array with a binary layout (``binary``/``string``, 32- or 64-bit offsets)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks else pa.array([], arr.type)
+    if not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)
+            or pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.binary())
+    return arr
+
+
+class _Bytes:
+    """Numpy views of a binary array's offsets and data, to read bytes at fixed places."""
+
+    def __init__(self, arr: pa.Array) -> None:
+        n = len(arr)
+        bufs = arr.buffers()
+        large = pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)
+        offsets = np.frombuffer(bufs[1], dtype=np.int64 if large else np.int32) if n else np.zeros(1, np.int32)
+        self.offsets = offsets[arr.offset : arr.offset + n + 1].astype(np.int64)
+        self.data = np.frombuffer(bufs[2], dtype=np.uint8) if len(bufs) > 2 and bufs[2] is not None else np.empty(0, np.uint8)
+        self.valid = (np.asarray(arr.is_valid()) if arr.null_count else np.ones(n, dtype=bool))
+        self.length = np.where(self.valid, np.diff(self.offsets), 0)
+        self._at: dict[int, np.ndarray] = {}
+
+    def at(self, k: int) -> np.ndarray:
+        """Byte ``k`` of each value (``k < 0`` counts from its end); -1 where it has none."""
+        if k not in self._at:
+            self._at[k] = self._byte(k)
+        return self._at[k]
+
+    def _byte(self, k: int) -> np.ndarray:
+        n = len(self.length)
+        if not len(self.data):
+            return np.full(n, -1, dtype=np.int16)
+        if k >= 0:
+            has = self.length > k
+            pos = self.offsets[:-1] + k
+        else:
+            has = self.length >= -k
+            pos = self.offsets[1:] + k
+        got = self.data.take(pos, mode="clip").astype(np.int16)
+        return np.where(has, got, np.int16(-1))
+
+    def first(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """The first ``width`` bytes of the values at ``rows``: int16, -1 past a value's end."""
+        step = np.arange(width)
+        inside = step[None, :] < self.length[rows, None]
+        pos = np.where(inside, self.offsets[rows, None] + step[None, :], 0)
+        return np.where(inside, self.data.take(pos, mode="clip").astype(np.int16), np.int16(-1))
+
+    def last(self, rows: np.ndarray, width: int) -> pa.Array:
+        """The last ``width`` bytes of the values at ``rows``, as a binary array."""
+        size = np.minimum(self.length[rows], width)
+        step = np.arange(width)
+        inside = step[None, :] < size[:, None]
+        data = self.data[((self.offsets[rows + 1] - size)[:, None] + step[None, :])[inside]]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+        np.cumsum(size, out=offsets[1:])
+        return pa.Array.from_buffers(pa.binary(), len(rows),
+                                     [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _in(b: np.ndarray, chars: bytes) -> np.ndarray:
+    """Rows whose byte ``b`` is one of ``chars``."""
+    table = np.zeros(257, dtype=bool)  # slot 256 (read as -1): no such byte
+    table[list(chars)] = True
+    return table[b]
+
+
+def _match(arr: pa.Array, rows: np.ndarray, pattern: str) -> np.ndarray:
+    """``match_substring_regex`` on the rows ``rows`` (a mask) only; False elsewhere."""
+    out = np.zeros(len(arr), dtype=bool)
+    idx = np.flatnonzero(rows)
+    if len(idx):
+        out[idx] = _np(pc.match_substring_regex(arr.take(pa.array(idx)), pattern))
+    return out
+
+
+_DIGITS = b"0123456789"
+# RE2's \s is [\t\n\f\r ]; \v is included too, which only widens the candidates.
+_SPACE = b"\t\n\v\f\r "
+
+
+def _looks_json(head: pa.Array, hb: _Bytes, fb: np.ndarray) -> np.ndarray:
+    """:data:`_JSON_FIRST` on every row: decided by the first byte(s), the regex otherwise."""
+    sure = _in(fb, b'{["' + _DIGITS) | ((fb == ord("-")) & _in(hb.at(1), _DIGITS))
+    return sure | _match(head, hb.valid & ~sure & (fb != 0x80), _JSON_FIRST)
+
+
+def _serde(head: pa.Array, hb: _Bytes, tail: pa.Array | None, tb: _Bytes, fb: np.ndarray) -> np.ndarray:
+    """:data:`_SERDE_HEAD` on the head or, for an object, :data:`_SERDE_TAIL` on the tail."""
+    obj = fb == ord("{")
+    b1 = hb.at(1)
+    serde = np.zeros(len(fb), dtype=bool)
+    # `{"__…`: the key is compared byte by byte; a space where the regex allows one
+    # leaves the row to the regex.
+    undecided = obj & _in(b1, _SPACE)
+    keyed = np.flatnonzero(obj & (b1 == ord('"')) & (hb.at(2) == ord("_")) & (hb.at(3) == ord("_")))
+    if len(keyed):
+        start = hb.first(keyed, max(map(len, _SERDE_KEYS)) + 1)
+        for key in _SERDE_KEYS:
+            same = (start[:, : len(key)] == np.frombuffer(key, dtype=np.uint8)).all(axis=1)
+            after = start[:, len(key)]
+            serde[keyed[same & (after == ord(":"))]] = True
+            undecided[keyed[same & _in(after, _SPACE)]] = True
+    serde |= _match(head, undecided, _SERDE_HEAD)
+    # The tail rule ends in `"\s*}\s*$`: the last bytes rule out almost every object.
+    last = tb.at(-1)
+    tail_cand = obj & ~serde & (_in(last, _SPACE) | ((last == ord("}")) & _in(tb.at(-2), b'"' + _SPACE)))
+    idx = np.flatnonzero(tail_cand)
+    if len(idx):
+        ends = tail.take(pa.array(idx)) if tail is not None else hb.last(idx, TAIL_BYTES)
+        serde[idx] = _np(pc.match_substring_regex(ends, _SERDE_TAIL))
+    return serde
+
+
+#: What :data:`_SERDE_HEAD` accepts after ``{``, spaces aside.
+_SERDE_KEYS = (b'{"__classname__"', b'{"__type"', b'{"__var"')
 
 
 def _mark_non_utf8(head: pa.Array, codes: np.ndarray, complete: bool) -> None:
@@ -170,11 +295,14 @@ def _find_nan(raw: RawValues, codes: np.ndarray, has_nan: np.ndarray) -> None:
 
 
 def _find_refs(
-    head: pa.Array, value_bytes: pa.Array, ref_uri: list[str | None], ref_bytes: list[int | None]
+    head: pa.Array, hb: _Bytes, fb: np.ndarray, value_bytes: pa.Array,
+    ref_uri: list[str | None], ref_bytes: list[int | None],
 ) -> None:
     small = _np(pc.less_equal(value_bytes, MAX_REF_BYTES))
-    url = _np(pc.match_substring_regex(head, _URL_STRING)) & small
-    url &= ~_np(pc.match_substring_regex(head, _WEB_URL).fill_null(False))
+    # An URL string starts and ends with a quote (:data:`_URL_STRING`).
+    quoted = small & (fb == ord('"')) & (hb.at(-1) == ord('"'))
+    url = _match(head, quoted, _URL_STRING)
+    url &= ~_match(head, url, _WEB_URL)
     for i in np.flatnonzero(url):
         ref_uri[i] = _json_loads(head[int(i)].as_py())
     envelope = rows_containing(head, (f'"{ENVELOPE_KEY}"'.encode(),)) & small
@@ -187,18 +315,23 @@ def _find_refs(
 
 
 def _find_double_json(
-    head: pa.Array, complete: bool, codes: np.ndarray, has_nan: np.ndarray
+    head: pa.Array, hb: _Bytes, fb: np.ndarray, complete: bool, codes: np.ndarray, has_nan: np.ndarray
 ) -> None:
-    candidates = _np(pc.match_substring_regex(head, _DOUBLE_JSON)) & (codes == _JSON)
+    # :data:`_DOUBLE_JSON` from the second and third bytes; literals by the regex.
+    strings = (fb == ord('"')) & (codes == _JSON)
+    b1 = hb.at(1)
+    candidates = strings & (_in(b1, b"{[" + _DIGITS) | ((b1 == ord("-")) & _in(hb.at(2), _DIGITS)))
+    candidates |= _match(head, strings & _in(b1, b"tfn"), _DOUBLE_JSON)
     if not candidates.any():
         return
     # Decided without Python: a JSON string holding exactly a JSON literal, or a plain
     # JSON number (no escapes, so the inner text is the bytes between the quotes; no
     # NaN can hide there).
-    literal = _np(pc.match_substring_regex(head, _DOUBLE_LITERAL)) & candidates
+    literal = _match(head, candidates, _DOUBLE_LITERAL)
     codes[literal] = _DOUBLE
     # Any other string that starts with a digit and has no escape holds no JSON.
-    candidates &= ~literal & ~_np(pc.match_substring_regex(head, _DIGITS_NO_ESCAPE))
+    candidates &= ~literal
+    candidates &= ~_match(head, candidates, _DIGITS_NO_ESCAPE)
     for i in np.flatnonzero(candidates):
         raw = head[int(i)].as_py()
         inner = _json_loads(raw)

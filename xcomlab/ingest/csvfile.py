@@ -35,6 +35,8 @@ _DICT_COLUMNS = frozenset({S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.
                            S.DAG_RESULT})
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _SAMPLE_ROWS = 200
+#: Bytes of CSV per batch of the fast path (also what each parser thread reads ahead).
+BLOCK_BYTES = 1 << 22
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB
 
@@ -94,6 +96,18 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
     )
 
 
+def _column_type(column: str) -> pa.DataType:
+    """Arrow type a fast-path column is read as.
+
+    ``value`` is read as bytes and checked as UTF-8 afterwards (an invalid byte still
+    sends the load to the exact reader): the parser's own per-cell check costs about
+    as much as parsing every other column.
+    """
+    if column in _DICT_COLUMNS:
+        return _DICT
+    return pa.binary() if column == "value" else pa.string()
+
+
 def _sample_values(p: Path, names: list[str]) -> list[str | None]:
     idx = names.index("value")
     out: list[str | None] = []
@@ -143,13 +157,12 @@ class _CsvReader:
         try:
             reader = pa_csv.open_csv(
                 self._file,
-                read_options=pa_csv.ReadOptions(block_size=1 << 22, column_names=self.names,
+                read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=self.names,
                                                 skip_rows=1, use_threads=True),
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True,
                                                   invalid_row_handler=on_invalid),
                 convert_options=pa_csv.ConvertOptions(
-                    column_types={n: _DICT if t in _DICT_COLUMNS else pa.string()
-                                  for n, t in self.used.items()},
+                    column_types={n: _column_type(t) for n, t in self.used.items()},
                     include_columns=list(self.used), null_values=[""],
                     strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
@@ -160,6 +173,8 @@ class _CsvReader:
                 except StopIteration:
                     break
                 cols = {self.used[n]: rb.column(n) for n in self.used}
+                # Checked here, in one pass (the CSV parser's own check costs more).
+                cols["value"] = cols["value"].cast(pa.string())
                 yield self._raw(cols, row)
                 row += rb.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:

@@ -418,6 +418,7 @@ _CODES = (S.ENCODING, S.AIRFLOW_SCHEMA)  # fixed dictionaries: codes are categor
 _NULLABLE_INT = (S.DAG_RUN_ID, S.VALUE_BYTES, S.REF_BYTES)
 _BOOLS = (S.SIZE_EXACT, S.INTERNAL, S.HAS_NAN)
 _TIMES = (S.LOGICAL_DATE, S.TIMESTAMP)
+_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 
 
 class _Columns:
@@ -554,7 +555,8 @@ def _join(col: str, pieces: list[Any], n: int) -> Any:
             size = p if isinstance(p, int) else len(p)
             out[at:at + size] = np.datetime64("NaT") if isinstance(p, int) else p
             at += size
-        return pd.DatetimeIndex(out).tz_localize("UTC")
+        # Nanoseconds since the epoch are UTC instants: no localization pass is needed.
+        return pd.array(out.view(np.int64), dtype=_UTC_NS)
     chunks = [pa.nulls(p, pa.string() if col == S.REF_URI else pa.binary())
               if isinstance(p, int) else p for p in pieces]
     arr = pa.chunked_array(chunks, type=pa.string() if col == S.REF_URI else pa.binary())
@@ -562,20 +564,38 @@ def _join(col: str, pieces: list[Any], n: int) -> Any:
 
 
 def _join_categories(pieces: list[tuple[np.ndarray, pa.Array]]) -> pd.Categorical:
-    """One categorical from per-batch dictionaries: categories in order of first use."""
-    categories: dict[Any, int] = {}
+    """One categorical from per-batch dictionaries: categories in order of first use.
+
+    "First use" walks the batches in order and, within a batch, its dictionary in
+    index order. The used words of all batches are concatenated in that order, and
+    one Arrow hash pass numbers them (first occurrence first).
+    """
     n = sum(len(codes) for codes, _ in pieces)
     out = np.empty(n, dtype=np.int32)
-    at = 0
+    used_words: list[pa.Array] = []
+    used_index: list[np.ndarray] = []
     for codes, dictionary in pieces:
-        words = dictionary.to_pylist()
+        words = dictionary if dictionary.type == pa.string() else dictionary.cast(pa.string())
         used = np.bincount(codes[codes >= 0], minlength=len(words)) > 0
-        remap = np.full(len(words) + 1, -1, dtype=np.int32)  # last slot: null (-1)
-        for i in np.flatnonzero(used):
-            remap[i] = categories.setdefault(words[i], len(categories))
+        if not used.all():
+            words = words.filter(pa.array(used))
+        used_words.append(words)
+        used_index.append(np.flatnonzero(used))
+    if used_words:
+        numbered = pc.dictionary_encode(pa.concat_arrays(used_words))
+        number = np.asarray(numbered.indices, dtype=np.int32)
+        categories = numbered.dictionary.to_pylist()
+    else:
+        number, categories = np.empty(0, np.int32), []
+    at = 0
+    first = 0
+    for (codes, dictionary), index in zip(pieces, used_index, strict=True):
+        remap = np.full(len(dictionary) + 1, -1, dtype=np.int32)  # last slot: null (-1)
+        remap[index] = number[first:first + len(index)]
+        first += len(index)
         out[at:at + len(codes)] = remap[codes]
         at += len(codes)
-    cats = pd.Index(list(categories), dtype=_category_values_dtype())
+    cats = pd.Index(categories, dtype=_category_values_dtype())
     return pd.Categorical.from_codes(out, categories=cats)
 
 

@@ -355,7 +355,10 @@ def _parse_ts(text: pa.Array) -> pa.Array:
         # parse the naive rest, which is then UTC (a cast that only adds the zone).
         utc = pc.all(pc.ends_with(text, "+00")).as_py()
         if utc and pc.min(pc.utf8_length(text)).as_py() >= len("2024-01-01 00:00:00+00"):
-            return pc.cast(pc.cast(pc.utf8_slice_codeunits(text, 0, -3), pa.timestamp("us")), _TS)
+            try:  # Arrow reads the "+00" offset itself
+                return pc.cast(text, _TS)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return pc.cast(pc.cast(pc.utf8_slice_codeunits(text, 0, -3), pa.timestamp("us")), _TS)
     text = pc.replace_substring_regex(text, r"([+-]\d{2})$", r"\1:00")
     aware = pc.match_substring_regex(text, r"(Z|[+-]\d{2}:?\d{2})$")
     if pc.all(aware.fill_null(True)).as_py():
