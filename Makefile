@@ -43,8 +43,8 @@ $(AIRFLOW_VENV)/.installed: pyproject.toml
 	test -x $(AIRFLOW_PY) || $(PYTHON) -m venv $(AIRFLOW_VENV)
 	printf '*\n' > $(AIRFLOW_VENV)/.gitignore
 	( $(AIRFLOW_PY) -m pip install -q --upgrade uv && \
-	  $(AIRFLOW_PY) -m uv pip install --python $(AIRFLOW_PY) -q -e '.[airflow]' ) || \
-	  $(AIRFLOW_PY) -m pip install -q -e '.[airflow]'
+	  $(AIRFLOW_PY) -m uv pip install --python $(AIRFLOW_PY) -q -e '.[airflow-bench]' ) || \
+	  $(AIRFLOW_PY) -m pip install -q -e '.[airflow-bench]'
 	touch $@
 
 airflow-env: $(AIRFLOW_VENV)/.installed
@@ -57,8 +57,10 @@ lint: install-dev
 	$(BIN)/ruff check xcomlab tests benchmarks
 	$(BIN)/mypy
 
-bench: install-dev
+bench: install-dev airflow-env
 	$(BIN)/python -m benchmarks.ingest
+	$(BIN)/python -m benchmarks.simulate
+	$(BIN)/python -m benchmarks.backend --airflow-python $(CURDIR)/$(AIRFLOW_PY)
 
 samples: install
 	$(BIN)/python -m xcomlab.synth --samples data/samples

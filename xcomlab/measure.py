@@ -1,0 +1,275 @@
+"""Measure: drive a set/get workload against XCom stores and return the measurement frame.
+
+:func:`run` writes deterministic JSON values of each size (100 B – 64 MB by default) to
+every configured :class:`~xcomlab.backend.StoreConfig` — SQLite, PostgreSQL, MariaDB, local
+files, ``memory://`` or an S3 API — and reads them back. Each operation is one row of
+:meth:`XComStore.measurements` (op, tier, dialect, protocol, codec, bytes in/stored,
+seconds per phase), plus ``store``, ``size`` and ``repeat``; the frame is what
+:func:`xcomlab.models.latency.fit` calibrates on.
+
+:func:`moto_server` starts moto's S3 API server on a free loopback port (``moto[server]``,
+a dev dependency) so the object tier can be measured against a real S3 protocol.
+
+Examples
+--------
+>>> import xcomlab.measure as xm
+>>> df = xm.run(sizes=(100, 10_000), repeats=2)
+>>> sorted(df["store"].unique())
+['sqlite', 'sqlite+file']
+>>> len(df)  # 2 stores × 2 sizes × 2 repeats × (set, get)
+16
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from xcomlab.backend import StoreConfig, XComStore
+from xcomlab.errors import XcomlabError
+
+__all__ = [
+    "DEFAULT_SIZES",
+    "OPS",
+    "MeasureError",
+    "S3Endpoint",
+    "default_stores",
+    "moto_server",
+    "run",
+    "value_of",
+]
+
+#: Serialized sizes (bytes of JSON) measured by default: 100 B to 64 MB.
+DEFAULT_SIZES: Final = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 64_000_000)
+#: Operations :func:`run` can drive, in the order they run per value.
+OPS: Final = ("set", "get", "delete")
+#: Default cap on the JSON bytes written per store (repeats of large sizes are cut first).
+DEFAULT_MAX_TOTAL_BYTES: Final = 1_000_000_000
+_EVENTS: Final = ("click", "view", "purchase", "signup", "logout", "search", "refund", "share")
+_COUNTRIES: Final = ("DE", "US", "FR", "IN", "BR", "JP", "GB", "NG", "CA", "MX")
+
+
+class MeasureError(XcomlabError, ValueError):
+    """A measurement run was asked for something it cannot do."""
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def _record(rng: random.Random, i: int) -> dict[str, Any]:
+    """One event record: ids, a category, numbers and a short free-text field."""
+    return {"id": i, "user": f"u{rng.randrange(10**7):07d}", "event": rng.choice(_EVENTS),
+            "country": rng.choice(_COUNTRIES), "amount": round(rng.lognormvariate(3, 1), 2),
+            "ts": 1_767_225_600 + i * 7 + rng.randrange(7),
+            "note": "".join(rng.choices("abcdefghij klmnop", k=rng.randrange(4, 24)))}
+
+
+def value_of(nbytes: int, seed: int = 0) -> Any:
+    """A JSON-able value whose ``json.dumps`` text is ``nbytes`` long (± a few bytes).
+
+    A list of event records (ids, categories, amounts, short text) — compressible like
+    typical task output (zstd ≈ 3–5×) — padded to the size; the same ``(nbytes, seed)``
+    always gives the same value.
+    """
+    if nbytes < 2:
+        msg = f"nbytes={nbytes}; the smallest JSON value measured is 2 bytes ([])"
+        raise MeasureError(msg)
+    rng = random.Random(f"{seed}:{nbytes}")
+    out: list[Any] = []
+    total, i = 2, 0  # "[]"
+    pad_overhead = len(json.dumps({"pad": ""})) + 2
+    while True:
+        rec = _record(rng, i)
+        n = len(json.dumps(rec)) + (2 if out else 0)
+        if total + n > nbytes - pad_overhead:
+            break
+        out.append(rec)
+        total, i = total + n, i + 1
+    room = nbytes - total - (2 if out else 0) - len(json.dumps({"pad": ""}))
+    if room >= 0:
+        out.append({"pad": "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=room))})
+    return out
+
+
+# --- object storage on loopback ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """A running S3 API: its URL, one bucket and the fsspec options to reach it."""
+
+    endpoint: str
+    bucket: str
+    storage_options: Mapping[str, Any]
+
+    def base(self, prefix: str = "xcom") -> str:
+        """An ``s3://`` object base under the bucket."""
+        return f"s3://{self.bucket}/{prefix.strip('/')}"
+
+
+@contextmanager
+def moto_server(bucket: str = "xcomlab-measure") -> Iterator[S3Endpoint]:
+    """Run moto's S3 server on ``127.0.0.1`` (a free port) with one bucket, then stop it.
+
+    Raises
+    ------
+    MeasureError
+        When ``moto[server]``, ``boto3`` or ``s3fs`` is not installed.
+    """
+    try:
+        import boto3
+        import s3fs  # noqa: F401  (the fsspec "s3" protocol the store will use)
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        msg = f"moto_server() needs moto[server], boto3 and s3fs (pip install 'moto[server]' s3fs): {exc}"
+        raise MeasureError(msg) from exc
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        creds = {"key": "testing", "secret": "testing"}
+        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                              aws_access_key_id=creds["key"], aws_secret_access_key=creds["secret"])
+        client.create_bucket(Bucket=bucket)
+        client.close()
+        options = {**creds, "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
+        yield S3Endpoint(endpoint, bucket, options)
+    finally:
+        server.stop()
+
+
+def default_stores(workdir: str | Path, *, urls: Mapping[str, str] | None = None,
+                   s3: S3Endpoint | None = None) -> dict[str, StoreConfig]:
+    """Stores to measure: each database with everything inline, and each object store.
+
+    ``workdir`` holds the SQLite file and the ``file://`` objects. ``urls`` adds databases
+    (``{"postgresql": url, "mariadb": url}``), measured with every value inline; ``s3`` adds
+    an S3 object store (values offloaded, ``threshold=0``, reference rows in SQLite).
+    """
+    wd = Path(workdir)
+    sqlite = f"sqlite:///{wd / 'measure.db'}"
+    stores = {"sqlite": StoreConfig(url=sqlite),
+              "sqlite+file": StoreConfig(url=sqlite, object_base=f"file://{wd / 'objects'}",
+                                         threshold=0)}
+    for name, url in (urls or {}).items():
+        stores[name] = StoreConfig(url=url)
+    if s3 is not None:
+        stores["sqlite+s3"] = StoreConfig(url=sqlite, object_base=s3.base(f"measure-{uuid.uuid4().hex[:8]}"),
+                                          storage_options=dict(s3.storage_options), threshold=0)
+    return stores
+
+
+# --- the workload ---------------------------------------------------------------------------------
+
+
+def _plan(sizes: Sequence[int], repeats: int, max_total_bytes: int) -> list[tuple[int, int]]:
+    """``(size, repeats)`` per size, ascending, cutting repeats so the total fits the cap."""
+    left, plan = max_total_bytes, []
+    for size in sorted(set(sizes)):
+        n = min(repeats, left // size)
+        if n > 0:
+            plan.append((size, n))
+            left -= n * size
+    return plan
+
+
+def _check(sizes: Sequence[int], repeats: int, ops: Sequence[str]) -> None:
+    if not sizes or any(int(s) < 2 for s in sizes):
+        msg = f"sizes={tuple(sizes)}; expected byte counts ≥ 2"
+        raise MeasureError(msg)
+    if repeats < 1:
+        msg = f"repeats={repeats}; expected ≥ 1"
+        raise MeasureError(msg)
+    bad = [op for op in ops if op not in OPS]
+    if bad or not ops or "set" not in ops:
+        msg = f"ops={tuple(ops)}; expected 'set' and any of {OPS}"
+        raise MeasureError(msg)
+
+
+def _drive(name: str, cfg: StoreConfig, plan: list[tuple[int, int]], seed: int,
+           ops: Sequence[str]) -> pd.DataFrame:
+    """Run the plan against one store; return its measurement rows for ``ops``."""
+    dag_id = f"xcomlab_measure_{uuid.uuid4().hex[:8]}"
+    run_id = f"seed_{seed}"
+    labels: list[tuple[int, int]] = []
+    with XComStore(cfg.replace(measure=True)) as store:
+        store.recorder.clear()
+        for size, n in plan:
+            value = value_of(size, seed)
+            for r in range(n):
+                key, task_id = f"r{r}", f"size_{size}"
+                for op in (o for o in OPS if o in ops):
+                    if op == "set":
+                        store.set(key, value, dag_id=dag_id, run_id=run_id, task_id=task_id)
+                    elif op == "get":
+                        store.get(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
+                    else:
+                        store.delete(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
+                    labels.append((size, r))
+            del value
+        frame = store.measurements()
+        store.clear(dag_id=dag_id)  # leave nothing behind (objects included)
+    # purges inside set/delete record their own rows before the operation's row: drop them
+    frame = frame[frame["op"].isin(list(ops))].reset_index(drop=True)
+    if len(frame) != len(labels):
+        msg = f"store {name!r} recorded {len(frame)} operations, expected {len(labels)}"
+        raise MeasureError(msg)
+    frame.insert(0, "store", name)
+    frame["size"] = [s for s, _ in labels]
+    frame["repeat"] = [r for _, r in labels]
+    return frame
+
+
+def run(stores: Mapping[str, StoreConfig] | None = None, *,
+        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 5, seed: int = 0,
+        ops: Sequence[str] = ("set", "get"),
+        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES) -> pd.DataFrame:
+    """Write and read values of each size against each store; return the measurements.
+
+    Parameters
+    ----------
+    stores
+        ``{name: StoreConfig}``; None measures SQLite inline and SQLite + ``file://``
+        objects in a temporary directory (see :func:`default_stores`).
+    sizes
+        Serialized sizes in bytes (JSON text); values come from :func:`value_of`.
+    repeats
+        Operations per size and op (different keys, same value).
+    seed
+        Seed of the values.
+    ops
+        Among ``set``, ``get``, ``delete``; each repeat runs them in that order.
+    max_total_bytes
+        Cap on the JSON bytes written per store: the largest sizes get fewer repeats, and a
+        size that does not fit once is skipped (listed in ``frame.attrs["skipped_sizes"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per operation: ``store`` then the columns of
+        :meth:`XComStore.measurements` (``op, tier, dialect, protocol, codec, bytes_in,
+        bytes_stored, serialize_s, compress_s, encrypt_s, object_s, db_s, total_s, ok`` …),
+        then ``size`` (the requested size) and ``repeat``.
+    """
+    _check(sizes, repeats, ops)
+    plan = _plan([int(s) for s in sizes], repeats, max_total_bytes)
+    with tempfile.TemporaryDirectory(prefix="xcomlab-measure-") as tmp:
+        configs = dict(stores) if stores is not None else default_stores(tmp)
+        if not configs:
+            msg = "stores is empty; pass {name: StoreConfig} or None for the defaults"
+            raise MeasureError(msg)
+        frames = [_drive(name, cfg, plan, seed, ops) for name, cfg in configs.items()]
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["skipped_sizes"] = sorted(set(sizes) - {s for s, _ in plan})
+    out.attrs["seed"] = seed
+    return out
