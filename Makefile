@@ -54,7 +54,7 @@ test: install-dev airflow-env
 	XCOMLAB_REQUIRE_AIRFLOW=1 XCOMLAB_AIRFLOW_PYTHON=$(CURDIR)/$(AIRFLOW_PY) $(BIN)/python -m pytest
 
 lint: install-dev
-	$(BIN)/ruff check xcomlab tests benchmarks
+	$(BIN)/ruff check xcomlab tests benchmarks notebooks
 	$(BIN)/mypy
 
 bench: install-dev airflow-env

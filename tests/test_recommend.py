@@ -113,6 +113,7 @@ def test_settings_match_common_io_and_xcomlab_names() -> None:
     assert cio["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD"] == "1048576"
     assert cio["AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION"] == "gzip"  # not "gz"
     xl = env["xcomlab"]
+    assert xl["AIRFLOW__CORE__XCOM_BACKEND"] == "xcomlab.backend.airflow.XComlabBackend"
     for prefix in ("XCOMLAB_", "AIRFLOW__XCOMLAB__"):
         assert xl[f"{prefix}THRESHOLD"] == "1048576"
         assert xl[f"{prefix}COMPRESSION"] == "gzip"
@@ -120,6 +121,7 @@ def test_settings_match_common_io_and_xcomlab_names() -> None:
     packed = Candidate("p", "db", -1, "zstd").settings()
     assert packed["common_io"] == {}  # common-io cannot compress inline values
     assert packed["xcomlab"]["XCOMLAB_COMPRESS_INLINE"] == "true"
+    assert Candidate("d", "db", -1, "none").settings() == {"common_io": {}, "xcomlab": {}}
     assert Candidate("o", "object", 0, "none", "gcs").settings()["common_io"][
         "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD"] == "0"
 
@@ -257,7 +259,8 @@ def test_recommend_on_the_bundled_airflow3_sample() -> None:
     assert rec.best.name in rec.table.index
     assert len(rec.pareto) >= 1
     html = rec._repr_html_()
-    assert "Recommended" in html and "XCOMLAB_THRESHOLD" in html
+    assert "Recommended" in html
+    assert ("XCOMLAB_THRESHOLD" in html) == bool(rec.settings["xcomlab"])
     assert rec.best.name in repr(rec)
 
 

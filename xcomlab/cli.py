@@ -250,6 +250,8 @@ def _recommend(args: argparse.Namespace) -> int:
     for group, env in rec.settings.items():
         if env:
             out += [f"Settings ({group}):", *(f"  {k}={v}" for k, v in env.items())]
+    if not any(rec.settings.values()):
+        out.append("Settings: none needed: keep Airflow's default XCom backend.")
     out.extend(f"note: {n}" for n in rec.notes)
     return _write("\n".join(out))
 

@@ -34,6 +34,7 @@ from xcomlab.models.latency import CODECS, LatencyModel, stored_bytes, tier_of
 __all__ = [
     "DEFAULT_DB",
     "OBJECTIVES",
+    "XCOMLAB_BACKEND",
     "Candidate",
     "Recommendation",
     "candidates",
@@ -67,6 +68,8 @@ PACKED_OVERHEAD_BYTES: Final = 171
 #: 2026-11-25 [L] — pass ``ref_bytes=465`` to size for xcomlab's backend.
 REF_BYTES: Final = 200
 _COMPLEXITY: Final = {"db": 0, "db+compression": 1, "tiered": 2, "object": 3}
+#: Class path of xcomlab's Airflow 3 adapter (xcomlab/backend/airflow.py).
+XCOMLAB_BACKEND: Final = "xcomlab.backend.airflow.XComlabBackend"
 #: The managed database each dialect is priced as (service names in data/pricing.csv).
 DEFAULT_DB: Final = {"postgresql": "rds-postgresql-gp3", "mysql": "rds-mysql-gp3",
                      "sqlite": "ebs-gp3"}
@@ -115,8 +118,9 @@ class Candidate:
 
         Returns ``{"common_io": {...}, "xcomlab": {...}}``: the common-io
         ``XComObjectStorageBackend`` options (empty when common-io cannot express the
-        configuration, e.g. compressed inline values) and xcomlab's backend settings, under
-        both the ``XCOMLAB_`` and ``AIRFLOW__XCOMLAB__`` prefixes.
+        configuration, e.g. compressed inline values) and xcomlab's backend settings
+        (``AIRFLOW__CORE__XCOM_BACKEND`` plus each option under both the ``XCOMLAB_`` and
+        ``AIRFLOW__XCOMLAB__`` prefixes; empty when Airflow's own backend suffices).
         """
         store = self.object_store or "s3"
         cio_base, xl_base = _BASES.get(store, (f"{store}://<bucket>/xcom",) * 2)
@@ -136,8 +140,11 @@ class Candidate:
             core["OBJECT_BASE"] = object_base or xl_base
         if self.backend == "db" and self.compression != "none":
             core["COMPRESS_INLINE"] = "true"
-        xcomlab = {f"{prefix}{k}": v for prefix in ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
-                   for k, v in core.items()}
+        if self.backend == "db" and self.compression == "none":
+            return {"common_io": common_io, "xcomlab": {}}  # Airflow's own backend will do
+        xcomlab = {"AIRFLOW__CORE__XCOM_BACKEND": XCOMLAB_BACKEND}
+        xcomlab.update({f"{prefix}{k}": v for prefix in ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
+                        for k, v in core.items()})
         return {"common_io": common_io, "xcomlab": xcomlab}
 
 

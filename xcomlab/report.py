@@ -373,7 +373,8 @@ def _backends(rec: Recommendation) -> str:
     env = "\n".join(f"{k}={v}" for group in rec.settings.values() for k, v in group.items())
     return (f"<div class=\"callout good\"><p><b>Recommended: {_e(rec.best.name)}</b></p>"
             f"<p>{_e(rec.reason)}</p></div>"
-            + (f"<h3>Settings</h3><pre>{_e(env)}</pre>" if env else "")
+            + (f"<h3>Settings</h3><pre>{_e(env)}</pre>" if env else
+               "<h3>Settings</h3><p>None needed: keep Airflow's default XCom backend.</p>")
             + _png(_pareto_plot(t, rec.best.name), (11.2, 3.6), "cost against latency")
             + "<h3>Candidates</h3>" + _table(shown, fmt)
             + "<h3>Pareto front</h3><p>Candidates no other beats on cost, push and pull p99 and "

@@ -138,7 +138,15 @@ def classify(raw: RawValues, *, json_3x: bool) -> Classified:
 
 
 def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(arr.fill_null(False), dtype=bool)
+    return np.asarray(arr.fill_null(False) if arr.null_count else arr, dtype=bool)
+
+
+_NO_ROWS = np.empty(0, dtype=np.intp)
+
+
+def _rows(mask: np.ndarray) -> np.ndarray:
+    """Positions of a mask's true rows (most masks here are all false: checked first)."""
+    return np.flatnonzero(mask) if mask.any() else _NO_ROWS
 
 
 def _contiguous(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -213,8 +221,8 @@ def _in(b: np.ndarray, chars: bytes) -> np.ndarray:
 def _match(arr: pa.Array, rows: np.ndarray, pattern: str) -> np.ndarray:
     """``match_substring_regex`` on the rows ``rows`` (a mask) only; False elsewhere."""
     out = np.zeros(len(arr), dtype=bool)
-    idx = np.flatnonzero(rows)
-    if len(idx):
+    if rows.any():
+        idx = np.flatnonzero(rows)
         out[idx] = _np(pc.match_substring_regex(arr.take(pa.array(idx)), pattern))
     return out
 
@@ -238,7 +246,7 @@ def _serde(head: pa.Array, hb: _Bytes, tail: pa.Array | None, tb: _Bytes, fb: np
     # `{"__…`: the key is compared byte by byte; a space where the regex allows one
     # leaves the row to the regex.
     undecided = obj & _in(b1, _SPACE)
-    keyed = np.flatnonzero(obj & (b1 == ord('"')) & (hb.at(2) == ord("_")) & (hb.at(3) == ord("_")))
+    keyed = _rows(obj & (b1 == ord('"')) & (hb.at(2) == ord("_")) & (hb.at(3) == ord("_")))
     if len(keyed):
         start = hb.first(keyed, max(map(len, _SERDE_KEYS)) + 1)
         for key in _SERDE_KEYS:
@@ -250,7 +258,7 @@ def _serde(head: pa.Array, hb: _Bytes, tail: pa.Array | None, tb: _Bytes, fb: np
     # The tail rule ends in `"\s*}\s*$`: the last bytes rule out almost every object.
     last = tb.at(-1)
     tail_cand = obj & ~serde & (_in(last, _SPACE) | ((last == ord("}")) & _in(tb.at(-2), b'"' + _SPACE)))
-    idx = np.flatnonzero(tail_cand)
+    idx = _rows(tail_cand)
     if len(idx):
         ends = tail.take(pa.array(idx)) if tail is not None else hb.last(idx, TAIL_BYTES)
         serde[idx] = _np(pc.match_substring_regex(ends, _SERDE_TAIL))
@@ -263,7 +271,7 @@ _SERDE_KEYS = (b'{"__classname__"', b'{"__type"', b'{"__var"')
 
 def _mark_non_utf8(head: pa.Array, codes: np.ndarray, complete: bool) -> None:
     """Text that is not UTF-8 (and not a pickle) is of unknown encoding."""
-    textual = np.flatnonzero(codes == _TEXT)
+    textual = _rows(codes == _TEXT)
     if not len(textual):
         return
     for i in textual:
@@ -286,7 +294,7 @@ def _find_nan(raw: RawValues, codes: np.ndarray, has_nan: np.ndarray) -> None:
     else:
         return
     candidates &= (codes == _JSON) | (codes == _SERDE) | (codes == _TEXT)
-    for i in np.flatnonzero(candidates):
+    for i in _rows(candidates):
         text = _utf8(source[int(i)].as_py())
         if text is not None and nan_in_json(text):
             has_nan[i] = True
@@ -303,10 +311,10 @@ def _find_refs(
     quoted = small & (fb == ord('"')) & (hb.at(-1) == ord('"'))
     url = _match(head, quoted, _URL_STRING)
     url &= ~_match(head, url, _WEB_URL)
-    for i in np.flatnonzero(url):
+    for i in _rows(url):
         ref_uri[i] = _json_loads(head[int(i)].as_py())
     envelope = rows_containing(head, (f'"{ENVELOPE_KEY}"'.encode(),)) & small
-    for i in np.flatnonzero(envelope):
+    for i in _rows(envelope):
         obj = _json_loads(head[int(i)].as_py())
         if isinstance(obj, dict) and obj.get(ENVELOPE_KEY) and isinstance(obj.get("uri"), str):
             ref_uri[i] = obj["uri"]
@@ -332,7 +340,7 @@ def _find_double_json(
     # Any other string that starts with a digit and has no escape holds no JSON.
     candidates &= ~literal
     candidates &= ~_match(head, candidates, _DIGITS_NO_ESCAPE)
-    for i in np.flatnonzero(candidates):
+    for i in _rows(candidates):
         raw = head[int(i)].as_py()
         inner = _json_loads(raw)
         if not isinstance(inner, str):

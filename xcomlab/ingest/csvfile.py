@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
@@ -33,7 +34,7 @@ _SLOW_BATCH_ROWS = 50_000
 #: each distinct text is stored, checked and parsed once per block.
 _DICT_COLUMNS = frozenset({S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID,
                            S.DAG_RESULT})
-_DICT = pa.dictionary(pa.int32(), pa.string())
+_DICT = pa.dictionary(pa.int32(), pa.binary())
 _SAMPLE_ROWS = 200
 #: Bytes of CSV per batch of the fast path (also what each parser thread reads ahead).
 BLOCK_BYTES = 1 << 22
@@ -97,15 +98,27 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
 
 
 def _column_type(column: str) -> pa.DataType:
-    """Arrow type a fast-path column is read as.
+    """Arrow type a fast-path column is read as: bytes, checked as UTF-8 afterwards.
 
-    ``value`` is read as bytes and checked as UTF-8 afterwards (an invalid byte still
-    sends the load to the exact reader): the parser's own per-cell check costs about
-    as much as parsing every other column.
+    The parser's own per-cell UTF-8 check costs about as much as parsing the ids.
+    :func:`_as_text` checks once per batch instead (identifier columns: only their
+    distinct values; an invalid byte still sends the load to the exact reader).
     """
-    if column in _DICT_COLUMNS:
-        return _DICT
-    return pa.binary() if column == "value" else pa.string()
+    return _DICT if column in _DICT_COLUMNS else pa.binary()
+
+
+def _as_text(arr: pa.Array) -> pa.Array:
+    """A column read by :func:`_column_type` as text, checked as UTF-8 in one pass.
+
+    Raises :class:`pyarrow.ArrowInvalid` on a byte sequence that is not UTF-8, as the
+    CSV parser would have. ASCII needs no check.
+    """
+    if pa.types.is_dictionary(arr.type):
+        return pa.DictionaryArray.from_arrays(arr.indices, _as_text(arr.dictionary))
+    data = arr.buffers()[2]
+    if data is not None and data.size and np.frombuffer(data, dtype=np.uint8).max() >= 0x80:
+        return arr.cast(pa.string())  # validates
+    return arr.view(pa.string())
 
 
 def _sample_values(p: Path, names: list[str]) -> list[str | None]:
@@ -172,9 +185,7 @@ class _CsvReader:
                     rb = reader.read_next_batch()
                 except StopIteration:
                     break
-                cols = {self.used[n]: rb.column(n) for n in self.used}
-                # Checked here, in one pass (the CSV parser's own check costs more).
-                cols["value"] = cols["value"].cast(pa.string())
+                cols = {self.used[n]: _as_text(rb.column(n)) for n in self.used}
                 yield self._raw(cols, row)
                 row += rb.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:

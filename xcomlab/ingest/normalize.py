@@ -183,7 +183,7 @@ def build_batch(raw: RawBatch, ctx: BatchContext, *, keep_values: bool = False) 
     cols[S.LOGICAL_DATE] = _to_ts(cols.get(S.LOGICAL_DATE), S.LOGICAL_DATE, raw, ctx, ok, required=False, n=n)
     cols[S.DAG_RESULT] = _to_bool(cols.get(S.DAG_RESULT), n)
     if raw.bad_values is not None:
-        for i in np.flatnonzero(raw.bad_values & ok):
+        for i in _rows(raw.bad_values & ok):
             ctx.reject(raw.first_row + int(i), S.VALUE, Reason.BAD_VALUE, raw.bad_detail,
                        _row_text(raw, int(i)))
             ok[i] = False
@@ -245,6 +245,19 @@ def _sparse(values: list[Any], typ: pa.DataType) -> pa.Array:
     return pa.array(values, typ)
 
 
+_NO_ROWS = np.empty(0, dtype=np.intp)
+
+
+def _rows(mask: np.ndarray) -> np.ndarray:
+    """Positions of a mask's true rows (most masks here are all false: checked first)."""
+    return np.flatnonzero(mask) if mask.any() else _NO_ROWS
+
+
+def _text(arr: pa.Array) -> pa.Array:
+    """``arr`` as ``string`` (a cast only when it is not one already)."""
+    return arr if arr.type == pa.string() else pc.cast(arr, pa.string())
+
+
 def _dict(arr: pa.Array) -> pa.Array:
     if pa.types.is_dictionary(arr.type):
         return arr
@@ -275,7 +288,7 @@ def _require_present(arr: pa.Array, name: str, raw: RawBatch, ctx: BatchContext,
         missing = np.asarray(pc.is_null(arr))
         if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
             missing = missing | np.asarray(pc.equal(arr, "").fill_null(False))
-    for i in np.flatnonzero(missing & ok):
+    for i in _rows(missing & ok):
         ctx.reject(raw.first_row + int(i), name, Reason.NULL_IDENTIFIER,
                    f"expected a non-empty {name}, found none", _row_text(raw, int(i)))
         ok[i] = False
@@ -283,7 +296,7 @@ def _require_present(arr: pa.Array, name: str, raw: RawBatch, ctx: BatchContext,
 
 def _on_words(arr: pa.Array, test: Callable[[pa.Array], np.ndarray]) -> np.ndarray:
     """Apply a per-value boolean ``test`` to a dictionary array's distinct values only."""
-    words = pc.cast(arr.dictionary, pa.string())
+    words = _text(arr.dictionary)
     per_word = test(words)
     if not len(per_word):
         return np.zeros(len(arr), dtype=bool)
@@ -303,14 +316,14 @@ def _to_int(
         arr = arr.combine_chunks()
     # Ids repeat (map_index, dag_run_id): check and parse each distinct text once.
     enc = arr if pa.types.is_dictionary(arr.type) else pc.dictionary_encode(pc.cast(arr, pa.string()))
-    words = pc.utf8_trim_whitespace(pc.cast(enc.dictionary, pa.string()))
+    words = pc.utf8_trim_whitespace(_text(enc.dictionary))
     words = pc.if_else(pc.equal(words, ""), pa.scalar(None, pa.string()), words)
     bad_word = np.asarray(pc.invert(pc.match_substring_regex(words, r"^[+-]?[0-9]{1,18}$")).fill_null(False))
     numbers = pc.cast(pc.if_else(pa.array(bad_word, pa.bool_()), pa.scalar(None, pa.string()), words), pa.int64())
     idx = enc.indices
     bad = (bad_word[np.asarray(idx.fill_null(0))] & np.asarray(pc.is_valid(idx))
            if len(bad_word) else np.zeros(n, dtype=bool))
-    for i in np.flatnonzero(bad & ok):
+    for i in _rows(bad & ok):
         found = words[idx[int(i)].as_py()].as_py()
         ctx.reject(raw.first_row + int(i), name, Reason.BAD_INTEGER,
                    f"expected an integer {name}, found {found!r}", _row_text(raw, int(i)))
@@ -332,7 +345,7 @@ def _to_ts(
         if arr.type.tz is None:
             arr = pc.assume_timezone(arr, "UTC")
         return arr.cast(_TS)
-    text = pc.cast(arr, pa.string())
+    text = _text(arr)
     try:
         return _parse_ts(text)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
@@ -340,7 +353,7 @@ def _to_ts(
     good = np.asarray(pc.match_substring_regex(text, _TS_FORMATS[0]).fill_null(not required))
     parsed = _parse_ts_rowwise(pc.if_else(pa.array(good), text, pa.scalar(None, pa.string())))
     good &= np.asarray(pc.is_valid(parsed)) | np.asarray(pc.is_null(text))
-    for i in np.flatnonzero(~good & ok):
+    for i in _rows(~good & ok):
         ctx.reject(raw.first_row + int(i), name, Reason.BAD_TIMESTAMP,
                    f"expected an ISO timestamp for {name} such as '2024-01-01 00:00:00+00', "
                    f"found {text[int(i)].as_py()!r}", _row_text(raw, int(i)))
