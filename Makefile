@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/xcomlab report $(SAMPLE) -o report.html
 	@echo "Report: $(CURDIR)/report.html (self-contained; open it in any browser)"
 
-# Headless Chromium for tests/test_report.py (Debian's package; ~40 s to install).
+# Headless Chromium for tests/test_report.py and tests/browser/ (Debian's package; ~40 s to install).
 # Installs only when missing and only as root; otherwise says what to do.
 .PHONY: browser-deps
 browser-deps:

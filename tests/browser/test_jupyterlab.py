@@ -8,6 +8,7 @@ fails instead when ``XCOMLAB_REQUIRE_BROWSER=1`` (CI: ``.ci/run``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -43,8 +45,25 @@ UPDATE_TIMEOUT_MS = 60_000
 ADVICE = re.compile(r"Recommended: (?P<best>db(\+\w+)?|tiered-\w+@[\w. ]+?|object-\w+)\. "
                     r".+ Your choice \S.* costs \$", re.DOTALL)
 
-#: JS predicate: the kernel is idle and every code cell shows an execution count (none ``[*]``).
-ALL_RUN = """n => {
+#: JS predicate: the notebook's kernel has started and is idle. The toolbar's execution
+#: indicator alone says "idle" before any kernel exists (status bar: "No Kernel | Initializing"),
+#: and Run All then only clears the prompts.
+KERNEL_IDLE = """() => {
+  const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
+  const bar = document.querySelector('#jp-main-statusbar');
+  return ind !== null && ind.dataset.status === 'idle' && bar !== null
+    && bar.innerText.includes('| Idle') && !bar.innerText.includes('No Kernel');
+}"""
+
+#: Output areas of errors (JupyterLab renders a traceback with the stderr MIME type).
+STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+
+#: JS predicate: a cell raised (Run All stops there), or the kernel is idle and every code cell
+#: shows an execution count (none ``[*]``, none blank).
+RUN_OVER = """([n, stderr]) => {
+  if ([...document.querySelectorAll(stderr)].some(e => e.innerText.includes('Traceback'))) {
+    return true;
+  }
   const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
   const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
     .map(p => p.textContent.trim());
@@ -106,16 +125,14 @@ def _run_notebook(page: Page, lab: Lab) -> None:
     """Open the notebook, wait for its kernel, clear the saved outputs and run every cell."""
     page.goto(lab.tree(NOTEBOOK))
     page.wait_for_selector(".jp-Notebook .jp-CodeCell")
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    page.wait_for_function(KERNEL_IDLE)
     _menu(page, "Edit", "Clear Outputs of All Cells")
     assert page.locator(".xcomlab-recommendation").count() == 0
     _menu(page, "Run", "Run All Cells")
-    page.wait_for_selector(".xcomlab-recommendation .widget-html-content")
-    page.wait_for_function(ALL_RUN, arg=_code_cells())
-    errors = [t for t in page.locator(
-        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-        if "Error" in t or "Traceback" in t]
+    page.wait_for_function(RUN_OVER, arg=[_code_cells(), STDERR])
+    errors = [t for t in page.locator(STDERR).all_inner_texts() if "Traceback" in t]
     assert not errors, f"the notebook raised:\n{errors[0]}"
+    page.wait_for_selector(".xcomlab-recommendation .widget-html-content")
 
 
 def _advice(page: Page) -> str:
@@ -128,6 +145,8 @@ def test_slider_changes_recommendation(jupyter_lab: Lab, browser: Browser) -> No
 
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.set_default_timeout(RUN_TIMEOUT_MS)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     explorer = page.locator(".xcomlab-explorer")
     try:
         _run_notebook(page, jupyter_lab)
@@ -149,13 +168,17 @@ def test_slider_changes_recommendation(jupyter_lab: Lab, browser: Browser) -> No
             timeout=UPDATE_TIMEOUT_MS)
         after = _advice(page)
         # the advice is set before the plot: wait for the whole update before the screenshot
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               timeout=UPDATE_TIMEOUT_MS)
+        page.wait_for_function(KERNEL_IDLE, timeout=UPDATE_TIMEOUT_MS)
         _shot(page, "jupyterlab_backend_choice.png", explorer)
     except PlaywrightError as exc:
-        _shot(page, "jupyterlab_backend_choice_failure.png")
+        with contextlib.suppress(PlaywrightError):
+            _shot(page, "jupyterlab_backend_choice_failure.png")
         pytest.fail(f"{exc}\n--- jupyter log ---\n{jupyter_lab.log_tail()}")
 
+    # nothing past the loopback server (no CDN, news feed or update check)
+    outside = [u for u in requested if urlsplit(u).scheme not in ("data", "blob")
+               and not u.startswith(f"{jupyter_lab.url}/")]
+    assert requested and not outside, f"requests outside {jupyter_lab.url}: {outside[:5]}"
     assert readout.inner_text() == "100", f"slider readout {old_price} -> {readout.inner_text()}"
     assert after != before
     m2 = ADVICE.search(after)
@@ -163,3 +186,13 @@ def test_slider_changes_recommendation(jupyter_lab: Lab, browser: Browser) -> No
     # storage at $100/GB-month: the recommendation moves further off the database
     assert m2["best"] != m["best"], after
     assert not m2["best"].startswith("db"), after
+
+
+@pytest.mark.parametrize(("required", "outcome"), [(False, pytest.skip.Exception),
+                                                   (True, pytest.fail.Exception)])
+def test_missing_browser_skips_or_fails_when_required(
+        monkeypatch: pytest.MonkeyPatch, required: bool, outcome: type[BaseException]) -> None:
+    """Without Chromium/Playwright the test skips, unless CI requires the browser."""
+    monkeypatch.setattr(f"{__name__}.REQUIRE_BROWSER", required)
+    with pytest.raises(outcome, match="chromium not installed"):
+        _unavailable("chromium not installed")
