@@ -75,6 +75,7 @@ class XComStore:
                                  protocol=self.objects.protocol if self.objects else "",
                                  enabled=cfg.measure)
         self._run_ids: dict[tuple[str, str], int] = {}
+        self._stmts = _Statements(self.xcom)
         if create:
             self.metadata.create_all(self.engine, checkfirst=True)
 
@@ -237,10 +238,10 @@ class XComStore:
             chain = env.codec.removesuffix("+fernet")
             data = self.codec.decode_bytes(chain, data)
         with t.phase("serialize"):
-            obj = self.codec.load(chain.split("+", 1)[0], data)
-            if chain.startswith("pickle"):
-                return obj
-            return serde.deserialize(obj, allowed_classes=self.config.allowed_classes)
+            kind = chain.split("+", 1)[0]
+            if kind == "json":
+                return serde.deserialize_json(data, allowed_classes=self.config.allowed_classes)
+            return self.codec.load(kind, data)  # pickle when allowed; anything else refused
 
     def purge(self, stored: Any) -> bool:
         """Remove the object a row's value points to; False when there is none."""
@@ -282,14 +283,19 @@ class XComStore:
 
     def _replace(self, conn: sa.Connection, run_pk: int, ids: dict[str, Any], stored: Any,
                  dag_result: bool) -> Any:
-        x = self.xcom
-        where = sa.and_(x.c.dag_run_id == run_pk, x.c.task_id == ids["task_id"],
-                        x.c.map_index == ids["map_index"], x.c.key == ids["key"])
-        old = self._delete_returning(conn, where)
-        conn.execute(x.insert().values(
-            dag_run_id=run_pk, task_id=ids["task_id"], map_index=ids["map_index"], key=ids["key"],
-            dag_result=dag_result, dag_id=ids["dag_id"], run_id=ids["run_id"],
-            value=stored, timestamp=datetime.now(UTC)))
+        st = self._stmts
+        pk = {"b_run": run_pk, "b_task": ids["task_id"], "b_map": ids["map_index"],
+              "b_key": ids["key"]}
+        if self.engine.dialect.delete_returning:  # known once the dialect has connected
+            old = [r[0] for r in conn.execute(st.delete_returning, pk)]
+        else:
+            old = [r[0] for r in conn.execute(st.select_for_update, pk)]
+            if old:
+                conn.execute(st.delete, pk)
+        conn.execute(st.insert, {
+            "dag_run_id": run_pk, "task_id": ids["task_id"], "map_index": ids["map_index"],
+            "key": ids["key"], "dag_result": dag_result, "dag_id": ids["dag_id"],
+            "run_id": ids["run_id"], "value": stored, "timestamp": datetime.now(UTC)})
         return old[0] if old else _MISSING
 
     def _delete_returning(self, conn: sa.Connection, where: Any) -> list[Any]:
@@ -343,11 +349,12 @@ class XComStore:
     def get_stored(self, key: str, *, dag_id: str, run_id: str, task_id: str,
                    map_index: int = -1) -> Any:
         """The raw ``value`` column of one XCom (an envelope or native JSON), or KeyError."""
-        x = self.xcom
-        with self._reading() as conn:
-            row = conn.execute(sa.select(x.c.value).where(
-                x.c.dag_id == dag_id, x.c.run_id == run_id, x.c.task_id == task_id,
-                x.c.map_index == map_index, x.c.key == key)).first()
+        params = {"b_dag": dag_id, "b_run": run_id, "b_task": task_id, "b_map": map_index,
+                  "b_key": key}
+        # one statement: SQLite runs it in its own read transaction (no BEGIN/ROLLBACK trips)
+        with self.engine.connect() as conn:
+            row = conn.execution_options(xcomlab_read="single").execute(
+                self._stmts.select_value, params).first()
         if row is None:
             msg = f"no XCom {key!r} for {dag_id}/{run_id}/{task_id}[{map_index}]"
             raise KeyError(msg)
@@ -491,6 +498,23 @@ class XComStore:
     def measurements(self) -> pd.DataFrame:
         """One row per operation so far (see :mod:`xcomlab.backend.measure` for columns)."""
         return self.recorder.frame()
+
+
+class _Statements:
+    """The per-operation statements, built once: SQLAlchemy then reuses their compiled form
+    from its cache without rebuilding and re-keying a new statement on every call."""
+
+    def __init__(self, x: sa.Table) -> None:
+        b = sa.bindparam
+        by_pk = sa.and_(x.c.dag_run_id == b("b_run"), x.c.task_id == b("b_task"),
+                        x.c.map_index == b("b_map"), x.c.key == b("b_key"))
+        self.select_value = sa.select(x.c.value).where(
+            x.c.dag_id == b("b_dag"), x.c.run_id == b("b_run"), x.c.task_id == b("b_task"),
+            x.c.map_index == b("b_map"), x.c.key == b("b_key"))
+        self.delete = x.delete().where(by_pk)
+        self.delete_returning = self.delete.returning(x.c.value)
+        self.select_for_update = sa.select(x.c.value).where(by_pk).with_for_update()
+        self.insert = x.insert()
 
 
 def _ids(dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> dict[str, Any]:

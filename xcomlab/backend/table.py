@@ -13,6 +13,7 @@ as an Airflow 3.3 table. There is no ``task_instance`` table, hence no foreign k
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -23,6 +24,8 @@ __all__ = ["make_engine", "make_tables"]
 
 #: Seconds an SQLite writer waits for the database lock before failing.
 SQLITE_BUSY_TIMEOUT_S: Final = 60.0
+#: A pooled server connection idle at least this long is pinged before it is handed out.
+PING_IDLE_S: Final = 1.0
 _MYSQL_ID_COLLATION: Final = "utf8mb4_bin"  # ids compare case-sensitively, as in Airflow (*_bin)
 
 
@@ -95,8 +98,7 @@ def _json_loads(value: Any) -> Any:
 def make_engine(url: str) -> sa.Engine:
     """An engine for the store: SQLite in WAL mode with a busy timeout, others pooled."""
     u = sa.make_url(url)
-    kwargs: dict[str, Any] = {"json_serializer": json.dumps, "json_deserializer": _json_loads,
-                              "pool_pre_ping": u.get_backend_name() != "sqlite"}
+    kwargs: dict[str, Any] = {"json_serializer": json.dumps, "json_deserializer": _json_loads}
     if u.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         if u.database in (None, "", ":memory:"):  # one in-memory DB shared by all threads
@@ -105,7 +107,35 @@ def make_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(u, **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    return sa.create_engine(u, **kwargs)
+    engine = sa.create_engine(u, **kwargs)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Pre-ping a pooled connection only when it sat idle for :data:`PING_IDLE_S` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout; a connection
+    checked in moments ago is as alive as the ping would show, and a failure on it is
+    retried by the store's write loop like any other transient error. An idle connection
+    that fails the ping is discarded and the pool hands out a fresh one (SQLAlchemy's
+    "disconnect handling - pessimistic" via ``DisconnectionError`` from a checkout event).
+    """
+
+    @sa.event.listens_for(engine.pool, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["xcomlab_idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine.pool, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("xcomlab_idle_since")  # None: connected just now
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
 def _sqlite_pragmas(engine: sa.Engine) -> None:
@@ -128,4 +158,8 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
         read = conn.get_execution_options().get("xcomlab_read", False)
-        conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+        if read == "single":
+            return  # one SELECT: autocommit mode gives it its own consistent read transaction
+        # straight to the driver: the same statement without SQLAlchemy's execute machinery
+        driver: Any = conn.connection.driver_connection
+        driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
