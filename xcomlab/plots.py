@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 __all__ = ["daily", "forecast", "size_cdf", "size_hist", "top_bar"]
 
@@ -23,6 +24,13 @@ def _bytes_label(n: float) -> str:
         if n >= size:
             return f"{n / size:,.1f} {unit}"
     return f"{n:,.0f} B"
+
+
+def _bytes_axis(axis: Any, vmax: float) -> None:
+    """Ticks at binary steps labelled in KiB/MiB/GiB rather than raw byte counts."""
+    if vmax > 0:
+        axis.set_major_locator(MultipleLocator(2.0 ** np.floor(np.log2(vmax / 3))))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: _bytes_label(v).replace(".0 ", " ")))
 
 
 def size_hist(sizes: pd.Series, ax: Any = None, bins: int = 40) -> Any:
@@ -63,6 +71,7 @@ def top_bar(table: pd.DataFrame, n: int = 10, ax: Any = None, title: str = "") -
     labels = [" / ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in top.index]
     ax.barh(labels, top["value_bytes"])
     ax.set_xlabel("value bytes")
+    _bytes_axis(ax.xaxis, float(top["value_bytes"].max()) if len(top) else 0.0)
     ax.set_title(title or "Largest by value bytes")
     for y, v in enumerate(top["value_bytes"]):
         ax.annotate(_bytes_label(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center",
@@ -82,6 +91,7 @@ def daily(table: pd.DataFrame, ax: Any = None) -> Any:
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_ylabel("value bytes written")
+    _bytes_axis(ax.yaxis, float(table["value_bytes"].max()) if len(table) else 0.0)
     ax.set_title("XCom bytes written per day")
     ax.legend(loc="upper left")
     return ax
