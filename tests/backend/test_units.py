@@ -286,3 +286,21 @@ def test_envelope_marker_is_the_one_ingest_recognises() -> None:
     from xcomlab.ingest.classify import ENVELOPE_KEY as INGEST_KEY
 
     assert ENVELOPE_KEY == INGEST_KEY
+
+
+def test_zstd_level_and_threads_come_from_config(tmp_path: Path) -> None:
+    """A stock level changes what is stored; every setting still reads back the value."""
+    cfg = StoreConfig.from_env(environ={"XCOMLAB_ZSTD_LEVEL": "1", "XCOMLAB_ZSTD_THREADS": "2"})
+    assert (cfg.zstd_level, cfg.zstd_threads) == (1, 2)
+    value = [{"event": "order", "id": i, "sku": f"SKU-{i % 97:05d}", "qty": i % 7}
+             for i in range(20_000)]
+    stored = {}
+    for level in (None, 1):
+        (tmp_path / str(level)).mkdir()
+        with _store(tmp_path / str(level), threshold=0, zstd_level=level) as store:
+            store.set("k", value, dag_id="d", run_id="r", task_id="t")
+            stored[level] = store.get_stored("k", dag_id="d", run_id="r", task_id="t")["stored_bytes"]
+            assert store.get("k", dag_id="d", run_id="r", task_id="t") == value
+    assert stored[None] != stored[1]  # the level reached the codec: other bytes were stored
+    with pytest.raises(ValueError, match="zstd_level"):
+        _store(tmp_path, zstd_level=99)

@@ -67,7 +67,8 @@ class XComStore:
                  **overrides: Any) -> None:
         cfg = (config or StoreConfig()).replace(**overrides) if overrides else (config or StoreConfig())
         self.config = cfg
-        self.codec = Codec(cfg.compression, tuple(cfg.fernet_keys), cfg.allow_pickle)
+        self.codec = Codec(cfg.compression, tuple(cfg.fernet_keys), cfg.allow_pickle,
+                           zstd_level=cfg.zstd_level, zstd_threads=cfg.zstd_threads)
         self.objects = ObjectStore(cfg.object_base, cfg.storage_options) if cfg.object_base else None
         self.engine = make_engine(cfg.url)
         self.metadata, self.xcom, self.runs = make_tables(cfg.table)
