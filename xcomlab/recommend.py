@@ -16,7 +16,6 @@ allocated storage); same-region workers (no egress).
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.audit import limits
+from xcomlab.analysis.audit import hard_limit
 from xcomlab.analysis.profile import primary_rows
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.cost import Prices, monthly_cost
@@ -230,9 +229,10 @@ _default_candidates = candidates
 
 def measure_compression_ratio(values: pd.Series | Sequence[Any], codec: str = "zstd", *,
                               sample: int = 200, seed: int = 0) -> float | None:
-    """Stored/original bytes of ``codec`` on a sample of values (None if it cannot measure).
+    """Stored/original bytes of ``codec`` on a random sample of values (None: nothing to measure).
 
-    zstd needs the ``zstandard`` package; ``gzip`` uses zlib level 6.
+    The bytes are counted by :func:`xcomlab.simulate.measure_compression_ratio` (zstd level
+    3; gzip as fsspec writes it).
     """
     items = [v for v in pd.Series(list(values)).dropna().tolist() if isinstance(v, str | bytes)]
     if not items:
@@ -240,32 +240,16 @@ def measure_compression_ratio(values: pd.Series | Sequence[Any], codec: str = "z
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(items), size=min(sample, len(items)), replace=False)
     data = [items[i].encode() if isinstance(items[i], str) else items[i] for i in sorted(pick)]
-    if codec == "gzip":
-        packed = [len(zlib.compress(d, 6)) for d in data]
-    elif codec == "zstd":
-        try:
-            import zstandard
-        except ImportError:
-            return None
-        cctx = zstandard.ZstdCompressor()
-        packed = [len(cctx.compress(d)) for d in data]
-    else:
+    if codec not in ("gzip", "zstd"):
         return 1.0
-    total = sum(len(d) for d in data)
-    return sum(packed) / total if total else None
+    if not any(data):
+        return None
+    from xcomlab.simulate import measure_compression_ratio as ratio_of
+
+    return ratio_of(data, codec)
 
 
 # --- evaluation ----------------------------------------------------------------------------
-
-def _applies(rule: str, version: tuple[int, int]) -> bool:
-    """Does a limits.csv ``airflow`` rule (any, 3.x, 2.x, <=2.8, >=2.9) cover this version?"""
-    if rule == "any":
-        return True
-    if rule.endswith(".x"):
-        return version[0] == int(rule[0])
-    bound = tuple(int(p) for p in rule[2:].split("."))
-    return version <= bound if rule.startswith("<=") else version >= bound
-
 
 def hard_limit_bytes(dialect: str, airflow3: bool = True) -> int:
     """Smallest hard limit on a stored value for a dialect (``xcomlab/data/limits.csv``).
@@ -273,13 +257,7 @@ def hard_limit_bytes(dialect: str, airflow3: bool = True) -> int:
     Airflow 3 is taken as 3.3, Airflow 2 as 2.10 (LONGBLOB on MySQL). MySQL takes the
     lower of MySQL's and MariaDB's ``max_allowed_packet`` defaults.
     """
-    version = (3, 3) if airflow3 else (2, 10)
-    found = [lim.limit_bytes for lim in limits()
-             if lim.kind == "hard" and lim.dialect in ("any", dialect) and _applies(lim.airflow, version)]
-    if dialect not in ("postgresql", "mysql", "sqlite"):
-        msg = f"dialect={dialect!r}; expected postgresql, mysql or sqlite"
-        raise ValueError(msg)
-    return min(found)
+    return hard_limit(dialect, "3.3" if airflow3 else "2.10")
 
 
 def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,

@@ -24,6 +24,7 @@ __all__ = [
     "LimitReport",
     "MigrationAudit",
     "check_limits",
+    "hard_limit",
     "limits",
     "migration_audit",
 ]
@@ -50,6 +51,16 @@ class Limit:
     source: str = ""
     date: str = ""
 
+    def applies_to(self, airflow: str) -> bool:
+        """Whether the ``airflow`` rule (``any``, ``3.x``, ``<=2.8``, ``>=2.9``) covers a release."""
+        version = tuple(int(p) for p in airflow.split(".")[:2] if p.isdigit())
+        if self.airflow == "any":
+            return True
+        if self.airflow.endswith(".x"):
+            return version[:1] == (int(self.airflow[0]),)
+        bound = tuple(int(p) for p in self.airflow[2:].split("."))
+        return version <= bound if self.airflow.startswith("<=") else version >= bound
+
 
 def limits() -> list[Limit]:
     """The bundled limits, each with its source and date."""
@@ -58,6 +69,27 @@ def limits() -> list[Limit]:
                   dialect=r["dialect"], airflow=r["airflow"], what_happens=r["what_happens"],
                   source=r["source"], date=r["date"])
             for r in csv.DictReader(text.splitlines())]
+
+
+_DIALECTS: Final = ("mysql", "postgresql", "sqlite")
+
+
+def hard_limit(dialect: str, airflow: str = "3.3") -> int:
+    """Smallest hard limit on one stored value for a database and Airflow release.
+
+    From :func:`limits` (``xcomlab/data/limits.csv``, each row with source and date). For
+    ``mysql`` this is MariaDB's 16 MiB ``max_allowed_packet`` default, the smaller of
+    MySQL's and MariaDB's.
+    """
+    if dialect not in _DIALECTS:
+        msg = f"dialect={dialect!r}; expected one of {list(_DIALECTS)}"
+        raise ValueError(msg)
+    found = [lim.limit_bytes for lim in limits()
+             if lim.kind == "hard" and lim.dialect in (dialect, "any") and lim.applies_to(airflow)]
+    if not found:
+        msg = f"no hard limit known for {dialect} on Airflow {airflow}"
+        raise ValueError(msg)
+    return min(found)
 
 
 @dataclass(frozen=True)

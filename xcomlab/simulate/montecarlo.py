@@ -26,7 +26,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import pandas as pd
 
-from xcomlab.analysis.audit import limits
+from xcomlab.analysis.audit import hard_limit
 from xcomlab.simulate.workload import Workload
 
 __all__ = ["DAILY_COLUMNS", "SimConfig", "SimulationResult", "hard_limit", "measure_compression_ratio",
@@ -43,38 +43,6 @@ DAILY_COLUMNS: Final = (
     "db_on_disk_bytes", "object_count", "object_bytes", "puts", "heads", "gets", "pulls",
     "violations",
 )
-_DIALECT_TARGETS: Final = {"postgresql": ("postgresql",), "mysql": ("mysql",), "sqlite": ("sqlite",)}
-
-
-def hard_limit(dialect: str, airflow: str = "3.3") -> int:
-    """Smallest hard limit on one stored value for a database and Airflow version.
-
-    From :func:`xcomlab.analysis.audit.limits` (``xcomlab/data/limits.csv``, each row with
-    source and date). For ``mysql`` this is MariaDB's 16 MiB ``max_allowed_packet``
-    default, the smaller of MySQL's and MariaDB's.
-    """
-    if dialect not in _DIALECT_TARGETS:
-        msg = f"dialect={dialect!r}; expected one of {sorted(_DIALECT_TARGETS)}"
-        raise ValueError(msg)
-    found = [lim.limit_bytes for lim in limits()
-             if lim.kind == "hard" and lim.dialect in (dialect, "any") and _applies(lim.airflow, airflow)]
-    if not found:
-        msg = f"no hard limit known for {dialect} on Airflow {airflow}"
-        raise ValueError(msg)
-    return min(found)
-
-
-def _applies(rule: str, airflow: str) -> bool:
-    """Whether a limits.csv ``airflow`` rule (``any``, ``3.x``, ``<=2.8``, ``>=2.9``) covers a version."""
-    version = tuple(int(p) for p in airflow.split(".")[:2] if p.isdigit())
-    if rule == "any":
-        return True
-    if rule.endswith(".x"):
-        return version[:1] == (int(rule[0]),)
-    bound = tuple(int(p) for p in rule[2:].split("."))
-    return version <= bound if rule.startswith("<=") else version >= bound
-
-
 @dataclass(frozen=True)
 class SimConfig:
     """One backend configuration.
