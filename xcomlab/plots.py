@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-__all__ = ["daily", "forecast", "size_cdf", "size_hist", "top_bar"]
+__all__ = ["daily", "forecast", "format_bytes", "size_cdf", "size_hist", "top_bar"]
 
 
 def _ax(ax: Any, figsize: tuple[float, float] = (7, 3)) -> Any:
@@ -19,18 +19,22 @@ def _ax(ax: Any, figsize: tuple[float, float] = (7, 3)) -> Any:
     return plt.subplots(figsize=figsize)[1]
 
 
-def _bytes_label(n: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n:,.0f} B"
+def format_bytes(n: Any) -> str:
+    """``1234567`` → ``1.2 MiB``; NaN/None → ``–``. Shared by plots, the report and widgets."""
+    if n is None or pd.isna(n):
+        return "–"
+    x = float(n)
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(x) >= size:
+            return f"{x / size:,.1f} {unit}"
+    return f"{x:,.0f} B"
 
 
 def _bytes_axis(axis: Any, vmax: float) -> None:
     """Ticks at binary steps labelled in KiB/MiB/GiB rather than raw byte counts."""
     if vmax > 0:
         axis.set_major_locator(MultipleLocator(2.0 ** np.floor(np.log2(vmax / 3))))
-    axis.set_major_formatter(FuncFormatter(lambda v, _pos: _bytes_label(v).replace(".0 ", " ")))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: format_bytes(v).replace(".0 ", " ")))
 
 
 def size_hist(sizes: pd.Series, ax: Any = None, bins: int = 40) -> Any:
@@ -74,7 +78,7 @@ def top_bar(table: pd.DataFrame, n: int = 10, ax: Any = None, title: str = "") -
     _bytes_axis(ax.xaxis, float(top["value_bytes"].max()) if len(top) else 0.0)
     ax.set_title(title or "Largest by value bytes")
     for y, v in enumerate(top["value_bytes"]):
-        ax.annotate(_bytes_label(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center",
+        ax.annotate(format_bytes(v), (v, y), xytext=(3, 0), textcoords="offset points", va="center",
                     fontsize=8)
     return ax
 
@@ -122,7 +126,7 @@ def forecast(fc: Any, ax: Any = None, ceilings: dict[str, float] | None = None) 
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _bytes_label(v)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_bytes(v)))
     ax.set_ylabel("xcom size on disk" if r != 1 else "xcom value bytes")
     ax.set_title("XCom table size: history and forecast")
     ax.legend(loc="upper left")

@@ -39,6 +39,7 @@ from xcomlab.analysis.profile import Profile, primary_rows, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.errors import XcomlabError
+from xcomlab.plots import format_bytes as _bytes
 from xcomlab.recommend import Recommendation, recommend
 
 __all__ = ["DEFAULT_RETENTION", "SECTIONS", "render", "write_report"]
@@ -60,17 +61,6 @@ _DPI: Final = 100
 
 
 # --- formatting -------------------------------------------------------------------------
-
-def _bytes(n: Any) -> str:
-    """``1234567`` → ``1.2 MiB``; NaN/None → ``–``."""
-    if n is None or pd.isna(n):
-        return "–"
-    x = float(n)
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(x) >= size:
-            return f"{x / size:,.1f} {unit}"
-    return f"{x:,.0f} B"
-
 
 def _int(n: Any) -> str:
     return "–" if n is None or pd.isna(n) else f"{int(n):,}"

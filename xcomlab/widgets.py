@@ -32,6 +32,7 @@ import pandas as pd
 from xcomlab.errors import XcomlabError
 from xcomlab.models.cost import OBJECT_SERVICES, Prices, monthly_cost
 from xcomlab.models.latency import LatencyModel
+from xcomlab.plots import format_bytes
 from xcomlab.recommend import (
     COMMON_IO_EXAMPLE,
     DEFAULT_DB,
@@ -83,13 +84,6 @@ def _candidate(threshold: int, compression: str, store: str, dialect: str) -> Ca
 
 def _money(usd: float) -> str:
     return f"${usd:,.2f}" if abs(usd) >= 0.995 else f"${usd:.3g}"
-
-
-def _size(nbytes: float) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= size:
-            return f"{nbytes / size:,.1f} {unit}"
-    return f"{nbytes:,.0f} B"
 
 
 class BackendExplorer:
@@ -334,7 +328,7 @@ class BackendExplorer:
         diff = cur["monthly_cost_usd"] - float(rec.table["monthly_cost_usd"].loc[rec.best.name])
         mine = (f"Your choice {cur['name']} costs {_money(cur['monthly_cost_usd'])}/month "
                 f"({'+' if diff >= 0 else '-'}{_money(abs(diff))} against the recommendation), "
-                f"push p99 {cur['push_p99_ms']:,.1f} ms, peak DB {_size(cur['peak_db_bytes'])}.")
+                f"push p99 {cur['push_p99_ms']:,.1f} ms, peak DB {format_bytes(cur['peak_db_bytes'])}.")
         return f"Recommended: {rec.best.name}. {rec.reason} {mine}"
 
     def _advice_html(self, rec: Recommendation) -> str:
@@ -352,7 +346,7 @@ class BackendExplorer:
                 ("  requests", _money(c["requests_usd"])),
                 ("push p50 / p99", f"{c['push_p50_ms']:,.1f} / {c['push_p99_ms']:,.1f} ms"),
                 ("pull p50 / p99", f"{c['pull_p50_ms']:,.1f} / {c['pull_p99_ms']:,.1f} ms"),
-                ("peak DB", _size(c["peak_db_bytes"])), ("object bytes", _size(c["object_bytes"])),
+                ("peak DB", format_bytes(c["peak_db_bytes"])), ("object bytes", format_bytes(c["object_bytes"])),
                 ("offloaded", f"{c['offloaded_share']:.2%}"),
                 ("PUTs / month", f"{c['puts_per_month']:,.0f}"),
                 ("rows over the DB's hard limit", f"{c['violations']:,}")]

@@ -18,21 +18,12 @@ S3_CREDS = {"key": "testing", "secret": "testing"}
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """An S3 API (moto server) on a free loopback port, with one bucket."""
-    moto_server = pytest.importorskip("moto.server")
-    pytest.importorskip("s3fs")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=S3_CREDS["key"], aws_secret_access_key=S3_CREDS["secret"])
-    client.create_bucket(Bucket=S3_BUCKET)
-    client.close()
-    try:
-        yield endpoint
-    finally:
-        server.stop()
+    for module in ("moto.server", "s3fs", "boto3"):
+        pytest.importorskip(module)
+    from xcomlab.measure import moto_server
+
+    with moto_server(S3_BUCKET) as s3:
+        yield s3.endpoint
 
 
 def s3_options(endpoint: str) -> dict[str, Any]:
