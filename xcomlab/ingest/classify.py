@@ -235,7 +235,26 @@ _SPACE = b"\t\n\v\f\r "
 def _looks_json(head: pa.Array, hb: _Bytes, fb: np.ndarray) -> np.ndarray:
     """:data:`_JSON_FIRST` on every row: decided by the first byte(s), the regex otherwise."""
     sure = _in(fb, b'{["' + _DIGITS) | ((fb == ord("-")) & _in(hb.at(1), _DIGITS))
-    return sure | _match(head, hb.valid & ~sure & (fb != 0x80), _JSON_FIRST)
+    open_rows = hb.valid & ~sure & (fb != 0x80)
+    literal = _rows(open_rows & _in(fb, b"tfn") & (hb.length <= 5))
+    if len(literal):  # the bare literals themselves, byte for byte (no trailing space)
+        sure[literal] = _is_literal(hb, literal)
+        open_rows[literal] &= ~sure[literal]
+    return sure | _match(head, open_rows, _JSON_FIRST)
+
+
+_LITERALS = tuple(np.frombuffer(w, dtype=np.uint8) for w in (b"null", b"true", b"false"))
+
+
+def _is_literal(hb: _Bytes | _Inner, rows: np.ndarray) -> np.ndarray:
+    """Which values at ``rows`` are exactly ``null``, ``true`` or ``false``."""
+    start = hb.first(rows, 5)
+    length = hb.length[rows]
+    out = np.zeros(len(rows), dtype=bool)
+    for word in _LITERALS:
+        same = (start[:, : len(word)] == word).all(axis=1) & (length == len(word))
+        out |= same
+    return out
 
 
 def _serde(head: pa.Array, hb: _Bytes, tail: pa.Array | None, tb: _Bytes, fb: np.ndarray) -> np.ndarray:
@@ -328,18 +347,21 @@ def _find_double_json(
     # :data:`_DOUBLE_JSON` from the second and third bytes; literals by the regex.
     strings = (fb == ord('"')) & (codes == _JSON)
     b1 = hb.at(1)
-    candidates = strings & (_in(b1, b"{[" + _DIGITS) | ((b1 == ord("-")) & _in(hb.at(2), _DIGITS)))
-    candidates |= _match(head, strings & _in(b1, b"tfn"), _DOUBLE_JSON)
+    numeric = strings & (_in(b1, _DIGITS) | ((b1 == ord("-")) & _in(hb.at(2), _DIGITS)))
+    candidates = numeric | (strings & _in(b1, b"{["))
+    # `"true"`, `"false"`, `"null"`: the quoted literal, byte for byte.
+    words = _rows(strings & _in(b1, b"tfn") & (hb.length <= 7) & (hb.at(-1) == ord('"')))
+    if len(words):
+        codes[words[_is_literal(_Inner(hb), words)]] = _DOUBLE
     if not candidates.any():
         return
-    # Decided without Python: a JSON string holding exactly a JSON literal, or a plain
-    # JSON number (no escapes, so the inner text is the bytes between the quotes; no
-    # NaN can hide there).
-    literal = _match(head, candidates, _DOUBLE_LITERAL)
+    # Decided without Python: a JSON string holding a plain JSON number (no escapes,
+    # so the inner text is the bytes between the quotes; no NaN can hide there).
+    literal = _match(head, numeric, _DOUBLE_LITERAL)
     codes[literal] = _DOUBLE
     # Any other string that starts with a digit and has no escape holds no JSON.
     candidates &= ~literal
-    candidates &= ~_match(head, candidates, _DIGITS_NO_ESCAPE)
+    candidates &= ~_match(head, candidates & numeric, _DIGITS_NO_ESCAPE)
     for i in _rows(candidates):
         raw = head[int(i)].as_py()
         inner = _json_loads(raw)
@@ -354,6 +376,18 @@ def _find_double_json(
 
 
 _DOUBLE_PREFIX = re.compile(rb'^"(\{\\"|\[)')
+
+
+class _Inner:
+    """A :class:`_Bytes` seen without each value's first and last byte (its quotes)."""
+
+    def __init__(self, hb: _Bytes) -> None:
+        self.outer = hb
+        self.length = hb.length - 2
+
+    def first(self, rows: np.ndarray, width: int) -> np.ndarray:
+        got = self.outer.first(rows, width + 1)[:, 1:]
+        return np.where(np.arange(width)[None, :] < self.length[rows, None], got, np.int16(-1))
 
 
 def is_json_3x(text: str) -> bool:

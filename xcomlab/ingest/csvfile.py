@@ -8,12 +8,15 @@ malformed input switches to an exact row-by-row reader that names the bad line.
 from __future__ import annotations
 
 import csv
+import functools
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from xcomlab import schema as S
@@ -34,10 +37,11 @@ _SLOW_BATCH_ROWS = 50_000
 #: each distinct text is stored, checked and parsed once per block.
 _DICT_COLUMNS = frozenset({S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID,
                            S.DAG_RESULT})
-_DICT = pa.dictionary(pa.int32(), pa.binary())
 _SAMPLE_ROWS = 200
 #: Bytes of CSV per batch of the fast path (also what each parser thread reads ahead).
 BLOCK_BYTES = 1 << 22
+#: Parsed batches the parser thread may hold ahead of the builders.
+_READ_AHEAD = 4
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB
 
@@ -76,7 +80,8 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
     names = [h.strip().strip('"').lower() for h in header]
     name = table or (p.stem if is_xcom_table(p.stem) else "xcom")
     _check_required(path, name, names)
-    mode = value_mode or detect_mode(_sample_values(p, names), crlf=crlf)
+    sample = _sample(p, names)
+    mode = value_mode or detect_mode(sample["value"], crlf=crlf)
     schema = airflow_schema or detect_schema(
         set(names), json_values=mode in (ValueMode.JSON, ValueMode.PYTHON_REPR))
     notes = []
@@ -88,27 +93,61 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
         notes.append(f"{path}: values are Python reprs of decoded JSON (airflow db export-archived "
                      "on PostgreSQL, Airflow 3): value sizes are approximate. Export with psql "
                      "\\copy or pg_dump for exact sizes.")
-    reader = _CsvReader(path, names, mode)
+    reader = _CsvReader(path, names, mode, _column_types(frame_columns(names), sample))
     yield TableSource(
         path=path, table=name, columns=names, airflow_schema=schema,
         batches=reader.fast, fallback=reader.slow, locate_line=reader.locate_line,
         notes=notes, sizes_exact=mode not in (ValueMode.MEMORY, ValueMode.PYTHON_REPR),
-        total_bytes=p.stat().st_size, bytes_read=reader.tell,
+        total_bytes=p.stat().st_size, bytes_read=reader.tell, read_ahead=_READ_AHEAD,
+        rows_hint=_rows_hint(p),
     )
 
 
-def _column_type(column: str) -> pa.DataType:
-    """Arrow type a fast-path column is read as: bytes, checked as UTF-8 afterwards.
+def _rows_hint(p: Path) -> int:
+    """Rows of a CSV export, guessed from the line length of its first MiB."""
+    size = p.stat().st_size
+    with p.open("rb") as f:
+        head = f.read(1 << 20)
+    lines = head.count(b"\n")
+    if not lines or not head:
+        return 0
+    return int(size / len(head) * lines * 1.05) + 1024
 
-    The parser's own per-cell UTF-8 check costs about as much as parsing the ids.
-    :func:`_as_text` checks once per batch instead (identifier columns: only their
-    distinct values; an invalid byte still sends the load to the exact reader).
+
+#: What a sample of a column's cells must look like for the fast path to let Arrow's
+#: parser convert it (anything else found later sends the load to the exact reader).
+_TYPED: dict[str, tuple[re.Pattern[str], pa.DataType]] = {
+    S.MAP_INDEX: (re.compile(r"-?[0-9]{1,18}"), pa.int64()),
+    S.DAG_RUN_ID: (re.compile(r"-?[0-9]{1,18}"), pa.int64()),
+    S.DAG_RESULT: (re.compile(r"[tf]"), pa.bool_()),
+    # PostgreSQL's timestamptz text in a UTC session (psql \copy, pg_dump).
+    S.TIMESTAMP: (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?\+00"),
+                  pa.timestamp("us", tz="UTC")),
+}
+_TYPED[S.LOGICAL_DATE] = _TYPED[S.TIMESTAMP]
+
+
+def _column_types(used: dict[str, str], sample: dict[str, list[str]]) -> dict[str, pa.DataType]:
+    """Arrow types the fast path reads columns as.
+
+    Integer, boolean and timestamp columns whose sampled cells all have PostgreSQL's
+    spelling are converted by the parser itself; all other columns are read as
+    bytes and checked as UTF-8 afterwards (:func:`_as_text`): the parser's own
+    per-cell UTF-8 check and dictionary building cost more than the whole parse.
     """
-    return _DICT if column in _DICT_COLUMNS else pa.binary()
+    types: dict[str, pa.DataType] = {}
+    for name, column in used.items():
+        typed = _TYPED.get(column)
+        cells = [c for c in sample.get(name, []) if c]
+        if typed is not None and cells and all(typed[0].fullmatch(c) for c in cells):
+            types[name] = typed[1]
+        else:
+            types[name] = pa.binary()
+    return types
 
 
 def _as_text(arr: pa.Array) -> pa.Array:
-    """A column read by :func:`_column_type` as text, checked as UTF-8 in one pass.
+    """A column read as bytes (:func:`_column_types`) as text, checked as UTF-8 in one pass.
 
     Raises :class:`pyarrow.ArrowInvalid` on a byte sequence that is not UTF-8, as the
     CSV parser would have. ASCII needs no check.
@@ -121,25 +160,27 @@ def _as_text(arr: pa.Array) -> pa.Array:
     return arr.view(pa.string())
 
 
-def _sample_values(p: Path, names: list[str]) -> list[str | None]:
-    idx = names.index("value")
-    out: list[str | None] = []
+def _sample(p: Path, names: list[str]) -> dict[str, list[str]]:
+    """The first :data:`_SAMPLE_ROWS` rows' cells, by column."""
+    out: dict[str, list[str]] = {n: [] for n in names}
     with p.open(newline="", encoding="utf-8", errors="replace") as f:
         rows = csv.reader(f)
         next(rows, None)
         for i, row in enumerate(rows):
             if i >= _SAMPLE_ROWS:
                 break
-            if len(row) > idx:
-                out.append(row[idx])
+            for name, cell in zip(names, row, strict=False):
+                out[name].append(cell)
     return out
 
 
 class _CsvReader:
     """Fast (Arrow) and exact (csv module) readers over one file."""
 
-    def __init__(self, path: str, names: list[str], mode: ValueMode) -> None:
+    def __init__(self, path: str, names: list[str], mode: ValueMode,
+                 types: dict[str, pa.DataType]) -> None:
         self.path = path
+        self.types = types
         self.names = names
         self.mode = mode
         self.used = frame_columns(names)
@@ -159,7 +200,9 @@ class _CsvReader:
         return RawBatch(columns, vt.values, first_row, lost=vt.lost, approx=vt.approx,
                         bad_values=vt.bad, bad_detail=detail)
 
-    def fast(self) -> Iterator[RawBatch]:
+    def fast(self) -> Iterator[Callable[[], RawBatch]]:
+        """Arrow's streaming parser; each batch is finished by :meth:`_prepare` in the
+        loader's pool."""
         invalid: list[pa_csv.InvalidRow] = []
 
         def on_invalid(row: pa_csv.InvalidRow) -> str:
@@ -175,8 +218,8 @@ class _CsvReader:
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True,
                                                   invalid_row_handler=on_invalid),
                 convert_options=pa_csv.ConvertOptions(
-                    column_types={n: _column_type(t) for n, t in self.used.items()},
-                    include_columns=list(self.used), null_values=[""],
+                    column_types=self.types, include_columns=list(self.used),
+                    null_values=[""], true_values=["t"], false_values=["f"],
                     strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
             row = 1
@@ -185,13 +228,27 @@ class _CsvReader:
                     rb = reader.read_next_batch()
                 except StopIteration:
                     break
-                cols = {self.used[n]: _as_text(rb.column(n)) for n in self.used}
-                yield self._raw(cols, row)
+                yield functools.partial(self._prepare, rb, row)
                 row += rb.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise SlowPath(str(exc)) from exc
         finally:
             self._file.close()
+
+    def _prepare(self, rb: pa.RecordBatch, first_row: int) -> RawBatch:
+        """A parsed batch as a raw batch: identifiers dictionary-encoded, text checked."""
+        try:
+            cols = {}
+            for name, column in self.used.items():
+                arr = rb.column(name)
+                if pa.types.is_binary(arr.type):
+                    if column in _DICT_COLUMNS:
+                        arr = pc.dictionary_encode(arr)
+                    arr = _as_text(arr)
+                cols[column] = arr
+            return self._raw(cols, first_row)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise SlowPath(str(exc)) from exc
 
     def slow(self) -> Iterator[RawBatch]:
         """Row by row with :mod:`csv`: exact lines, every malformed row named."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import os
+import queue
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -327,6 +327,8 @@ def _readers(source: Any, fmt: str, opts: _Options) -> Iterator[TableSource]:
 
 def _load_table(src: TableSource, opts: _Options, columns: _Columns) -> tuple[TableReport, list[Rejection]]:
     mark = columns.rows
+    if src.rows_hint:
+        columns.reserve(mark + src.rows_hint)
     try:
         return _stream(src, opts, src.batches(), columns)
     except SlowPath:
@@ -343,12 +345,12 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator, columns: _Colum
     read = 0
     bar = _progress_bar(src, opts)
     try:
-        for size, batch in _built(batches, ctx, opts.fetch_values):
+        for size, batch, pieces in _built(batches, ctx, opts.fetch_values, src.read_ahead):
             read += size
             if opts.on_values is not None:
                 opts.on_values(_value_rows(batch))
-            columns.add(batch)
-            del batch
+            columns.add(pieces)
+            del batch, pieces
             if bar is not None and src.bytes_read is not None:
                 bar.update(src.bytes_read() - bar.n)
     finally:
@@ -363,27 +365,36 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator, columns: _Colum
     return rep, ctx.rejections
 
 
-#: Batches classified at once: Arrow's kernels and numpy release the GIL, so a second
-#: batch is checked while the first one's results are kept (and the reader reads ahead).
+#: Batches built at once: Arrow's kernels and numpy release the GIL, so two batches
+#: are prepared, checked and classified side by side while the reader reads ahead.
 _IN_FLIGHT = 2
 
+Built = tuple[int, "pa.Table | None", dict[str, Any]]
 
-def _built(batches: Iterator[RawBatch], ctx: BatchContext,
-           keep_values: bool) -> Iterator[tuple[int, pa.Table]]:
-    """``(rows read, built batch)`` in order, building up to :data:`_IN_FLIGHT` at a time.
 
-    Errors surface in batch order: a batch's error is raised only once every earlier
-    batch was handed over (rejections are sorted by row at the end of a load).
+def _built(batches: Iterator[RawBatch | Callable[[], RawBatch]], ctx: BatchContext,
+           keep_values: bool, read_ahead: int = 0) -> Iterator[Built]:
+    """``(rows read, built batch, its frame pieces)`` in order, :data:`_IN_FLIGHT` at a time.
+
+    A reader may yield a callable instead of a batch: the work of making the batch
+    (decoding, dictionary encoding, text checks) then runs in the pool too. The built
+    Arrow table is kept only when ``keep_values`` (for ``on_values``). Errors surface
+    in batch order: a batch's error is raised only once every earlier batch was
+    handed over (rejections are sorted by row at the end of a load).
     """
-    def build(raw: RawBatch) -> tuple[int, pa.Table]:
-        return len(raw) + len(raw.rejected), build_batch(raw, ctx, keep_values=keep_values)
+    def build(item: RawBatch | Callable[[], RawBatch]) -> Built:
+        raw = item if isinstance(item, RawBatch) else item()
+        size = len(raw) + len(raw.rejected)
+        table = build_batch(raw, ctx, keep_values=keep_values)
+        return size, table if keep_values else None, _pieces(table, keep_values)
 
+    source = _read_ahead(batches, read_ahead) if read_ahead else batches
     with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="xcomlab-ingest") as pool:
-        pending: deque[Future[tuple[int, pa.Table]]] = deque()
+        pending: deque[Future[Built]] = deque()
         try:
-            for raw in batches:
-                pending.append(pool.submit(build, raw))
-                del raw
+            for item in source:
+                pending.append(pool.submit(build, item))
+                del item
                 if len(pending) >= _IN_FLIGHT:
                     yield pending.popleft().result()
             while pending:
@@ -391,6 +402,70 @@ def _built(batches: Iterator[RawBatch], ctx: BatchContext,
         finally:
             for f in pending:
                 f.cancel()
+            if isinstance(source, _ReadAhead):
+                source.close()
+
+
+class _ReadAhead:
+    """Iterate ``items`` in a thread of its own, up to ``depth`` items ahead.
+
+    The reader's own work (parsing, fetching) then overlaps with building the
+    batches it already handed over. An exception in the reader is raised here, in
+    order, after the items read before it; :meth:`close` stops the thread early.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], depth: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._items = items
+        self._thread = threading.Thread(target=self._run, name="xcomlab-read", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer
+            self._put(_Raised(exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    exc: BaseException
+
+
+def _read_ahead(items: Iterator[Any], depth: int) -> _ReadAhead:
+    return _ReadAhead(items, depth)
 
 
 _VALUE_ROW_COLUMNS = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE]
@@ -422,181 +497,225 @@ _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 
 
 class _Columns:
-    """The frame's columns, kept batch by batch in their final (numpy) form.
+    """The frame's columns, filled batch by batch in their final numpy form.
 
-    Each batch's Arrow table is turned into numpy pieces as it arrives, so the loader
-    never holds the batches *and* the frame: peak memory is the frame plus one batch
-    in flight plus, at the end, one column being joined.
+    Workers turn each built batch into numpy pieces (:func:`_pieces`); here they are
+    copied into one preallocated buffer per column, and identifier codes renumbered
+    against one dictionary per column. The frame then wraps the buffers without a
+    copy: each byte of the frame is written once. (On machines where first touching
+    memory is slow, a join of pieces at the end costs more than the parsing.)
+
+    Buffers start at ``capacity`` rows (a reader's estimate; untouched pages cost no
+    memory) and double when a load outgrows them. Categories are numbered in order
+    of first use: batch by batch, and within a batch in its dictionary's order
+    (Arrow numbers a batch's words as they first occur).
     """
 
-    def __init__(self, keep_values: bool) -> None:
+    def __init__(self, keep_values: bool, capacity: int = 1 << 16) -> None:
         self.keep_values = keep_values
-        self.pieces: dict[str, list[Any]] = {c: [] for c in S.DTYPES}
+        self.rows = 0
+        self.capacity = 0
+        self.values: dict[str, np.ndarray] = {}
+        self.masks: dict[str, np.ndarray] = {}
+        #: Arrow chunks of the text columns (``ref_uri``, ``value``), one per batch.
+        self.chunks: dict[str, list[pa.Array]] = {S.REF_URI: []}
         if keep_values:
-            self.pieces[S.VALUE] = []
-        self.sizes: list[int] = []
+            self.chunks[S.VALUE] = []
+        self.words: dict[str, list[str]] = {c: [] for c in _CATEGORIES}
+        self.number: dict[str, dict[str, int]] = {c: {} for c in _CATEGORIES}
+        #: Per batch: rows before it and the words each category had (for truncate).
+        self.marks: list[tuple[int, dict[str, int]]] = []
+        self._grow(max(capacity, 1))
 
-    @property
-    def rows(self) -> int:
-        return sum(self.sizes)
+    def _grow(self, capacity: int) -> None:
+        for col, dtype in _BUFFERS.items():
+            self.values[col] = _resized(self.values.get(col), capacity, dtype, self.rows)
+        for col in _MASKED:
+            self.masks[col] = _resized(self.masks.get(col), capacity, np.bool_, self.rows)
+        self.capacity = capacity
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows in all (a reader's size estimate)."""
+        if rows > self.capacity:
+            self._grow(rows)
 
     def truncate(self, rows: int) -> None:
         """Forget the batches added after the first ``rows`` rows."""
-        keep, total = 0, 0
-        while keep < len(self.sizes) and total + self.sizes[keep] <= rows:
-            total += self.sizes[keep]
+        keep = 0
+        while keep < len(self.marks) and self.marks[keep][0] < rows:
             keep += 1
-        del self.sizes[keep:]
-        for lst in self.pieces.values():
-            del lst[keep:]
+        if keep < len(self.marks):
+            for col, count in self.marks[keep][1].items():
+                for word in self.words[col][count:]:
+                    del self.number[col][word]
+                del self.words[col][count:]
+        del self.marks[keep:]
+        for chunks in self.chunks.values():
+            del chunks[keep:]
+        self.rows = rows
 
-    def add(self, batch: pa.Table) -> None:
-        """Keep one batch from :func:`~xcomlab.ingest.normalize.build_batch`."""
-        self.sizes.append(batch.num_rows)
-        for col, lst in self.pieces.items():
-            lst.append(_piece(col, batch.column(col).combine_chunks()))
+    def add(self, pieces: dict[str, Any]) -> None:
+        """Copy one batch's pieces (from :func:`_pieces`) into the buffers."""
+        n = len(pieces[S.MAP_INDEX])
+        if self.rows + n > self.capacity:
+            self._grow(max(2 * self.capacity, self.rows + n))
+        self.marks.append((self.rows, {c: len(w) for c, w in self.words.items()}))
+        at, end = self.rows, self.rows + n
+        for col in _CATEGORIES:
+            codes, words = pieces[col]
+            number = self.number[col]
+            known = self.words[col]
+            remap = np.empty(len(words) + 1, dtype=np.int32)
+            remap[-1] = -1  # null
+            for i, word in enumerate(words):
+                code = number.get(word)
+                if code is None:
+                    code = number[word] = len(known)
+                    known.append(word)
+                remap[i] = code
+            np.take(remap, codes, out=self.values[col][at:end])
+        for col in _PLAIN:
+            self.values[col][at:end] = pieces[col]
+        for col in _MASKED:
+            values, mask = pieces[col]
+            if values is None:
+                self.values[col][at:end] = 0
+                self.masks[col][at:end] = True
+            else:
+                self.values[col][at:end] = values
+                self.masks[col][at:end] = False if mask is None else mask
+        for col in _TIMES:
+            micros, mask = pieces[col]
+            out = self.values[col][at:end]
+            if micros is None:
+                out[:] = _NAT
+            else:
+                np.multiply(micros, 1000, out=out)
+                if mask is not None:
+                    out[mask] = _NAT
+        for col, chunks in self.chunks.items():
+            chunks.append(pieces[col])
+        self.rows = end
 
     def frame(self) -> pd.DataFrame:
-        """Join the pieces column by column, releasing each column's pieces as it goes."""
+        """The frame over the buffers (views, not copies)."""
+        n = self.rows
         out: dict[str, Any] = {}
-        for col in list(self.pieces):
-            pieces = self.pieces.pop(col)
-            out[col] = _join(col, pieces, sum(self.sizes))
-            del pieces
-            _trim_heap()
+        for col in S.DTYPES:
+            dtype = S.DTYPES[col]
+            if col in _CATEGORIES:
+                cats = pd.Index(self.words[col], dtype=_category_values_dtype())
+                out[col] = pd.Categorical.from_codes(self.values[col][:n], categories=cats,
+                                                     validate=False)
+            elif col in _CODES:
+                assert isinstance(dtype, pd.CategoricalDtype)
+                out[col] = pd.Categorical.from_codes(self.values[col][:n], dtype=dtype,
+                                                     validate=False)
+            elif col in _MASKED:
+                values, mask = self.values[col][:n], self.masks[col][:n]
+                out[col] = (pd.arrays.BooleanArray(values, mask) if col == S.DAG_RESULT
+                            else pd.arrays.IntegerArray(values, mask))
+            elif col in _TIMES:
+                out[col] = _utc_times(self.values[col][:n])
+            elif col in self.chunks:
+                out[col] = _text_column(col, self.chunks[col])
+            else:
+                out[col] = self.values[col][:n]
+        if self.keep_values:
+            out[S.VALUE] = _text_column(S.VALUE, self.chunks[S.VALUE])
+        self.values, self.masks, self.chunks = {}, {}, {}
         return S.validate_frame(pd.DataFrame(out, copy=False))
 
 
-def _trim_heap() -> None:
-    """Hand the heap pages of freed pieces back to the OS (glibc's ``malloc_trim``).
-
-    Pieces are many small arrays on the C heap; freed between live allocations they
-    would stay in the RSS while the joined columns are allocated anew. A no-op where
-    there is no glibc.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
+_NAT = np.iinfo(np.int64).min
+#: Numpy buffer of each fixed-width column (categories hold int32 codes).
+_BUFFERS: dict[str, Any] = {
+    **{c: np.int32 for c in _CATEGORIES},
+    **{c: np.int8 for c in _CODES},
+    S.MAP_INDEX: np.int64,
+    **{c: np.bool_ for c in _BOOLS},
+    **{c: np.int64 for c in _NULLABLE_INT},
+    S.DAG_RESULT: np.bool_,
+    **{c: np.int64 for c in _TIMES},  # nanoseconds since the epoch, NaT for null
+}
+_MASKED = (*_NULLABLE_INT, S.DAG_RESULT)
+_PLAIN = (*_CODES, S.MAP_INDEX, *_BOOLS)
 
 
-def _piece(col: str, arr: pa.Array) -> Any:
-    """One batch's column in a compact form :func:`_join` can concatenate.
-
-    Pieces are numpy copies, not views of Arrow buffers: long-lived data then stays
-    out of Arrow's memory pool, which can reuse its pages for the next batches
-    instead of fragmenting as the load grows.
-    """
-    if col in _CATEGORIES:
-        idx = arr.indices
-        codes = np.array(idx.fill_null(-1) if idx.null_count else idx, dtype=np.int32)
-        return codes, arr.dictionary
-    if col in _CODES:
-        return np.array(arr.indices, dtype=np.int8)
-    if col == S.MAP_INDEX:
-        return np.array(arr, dtype=np.int64)
-    if col in _BOOLS:
-        return arr.to_numpy(zero_copy_only=False).astype(bool, copy=False)
-    if arr.null_count == len(arr):
-        return len(arr)  # all null (no logical date in 3.x, no refs): nothing to keep
-    if col in _NULLABLE_INT or col == S.DAG_RESULT:
-        mask = np.asarray(pc.is_null(arr)) if arr.null_count else None
-        fill = False if col == S.DAG_RESULT else 0
-        return np.array(arr.fill_null(fill).to_numpy(zero_copy_only=False)), mask
-    if col in _TIMES:
-        return np.array(arr.cast(pa.timestamp("ns", tz="UTC")).to_numpy(zero_copy_only=False))
-    return arr  # ref_uri (mostly null), value: kept in Arrow
+def _resized(old: np.ndarray | None, capacity: int, dtype: Any, rows: int) -> np.ndarray:
+    new = np.empty(capacity, dtype=dtype)  # pages are touched only as rows arrive
+    if old is not None and rows:
+        new[:rows] = old[:rows]
+    return new
 
 
-def _join(col: str, pieces: list[Any], n: int) -> Any:
-    dtype = S.DTYPES.get(col)
-    if col in _CATEGORIES:
-        return _join_categories(pieces)
-    if col in _CODES:
-        assert isinstance(dtype, pd.CategoricalDtype)
-        codes = np.concatenate(pieces) if pieces else np.empty(0, np.int8)
-        return pd.Categorical.from_codes(codes, dtype=dtype)
-    if col == S.MAP_INDEX:
-        return np.concatenate(pieces) if pieces else np.empty(0, np.int64)
-    if col in _BOOLS:
-        return np.concatenate(pieces) if pieces else np.empty(0, bool)
-    if col in _NULLABLE_INT or col == S.DAG_RESULT:
-        np_type = np.bool_ if col == S.DAG_RESULT else np.int64
-        values: np.ndarray = np.empty(n, dtype=np_type)
-        mask = np.zeros(n, dtype=bool)
-        at = 0
-        for p in pieces:
-            if isinstance(p, int):
-                values[at:at + p] = 0
-                mask[at:at + p] = True
-                at += p
-                continue
-            v, m = p
-            values[at:at + len(v)] = v
-            if m is not None:
-                mask[at:at + len(v)] = m
-            at += len(v)
-        if col == S.DAG_RESULT:
-            return pd.arrays.BooleanArray(values, mask)
-        return pd.arrays.IntegerArray(values, mask)
-    if col in _TIMES:
-        out = np.empty(n, dtype="datetime64[ns]")
-        at = 0
-        for p in pieces:
-            size = p if isinstance(p, int) else len(p)
-            out[at:at + size] = np.datetime64("NaT") if isinstance(p, int) else p
-            at += size
-        # Nanoseconds since the epoch are UTC instants: no localization pass is needed.
-        return pd.array(out.view(np.int64), dtype=_UTC_NS)
-    chunks = [pa.nulls(p, pa.string() if col == S.REF_URI else pa.binary())
-              if isinstance(p, int) else p for p in pieces]
-    arr = pa.chunked_array(chunks, type=pa.string() if col == S.REF_URI else pa.binary())
+def _utc_times(nanos: np.ndarray) -> Any:
+    """A ``datetime64[ns, UTC]`` array over ``nanos`` (UTC instants), without a copy
+    where pandas allows it."""
+    values = nanos.view("datetime64[ns]")
+    simple_new = getattr(pd.arrays.DatetimeArray, "_simple_new", None)
+    if simple_new is not None:
+        try:
+            return simple_new(values, dtype=_UTC_NS)
+        except TypeError:  # pragma: no cover - another pandas signature
+            pass
+    return pd.array(values, dtype=_UTC_NS)  # pragma: no cover
+
+
+def _text_column(col: str, chunks: list[Any]) -> Any:
+    typ = pa.string() if col == S.REF_URI else pa.binary()
+    arrays = [pa.nulls(c, typ) if isinstance(c, int) else c for c in chunks]
+    arr = pa.chunked_array(arrays, type=typ)
     return arr.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
 
 
-def _join_categories(pieces: list[tuple[np.ndarray, pa.Array]]) -> pd.Categorical:
-    """One categorical from per-batch dictionaries: categories in order of first use.
+def _pieces(batch: pa.Table, keep_values: bool) -> dict[str, Any]:
+    """One built batch's columns in the form :meth:`_Columns.add` copies from.
 
-    "First use" walks the batches in order and, within a batch, its dictionary in
-    index order. The used words of all batches are concatenated in that order, and
-    one Arrow hash pass numbers them (first occurrence first).
+    Numpy views of the Arrow buffers where they already have the frame's layout;
+    the batch is released once they are copied.
     """
-    n = sum(len(codes) for codes, _ in pieces)
-    out = np.empty(n, dtype=np.int32)
-    used_words: list[pa.Array] = []
-    used_index: list[np.ndarray] = []
-    for codes, dictionary in pieces:
-        words = dictionary if dictionary.type == pa.string() else dictionary.cast(pa.string())
-        used = np.bincount(codes[codes >= 0], minlength=len(words)) > 0
+    cols = list(S.DTYPES) + ([S.VALUE] if keep_values else [])
+    return {col: _piece(col, batch.column(col).combine_chunks()) for col in cols}
+
+
+def _piece(col: str, arr: pa.Array) -> Any:
+    if col in _CATEGORIES:
+        # Codes into the batch's *used* words (filtered rows may leave some unused);
+        # -1 (null) picks the remap's last slot in :meth:`_Columns.add`.
+        idx = arr.indices
+        codes = np.asarray(idx.fill_null(-1) if idx.null_count else idx)
+        words = arr.dictionary
+        used = np.bincount(codes[codes >= 0] if idx.null_count else codes, minlength=len(words)) > 0
         if not used.all():
+            renumber = np.full(len(words) + 1, -1, dtype=np.int32)
+            renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
+            codes = renumber[codes]
             words = words.filter(pa.array(used))
-        used_words.append(words)
-        used_index.append(np.flatnonzero(used))
-    if used_words:
-        numbered = pc.dictionary_encode(pa.concat_arrays(used_words))
-        number = np.asarray(numbered.indices, dtype=np.int32)
-        categories = numbered.dictionary.to_pylist()
-    else:
-        number, categories = np.empty(0, np.int32), []
-    at = 0
-    first = 0
-    for (codes, dictionary), index in zip(pieces, used_index, strict=True):
-        remap = np.full(len(dictionary) + 1, -1, dtype=np.int32)  # last slot: null (-1)
-        remap[index] = number[first:first + len(index)]
-        first += len(index)
-        out[at:at + len(codes)] = remap[codes]
-        at += len(codes)
-    cats = pd.Index(categories, dtype=_category_values_dtype())
-    return pd.Categorical.from_codes(out, categories=cats)
+        if words.type != pa.string():
+            words = words.cast(pa.string())
+        return codes, words.to_pylist()
+    if col in _CODES:
+        return np.asarray(arr.indices)
+    if col == S.MAP_INDEX:
+        return np.asarray(arr)
+    if col in _BOOLS:
+        return arr.to_numpy(zero_copy_only=False)
+    if col in _MASKED:
+        if arr.null_count == len(arr):
+            return None, None
+        mask = np.asarray(pc.is_null(arr)) if arr.null_count else None
+        values = arr.fill_null(False if col == S.DAG_RESULT else 0) if mask is not None else arr
+        return values.to_numpy(zero_copy_only=False), mask
+    if col in _TIMES:
+        if arr.null_count == len(arr):
+            return None, None
+        mask = np.asarray(pc.is_null(arr)) if arr.null_count else None
+        micros = arr.cast(pa.timestamp("us", tz="UTC")).view(pa.int64())
+        return np.asarray(micros.fill_null(0) if mask is not None else micros), mask
+    if arr.null_count == len(arr):
+        return len(arr)  # all null (no refs): nothing to keep
+    return arr  # ref_uri (mostly null), value: kept in Arrow
 
 
 def _category_values_dtype() -> Any:

@@ -37,10 +37,17 @@ class TableSource:
     table: str
     columns: list[str]
     airflow_schema: str
-    batches: Callable[[], Iterator[RawBatch]]
+    #: Raw batches, or callables that make them (run by the loader's pool).
+    batches: Callable[[], Iterator[RawBatch | Callable[[], RawBatch]]]
     fallback: Callable[[], Iterator[RawBatch]] | None = None
     locate_line: Callable[[int], int | None] | None = None
     notes: list[str] = field(default_factory=list)
     sizes_exact: bool = True
     total_bytes: int | None = None
     bytes_read: Callable[[], int] | None = None
+    #: Batches a reader thread may read ahead of the loader (0: read in the loader's
+    #: thread). Only for readers whose iterator may run in another thread.
+    read_ahead: int = 0
+    #: About how many rows the table holds, when a reader can tell cheaply (a guess:
+    #: the loader sizes its buffers by it and grows them if it was short).
+    rows_hint: int | None = None

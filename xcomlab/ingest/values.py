@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -47,7 +48,7 @@ class ValueText:
 _MEMORY = re.compile(r"^<memory at 0x[0-9a-fA-F]+>$")
 
 
-def detect_mode(sample: list[str | None], *, crlf: bool) -> ValueMode:
+def detect_mode(sample: Sequence[str | None], *, crlf: bool) -> ValueMode:
     """Guess the value spelling from a sample of non-empty cells of one export.
 
     ``crlf`` is true when the file has Windows line ends, as ``export-archived``
