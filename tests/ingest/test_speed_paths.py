@@ -218,3 +218,52 @@ def test_categories_keep_first_use_order_across_batches(tmp_path: Path,
     assert list(frame[S.RUN_ID].cat.categories) == list(dict.fromkeys(
         f"r{i % 7}" for i in range(3000) if i != 1500))
     assert xcomlab.load_report(frame).rows_rejected == 1
+
+
+@pytest.mark.parametrize("batch_bytes", [4096, 1 << 24], ids=["batch-per-block", "grouped-blocks"])
+def test_fast_path_rejections_and_first_use_order_across_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_bytes: int) -> None:
+    # A row without dag_id is rejected by the fast path itself (no fallback): the words
+    # only that row uses must not become categories, and row numbers stay exact.
+    rng = random.Random(5)
+    dags = [f"dag_{rng.randrange(40):02d}" for _ in range(3000)]
+    rows = [f"1,t{i % 11},-1,k,f,{d},r{i % 7},1,2026-05-01 06:00:00+00" for i, d in enumerate(dags)]
+    rows[2100] = "1,only_on_a_rejected_row,-1,k,f,,r,1,2026-05-01 06:00:00+00"
+    p = _csv(tmp_path, rows)
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(csvfile, "BATCH_BYTES", batch_bytes)
+    frame = xcomlab.load_export(p, errors="collect")
+    keep = [i for i in range(3000) if i != 2100]
+    assert list(frame[S.DAG_ID].astype(str)) == [dags[i] for i in keep]
+    assert list(frame[S.DAG_ID].cat.categories) == list(dict.fromkeys(dags[i] for i in keep))
+    assert list(frame[S.TASK_ID].cat.categories) == list(dict.fromkeys(f"t{i % 11}" for i in keep))
+    report = xcomlab.load_report(frame)
+    assert [(r.row, r.column) for r in report.rejections] == [(2101, S.DAG_ID)]
+    with pytest.raises(ExportFormatError, match="row 2101"):
+        xcomlab.load_export(p)
+
+
+def test_more_words_than_int16_codes_hold(tmp_path: Path) -> None:
+    # run_id codes start as int16 and widen once a load sees more than 32767 runs.
+    n = 40_000
+    rows = [f"1,t,-1,k,f,d{i % 3},run_{i:05d},1,2026-05-01 06:00:00+00" for i in range(n)]
+    frame = xcomlab.load_export(_csv(tmp_path, rows))
+    assert frame[S.RUN_ID].cat.categories.size == n
+    assert list(frame[S.RUN_ID].astype(str)[[0, 32767, 32768, n - 1]]) == [
+        "run_00000", "run_32767", "run_32768", f"run_{n - 1:05d}"]
+    assert list(frame[S.DAG_ID].cat.categories) == ["d0", "d1", "d2"]
+
+
+def test_a_short_size_guess_grows_the_frame(tmp_path: Path) -> None:
+    # The first MiB holds a few huge values, so the row estimate is far too small.
+    big = '"' + "x" * 400_000 + '"'
+    rows = [f"1,t,-1,k,f,d,r,{big},2026-05-01 06:00:00+00" for _ in range(3)]
+    rows += [f"1,t{i},{i},k,f,d,r,{i},2026-05-01 06:00:0{i % 10}+00" for i in range(200_000)]
+    p = _csv(tmp_path, rows)
+    assert csvfile._rows_hint(p) < 100_000
+    frame = xcomlab.load_export(p)
+    assert len(frame) == 200_003
+    assert frame[S.VALUE_BYTES].iloc[:3].tolist() == [400_000] * 3  # CSV quotes are not stored
+    assert frame[S.MAP_INDEX].iloc[-1] == 199_999
+    assert frame[S.TIMESTAMP].iloc[-1] == pd.Timestamp("2026-05-01 06:00:09", tz="UTC")
+    assert int(frame[S.VALUE_BYTES].iloc[3:].sum()) == sum(len(str(i)) for i in range(200_000))

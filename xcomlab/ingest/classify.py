@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -471,13 +472,32 @@ def rows_containing(arr: pa.Array, needles: tuple[bytes, ...]) -> np.ndarray:
         if span <= 0:
             continue
         a = _anchor(needle)
-        pos = np.flatnonzero(data[a : a + span] == needle[a])
+        hits = _scratch(span)
+        np.equal(data[a : a + span], needle[a], out=hits)
+        if not hits.any():
+            continue
+        pos = np.flatnonzero(hits)
         for k in range(len(needle)):
             if k != a:
                 pos = pos[data[pos + k] == needle[k]]
         if len(pos):
             out[np.searchsorted(offsets, pos + start, side="right") - 1] = True
     return out
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(size: int) -> np.ndarray:
+    """A boolean buffer of ``size`` for this thread, reused from call to call.
+
+    Fresh memory for each batch's data-sized temporaries costs more (page faults on
+    first touch) than the comparison that fills it.
+    """
+    buf: np.ndarray | None = getattr(_SCRATCH, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _SCRATCH.buf = np.empty(max(size, 1 << 20), dtype=bool)
+    return buf[:size]
 
 
 #: Bytes frequent in JSON text; a needle is first searched by one of its other bytes.

@@ -16,7 +16,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Rejection, UnsupportedSourceError, XcomlabError
@@ -385,8 +384,8 @@ def _built(batches: Iterator[RawBatch | Callable[[], RawBatch]], ctx: BatchConte
     def build(item: RawBatch | Callable[[], RawBatch]) -> Built:
         raw = item if isinstance(item, RawBatch) else item()
         size = len(raw) + len(raw.rejected)
-        table = build_batch(raw, ctx, keep_values=keep_values)
-        return size, table if keep_values else None, _pieces(table, keep_values)
+        pieces, table = build_batch(raw, ctx, keep_values=keep_values)
+        return size, table, pieces
 
     source = _read_ahead(batches, read_ahead) if read_ahead else batches
     with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="xcomlab-ingest") as pool:
@@ -517,10 +516,10 @@ class _Columns:
         self.capacity = 0
         self.values: dict[str, np.ndarray] = {}
         self.masks: dict[str, np.ndarray] = {}
-        #: Arrow chunks of the text columns (``ref_uri``, ``value``), one per batch.
-        self.chunks: dict[str, list[pa.Array]] = {S.REF_URI: []}
-        if keep_values:
-            self.chunks[S.VALUE] = []
+        #: Per batch: the rows holding a reference and their URIs.
+        self.refs: list[tuple[np.ndarray, list[str]] | None] = []
+        #: Per batch: the stored values (only when kept).
+        self.kept: list[pa.Array] = []
         self.words: dict[str, list[str]] = {c: [] for c in _CATEGORIES}
         self.number: dict[str, dict[str, int]] = {c: {} for c in _CATEGORIES}
         #: Per batch: rows before it and the words each category had (for truncate).
@@ -529,7 +528,9 @@ class _Columns:
 
     def _grow(self, capacity: int) -> None:
         for col, dtype in _BUFFERS.items():
-            self.values[col] = _resized(self.values.get(col), capacity, dtype, self.rows)
+            old = self.values.get(col)
+            self.values[col] = _resized(old, capacity, dtype if old is None else old.dtype,
+                                        self.rows)
         for col in _MASKED:
             self.masks[col] = _resized(self.masks.get(col), capacity, np.bool_, self.rows)
         self.capacity = capacity
@@ -550,8 +551,8 @@ class _Columns:
                     del self.number[col][word]
                 del self.words[col][count:]
         del self.marks[keep:]
-        for chunks in self.chunks.values():
-            del chunks[keep:]
+        del self.refs[keep:]
+        del self.kept[keep:]
         self.rows = rows
 
     def add(self, pieces: dict[str, Any]) -> None:
@@ -565,7 +566,7 @@ class _Columns:
             codes, words = pieces[col]
             number = self.number[col]
             known = self.words[col]
-            remap = np.empty(len(words) + 1, dtype=np.int32)
+            remap = np.empty(len(words) + 1, dtype=np.int64)
             remap[-1] = -1  # null
             for i, word in enumerate(words):
                 code = number.get(word)
@@ -573,13 +574,18 @@ class _Columns:
                     code = number[word] = len(known)
                     known.append(word)
                 remap[i] = code
-            np.take(remap, codes, out=self.values[col][at:end])
+            if len(known) > np.iinfo(self.values[col].dtype).max:
+                self.values[col] = _resized(self.values[col], self.capacity, np.int32, at)
+            remap = remap.astype(self.values[col].dtype)
+            if isinstance(codes, int):
+                self.values[col][at:end] = remap[codes]
+            else:
+                np.take(remap, codes, out=self.values[col][at:end])
         for col in _PLAIN:
             self.values[col][at:end] = pieces[col]
         for col in _MASKED:
             values, mask = pieces[col]
-            if values is None:
-                self.values[col][at:end] = 0
+            if values is None:  # all null: the values stay zero, as allocated
                 self.masks[col][at:end] = True
             else:
                 self.values[col][at:end] = values
@@ -593,8 +599,10 @@ class _Columns:
                 np.multiply(micros, 1000, out=out)
                 if mask is not None:
                     out[mask] = _NAT
-        for col, chunks in self.chunks.items():
-            chunks.append(pieces[col])
+        refs = pieces[S.REF_URI]
+        self.refs.append(None if refs is None else (refs[0] + at, refs[1]))
+        if self.keep_values:
+            self.kept.append(pieces[S.VALUE])
         self.rows = end
 
     def frame(self) -> pd.DataFrame:
@@ -617,20 +625,21 @@ class _Columns:
                             else pd.arrays.IntegerArray(values, mask))
             elif col in _TIMES:
                 out[col] = _utc_times(self.values[col][:n])
-            elif col in self.chunks:
-                out[col] = _text_column(col, self.chunks[col])
+            elif col == S.REF_URI:
+                out[col] = _ref_column(n, self.refs)
             else:
                 out[col] = self.values[col][:n]
         if self.keep_values:
-            out[S.VALUE] = _text_column(S.VALUE, self.chunks[S.VALUE])
-        self.values, self.masks, self.chunks = {}, {}, {}
+            out[S.VALUE] = pa.chunked_array(self.kept, type=pa.binary()).to_pandas()
+        self.values, self.masks, self.refs, self.kept = {}, {}, [], []
         return S.validate_frame(pd.DataFrame(out, copy=False))
 
 
 _NAT = np.iinfo(np.int64).min
 #: Numpy buffer of each fixed-width column (categories hold int32 codes).
 _BUFFERS: dict[str, Any] = {
-    **{c: np.int32 for c in _CATEGORIES},
+    # int16 codes, widened to int32 for a column that outgrows them (run_id may)
+    **{c: np.int16 for c in _CATEGORIES},
     **{c: np.int8 for c in _CODES},
     S.MAP_INDEX: np.int64,
     **{c: np.bool_ for c in _BOOLS},
@@ -639,11 +648,11 @@ _BUFFERS: dict[str, Any] = {
     **{c: np.int64 for c in _TIMES},  # nanoseconds since the epoch, NaT for null
 }
 _MASKED = (*_NULLABLE_INT, S.DAG_RESULT)
-_PLAIN = (*_CODES, S.MAP_INDEX, *_BOOLS)
+_PLAIN = (*_CODES, S.MAP_INDEX, *_BOOLS)  # arrays, or one code for every row
 
 
 def _resized(old: np.ndarray | None, capacity: int, dtype: Any, rows: int) -> np.ndarray:
-    new = np.empty(capacity, dtype=dtype)  # pages are touched only as rows arrive
+    new = np.zeros(capacity, dtype=dtype)  # calloc: pages are touched only as rows arrive
     if old is not None and rows:
         new[:rows] = old[:rows]
     return new
@@ -662,60 +671,18 @@ def _utc_times(nanos: np.ndarray) -> Any:
     return pd.array(values, dtype=_UTC_NS)  # pragma: no cover
 
 
-def _text_column(col: str, chunks: list[Any]) -> Any:
-    typ = pa.string() if col == S.REF_URI else pa.binary()
-    arrays = [pa.nulls(c, typ) if isinstance(c, int) else c for c in chunks]
-    arr = pa.chunked_array(arrays, type=typ)
-    return arr.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
-
-
-def _pieces(batch: pa.Table, keep_values: bool) -> dict[str, Any]:
-    """One built batch's columns in the form :meth:`_Columns.add` copies from.
-
-    Numpy views of the Arrow buffers where they already have the frame's layout;
-    the batch is released once they are copied.
-    """
-    cols = list(S.DTYPES) + ([S.VALUE] if keep_values else [])
-    return {col: _piece(col, batch.column(col).combine_chunks()) for col in cols}
-
-
-def _piece(col: str, arr: pa.Array) -> Any:
-    if col in _CATEGORIES:
-        # Codes into the batch's *used* words (filtered rows may leave some unused);
-        # -1 (null) picks the remap's last slot in :meth:`_Columns.add`.
-        idx = arr.indices
-        codes = np.asarray(idx.fill_null(-1) if idx.null_count else idx)
-        words = arr.dictionary
-        used = np.bincount(codes[codes >= 0] if idx.null_count else codes, minlength=len(words)) > 0
-        if not used.all():
-            renumber = np.full(len(words) + 1, -1, dtype=np.int32)
-            renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
-            codes = renumber[codes]
-            words = words.filter(pa.array(used))
-        if words.type != pa.string():
-            words = words.cast(pa.string())
-        return codes, words.to_pylist()
-    if col in _CODES:
-        return np.asarray(arr.indices)
-    if col == S.MAP_INDEX:
-        return np.asarray(arr)
-    if col in _BOOLS:
-        return arr.to_numpy(zero_copy_only=False)
-    if col in _MASKED:
-        if arr.null_count == len(arr):
-            return None, None
-        mask = np.asarray(pc.is_null(arr)) if arr.null_count else None
-        values = arr.fill_null(False if col == S.DAG_RESULT else 0) if mask is not None else arr
-        return values.to_numpy(zero_copy_only=False), mask
-    if col in _TIMES:
-        if arr.null_count == len(arr):
-            return None, None
-        mask = np.asarray(pc.is_null(arr)) if arr.null_count else None
-        micros = arr.cast(pa.timestamp("us", tz="UTC")).view(pa.int64())
-        return np.asarray(micros.fill_null(0) if mask is not None else micros), mask
-    if arr.null_count == len(arr):
-        return len(arr)  # all null (no refs): nothing to keep
-    return arr  # ref_uri (mostly null), value: kept in Arrow
+def _ref_column(n: int, refs: list[tuple[np.ndarray, list[str]] | None]) -> Any:
+    """The ``ref_uri`` column: null but for the rows holding a reference."""
+    rows = [got[0] for got in refs if got is not None]
+    if not rows:
+        uris = pa.nulls(n, pa.string())
+    else:
+        pick = np.full(n, -1, dtype=np.int32)
+        pick[np.concatenate(rows)] = np.arange(sum(len(r) for r in rows), dtype=np.int32)
+        words = pa.array([u for got in refs if got is not None for u in got[1]], pa.string())
+        uris = words.take(pa.array(pick, mask=pick < 0))
+    return pd.array(uris.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get),
+                    dtype=pd.StringDtype())
 
 
 def _category_values_dtype() -> Any:

@@ -164,8 +164,14 @@ def _hex_rowwise(body: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return pa.array(out, pa.binary()), bad
 
 
-def build_batch(raw: RawBatch, ctx: BatchContext, *, keep_values: bool = False) -> pa.Table:
-    """Coerce, check and classify one raw batch; return it with the frame's columns."""
+def build_batch(raw: RawBatch, ctx: BatchContext, *,
+                keep_values: bool = False) -> tuple[dict[str, Any], pa.Table | None]:
+    """Coerce, check and classify one raw batch.
+
+    Returns the batch's frame columns as :data:`pieces <Pieces>` and, when
+    ``keep_values``, also as an Arrow table with the stored values (for scans that
+    see every value).
+    """
     for rej in raw.rejected:
         ctx.add(rej)
     n = len(raw)
@@ -194,7 +200,23 @@ def build_batch(raw: RawBatch, ctx: BatchContext, *, keep_values: bool = False) 
     return _assemble(raw, cols, ctx, keep_values)
 
 
-def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext, keep_values: bool) -> pa.Table:
+#: One batch's frame columns, by column name, in the layout the loader copies from:
+#:
+#: - identifiers (``source_table, dag_id, task_id, run_id, key``): ``(codes, words)``,
+#:   codes (-1 for null) into the batch's used words in order of first use; an int
+#:   code stands for every row;
+#: - ``encoding``: int8 codes into :data:`xcomlab.schema.ENCODINGS`; ``airflow_schema``:
+#:   one int code for every row;
+#: - ``map_index`` and the flags: numpy arrays;
+#: - nullable numbers and times: ``(values, null mask or None)``, ``(None, None)`` when
+#:   all null; times in microseconds since the epoch (UTC);
+#: - ``ref_uri``: ``(rows, uris)`` of the few rows holding a reference, or None;
+#: - ``value`` (only when kept): the Arrow binary array.
+Pieces = dict[str, Any]
+
+
+def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext,
+              keep_values: bool) -> tuple[Pieces, pa.Table | None]:
     n = len(raw)
     c = classify(raw.values, json_3x=is_json_schema(ctx.airflow_schema))
     codes = c.codes
@@ -206,36 +228,91 @@ def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext, keep_
         value_bytes = pc.if_else(pa.array(raw.lost), pa.scalar(None, pa.int64()), value_bytes)
     if raw.approx is not None:
         size_exact &= ~raw.approx
-    keys = cols[S.KEY]
-    internal = _internal(keys)
+    keys = _dict(cols[S.KEY])
     run_id = cols.get(S.RUN_ID, pa.nulls(n, pa.string()))
-    out = {
-        S.SOURCE_TABLE: pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(n, dtype=np.int32)), pa.array([ctx.table])
-        ),
-        S.DAG_ID: _dict(cols[S.DAG_ID]),
-        S.TASK_ID: _dict(cols[S.TASK_ID]),
-        S.RUN_ID: _dict(run_id),
-        S.KEY: _dict(keys),
+    ids = {S.DAG_ID: _dict(cols[S.DAG_ID]), S.TASK_ID: _dict(cols[S.TASK_ID]),
+           S.RUN_ID: _dict(run_id), S.KEY: keys}
+    pieces: Pieces = {S.SOURCE_TABLE: (0, [ctx.table])}
+    for name, arr in ids.items():
+        pieces[name] = _codes_and_words(arr)
+    ref_rows = _present(c.ref_uri)
+    pieces.update({
+        S.MAP_INDEX: _numpy(cols[S.MAP_INDEX].fill_null(-1)),
+        S.DAG_RUN_ID: _masked(cols[S.DAG_RUN_ID]),
+        S.LOGICAL_DATE: _micros(cols[S.LOGICAL_DATE]),
+        S.TIMESTAMP: _micros(cols[S.TIMESTAMP]),
+        S.DAG_RESULT: _masked(cols[S.DAG_RESULT]),
+        S.VALUE_BYTES: _masked(value_bytes),
+        S.SIZE_EXACT: size_exact,
+        S.ENCODING: codes.astype(np.int8, copy=False),
+        S.REF_URI: None if ref_rows is None else (ref_rows, [c.ref_uri[i] for i in ref_rows]),
+        S.REF_BYTES: _masked(_sparse(c.ref_bytes, pa.int64())),
+        S.INTERNAL: _internal(keys),
+        S.HAS_NAN: c.has_nan,
+        S.AIRFLOW_SCHEMA: S.AIRFLOW_SCHEMAS.index(ctx.airflow_schema),
+    })
+    if not keep_values:
+        return pieces, None
+    value = raw.kept if raw.kept is not None else raw.values.head
+    pieces[S.VALUE] = value
+    table = pa.table({
+        S.SOURCE_TABLE: pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                                       pa.array([ctx.table])),
+        **ids,
         S.MAP_INDEX: cols[S.MAP_INDEX].fill_null(-1),
-        S.DAG_RUN_ID: cols[S.DAG_RUN_ID],
-        S.LOGICAL_DATE: cols[S.LOGICAL_DATE],
-        S.TIMESTAMP: cols[S.TIMESTAMP],
-        S.DAG_RESULT: cols[S.DAG_RESULT],
-        S.VALUE_BYTES: value_bytes,
-        S.SIZE_EXACT: pa.array(size_exact),
-        S.ENCODING: pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), _ENCODINGS),
-        S.REF_URI: _sparse(c.ref_uri, pa.string()),
-        S.REF_BYTES: _sparse(c.ref_bytes, pa.int64()),
-        S.INTERNAL: pa.array(internal),
-        S.HAS_NAN: pa.array(c.has_nan),
-        S.AIRFLOW_SCHEMA: pa.DictionaryArray.from_arrays(
-            pa.array(np.full(n, S.AIRFLOW_SCHEMAS.index(ctx.airflow_schema), dtype=np.int8)),
-            _SCHEMAS),
-    }
-    if keep_values:
-        out[S.VALUE] = raw.kept if raw.kept is not None else raw.values.head
-    return pa.table(out)
+        S.VALUE: value,
+    })
+    return pieces, table
+
+
+def _codes_and_words(arr: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """A dictionary array as codes (-1: null) into the words its rows use."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    idx = arr.indices
+    codes = _numpy(idx.fill_null(-1) if idx.null_count else idx)
+    words = arr.dictionary
+    if len(words) > 1:  # filtered rows may leave words unused
+        used = np.bincount(codes[codes >= 0] if idx.null_count else codes,
+                           minlength=len(words)) > 0
+        if not used.all():
+            renumber = np.full(len(words) + 1, -1, dtype=np.int32)
+            renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
+            codes = renumber[codes]
+            words = words.filter(pa.array(used))
+    if words.type != pa.string():
+        words = words.cast(pa.string())
+    return codes, words.to_pylist()
+
+
+def _numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A null-free Arrow array as numpy (a view where Arrow's layout allows)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _masked(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(values, null mask or None)``, or ``(None, None)`` when every row is null."""
+    if arr.null_count == len(arr):
+        return None, None
+    if not arr.null_count:
+        return _numpy(arr), None
+    mask = _numpy(pc.is_null(arr))
+    fill = False if pa.types.is_boolean(arr.type) else 0
+    return _numpy(arr.fill_null(fill)), mask
+
+
+def _micros(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """UTC timestamps as ``(microseconds since the epoch, null mask)``."""
+    return _masked(arr.cast(_TS).view(pa.int64()) if arr.null_count < len(arr) else arr)
+
+
+def _present(values: list[Any]) -> np.ndarray | None:
+    """Positions of the values that are not None; None when there are none."""
+    if values.count(None) == len(values):  # C-level scan, no Python loop
+        return None
+    return np.array([i for i, v in enumerate(values) if v is not None], dtype=np.intp)
 
 
 def _sparse(values: list[Any], typ: pa.DataType) -> pa.Array:
