@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,8 @@ class Classified:
     has_nan: np.ndarray  # bool
     ref_uri: list[str | None]
     ref_bytes: list[int | None]
+    #: The rows whose ``ref_uri`` is set, in order (references are rare).
+    ref_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
 
     @property
     def encoding(self) -> np.ndarray:
@@ -132,10 +134,11 @@ def classify(raw: RawValues, *, json_3x: bool) -> Classified:
     _find_nan(raw, codes, has_nan)
     ref_uri: list[str | None] = [None] * n
     ref_bytes: list[int | None] = [None] * n
-    _find_refs(head, hb, fb, raw.value_bytes, ref_uri, ref_bytes)
+    candidates = _find_refs(head, hb, fb, raw.value_bytes, ref_uri, ref_bytes)
     if json_3x:
         _find_double_json(head, hb, fb, raw.complete, codes, has_nan)
-    return Classified(codes, has_nan, ref_uri, ref_bytes)
+    ref_rows = np.array([i for i in candidates if ref_uri[i] is not None], dtype=np.intp)
+    return Classified(codes, has_nan, ref_uri, ref_bytes, ref_rows)
 
 
 def _np(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -325,7 +328,8 @@ def _find_nan(raw: RawValues, codes: np.ndarray, has_nan: np.ndarray) -> None:
 def _find_refs(
     head: pa.Array, hb: _Bytes, fb: np.ndarray, value_bytes: pa.Array,
     ref_uri: list[str | None], ref_bytes: list[int | None],
-) -> None:
+) -> np.ndarray:
+    """Set the references found; return the rows that may hold one, in order."""
     small = _np(pc.less_equal(value_bytes, MAX_REF_BYTES))
     # An URL string starts and ends with a quote (:data:`_URL_STRING`).
     quoted = small & (fb == ord('"')) & (hb.at(-1) == ord('"'))
@@ -340,6 +344,7 @@ def _find_refs(
             ref_uri[i] = obj["uri"]
             stored = obj.get("stored_bytes")
             ref_bytes[i] = stored if isinstance(stored, int) else None
+    return _rows(url | envelope)
 
 
 def _find_double_json(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import mmap
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -164,6 +165,25 @@ def _as_text(arr: pa.Array) -> pa.Array:
     return arr.view(pa.string())
 
 
+def _map(path: str) -> mmap.mmap:
+    """The file mapped read-only: the parser reads the page cache in place instead of
+    copying each block into fresh memory."""
+    with open(path, "rb") as f:
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _release(mapped: mmap.mmap, start: int, stop: int) -> int:
+    """Drop the mapping's pages in [start, stop) from this process; return where the
+    next release starts. The pages stay in the page cache (touching them again reads
+    them back), so the parsed part of a large export does not count towards the
+    loader's memory."""
+    stop -= stop % mmap.PAGESIZE
+    if stop > start:
+        mapped.madvise(mmap.MADV_DONTNEED, start, stop - start)
+        return stop
+    return start
+
+
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     """One record batch holding ``batches`` one after the other (a copy)."""
     table = pa.Table.from_batches(batches).combine_chunks()
@@ -219,7 +239,8 @@ class _CsvReader:
             invalid.append(row)
             return "error"
 
-        self._file = pa.OSFile(self.path)
+        mapped = _map(self.path)
+        self._file = pa.BufferReader(pa.py_buffer(mapped))
         try:
             reader = pa_csv.open_csv(
                 self._file,
@@ -233,6 +254,7 @@ class _CsvReader:
                     strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
             row = 1
+            blocks = released = 0
             group: list[pa.RecordBatch] = []
             size = 0
             while True:
@@ -240,6 +262,10 @@ class _CsvReader:
                     rb = reader.read_next_batch()
                 except StopIteration:
                     break
+                blocks += 1
+                # The parser is past all but the last blocks it read (a guess that
+                # is safe either way: a dropped page is read back if touched).
+                released = _release(mapped, released, min((blocks - 2) * BLOCK_BYTES, len(mapped)))
                 group.append(rb)
                 size += rb.nbytes
                 if size >= BATCH_BYTES:

@@ -235,7 +235,7 @@ def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext,
     pieces: Pieces = {S.SOURCE_TABLE: (0, [ctx.table])}
     for name, arr in ids.items():
         pieces[name] = _codes_and_words(arr)
-    ref_rows = _present(c.ref_uri)
+    ref_rows = c.ref_rows if len(c.ref_rows) else None
     pieces.update({
         S.MAP_INDEX: _numpy(cols[S.MAP_INDEX].fill_null(-1)),
         S.DAG_RUN_ID: _masked(cols[S.DAG_RUN_ID]),
@@ -306,13 +306,6 @@ def _masked(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndar
 def _micros(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """UTC timestamps as ``(microseconds since the epoch, null mask)``."""
     return _masked(arr.cast(_TS).view(pa.int64()) if arr.null_count < len(arr) else arr)
-
-
-def _present(values: list[Any]) -> np.ndarray | None:
-    """Positions of the values that are not None; None when there are none."""
-    if values.count(None) == len(values):  # C-level scan, no Python loop
-        return None
-    return np.array([i for i, v in enumerate(values) if v is not None], dtype=np.intp)
 
 
 def _sparse(values: list[Any], typ: pa.DataType) -> pa.Array:
