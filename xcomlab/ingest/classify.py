@@ -176,6 +176,7 @@ class _Bytes:
         self.valid = (np.asarray(arr.is_valid()) if arr.null_count else np.ones(n, dtype=bool))
         self.length = np.where(self.valid, np.diff(self.offsets), 0)
         self._at: dict[int, np.ndarray] = {}
+        self.arr = arr
 
     def at(self, k: int) -> np.ndarray:
         """Byte ``k`` of each value (``k < 0`` counts from its end); -1 where it has none."""
@@ -205,14 +206,7 @@ class _Bytes:
 
     def last(self, rows: np.ndarray, width: int) -> pa.Array:
         """The last ``width`` bytes of the values at ``rows``, as a binary array."""
-        size = np.minimum(self.length[rows], width)
-        step = np.arange(width)
-        inside = step[None, :] < size[:, None]
-        data = self.data[((self.offsets[rows + 1] - size)[:, None] + step[None, :])[inside]]
-        offsets = np.zeros(len(rows) + 1, dtype=np.int32)
-        np.cumsum(size, out=offsets[1:])
-        return pa.Array.from_buffers(pa.binary(), len(rows),
-                                     [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        return pc.binary_slice(self.arr.take(pa.array(rows)), -width, 2**31 - 1)
 
 
 def _in(b: np.ndarray, chars: bytes) -> np.ndarray:

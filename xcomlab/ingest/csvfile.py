@@ -39,11 +39,11 @@ _SLOW_BATCH_ROWS = 50_000
 _DICT_COLUMNS = frozenset({S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID,
                            S.DAG_RESULT})
 _SAMPLE_ROWS = 200
-#: Bytes of CSV per batch of the fast path (also what each parser thread reads ahead).
-BLOCK_BYTES = 1 << 20
-#: Bytes of parsed blocks built at once: bigger batches spend less time per row in
-#: Python (and more with the GIL released). Small parser blocks keep Arrow's own
-#: read-ahead (a few dozen blocks) small.
+#: Bytes of CSV the parser reads per block. Arrow's streaming reader reads a few
+#: dozen blocks ahead; from a mapped file that costs no memory.
+BLOCK_BYTES = 1 << 21
+#: Bytes of parsed blocks built as one batch: big batches spend less time per row in
+#: Python, and two builders then hold the GIL less (benchmarks/README.md).
 BATCH_BYTES = 1 << 24
 #: Parsed batches the parser thread may hold ahead of the builders.
 _READ_AHEAD = 2
