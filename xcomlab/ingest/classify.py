@@ -172,7 +172,7 @@ class _Bytes:
         large = pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)
         offsets = np.frombuffer(bufs[1], dtype=np.int64 if large else np.int32) if n else np.zeros(1, np.int32)
         # int32 offsets (binary arrays under 2 GiB) stay int32: half the memory traffic.
-        self.offsets = offsets[arr.offset : arr.offset + n + 1]
+        self.offsets: np.ndarray = offsets[arr.offset : arr.offset + n + 1]
         self.data = np.frombuffer(bufs[2], dtype=np.uint8) if len(bufs) > 2 and bufs[2] is not None else np.empty(0, np.uint8)
         if arr.null_count:
             self.valid = np.asarray(arr.is_valid())

@@ -47,6 +47,10 @@ BLOCK_BYTES = 1 << 21
 BATCH_BYTES = 1 << 24
 #: Parsed batches the parser thread may hold ahead of the builders.
 _READ_AHEAD = 2
+#: Whether Arrow parses on its own threads too. No: the parser thread alone keeps
+#: ahead of the builders, and more threads than cores only add switching and
+#: memory (benchmarks/README.md).
+_PARSE_THREADS = False
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB
 
@@ -178,10 +182,13 @@ def _release(mapped: mmap.mmap, start: int, stop: int) -> int:
     them back), so the parsed part of a large export does not count towards the
     loader's memory."""
     stop -= stop % mmap.PAGESIZE
-    if stop > start:
-        mapped.madvise(mmap.MADV_DONTNEED, start, stop - start)
+    if stop > start and _DONTNEED is not None:
+        mapped.madvise(_DONTNEED, start, stop - start)
         return stop
     return start
+
+
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
@@ -245,7 +252,7 @@ class _CsvReader:
             reader = pa_csv.open_csv(
                 self._file,
                 read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=self.names,
-                                                skip_rows=1, use_threads=True),
+                                                skip_rows=1, use_threads=_PARSE_THREADS),
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True,
                                                   invalid_row_handler=on_invalid),
                 convert_options=pa_csv.ConvertOptions(
