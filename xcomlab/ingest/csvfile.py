@@ -260,6 +260,8 @@ class _CsvReader:
                     null_values=[""], true_values=["t"], false_values=["f"],
                     strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
+            # Hex text is twice the bytes it stands for, and decoding it takes room.
+            batch_bytes = BATCH_BYTES // 2 if self.mode is ValueMode.HEX else BATCH_BYTES
             row = 1
             blocks = released = 0
             group: list[pa.RecordBatch] = []
@@ -275,7 +277,7 @@ class _CsvReader:
                 released = _release(mapped, released, min((blocks - 2) * BLOCK_BYTES, len(mapped)))
                 group.append(rb)
                 size += rb.nbytes
-                if size >= BATCH_BYTES:
+                if size >= batch_bytes:
                     yield functools.partial(self._prepare, group, row)
                     row += sum(b.num_rows for b in group)
                     group, size = [], 0

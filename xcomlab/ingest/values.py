@@ -85,7 +85,8 @@ def values_from_text(text: pa.Array, mode: ValueMode) -> ValueText:
     if mode is ValueMode.HEX:
         hexed = np.asarray(pc.starts_with(text, "\\x").fill_null(True))
         bad |= ~hexed
-        clean = pc.if_else(pa.array(hexed), text, pa.scalar("\\x", pa.string()))
+        clean = text if hexed.all() else pc.if_else(pa.array(hexed), text,
+                                                    pa.scalar("\\x", pa.string()))
         head, badhex = hex_to_binary(clean, 2)
         bad |= badhex
     elif mode is ValueMode.JSON:
