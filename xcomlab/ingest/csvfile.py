@@ -1,8 +1,11 @@
 """CSV exports: ``psql \\copy … csv header`` and ``airflow db export-archived``.
 
 Columns are found by header name (their physical order depends on how the database
-was created). A fast path streams blocks through Arrow's multithreaded CSV parser;
+was created). A fast path streams a read-only mapping of the file through Arrow's
+CSV parser (integers, booleans and ``+00`` timestamps converted by the parser,
+everything else read as bytes and checked in the loader's builder threads);
 malformed input switches to an exact row-by-row reader that names the bad line.
+A file truncated while it loads stops the process (as with any mapped file).
 """
 
 from __future__ import annotations

@@ -529,8 +529,9 @@ _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 class _Columns:
     """The frame's columns, filled batch by batch in their final numpy form.
 
-    Workers turn each built batch into numpy pieces (:func:`_pieces`); here they are
-    copied into one preallocated buffer per column, and identifier codes renumbered
+    Builder threads turn each batch into numpy pieces
+    (:func:`~xcomlab.ingest.normalize.build_batch`); here they are copied into one
+    preallocated buffer per column, and identifier codes renumbered
     against one dictionary per column. The frame then wraps the buffers without a
     copy: each byte of the frame is written once. (On machines where first touching
     memory is slow, a join of pieces at the end costs more than the parsing.)
