@@ -38,7 +38,7 @@ ID_COLUMNS = (S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID, S
 REQUIRED_EXPORT = ("dag_id", "task_id", "key", "value", "timestamp")
 _SLOW_BATCH_ROWS = 50_000
 #: Identifier columns the fast path reads dictionary-encoded: they repeat a lot, so
-#: each distinct text is stored, checked and parsed once per block.
+#: each distinct text is stored, checked and parsed once per batch.
 _DICT_COLUMNS = frozenset({S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.DAG_RUN_ID,
                            S.DAG_RESULT})
 _SAMPLE_ROWS = 200
@@ -179,6 +179,9 @@ def _map(path: str) -> mmap.mmap:
         return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
 
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows
+
+
 def _release(mapped: mmap.mmap, start: int, stop: int) -> int:
     """Drop the mapping's pages in [start, stop) from this process; return where the
     next release starts. The pages stay in the page cache (touching them again reads
@@ -189,9 +192,6 @@ def _release(mapped: mmap.mmap, start: int, stop: int) -> int:
         mapped.madvise(_DONTNEED, start, stop - start)
         return stop
     return start
-
-
-_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)  # absent on Windows
 
 
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:

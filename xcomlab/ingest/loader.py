@@ -418,7 +418,7 @@ def _built(batches: Iterator[RawBatch | Callable[[], RawBatch]], ctx: BatchConte
         pieces, table = build_batch(raw, ctx, keep_values=keep_values)
         return size, table, pieces
 
-    source = _read_ahead(batches, read_ahead) if read_ahead else batches
+    source = _ReadAhead(batches, read_ahead) if read_ahead else batches
     with ThreadPoolExecutor(max_workers=_IN_FLIGHT, thread_name_prefix="xcomlab-ingest") as pool:
         pending: deque[Future[Built]] = deque()
         try:
@@ -492,10 +492,6 @@ class _ReadAhead:
 @dataclass(frozen=True)
 class _Raised:
     exc: BaseException
-
-
-def _read_ahead(items: Iterator[Any], depth: int) -> _ReadAhead:
-    return _ReadAhead(items, depth)
 
 
 _VALUE_ROW_COLUMNS = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE]
@@ -588,7 +584,8 @@ class _Columns:
         self.rows = rows
 
     def add(self, pieces: dict[str, Any]) -> None:
-        """Copy one batch's pieces (from :func:`_pieces`) into the buffers."""
+        """Copy one batch's pieces (:data:`~xcomlab.ingest.normalize.Pieces`) into the
+        buffers."""
         n = len(pieces[S.MAP_INDEX])
         if self.rows + n > self.capacity:
             self._grow(max(2 * self.capacity, self.rows + n))
@@ -668,7 +665,7 @@ class _Columns:
 
 
 _NAT = np.iinfo(np.int64).min
-#: Numpy buffer of each fixed-width column (categories hold int32 codes).
+#: Numpy buffer of each fixed-width column.
 _BUFFERS: dict[str, Any] = {
     # int16 codes, widened to int32 for a column that outgrows them (run_id may)
     **{c: np.int16 for c in _CATEGORIES},

@@ -24,9 +24,6 @@ __all__ = ["BatchContext", "RawBatch", "build_batch", "detect_schema", "hex_to_b
 
 _TS = pa.timestamp("us", tz="UTC")
 REQUIRED = (S.DAG_ID, S.TASK_ID, S.KEY, S.TIMESTAMP)
-#: Dictionaries of the encoding and schema columns: fixed, so codes are positions.
-_ENCODINGS = pa.array(S.ENCODINGS, pa.string())
-_SCHEMAS = pa.array(S.AIRFLOW_SCHEMAS, pa.string())
 
 
 @dataclass
