@@ -209,7 +209,12 @@ def load_export(
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values set for loading.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: The ceiling of glibc's dynamic mmap threshold on 64-bit systems,
+#: DEFAULT_MMAP_THRESHOLD_MAX = 4 MiB * sizeof(long) (mallopt(3), glibc 2.36; read
+#: 2026-12-06).
 _MMAP_THRESHOLD = 32 * 2**20
+#: Free heap top kept for reuse; chosen by measurement (benchmarks/README.md, fourth
+#: round, 2026-12-06): a 5M-row load peaks at 840–880 MiB with it.
 _TRIM_THRESHOLD = 128 * 2**20
 
 
