@@ -112,7 +112,7 @@ def test_jsonb_is_larger_than_its_text_and_bytea_is_not() -> None:
 
 
 def test_index_bytes_match_the_measured_anchor() -> None:
-    """reference/airflow_xcom.md §8: ≈ 506 B/row for a 62 B value, 21-char ids, 40-char run_id."""
+    """docs/storage.md#row-overhead: ≈ 506 B/row for a 62 B value, 21-char ids, 40-char run_id."""
     est = estimate(_frame([62] * 100_000, schema="3.3+", task="t" * 21, dag="d" * 21, run="r" * 40))
     per_row = {k: v / est.rows for k, v in est.breakdown.items()}
     assert 455 < est.total_bytes / est.rows < 560
