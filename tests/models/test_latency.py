@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xcomlab.backend import StoreConfig, XComStore
 from xcomlab.errors import SchemaMismatchError, XcomlabError
 from xcomlab.models.latency import (
     BACKENDS,
@@ -264,10 +265,9 @@ def test_fit_on_real_sqlite_and_file_timings(tmp_path) -> None:  # type: ignore[
 
 def test_fit_on_the_reference_backend_measurements(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The loop closes: XComStore measures real SQLite + file operations, fit calibrates."""
-    backend = pytest.importorskip("xcomlab.backend")
-    cfg = backend.StoreConfig(url=f"sqlite:///{tmp_path}/x.db", object_base=f"file://{tmp_path}/obj",
+    cfg = StoreConfig(url=f"sqlite:///{tmp_path}/x.db", object_base=f"file://{tmp_path}/obj",
                               threshold=50_000, compression="none")
-    store = backend.XComStore(cfg)
+    store = XComStore(cfg)
     rng = np.random.default_rng(0)
     for i, size in enumerate([200, 2_000, 20_000, 200_000, 1_000_000] * 5):
         value = rng.bytes(size // 2).hex()  # incompressible text of about `size` bytes
