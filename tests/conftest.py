@@ -14,6 +14,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 FIXTURES = ROOT / "tests" / "fixtures"
 
+#: Whole suites that are slow by nature: a browser, real Airflow, killed processes, many
+#: workers, query-scaling fits, benchmark smoke runs. ``make check`` (``-m "not slow"``)
+#: leaves them out; ``make test`` and CI run them. Single heavy tests carry
+#: ``@pytest.mark.slow`` in their own module; notebooks are marked by ``notebooks/conftest.py``.
+SLOW_PATHS = (
+    "tests/browser/",
+    "tests/backend/test_airflow_integration.py",
+    "tests/backend/test_crash.py",
+    "tests/backend/test_concurrency.py",
+    "tests/models/test_complexity.py",
+    "tests/simulate/test_benchmark_small.py",
+    "tests/test_benchmarks.py",
+    "tests/test_benchmarks_backend.py",
+)
+
 PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("XCOMLAB_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -24,6 +39,15 @@ def _answers(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests under :data:`SLOW_PATHS` ``slow``."""
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if (path.is_relative_to(ROOT) and path.relative_to(ROOT).as_posix().startswith(SLOW_PATHS)
+                and item.get_closest_marker("slow") is None):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

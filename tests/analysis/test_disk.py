@@ -214,6 +214,7 @@ def test_summarize_reports_on_disk_bytes() -> None:
     assert s["on_disk_bytes"]["postgresql"] == estimate(live, "postgresql").total_bytes
 
 
+@pytest.mark.slow
 def test_a_million_rows_are_fast() -> None:
     import time
 
@@ -237,13 +238,16 @@ def _check(table: pd.DataFrame) -> None:
     assert (table["error_pct"].abs() <= 15).all(), table
 
 
+@pytest.mark.slow
 def test_validate_sqlite() -> None:
     _check(validate(seed=SEED))
 
 
+@pytest.mark.slow
 def test_validate_postgresql(pg_url: str) -> None:
     _check(validate({"postgresql": pg_url}, seed=SEED))
 
 
+@pytest.mark.slow
 def test_validate_mariadb(mysql_url: str) -> None:
     _check(validate({"mysql": mysql_url}, seed=SEED))
