@@ -17,8 +17,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 #: Whole suites that are slow by nature: a browser, real Airflow, killed processes, many
 #: workers, query-scaling fits, benchmark smoke runs. ``make check`` (``-m "not slow"``)
 #: leaves them out; ``make test`` and CI run them. Single heavy tests carry
-#: ``@pytest.mark.slow`` in their own module; notebooks are marked by ``notebooks/conftest.py``.
+#: ``@pytest.mark.slow`` in their own module.
 SLOW_PATHS = (
+    "notebooks/",  # every cell nbval collects: each notebook runs top to bottom in a kernel
     "tests/browser/",
     "tests/backend/test_airflow_integration.py",
     "tests/backend/test_crash.py",
@@ -42,7 +43,13 @@ def _answers(port: int) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the tests under :data:`SLOW_PATHS` ``slow``."""
+    """Mark the tests under :data:`SLOW_PATHS` ``slow``.
+
+    This hook sees every collected item, the notebooks' cells included, whenever ``tests/``
+    is collected (the default ``testpaths``). ``conftest`` is imported by name by several
+    test modules, so there is no second conftest under ``notebooks/``: ``pytest notebooks/``
+    alone runs the notebooks, as asked.
+    """
     for item in items:
         path = Path(str(item.path)).resolve()
         if (path.is_relative_to(ROOT) and path.relative_to(ROOT).as_posix().startswith(SLOW_PATHS)

@@ -182,9 +182,8 @@ def _synthetic(tmp: Path, **config: Any) -> pd.DataFrame:
     return xcomlab.load_export(tmp / "x")
 
 
-@pytest.mark.parametrize(("growth", "seed"), [
-    (0.2, 1), *(pytest.param(g, s, marks=pytest.mark.slow)
-                for g, s in [(0.0, 1), (0.0, 3), (0.05, 2), (0.05, 3), (0.2, 2)])])
+@pytest.mark.slow
+@pytest.mark.parametrize(("growth", "seed"), [(0.0, 1), (0.0, 3), (0.05, 2), (0.05, 3), (0.2, 1), (0.2, 2)])
 def test_backtest_error_within_ten_percent(tmp_path: Path, growth: float, seed: int) -> None:
     """Default deployments (late DAGs, offenders, offloaded values): fit on 70 % of the
     history, predict the bytes written over the remaining ~36 days (one-off offenders
@@ -197,8 +196,8 @@ def test_backtest_error_within_ten_percent(tmp_path: Path, growth: float, seed: 
     assert bt.by_dag.loc[TOTAL, "actual_bytes"] == bt.by_dag["actual_bytes"].iloc[1:].sum()
 
 
-@pytest.mark.parametrize(("growth", "tolerance"), [
-    (0.0, 0.02), *(pytest.param(g, t, marks=pytest.mark.slow) for g, t in [(0.05, 0.02), (0.2, 0.05)])])
+@pytest.mark.slow
+@pytest.mark.parametrize(("growth", "tolerance"), [(0.0, 0.02), (0.05, 0.02), (0.2, 0.05)])
 def test_fitted_growth_is_close_to_the_configured_one(tmp_path: Path, growth: float,
                                                       tolerance: float) -> None:
     """A steady deployment (no late DAGs, offenders or offloaded values). Fixed-size values
