@@ -4,6 +4,7 @@ holds an absolute path of a build machine."""
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -60,10 +61,11 @@ def _slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
-def anchors_of(page: Path) -> set[str]:
+@functools.cache
+def anchors_of(page: Path) -> frozenset[str]:
     """Section anchors of a Markdown page: explicit ``<a id>`` ids and heading slugs."""
     text = page.read_text(encoding="utf-8")
-    return set(ANCHOR_ID.findall(text)) | {_slug(h) for h in HEADING.findall(text)}
+    return frozenset(ANCHOR_ID.findall(text)) | {_slug(h) for h in HEADING.findall(text)}
 
 
 def _resolve(path: str, citing: Path, *, link: bool) -> Path | None:
