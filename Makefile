@@ -1,4 +1,5 @@
-# One runner for xcomlab. `make demo` and `make test` are the README's two commands.
+# One runner for xcomlab. `make demo` and `make test` are the README's two commands;
+# `make check` is the fast test loop.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ SAMPLE ?= data/samples/af3/airflow.db
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
 
-.PHONY: demo test lint typecheck bench install install-dev airflow-env samples clean
+.PHONY: demo test check lint typecheck bench install install-dev airflow-env samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,9 +50,16 @@ $(AIRFLOW_VENV)/.installed: pyproject.toml
 
 airflow-env: $(AIRFLOW_VENV)/.installed
 
+# Every test, slow ones included (-m "" overrides any -m a caller passes in PYTEST_ADDOPTS).
 # XCOMLAB_REQUIRE_AIRFLOW=1: the Airflow integration test fails instead of skipping.
 test: install-dev airflow-env
-	XCOMLAB_REQUIRE_AIRFLOW=1 XCOMLAB_AIRFLOW_PYTHON=$(CURDIR)/$(AIRFLOW_PY) $(BIN)/python -m pytest
+	XCOMLAB_REQUIRE_AIRFLOW=1 XCOMLAB_AIRFLOW_PYTHON=$(CURDIR)/$(AIRFLOW_PY) $(BIN)/python -m pytest -m ""
+
+# The fast loop while working (~2 minutes): everything but the tests marked slow
+# (notebooks, benchmarks, browser, Airflow integration, crash, concurrency, complexity, the
+# heaviest real-server tests; see tests/conftest.py SLOW_PATHS). No Airflow venv needed.
+check: install-dev
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: install-dev
 	$(BIN)/ruff check xcomlab tests benchmarks notebooks

@@ -14,6 +14,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
 FIXTURES = ROOT / "tests" / "fixtures"
 
+#: Whole suites that are slow by nature: a browser, real Airflow, killed processes, many
+#: workers, query-scaling fits, benchmark smoke runs. ``make check`` (``-m "not slow"``)
+#: leaves them out; ``make test`` and CI run them. Single heavy tests carry
+#: ``@pytest.mark.slow`` in their own module.
+SLOW_PATHS = (
+    "notebooks/",  # every cell nbval collects: each notebook runs top to bottom in a kernel
+    "tests/browser/",
+    "tests/backend/test_airflow_integration.py",
+    "tests/backend/test_crash.py",
+    "tests/backend/test_concurrency.py",
+    "tests/models/test_complexity.py",
+    "tests/simulate/test_benchmark_small.py",
+    "tests/test_benchmarks.py",
+    "tests/test_benchmarks_backend.py",
+)
+
 PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("XCOMLAB_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -24,6 +40,21 @@ def _answers(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests under :data:`SLOW_PATHS` ``slow``.
+
+    This hook sees every collected item, the notebooks' cells included, whenever ``tests/``
+    is collected (the default ``testpaths``). ``conftest`` is imported by name by several
+    test modules, so there is no second conftest under ``notebooks/``: ``pytest notebooks/``
+    alone runs the notebooks, as asked.
+    """
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if (path.is_relative_to(ROOT) and path.relative_to(ROOT).as_posix().startswith(SLOW_PATHS)
+                and item.get_closest_marker("slow") is None):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

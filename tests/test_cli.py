@@ -124,7 +124,7 @@ def test_recommend_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert out["best"] in cands and out["reason"].startswith(out["best"])
     assert {c["object_store"] for c in cands.values()} == {"", "s3", "gcs"}
     assert set(out["pareto"]) == {n for n, c in cands.items() if c["pareto"]}
-    db = cands["db"]  # bundled RDS gp3 price, model_parameters.md §3: $0.115 per GB-month
+    db = cands["db"]  # bundled RDS gp3 price, docs/prices.md#database-storage: $0.115 per GB-month
     assert db["db_storage_usd"] == pytest.approx(db["peak_db_bytes"] / 1e9 * 0.115)
     assert set(out["settings"]) == {"common_io", "xcomlab"} and out["notes"]
 

@@ -10,6 +10,7 @@ import pytest
 
 import xcomlab
 from xcomlab import schema as S
+from xcomlab import simulate as simulation
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.cost import Prices
 from xcomlab.recommend import (
@@ -265,7 +266,6 @@ def test_recommend_on_the_bundled_airflow3_sample() -> None:
 
 
 def test_simulated_volumes_agree_with_the_frame_arithmetic(big_values: pd.DataFrame) -> None:
-    pytest.importorskip("xcomlab.simulate")
     cands = [Candidate("db", "db"), Candidate("tiered", "tiered", POLICY_48KB, "zstd", "s3"),
              Candidate("object", "object", 0, "zstd", "s3")]
     direct = evaluate(big_values, candidates=cands)
@@ -285,12 +285,12 @@ def test_empty_frame_is_a_clear_error() -> None:
 
 
 def test_evaluate_takes_simulation_results_you_ran() -> None:
-    sim = pytest.importorskip("xcomlab.simulate")
     frame = make_frame(lognormal_sizes(5_000, 1.0, 2_000), days=3)
     cand = Candidate("tiered", "tiered", 20_000, "zstd", "s3")
-    res = sim.simulate(sim.fit_workload(frame), sim.SimConfig("tiered", threshold_bytes=20_000,
-                                                              compression_ratio=0.33),
-                       horizon_days=40, seed=1)
+    res = simulation.simulate(
+        simulation.fit_workload(frame),
+        simulation.SimConfig("tiered", threshold_bytes=20_000, compression_ratio=0.33),
+        horizon_days=40, seed=1)
     table = evaluate(frame, candidates=[cand], simulate={"tiered": res})
     assert table.loc["tiered", "peak_db_bytes"] == pytest.approx(
         float(res.daily["db_on_disk_bytes"].max() if "db_on_disk_bytes" in res.daily else res.daily["db_bytes"].max()))

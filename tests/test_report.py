@@ -121,6 +121,7 @@ def test_self_contained(html: str) -> None:
     assert all(base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
 
 
+@pytest.mark.slow
 def test_render_is_deterministic_and_stamps_only_when_asked(frame: pd.DataFrame, html: str) -> None:
     stamped = render(frame, source_name="airflow.db", now=pd.Timestamp("2026-11-25T10:00Z").to_pydatetime())
     assert "generated 2026-11-25 10:00 UTC" in stamped and not re.search(r"generated \d{4}-", html)
@@ -128,6 +129,7 @@ def test_render_is_deterministic_and_stamps_only_when_asked(frame: pd.DataFrame,
     assert stamped.replace("generated 2026-11-25 10:00 UTC", "no generation time recorded") == html
 
 
+@pytest.mark.slow
 def test_options_reach_the_sections(frame: pd.DataFrame) -> None:
     page = render(frame.drop(columns=["value"]), dialect="mysql", title="Ops <review>",
                   retention_policy=RetentionPolicy(keep_last_runs=3), ceilings={"tiny": 1e6})
@@ -138,6 +140,7 @@ def test_options_reach_the_sections(frame: pd.DataFrame) -> None:
     assert "Storage constants (mysql)" in _section(page, "method")
 
 
+@pytest.mark.slow
 def test_a_short_history_is_called_short(tmp_path: Path) -> None:
     dest = tmp_path / "short.db"
     write(generate(SynthConfig(seed=3, dags=3, days=10, offenders=0, secrets=1)), "sqlite", dest)
@@ -145,6 +148,7 @@ def test_a_short_history_is_called_short(tmp_path: Path) -> None:
     assert "The history is short" in _section(page, "forecast")
 
 
+@pytest.mark.slow
 def test_an_airflow_2_export_gets_the_upgrade_verdict(tmp_path: Path) -> None:
     page = write_report(ROOT / "data" / "samples" / "af2" / "xcom_pgdump.sql", tmp_path / "af2.html").read_text()
     assert 'class="badge warn">data loss</span>' in _section(page, "audit")
@@ -157,6 +161,7 @@ def test_empty_frame_is_a_clear_error(frame: pd.DataFrame) -> None:
         render(frame.iloc[:0])
 
 
+@pytest.mark.slow
 def test_write_report_from_a_path_scans_while_streaming(tmp_path: Path) -> None:
     out = write_report(AF3, tmp_path / "r.html")
     page = out.read_text(encoding="utf-8")
@@ -164,6 +169,7 @@ def test_write_report_from_a_path_scans_while_streaming(tmp_path: Path) -> None:
     assert "source airflow.db" in _section(page, "method")
 
 
+@pytest.mark.slow
 def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sub.html"
     assert main(["report", str(AF3), "-o", str(out), "--max-age", "7", "--json"]) == 0
@@ -206,6 +212,7 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+@pytest.mark.slow
 def test_chromium_renders_every_section_and_screenshots(tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     assert main(["report", str(AF3), "-o", str(page), "--no-timestamp"]) == 0

@@ -69,6 +69,7 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
     assert digests[0] == digests[1] != digests[2]
 
 
+@pytest.mark.slow
 def test_values_do_not_depend_on_chunk_size() -> None:
     dep = synth.generate(seed=2, dags=3, days=15)
     a = pd.concat(dep.chunks("xcom", chunk_rows=7))["value"].tolist()
@@ -92,6 +93,7 @@ def test_sizes_grow_over_time() -> None:
     assert means.iloc[-1] > means.iloc[0] * 1.6  # +20 %/month over ~5 months
 
 
+@pytest.mark.slow
 def test_planted_secrets_nan_and_internal_keys() -> None:
     dep2 = synth.generate(seed=9, airflow="2.10", dags=8, days=30, secrets=7, nan_values=3)
     truth = dep2.truth

@@ -72,6 +72,7 @@ def test_builds_widgets_with_stable_classes(explorer: BackendExplorer) -> None:
     assert list(explorer.curve["threshold"]) == [label for label, _ in THRESHOLDS]
 
 
+@pytest.mark.slow
 def test_threshold_and_backend_stay_consistent(fresh: BackendExplorer) -> None:
     fresh.backend.value = "db"
     assert fresh.threshold.value == -1 and fresh.current["kind"] == "db+compression"
@@ -83,6 +84,7 @@ def test_threshold_and_backend_stay_consistent(fresh: BackendExplorer) -> None:
     assert fresh.backend.value == "object" and fresh.current["name"] == "object-s3"
 
 
+@pytest.mark.slow
 def test_object_price_raises_object_cost(fresh: BackendExplorer) -> None:
     fresh.threshold.value = 0
     before = dict(fresh.current)
@@ -97,6 +99,7 @@ def test_object_price_raises_object_cost(fresh: BackendExplorer) -> None:
     assert fresh.current["requests_usd"] > put
 
 
+@pytest.mark.slow
 def test_repriced_curve_matches_evaluate(fresh: BackendExplorer, sample: pd.DataFrame) -> None:
     fresh.db_price.value = 3.0
     fresh.put_price.value = 0.05
@@ -107,6 +110,7 @@ def test_repriced_curve_matches_evaluate(fresh: BackendExplorer, sample: pd.Data
                                rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_store_change_resets_object_prices(fresh: BackendExplorer) -> None:
     fresh.object_store.value = "azure"
     assert fresh.put_price.value == pytest.approx(0.0055)  # blob.put, bundled pricing.csv
@@ -115,6 +119,7 @@ def test_store_change_resets_object_prices(fresh: BackendExplorer) -> None:
     assert set(fresh.recommendation.table["object_store"]) <= {"", "azure"}
 
 
+@pytest.mark.slow
 def test_shorter_retention_shrinks_the_db(fresh: BackendExplorer) -> None:
     forever = fresh.current["peak_db_bytes"]
     fresh.retention.value = 30
@@ -124,12 +129,14 @@ def test_shorter_retention_shrinks_the_db(fresh: BackendExplorer) -> None:
     assert fresh.current["retention_days"] == 3 and fresh.current["db_storage_usd"] > 0
 
 
+@pytest.mark.slow
 def test_updates_are_fast_once_cached(fresh: BackendExplorer) -> None:
     fresh.threshold.value = 2**10
     fresh.threshold.value = 2**20
     assert fresh.last_update_s < 3.0  # ~0.3 s on an idle core; the machine is shared
 
 
+@pytest.mark.slow
 def test_deterministic(sample: pd.DataFrame, explorer: BackendExplorer) -> None:
     again = BackendExplorer(sample, cost_tolerance_usd=0.0)
     assert again.current == explorer.current
@@ -137,6 +144,7 @@ def test_deterministic(sample: pd.DataFrame, explorer: BackendExplorer) -> None:
     pd.testing.assert_frame_equal(again.curve, explorer.curve)
 
 
+@pytest.mark.slow
 def test_big_offenders_db_price_moves_recommendation_off_the_db(big: pd.DataFrame) -> None:
     e = BackendExplorer(big, cost_tolerance_usd=0.0)
     assert e.recommendation is not None
@@ -157,6 +165,7 @@ def test_big_offenders_db_price_moves_recommendation_off_the_db(big: pd.DataFram
     assert e.recommendation_text != text and "Your choice db+zstd" in e.recommendation_text
 
 
+@pytest.mark.slow
 def test_always_offload_leaves_only_reference_rows(big: pd.DataFrame) -> None:
     e = BackendExplorer(big, threshold=0, compression="none")
     c = e.current

@@ -8,9 +8,9 @@ rate from the ``timestamp`` span, pulls ≈ pushes unless told otherwise. A fitt
 :mod:`xcomlab.simulate` run can replace the frame arithmetic (``simulate=True``).
 
 Assumptions (each overridable): Airflow 3 links (``_link_*``) and other internal keys are
-written past any custom backend (airflow_xcom.md §8), so they stay in the DB; an offloaded
+written past any custom backend (docs/airflow-xcom.md#core-keys), so they stay in the DB; an offloaded
 value leaves a reference row of ``ref_bytes`` in the DB; common-io checks ``exists()`` (one
-HEAD, billed as a GET) before each PUT (§4); DB storage is billed at its peak (RDS bills
+HEAD, billed as a GET) before each PUT (docs/airflow-xcom.md#common-io-path); DB storage is billed at its peak (RDS bills
 allocated storage); same-region workers (no egress).
 """
 
@@ -51,10 +51,10 @@ OBJECTIVES: Final = ("monthly_cost_usd", "push_p99_ms", "pull_p99_ms", "violatio
 #: ``MAX_XCOM_SIZE`` (48 KB) kept as a policy threshold (xcomlab/data/limits.csv ``policy_48kb``,
 #: 2026-11-24).
 POLICY_48KB: Final = 49_344
-#: common-io docs' example threshold (model_parameters.md §0, common-io 1.3.0–1.9.0, 2026-11-24).
+#: common-io docs' example threshold (docs/managed-airflow.md#thresholds, common-io 1.3.0–1.9.0, 2026-11-24).
 COMMON_IO_EXAMPLE: Final = 1_048_576
 #: Per-row on-disk overhead measured on PostgreSQL 15, Airflow 3 schema, 100k rows
-#: (airflow_xcom.md §8, 2026-11-24: heap + 3 indexes ≈ 506 B/row), used when
+#: (docs/storage.md#row-overhead, 2026-11-24: heap + 3 indexes ≈ 506 B/row), used when
 #: ``xcomlab.analysis.disk`` is not available.
 ROW_OVERHEAD_BYTES: Final = 506
 #: A packed inline value's envelope around its base64 payload (``xcomlab/backend/envelope.py``
@@ -62,7 +62,7 @@ ROW_OVERHEAD_BYTES: Final = 506
 #: ``XComStore(compress_inline=True)`` on SQLite, 2026-11-25 [L].
 PACKED_OVERHEAD_BYTES: Final = 171
 #: Reference row: common-io stores the JSON string of the object URL, 2 + ~100–160 B for
-#: ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst`` (airflow_xcom.md §4, 2026-11-24);
+#: ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst`` (docs/airflow-xcom.md#common-io-path, 2026-11-24);
 #: xcomlab's envelope (sizes, sha256, 80-char preview) measured 465 B with a 158-B URI,
 #: 2026-11-25 [L] — pass ``ref_bytes=465`` to size for xcomlab's backend.
 REF_BYTES: Final = 200
@@ -271,7 +271,7 @@ def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
     if w.values is not None and (r := measure_compression_ratio(w.values, codec)) is not None:
         notes.append(f"{codec} ratio {r:.3f} measured on sample values")
         return r
-    notes.append(f"{codec} ratio {CODECS[codec][0]:.3f}: default (model_parameters.md §2c, "
+    notes.append(f"{codec} ratio {CODECS[codec][0]:.3f}: default (docs/latency.md#compression, "
                  "lzbench 2025 on Silesia) — pass compression_ratio or keep_values=True to measure")
     return CODECS[codec][0]
 
@@ -583,7 +583,7 @@ def recommend(frame: pd.DataFrame, *, latency_budget_ms: float | None = None,
         Largest acceptable p99 push and pull time.
     db_ceiling_bytes
         Largest acceptable metadata DB: e.g. 20e9 for Cloud Composer (snapshots fail above
-        20 GB) or 50 × 2**30 for Astronomer's degradation point (model_parameters.md §4).
+        20 GB) or 50 × 2**30 for Astronomer's degradation point (docs/managed-airflow.md#astronomer).
     cost_tolerance, cost_tolerance_usd
         How much dearer than the cheapest a simpler configuration may be.
     object_base

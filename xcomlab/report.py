@@ -391,12 +391,12 @@ def _method(dialect: str, rec: Recommendation, now: datetime | None, source_name
              "Sizes are the bytes of each value as stored (value_bytes); on-disk sizes come from "
              "xcomlab.analysis.disk, a page-level model of PostgreSQL, MySQL/InnoDB and SQLite "
              "(constants below, xcomlab/data/storage.csv).",
-             "Limits: xcomlab/data/limits.csv (reference/airflow_xcom.md §5).",
+             "Limits: xcomlab/data/limits.csv (docs/airflow-xcom.md#limits).",
              "Forecast: Theil–Sen trend per DAG with weekly factors and a block bootstrap band "
              "(xcomlab.analysis.forecast); ceilings 20 GB (Cloud Composer snapshots) and 50 GiB "
-             "(Astronomer) per reference/model_parameters.md §4.",
+             "(Astronomer) per docs/managed-airflow.md#astronomer.",
              "Backends: xcomlab.recommend with prices from xcomlab/data/pricing.csv "
-             "(model_parameters.md §3) and the latency model's defaults (model_parameters.md §2).",
+             "(docs/prices.md) and the latency model's defaults (docs/latency.md).",
              "Secrets: pattern rules and a secret-name + entropy rule (xcomlab.analysis.secrets); "
              "no value is decoded beyond JSON and no pickle is ever loaded.",
              "Upstream references: https://airflow.apache.org/docs/apache-airflow/stable/core-concepts/xcoms.html "

@@ -76,7 +76,7 @@ VALUE: Final = "value"
 #: export replaced the value with a placeholder (``<memory at 0x…>``).
 ENCODINGS: Final = ("json", "serde", "double_json", "pickle", "text", "null", "unknown", "lost")
 
-#: Airflow xcom table generations (reference/airflow_xcom.md §1).
+#: Airflow xcom table generations (docs/airflow-xcom.md#schema).
 AIRFLOW_SCHEMAS: Final = ("1.10", "2.0-2.2", "2.3-2.11", "3.0-3.2", "3.3+")
 
 DTYPES: Final[dict[str, object]] = {
@@ -101,7 +101,7 @@ DTYPES: Final[dict[str, object]] = {
 }
 COLUMNS: Final = tuple(DTYPES)
 
-#: Keys Airflow core writes by itself (reference/airflow_xcom.md §8).
+#: Keys Airflow core writes by itself (docs/airflow-xcom.md#core-keys).
 CORE_KEYS: Final = frozenset(
     {"skipmixin_key", "trigger_run_id", "trigger_logical_date_iso", "past_depends_met"}
 )

@@ -1,8 +1,8 @@
 """Teach: which XCom rows a TaskFlow task's return value makes, without Airflow installed.
 
 Used by ``notebooks/xcom_fundamentals.ipynb`` to push, through the reference backend, the
-same rows Airflow would write. The rules follow reference/airflow_xcom.md §8 ("Rows that
-Airflow writes by itself") and §7 (dynamic task mapping):
+same rows Airflow would write. The rules follow docs/airflow-xcom.md#core-keys (rows
+Airflow writes by itself) and docs/airflow-xcom.md#mapping (dynamic task mapping):
 
 * a task that returns ``None`` writes no row;
 * any other result is stored under ``return_value`` (``do_xcom_push=True``, the default);
@@ -20,7 +20,7 @@ from xcomlab.errors import XcomlabError
 
 __all__ = ["RETURN_KEY", "TeachError", "XComRow", "mapped_xcoms", "taskflow_xcoms"]
 
-#: Airflow's ``XCOM_RETURN_KEY`` (reference/airflow_xcom.md §3.2).
+#: Airflow's ``XCOM_RETURN_KEY`` (docs/airflow-xcom.md#basexcom-3).
 RETURN_KEY: Final = "return_value"
 
 
@@ -89,7 +89,7 @@ def taskflow_xcoms(result: Any, *, multiple_outputs: bool = False,
 def mapped_xcoms(results: Sequence[Any], *, multiple_outputs: bool = False) -> list[XComRow]:
     """The rows of a mapped task whose instance ``i`` returned ``results[i]``.
 
-    Each map index writes its own rows (reference/airflow_xcom.md §7), so the row count is
+    Each map index writes its own rows (docs/airflow-xcom.md#mapping), so the row count is
     the sum over instances of :func:`taskflow_xcoms`.
 
     Examples

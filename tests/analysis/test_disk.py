@@ -112,7 +112,7 @@ def test_jsonb_is_larger_than_its_text_and_bytea_is_not() -> None:
 
 
 def test_index_bytes_match_the_measured_anchor() -> None:
-    """reference/airflow_xcom.md §8: ≈ 506 B/row for a 62 B value, 21-char ids, 40-char run_id."""
+    """docs/storage.md#row-overhead: ≈ 506 B/row for a 62 B value, 21-char ids, 40-char run_id."""
     est = estimate(_frame([62] * 100_000, schema="3.3+", task="t" * 21, dag="d" * 21, run="r" * 40))
     per_row = {k: v / est.rows for k, v in est.breakdown.items()}
     assert 455 < est.total_bytes / est.rows < 560
@@ -214,6 +214,7 @@ def test_summarize_reports_on_disk_bytes() -> None:
     assert s["on_disk_bytes"]["postgresql"] == estimate(live, "postgresql").total_bytes
 
 
+@pytest.mark.slow
 def test_a_million_rows_are_fast() -> None:
     import time
 
@@ -237,13 +238,16 @@ def _check(table: pd.DataFrame) -> None:
     assert (table["error_pct"].abs() <= 15).all(), table
 
 
+@pytest.mark.slow
 def test_validate_sqlite() -> None:
     _check(validate(seed=SEED))
 
 
+@pytest.mark.slow
 def test_validate_postgresql(pg_url: str) -> None:
     _check(validate({"postgresql": pg_url}, seed=SEED))
 
 
+@pytest.mark.slow
 def test_validate_mariadb(mysql_url: str) -> None:
     _check(validate({"mysql": mysql_url}, seed=SEED))

@@ -182,6 +182,7 @@ def _synthetic(tmp: Path, **config: Any) -> pd.DataFrame:
     return xcomlab.load_export(tmp / "x")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("growth", "seed"), [(0.0, 1), (0.0, 3), (0.05, 2), (0.05, 3), (0.2, 1), (0.2, 2)])
 def test_backtest_error_within_ten_percent(tmp_path: Path, growth: float, seed: int) -> None:
     """Default deployments (late DAGs, offenders, offloaded values): fit on 70 % of the
@@ -195,6 +196,7 @@ def test_backtest_error_within_ten_percent(tmp_path: Path, growth: float, seed: 
     assert bt.by_dag.loc[TOTAL, "actual_bytes"] == bt.by_dag["actual_bytes"].iloc[1:].sum()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("growth", "tolerance"), [(0.0, 0.02), (0.05, 0.02), (0.2, 0.05)])
 def test_fitted_growth_is_close_to_the_configured_one(tmp_path: Path, growth: float,
                                                       tolerance: float) -> None:

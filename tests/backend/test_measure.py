@@ -96,6 +96,7 @@ def test_run_on_server_databases(pg_url: str, mysql_url: str) -> None:
     assert set(fit(df).fits.index.get_level_values("backend")) == {"postgresql", "mysql"}
 
 
+@pytest.mark.slow
 def test_moto_server_and_s3_store(tmp_path: Path) -> None:
     pytest.importorskip("moto.server")
     with xm.moto_server(bucket=S3_BUCKET) as s3:

@@ -85,7 +85,7 @@ def test_inline_rows_hold_airflow_json(make_store: StoreFactory) -> None:
                                             "__data__": [1, 2]}
     assert store.get_stored("n", **IDS) == 42
     utc = serialize(dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
-    # reference/airflow_xcom.md §2.1: the bytes Airflow writes for this datetime
+    # docs/airflow-xcom.md#serialization-2: the bytes Airflow writes for this datetime
     assert json.dumps(utc) == (
         '{"__classname__": "datetime.datetime", "__version__": 2, "__data__": {"timestamp": '
         '1704164645.0, "tz": {"__classname__": "builtins.tuple", "__version__": 1, "__data__": '

@@ -134,7 +134,7 @@ def test_dataclasses_need_an_allow_list() -> None:
 
 
 def test_airflow_envelopes_decode() -> None:
-    """Rows Airflow wrote (reference/airflow_xcom.md §2.2) decode to the same Python values."""
+    """Rows Airflow wrote (docs/airflow-xcom.md#serialization-3) decode to the same Python values."""
     rows = {
         '{"__classname__": "datetime.date", "__version__": 2, "__data__": "2024-01-02"}': dt.date(2024, 1, 2),
         '{"__classname__": "datetime.timedelta", "__version__": 2, "__data__": 3600.0}': dt.timedelta(hours=1),

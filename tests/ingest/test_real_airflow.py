@@ -23,10 +23,10 @@ HERE = Path(__file__).resolve().parents[1] / "fixtures" / "airflow"
 EXPECTED: dict[str, Any] = json.loads((HERE / "expected.json").read_text())["exports"]
 EXPORTS = sorted(EXPECTED)
 
-#: Exports whose value cells are not the stored value (reference/airflow_xcom.md §6,
+#: Exports whose value cells are not the stored value (docs/airflow-xcom.md#export-archived,
 #: export-archived on PostgreSQL: ``<memory at 0x…>`` in 2.x, Python reprs in 3.x).
 LOSSY = {e for e in EXPORTS if e.endswith("pg/archived")}
-#: Keys Airflow writes itself that these DAGs produce (reference/airflow_xcom.md §8).
+#: Keys Airflow writes itself that these DAGs produce (docs/airflow-xcom.md#core-keys).
 INTERNAL_KEYS = {"skipmixin_key", "trigger_run_id", "trigger_logical_date_iso"}
 IDS = ["dag_id", "task_id", "map_index", "key"]
 
@@ -235,7 +235,7 @@ def test_upgrade_archived_pickles() -> None:
     live = frame[frame["source_table"] == "xcom"]
     assert set(live["airflow_schema"].astype(str)) == {"3.3+"}
     assert not (live["encoding"] == "pickle").any()
-    # 3.3.2 rewrites NaN/Infinity to null during the migration (reference/airflow_xcom.md §1.5)
+    # 3.3.2 rewrites NaN/Infinity to null during the migration (docs/airflow-xcom.md#migration-0049)
     assert not live["has_nan"].any()
     assert truth["xcom"]["columns"][-1] == "dag_result"  # added last by the upgrade
     assert live["dag_result"].isna().sum() == truth["xcom"]["dag_result_null"] == len(live)

@@ -37,7 +37,7 @@ def test_every_price_row_has_source_date_and_tag() -> None:
 
 
 def test_known_bills() -> None:
-    # 10 GB on RDS PostgreSQL gp3: 10 × 0.115 (model_parameters.md §3)
+    # 10 GB on RDS PostgreSQL gp3: 10 × 0.115 (docs/prices.md#database-storage)
     assert monthly_cost(db_bytes=10 * GB, object_bytes=0, puts=0, gets=0).total == pytest.approx(1.15)
     # one million S3 PUTs: 1000 × 0.005; a million GETs: 1000 × 0.0004
     c = monthly_cost(db_bytes=0, object_bytes=0, puts=1e6, gets=1e6)

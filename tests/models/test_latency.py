@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xcomlab.backend import StoreConfig, XComStore
 from xcomlab.errors import SchemaMismatchError, XcomlabError
 from xcomlab.models.latency import (
     BACKENDS,
@@ -69,9 +70,9 @@ def test_object_store_is_slower_than_the_database_for_small_values() -> None:
     small = [1_000]
     for store in ("s3", "gcs", "azure"):
         assert m.predict("push", store, small)[0] > 5 * m.predict("push", "postgresql", small)[0]
-    # S3 Express One Zone: single-digit ms, "up to 10× faster" than Standard (§2b)
+    # S3 Express One Zone: single-digit ms, "up to 10× faster" than Standard (docs/latency.md#s3-express)
     assert m.predict("pull", "s3express", small)[0] < m.predict("pull", "s3", small)[0] / 2
-    # "tens of milliseconds" for S3 small requests (model_parameters.md §2b)
+    # "tens of milliseconds" for S3 small requests (docs/latency.md#s3)
     assert 0.01 < m.predict("pull", "s3", small)[0] < 0.1
 
 
@@ -94,7 +95,7 @@ def test_batched_fan_in_saves_round_trips_on_the_database_only() -> None:
     s3_n = m.predict("pull", "s3", [200], fan_in=500)[0]
     s3_b = m.predict("pull", "s3", [200], fan_in=500, batched=True)[0]
     assert db_n / db_b > 20          # one request instead of 500
-    assert s3_n / s3_b < 1.2         # still one GET per object (airflow_xcom.md §7)
+    assert s3_n / s3_b < 1.2         # still one GET per object (docs/airflow-xcom.md#mapping)
 
 
 def test_sample_matches_predict_and_is_seeded() -> None:
@@ -264,10 +265,9 @@ def test_fit_on_real_sqlite_and_file_timings(tmp_path) -> None:  # type: ignore[
 
 def test_fit_on_the_reference_backend_measurements(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """The loop closes: XComStore measures real SQLite + file operations, fit calibrates."""
-    backend = pytest.importorskip("xcomlab.backend")
-    cfg = backend.StoreConfig(url=f"sqlite:///{tmp_path}/x.db", object_base=f"file://{tmp_path}/obj",
+    cfg = StoreConfig(url=f"sqlite:///{tmp_path}/x.db", object_base=f"file://{tmp_path}/obj",
                               threshold=50_000, compression="none")
-    store = backend.XComStore(cfg)
+    store = XComStore(cfg)
     rng = np.random.default_rng(0)
     for i, size in enumerate([200, 2_000, 20_000, 200_000, 1_000_000] * 5):
         value = rng.bytes(size // 2).hex()  # incompressible text of about `size` bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from xcomlab.models.cost import Prices
+from xcomlab.models.latency import LatencyModel
 from xcomlab.simulate import (
     DAILY_COLUMNS,
     SimConfig,
@@ -183,14 +185,9 @@ def test_latency_quantiles_per_tier(work: Workload) -> None:
     assert "push_p99_ms" in r.summary
 
 
-def test_real_models_when_present(work: Workload) -> None:
-    latency = pytest.importorskip("xcomlab.models.latency")
-    cost = pytest.importorskip("xcomlab.models.cost")
-    prices: Any = getattr(cost, "Prices", None)
-    if prices is None or not hasattr(prices(), "monthly"):
-        pytest.skip("xcomlab.models.cost.Prices has no monthly() yet")
+def test_with_the_real_latency_and_cost_models(work: Workload) -> None:
     r = simulate(work, SimConfig("tiered", threshold_bytes=4096), horizon_days=31, seed=0,
-                 latency=latency.LatencyModel(), prices=prices())
+                 latency=LatencyModel(), prices=Prices())
     assert r.usd_per_month is not None and r.usd_per_month > 0
     assert r.latency is not None and r.latency.loc[("push", "object"), "p50_s"] > r.latency.loc[("push", "db"), "p50_s"]
 

@@ -28,6 +28,7 @@ def fitted(frame: pd.DataFrame) -> Workload:
     return fit_workload(frame)
 
 
+@pytest.mark.slow
 def test_fit_finds_streams_runs_and_fan_out(frame: pd.DataFrame, fitted: Workload) -> None:
     live = frame[frame["source_table"] == "xcom"]
     assert len(fitted) == live.groupby(["dag_id", "task_id", "key"], observed=True).ngroups
@@ -43,6 +44,7 @@ def test_fit_finds_streams_runs_and_fan_out(frame: pd.DataFrame, fitted: Workloa
     assert "fitted on" in repr(fitted)
 
 
+@pytest.mark.slow
 def test_sketch_keeps_observed_sizes(frame: pd.DataFrame, fitted: Workload) -> None:
     live = frame[frame["source_table"] == "xcom"]
     sizes = set(live["value_bytes"].dropna().astype(int))
@@ -54,6 +56,7 @@ def test_sketch_keeps_observed_sizes(frame: pd.DataFrame, fitted: Workload) -> N
         assert row.min() == row.max()
 
 
+@pytest.mark.slow
 def test_fitted_workload_reproduces_daily_volume(frame: pd.DataFrame, fitted: Workload) -> None:
     observed = daily(frame[frame["source_table"] == "xcom"])
     n = len(observed)

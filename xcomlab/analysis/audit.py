@@ -1,7 +1,7 @@
 """Audit: which XComs break a hard limit or a policy, and what blocks the Airflow 2 → 3 upgrade.
 
 Limits live in ``xcomlab/data/limits.csv``, one row per target with its source and date
-(reference/airflow_xcom.md §5). There is no size check in Airflow core: every hard limit
+(docs/airflow-xcom.md#limits). There is no size check in Airflow core: every hard limit
 comes from the database column, the driver or the transport.
 """
 
@@ -29,7 +29,7 @@ __all__ = [
     "migration_audit",
 ]
 
-#: PostgreSQL jsonb's element limit (reference/airflow_xcom.md §5, measured on PG 15.18).
+#: PostgreSQL jsonb's element limit (docs/airflow-xcom.md#limits, measured on PG 15.18).
 JSONB_MAX_BYTES: Final = 268_435_455
 _ID_COLUMNS: Final = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX]
 
@@ -169,7 +169,7 @@ def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
 # --- the Airflow 2 → 3 upgrade ---------------------------------------------------------------
 
 #: What the 0049 migration does with NaN/Infinity, by the Airflow release you upgrade with
-#: (reference/airflow_xcom.md §1.5, wheels compared).
+#: (docs/airflow-xcom.md#migration-0049, wheels compared).
 NAN_BEHAVIOUR: Final = {
     "3.0": ("blocker", "3.0.x does not sanitize: the PostgreSQL cast to JSONB fails on NaN/Infinity"),
     "3.1.0": ("warning", "3.1.0 replaces 'NaN' with '\"nan\"' textually, also inside strings"),
@@ -240,7 +240,7 @@ def migration_audit(frame: pd.DataFrame, *, target: str = "3.3.2", dialect: str 
         ``dag_run.id`` values present in the database, when known; rows pointing to a
         missing run are reported (they are dropped or fail the FK). For 1.10–2.2 exports
         pass ``(dag_id, execution_date)`` pairs: the 2.3 migration drops rows whose run
-        is missing (inner join, §1.3).
+        is missing (inner join, docs/airflow-xcom.md#schema-2-3).
     """
     S.validate_frame(frame)
     rows = primary_rows(frame)

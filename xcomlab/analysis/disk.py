@@ -1,7 +1,7 @@
 """On-disk size: from the logical bytes of an XCom frame to what each database really stores.
 
 The model follows each engine's storage layout for the ``xcom`` table Airflow creates
-(reference/airflow_xcom.md §1.3–1.4; ``xcomlab.synth.ddl`` builds the same DDL):
+(docs/airflow-xcom.md#schema-2-3, docs/airflow-xcom.md#schema-3; ``xcomlab.synth.ddl`` builds the same DDL):
 
 PostgreSQL
     Heap tuples (23 B header padded to MAXALIGN, column alignment, 1 B or 4 B varlena
@@ -254,7 +254,7 @@ def estimate_compressibility(values: pd.Series | list[Any], *, min_bytes: int = 
     the fixed-Huffman output on synthetic XCom JSON and hex Parquet, PG 15). zlib with its
     default dynamic Huffman codes compresses the same JSON about 1.65× smaller than pglz,
     so it must not be used as is. lz4 (``default_toast_compression = lz4``, the default
-    from PostgreSQL 19) reaches about pglz's ratio (reference/model_parameters.md §2c:
+    from PostgreSQL 19) reaches about pglz's ratio (docs/storage.md#toast-compression:
     lz4 2.10 vs zlib-1 2.74 on Silesia; YugabyteDB: lz4 ≈ pglz), so the same ratio is
     used. Returns None when no value is long enough.
     """

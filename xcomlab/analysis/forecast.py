@@ -36,7 +36,7 @@ from xcomlab.errors import XcomlabError
 
 __all__ = ["DEFAULT_CEILINGS", "Backtest", "Crossing", "Forecast", "backtest", "forecast"]
 
-#: Ceilings people plan against, in on-disk bytes (reference/model_parameters.md §4, read
+#: Ceilings people plan against, in on-disk bytes (docs/managed-airflow.md, read
 #: 2026-11): Cloud Composer blocks upgrades and snapshots above 20 GB
 #: (cloud.google.com/composer/docs/cleanup-airflow-database, 2024–26); Astronomer warns of
 #: a degraded scheduler for a table above 50 GiB

@@ -5,7 +5,7 @@ limit (``timestamp < now - max_age``, the comparison ``airflow db clean`` makes)
 run is not among the DAG's ``keep_last_runs`` most recent runs. ``per_dag`` replaces the
 default policy for a DAG; a matching key rule replaces the age limit for its keys.
 
-What ``airflow db clean`` can and cannot express (reference/airflow_xcom.md §6, Airflow
+What ``airflow db clean`` can and cannot express (docs/airflow-xcom.md#db-clean, Airflow
 3.3.2 ``airflow/utils/db_cleanup.py``): it deletes ``xcom`` rows with ``timestamp <
 --clean-before-timestamp``; ``--dag-ids``/``--exclude-dag-ids`` exist for xcom in 3.3.2
 but not in 2.10.5, 2.11.2 or 3.0.0; there is no per-key or keep-last-N filter for xcom
@@ -286,7 +286,7 @@ def db_clean_commands(policy: RetentionPolicy, now: pd.Timestamp) -> list[str]:
 
     One command for the default age (``--exclude-dag-ids`` the overridden DAGs) and one per
     distinct override age (``--dag-ids``). The DAG filters need Airflow 3.3 (present in
-    3.3.2, absent in 2.10.5, 2.11.2 and 3.0.0: reference/airflow_xcom.md §6); a policy
+    3.3.2, absent in 2.10.5, 2.11.2 and 3.0.0: docs/airflow-xcom.md#db-clean); a policy
     without per-DAG overrides gives one command that works on 2.3+. DAGs with no age
     limit (default ``max_age_days=None``) get no command: db clean keeps them whole.
     """

@@ -1,7 +1,7 @@
 """Airflow 3 adapter: :class:`XComlabBackend`, a task-SDK ``BaseXCom`` backed by :class:`XComStore`.
 
 Enable it on the workers (in Airflow 3 only workers call the backend; the API server and
-UI show the raw row, reference/airflow_xcom.md §3.2)::
+UI show the raw row, docs/airflow-xcom.md#backend-resolution)::
 
     AIRFLOW__CORE__XCOM_BACKEND=xcomlab.backend.airflow.XComlabBackend
     AIRFLOW__XCOMLAB__OBJECT_BASE=s3://bucket/xcom     # or XCOMLAB_OBJECT_BASE
@@ -12,7 +12,7 @@ from ``XCOMLAB_<NAME>``, ``AIRFLOW__XCOMLAB__<NAME>`` and the ``[xcomlab]`` sect
 ``airflow.cfg``. Measurements are off unless ``MEASURE`` is set (a worker lives long).
 
 How Airflow 3.3 calls it (task SDK 1.3, read from apache-airflow 3.3.2 on 2026-11-25;
-reference/airflow_xcom.md §3.2 and §4):
+docs/airflow-xcom.md#basexcom-3 and docs/airflow-xcom.md#common-io):
 
 - ``serialize_value`` runs in the task process before ``SetXCom`` goes to the API server,
   which stores the returned JSON in the ``xcom.value`` column. Here it is

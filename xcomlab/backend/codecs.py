@@ -77,7 +77,7 @@ def dumps_json(obj: Any) -> bytes:
     ------
     CodecError
         When ``obj`` holds NaN or ±Infinity: Airflow 3's API refuses them (httpx
-        ``allow_nan=False``, reference/airflow_xcom.md §2.2) and strict JSON/JSONB cannot hold them.
+        ``allow_nan=False``, docs/airflow-xcom.md#serialization-3) and strict JSON/JSONB cannot hold them.
     """
     try:
         return json.dumps(obj, allow_nan=False).encode("utf-8")

@@ -1,8 +1,8 @@
 """Config: one typed object for an XCom store, with ``XCOMLAB_*`` / ``AIRFLOW__XCOMLAB__*`` overrides.
 
-Threshold semantics match Airflow's common-io ``XComObjectStorageBackend`` (reference/
-airflow_xcom.md §4): ``-1`` keeps every value in the database, ``0`` offloads every value,
-``N > 0`` offloads a value whose size is **≥ N** bytes. With ``threshold_on="serialized"``
+Threshold semantics match Airflow's common-io ``XComObjectStorageBackend``
+(docs/airflow-xcom.md#common-io-threshold): ``-1`` keeps every value in the database,
+``0`` offloads every value, ``N > 0`` offloads a value whose size is **≥ N** bytes. With ``threshold_on="serialized"``
 (the common-io rule) the size is that of the JSON text, ``json.dumps`` bytes, before
 compression. With ``threshold_on="stored"`` (xcomlab's option) it is the size of the bytes
 that would be written to object storage, after compression and encryption: a highly

@@ -36,7 +36,7 @@ MAX_SEGMENT_BYTES: Final = 72
 #: Room left for the base prefix inside an object key.
 MAX_PREFIX_BYTES: Final = MAX_KEY_BYTES - 400
 #: Airflow's ``ID_LEN`` for dag_id/task_id/run_id and the ``key`` column width
-#: (reference/airflow_xcom.md §1.3–1.4 and §8).
+#: (docs/airflow-xcom.md#schema-3 and docs/airflow-xcom.md#other-notes).
 ID_LEN: Final = 250
 KEY_LEN: Final = 512
 

@@ -1,9 +1,9 @@
 """Serde: Python values ⇄ JSON-able objects with Airflow-compatible envelopes.
 
 Non-JSON types become ``{"__classname__": qualname, "__version__": int, "__data__": ...}``
-exactly as Airflow 3's ``airflow.sdk.serde.serialize`` writes them (reference/airflow_xcom.md
-§2.2, read from task-sdk 1.3.2 on 2026-11-24), so rows written here decode in Airflow and
-Airflow's rows decode here. Supported: tuple, set, frozenset, datetime (aware and naive),
+exactly as Airflow 3's ``airflow.sdk.serde.serialize`` writes them
+(docs/airflow-xcom.md#serialization-3, read from task-sdk 1.3.2 on 2026-11-24), so rows
+written here decode in Airflow and Airflow's rows decode here. Supported: tuple, set, frozenset, datetime (aware and naive),
 date, timedelta, Decimal, UUID and dataclasses. One deliberate difference: ``Decimal`` is
 written as its exact string (Airflow writes a lossy float); both readers accept either.
 Datetimes keep Airflow's float POSIX timestamp, which is microsecond-exact while
@@ -36,7 +36,7 @@ CLASSNAME: Final = "__classname__"
 VERSION: Final = "__version__"
 DATA: Final = "__data__"
 #: Keys a user dict may not carry: they would be read back as an envelope (Airflow's
-#: FORBIDDEN_XCOM_KEYS, reference/airflow_xcom.md §8, plus xcomlab's own marker).
+#: FORBIDDEN_XCOM_KEYS, docs/airflow-xcom.md#reserved-keys, plus xcomlab's own marker).
 RESERVED_KEYS: Final = frozenset({CLASSNAME, "__id__", "__xcomlab__"})
 _FIXED_TZ: Final = "pendulum.tz.timezone.FixedTimezone"
 _MAX_DEPTH: Final = 100

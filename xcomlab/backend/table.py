@@ -1,7 +1,8 @@
 """Table: the store's metadata tables, shaped like Airflow 3.3's ``xcom`` table.
 
-Columns, types and order follow ``XComModel`` of airflow-core 3.3.2 (reference/airflow_xcom.md
-§1.4): ``dag_run_id, task_id, map_index, key, dag_result, dag_id, run_id, value, timestamp``,
+Columns, types and order follow ``XComModel`` of airflow-core 3.3.2
+(docs/airflow-xcom.md#schema-3):
+``dag_run_id, task_id, map_index, key, dag_result, dag_id, run_id, value, timestamp``,
 primary key ``xcom_pkey (dag_run_id, task_id, map_index, key)``, indexes ``idx_xcom_key`` and
 ``idx_xcom_task_instance``. ``value`` is JSONB on PostgreSQL and JSON elsewhere, written with
 ``json.dumps`` defaults as Airflow writes it, so ``xcomlab.load_export(url)`` reads the store

@@ -4,7 +4,7 @@ Works on Arrow arrays of *stored bytes* (Airflow 2: the raw ``value`` bytes; Air
 the JSON text in UTF-8). Cheap vectorized tests pick candidates; exact checks in
 Python run only on those few rows. Nothing here ever calls ``pickle.loads``: a pickle
 is recognised by its PROTO opcode (first byte 0x80), as Airflow's own 3.0 migration
-does (reference/airflow_xcom.md §1.5).
+does (docs/airflow-xcom.md#migration-0049).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ MAX_REF_BYTES = 4096
 _PICKLE_PROTO = pa.scalar(b"\x80", pa.binary())
 # A top-level serde envelope: json.dumps order puts __classname__ first; PostgreSQL
 # JSONB and MySQL JSON order keys by length, so it comes last. Legacy envelopes use
-# __type/__var (reference/airflow_xcom.md §2.2).
+# __type/__var (docs/airflow-xcom.md#serialization-3).
 _SERDE_HEAD = r'^\{\s*"(__classname__|__type|__var)"\s*:'
 _SERDE_TAIL = r'"(__classname__|__type)"\s*:\s*"[^"\\]*"\s*\}\s*$'
 _JSON_FIRST = r'^\s*(\{|\[|"|-?[0-9]|-?Infinity|NaN|true\s*$|false\s*$|null\s*$)'
 _URL_STRING = r'^"[A-Za-z][A-Za-z0-9+.\-]*://[^"]*"$'
 # Web links are not object-store references: fsspec's HTTP filesystem cannot be written
 # to, so no XCom backend offloads there, while Airflow 3 stores operator links
-# (``_link_*`` rows) as plain https URL strings (reference/airflow_xcom.md §8).
+# (``_link_*`` rows) as plain https URL strings (docs/airflow-xcom.md#core-keys).
 _WEB_URL = r'^"[Hh][Tt][Tt][Pp][Ss]?://'
 _DOUBLE_JSON = r'^"(\{|\[|true"$|false"$|null"$|-?[0-9])'
 #: Tokens whose presence makes a row a NaN candidate (then checked exactly).

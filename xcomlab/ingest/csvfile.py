@@ -46,13 +46,13 @@ _SAMPLE_ROWS = 200
 #: dozen blocks ahead; from a mapped file that costs no memory.
 BLOCK_BYTES = 1 << 21
 #: Bytes of parsed blocks built as one batch: big batches spend less time per row in
-#: Python, and two builders then hold the GIL less (benchmarks/README.md).
+#: Python, and two builders then hold the GIL less (benchmarks/CHANGELOG.md#2026-12-06-ingest-fourth-round).
 BATCH_BYTES = 1 << 24
 #: Parsed batches the parser thread may hold ahead of the builders.
 _READ_AHEAD = 2
 #: Whether Arrow parses on its own threads too. No: the parser thread alone keeps
 #: ahead of the builders, and more threads than cores only add switching and
-#: memory (benchmarks/README.md).
+#: memory (benchmarks/CHANGELOG.md#2026-12-06-ingest-fourth-round).
 _PARSE_THREADS = False
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB

@@ -83,7 +83,7 @@ class BatchContext:
 def detect_schema(columns: set[str], *, json_values: bool) -> str:
     """Name the Airflow xcom schema from column names and the value column's type.
 
-    Rules (reference/airflow_xcom.md §1, §8): ``dag_result`` ⇒ 3.3+; an ``id`` column
+    Rules (docs/airflow-xcom.md#version-detection): ``dag_result`` ⇒ 3.3+; an ``id`` column
     ⇒ 1.10; ``execution_date`` without ``run_id`` ⇒ 2.0–2.2; JSON values ⇒ 3.0–3.2;
     otherwise 2.3–2.11.
     """

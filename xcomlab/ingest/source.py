@@ -11,7 +11,7 @@ from xcomlab.ingest.normalize import RawBatch
 __all__ = ["SlowPath", "TableSource", "is_xcom_table"]
 
 #: Tables holding XCom rows: the live table, the 3.0 migration's archive of pickles,
-#: and the copies ``airflow db clean`` leaves (reference/airflow_xcom.md §1.5, §6).
+#: and the copies ``airflow db clean`` leaves (docs/airflow-xcom.md#migration-0049, docs/airflow-xcom.md#db-clean).
 _XCOM_TABLE = re.compile(r"^(xcom|_xcom_archive|_airflow_deleted__xcom__\w+|_airflow_deleted___xcom_archive__\w+)$")
 
 

@@ -86,7 +86,7 @@ def _engine(source: Any, sqlite_file: bool) -> tuple[sa.Engine, str, bool]:
 def _value_is_json(engine: sa.Engine, table: str, insp: Any, kinds: dict[str, bool]) -> bool:
     """Airflow 3 stores JSON (jsonb / JSON); Airflow 2 bytes (bytea / BLOB)."""
     if table == "_xcom_archive" or table.startswith("_airflow_deleted___xcom_archive"):
-        return False  # the 3.0 migration's archive keeps the 2.x bytes (reference §1.5)
+        return False  # the 3.0 migration's archive keeps the 2.x bytes (docs/airflow-xcom.md#migration-0049)
     col = next(c for c in insp.get_columns(table) if c["name"].lower() == "value")
     type_name = str(col["type"]).upper()
     if any(t in type_name for t in ("JSON", "TEXT", "CHAR")):

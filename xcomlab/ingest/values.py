@@ -1,6 +1,6 @@
 """Turn the text an export holds for ``value`` back into the bytes Airflow stored.
 
-Exports spell values differently (reference/airflow_xcom.md §6): ``psql`` writes bytea
+Exports spell values differently (docs/airflow-xcom.md#exports): ``psql`` writes bytea
 as ``\\x7b22…`` hex and JSON as text; ``airflow db export-archived`` writes Python
 reprs — ``b'…'`` from SQLite, ``<memory at 0x…>`` (value lost) or the decoded JSON's
 repr (size approximate) from PostgreSQL. Each spelling has a mode here.

@@ -1,13 +1,13 @@
 """Complexity: how the time of each XCom query grows with the rows in the ``xcom`` table.
 
 :func:`measure_complexity` builds Airflow 3's ``xcom`` table (DDL, primary key and both
-indexes from :mod:`xcomlab.synth.ddl`, reference/airflow_xcom.md §1.4) in a real database,
+indexes from :mod:`xcomlab.synth.ddl`, docs/airflow-xcom.md#schema-3) in a real database,
 grows it through the requested sizes with server-side ``INSERT … SELECT``, and at each size
 times the queries Airflow runs (median of warm repeats) and keeps their ``EXPLAIN`` plans.
 Each query's times are then fitted both as ``a·log N + b`` and as ``a·N + b``; the better
 fit says whether the query walks a B-tree (lookups by primary key or
 ``idx_xcom_task_instance``) or scans (``airflow db clean``'s ``timestamp`` filter has no
-index, §6).
+index, docs/airflow-xcom.md#db-clean).
 
 Rows are laid out like a deployment of 100 DAGs: each run writes 10 unmapped tasks and one
 task mapped over 10 indexes (20 rows), runs are an hour apart per DAG, and ``timestamp``
@@ -40,19 +40,19 @@ _COLUMNS: Final = ["dag_run_id", "task_id", "map_index", "key", "dag_result", "d
 
 #: The queries timed, as Airflow issues them (``{k}``/``{ts}``: quoted ``key``/``timestamp``).
 QUERIES: Final[dict[str, str]] = {
-    # XComModel lookups by primary key (dag_run_id, task_id, map_index, key), §1.4.
+    # XComModel lookups by primary key (dag_run_id, task_id, map_index, key), docs/airflow-xcom.md#schema-3.
     "get_pk": "SELECT value FROM xcom WHERE dag_run_id = :run AND task_id = :task "
               "AND map_index = :mi AND {k} = :key",
     # get_one / the execution API's GET by task instance: idx_xcom_task_instance + key.
     "get_task_instance": "SELECT value FROM xcom WHERE dag_id = :dag AND task_id = :task "
                          "AND run_id = :run_id AND map_index = :mi AND {k} = :key",
-    # XComModel.get_many(run_id=, dag_ids=, key=) without task_ids (§3.2).
+    # XComModel.get_many(run_id=, dag_ids=, key=) without task_ids (docs/airflow-xcom.md#basexcom-3).
     "get_many_run": "SELECT task_id, map_index, value FROM xcom WHERE dag_id = :dag "
                     "AND run_id = :run_id AND {k} = :key ORDER BY {ts} DESC",
-    # A mapped task's values in one pull (3.3 get_all / the slice endpoint, §7).
+    # A mapped task's values in one pull (3.3 get_all / the slice endpoint, docs/airflow-xcom.md#mapping).
     "fan_in": "SELECT map_index, value FROM xcom WHERE dag_id = :dag AND task_id = 'mapped' "
               "AND run_id = :run_id AND {k} = :key ORDER BY map_index",
-    # airflow db clean's selection: WHERE timestamp < :clean_before_timestamp (§6).
+    # airflow db clean's selection: WHERE timestamp < :clean_before_timestamp (docs/airflow-xcom.md#db-clean).
     "cleanup_by_timestamp": "SELECT count(*) FROM xcom WHERE {ts} < :cutoff",
     # Listing a DAG's XComs per key (the UI / REST list endpoint filtered by dag_id).
     "list_keys": "SELECT {k}, count(*) FROM xcom WHERE dag_id = :dag GROUP BY {k}",

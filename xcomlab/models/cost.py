@@ -1,7 +1,7 @@
 """Cost: what an XCom configuration costs per month — DB storage, object storage, requests, egress.
 
 Prices live in ``xcomlab/data/pricing.csv``: one row per (provider, service, item, tier) with
-its unit, region, source, date and a confidence tag (model_parameters.md §3: [P] primary,
+its unit, region, source, date and a confidence tag (docs/prices.md; docs/methods.md#tags: [P] primary,
 [S] secondary, [D] derived, [U] unverified — verify [U] rows before publishing). Volume tiers
 are rows with the same item and a ``tier_start`` (in the price's unit, per month). Units:
 ``usd_per_gb_month`` (GB = 10⁹ B), ``usd_per_gib_month`` (GiB = 2³⁰ B),

@@ -3,9 +3,9 @@
 Each chunk of days draws, for every stream at once, the runs of each day, the mapped
 writes of each run and the size of each write (uniform over the stream's quantile sketch,
 see :mod:`xcomlab.simulate.workload`), routes every write to the database or the object
-store with common-io's rule (reference/airflow_xcom.md §4: threshold ``-1`` → DB, ``0`` →
+store with common-io's rule (docs/airflow-xcom.md#common-io-threshold: threshold ``-1`` → DB, ``0`` →
 object store, ``size >= threshold`` → object store; the size is the uncompressed JSON),
-and sums them per day. Retention (``airflow db clean`` by age, §6) then turns daily writes
+and sums them per day. Retention (``airflow db clean`` by age, docs/airflow-xcom.md#db-clean) then turns daily writes
 into what each store holds at the end of each day. Writes are never looped over in Python.
 
 Draws that do not depend on the configuration (runs, fan-out, sizes) come from one
@@ -35,7 +35,7 @@ __all__ = ["DAILY_COLUMNS", "SimConfig", "SimulationResult", "hard_limit", "meas
 _DAYS_PER_MONTH: Final = 30.0
 #: Bytes of the reference row's value when a value is offloaded: the JSON string of
 #: common-io's path ``"s3://<conn>@<bucket>/xcom/<dag_id>/<run_id>/<task_id>/<uuid4>"``
-#: (reference/airflow_xcom.md §4) with ~20-character ids and a 36-character scheduled run_id.
+#: (docs/airflow-xcom.md#common-io-path) with ~20-character ids and a 36-character scheduled run_id.
 REF_BYTES: Final = 140
 #: Columns of :attr:`SimulationResult.daily` (bytes as stored; counts per day unless "held").
 DAILY_COLUMNS: Final = (
@@ -69,7 +69,7 @@ class SimConfig:
         Rows older than this leave the DB (``airflow db clean``); None keeps them.
     purge_objects
         Objects leave with their rows. ``airflow db clean`` never purges objects
-        (reference/airflow_xcom.md §4, §6): set False to model the orphans it leaves.
+        (docs/airflow-xcom.md#common-io-purge, docs/airflow-xcom.md#db-clean): set False to model the orphans it leaves.
     dialect, airflow
         Metadata database and Airflow version (hard limit, latency backend).
     object_store
@@ -301,7 +301,7 @@ class _Step:
         self.grows = bool(np.any(w.size_growth_per_month != 0))
         ratio = cfg.compression_ratio
         thr = cfg.threshold
-        # Threshold in original bytes: common-io compares the uncompressed JSON (§4).
+        # Threshold in original bytes: common-io compares the uncompressed JSON (docs/airflow-xcom.md#common-io-threshold).
         self.thr = float(thr) / (ratio if cfg.threshold_on == "stored" else 1.0) if thr > 0 else float(thr)
         self.db_ratio = ratio if cfg.db_compression else 1.0
         # Value over the hard limit when kept in the DB: stored size > limit.
@@ -477,7 +477,7 @@ def _monthly(daily: pd.DataFrame, prices: Any) -> pd.DataFrame:
         "days": g.size(),
         "db_on_disk_bytes": g["db_on_disk_bytes"].mean(),
         "object_bytes": g["object_bytes"].mean(),
-        # S3 bills HEAD with GET ("GET, SELECT and all other requests", model_parameters.md §3).
+        # S3 bills HEAD with GET ("GET, SELECT and all other requests", docs/prices.md#s3).
         "puts": g["puts"].sum(), "gets": g["gets"].sum() + g["heads"].sum(),
     }).rename_axis("month")
     scale = _DAYS_PER_MONTH / table["days"]

@@ -10,7 +10,7 @@ Model of one stream
 * Runs per day ~ Poisson(``runs_per_day`` × (1 + ``growth_per_month`` × day / 30)), from
   day ``start_day`` on (a DAG that appeared part-way through an export starts late).
 * Writes per run: 1 when unmapped; ``1 + Poisson(fan_out - 1)`` when mapped, so the mean
-  is ``fan_out`` (Airflow stores one row per ``map_index``, reference/airflow_xcom.md §7;
+  is ``fan_out`` (Airflow stores one row per ``map_index``, docs/airflow-xcom.md#mapping;
   ``[core] max_map_length`` = 1024 is not enforced per run by this model).
 * Size of a write: drawn uniformly from the stream's sketch ``sizes[s]`` — ``M`` quantiles
   of ``value_bytes`` at levels ``(i + 0.5) / M`` (``inverted_cdf``: every entry is an

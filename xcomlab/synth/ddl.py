@@ -1,8 +1,9 @@
 """CREATE TABLE statements for the xcom tables, per database, as Airflow makes them.
 
-Column types follow reference/airflow_xcom.md §1.3–1.4 (compiled from the 2.10.5 and
+Column types follow docs/airflow-xcom.md#schema-2-3 and #schema-3 (compiled from the 2.10.5 and
 3.3.2 models); archive tables made by ``airflow db clean`` are ``CREATE TABLE AS`` copies
-without keys or indexes (§6), ``_xcom_archive`` keeps the primary key (§1.5).
+without keys or indexes (docs/airflow-xcom.md#db-clean), ``_xcom_archive`` keeps the primary key
+(docs/airflow-xcom.md#migration-0049).
 """
 
 from __future__ import annotations

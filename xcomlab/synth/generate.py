@@ -6,17 +6,17 @@ rows are cheap. :meth:`Deployment.chunks` then builds the stored values chunk by
 each from its own per-row seed, so a value never depends on the chunk size and memory
 stays flat however many rows are written.
 
-What the plan models, and where the behaviour comes from (reference/airflow_xcom.md):
+What the plan models, and where the behaviour comes from (docs/airflow-xcom.md):
 schedules (hourly, every 6 h, daily, weekdays, weekly) plus a few manual runs; TaskFlow
-``return_value`` rows; ``multiple_outputs`` (one row per key plus the whole dict, §8);
+``return_value`` rows; ``multiple_outputs`` (one row per key plus the whole dict, #core-keys);
 mapped tasks with one row per ``map_index`` (fan-out capped at ``max_map_length`` 1024,
-§7); keys Airflow writes itself (``skipmixin_key``, ``trigger_run_id``,
-``past_depends_met`` — double-encoded in 3.x, §2.2 — and 3.x ``_link_*`` rows, §8);
-serde envelopes (datetime, tuple, pandas DataFrame as hex Parquet, §2); heavy-tailed
+#mapping); keys Airflow writes itself (``skipmixin_key``, ``trigger_run_id``,
+``past_depends_met`` — double-encoded in 3.x, #double-encoding — and 3.x ``_link_*`` rows, #core-keys);
+serde envelopes (datetime, tuple, pandas DataFrame as hex Parquet, #serialization); heavy-tailed
 lognormal sizes that grow over time; a few huge offenders; values offloaded by
-common-io's object-storage backend (a JSON string path, §4); a DAG with
+common-io's object-storage backend (a JSON string path, #common-io-path); a DAG with
 ``enable_xcom_pickling`` (2.x; after an upgrade to 3.x its rows sit in ``_xcom_archive``,
-§1.5); NaN values (2.x only: 3.x's API refuses NaN, §2.2); and a few leaked credentials.
+#migration-0049); NaN values (2.x only: 3.x's API refuses NaN, #serialization-3); and a few leaked credentials.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ SECRET_KINDS: Final = (
     "aws_access_key", "private_key", "jwt", "url_password", "secret_named_key",
     "github_token", "slack_token",
 )
-#: ``[core] max_map_length`` default (reference/airflow_xcom.md §7).
+#: ``[core] max_map_length`` default (docs/airflow-xcom.md#mapping).
 MAX_MAP_LENGTH: Final = 1024
 
 _US = 1_000_000
@@ -240,7 +240,7 @@ def _tasks(cfg: SynthConfig, rng: np.random.Generator, dag_no: int) -> list[_Tas
         lambda: _Task("run_query", "link", key="_link_BigQueryConsoleLink", median_bytes=120),
         lambda: _Task("notify", "null", median_bytes=4),
     ]
-    if not cfg.json_values:  # _link_* rows are written by the 3.x task runner only (§8)
+    if not cfg.json_values:  # _link_* rows are written by the 3.x task runner only (docs/airflow-xcom.md#core-keys)
         menu.pop(11)
     picks = rng.choice(len(menu), size=min(n, len(menu)), replace=False)
     tasks = [menu[int(p)]() for p in sorted(picks)]
@@ -316,7 +316,7 @@ def _task_rows(cfg: SynthConfig, dag: _Dag, d_no: int, task: _Task, t_no: int, r
     size = task.median_bytes * rng.lognormal(0.0, task.sigma, len(rep)) * (1 + cfg.growth_per_month * months)
     keys = [task.key]
     kinds = [task.kind]
-    if task.kind == "mo_whole":  # multiple_outputs: each key plus the whole dict (§8)
+    if task.kind == "mo_whole":  # multiple_outputs: each key plus the whole dict (docs/airflow-xcom.md#core-keys)
         keys = ["return_value", "row_count", "status", "checksum"]
         kinds = ["mo_whole", "mo_key", "mo_key", "mo_key"]
     if task.kind == "trigger" and not cfg.json_values:  # 2.10 also writes the logical date
@@ -396,7 +396,7 @@ class Deployment:
         return "json" if self.config.json_values and table != "_xcom_archive" else "bytes"
 
     def columns(self, table: str) -> list[str]:
-        """Physical column order of ``table`` as Airflow creates it (§1.3, §1.4, §6)."""
+        """Physical column order of ``table`` as Airflow creates it (docs/airflow-xcom.md#column-order)."""
         base = ["dag_run_id", "task_id", "map_index", "key", "dag_id", "run_id", "value", "timestamp"]
         if self.table_kind(table) == "bytes" or self.config.airflow != "3.3":
             return base
@@ -483,7 +483,7 @@ def _finish(cfg: SynthConfig, plan: pd.DataFrame) -> None:
         t0 = pd.Timestamp(cfg.start, tz="UTC").value // 1000
         upgrade_us = t0 + int(cfg.days * 0.3) * _DAY_US
         before = plan["ts_us"].to_numpy() < upgrade_us
-        result[before] = None  # migrated rows get NULL (§1.4)
+        result[before] = None  # migrated rows get NULL (docs/airflow-xcom.md#schema-3)
         plan.loc[before & plan["pickled"].to_numpy(), "table"] = "_xcom_archive"
         plan.loc[~before, "pickled"] = False  # 3.x cannot pickle
     plan["dag_result"] = result
@@ -533,16 +533,16 @@ class _Builder:
         r = random.Random(int(row.vseed))
         obj = self._object(row, r)
         if row.pickled and not self.json_text:
-            return pickle.dumps(_plain(obj), protocol=4)  # what enable_xcom_pickling stores (§2.1)
+            return pickle.dumps(_plain(obj), protocol=4)  # what enable_xcom_pickling stores (docs/airflow-xcom.md#serialization-2)
         if row.kind in _NESTED:
             obj = _envelopes(obj)
             text = jsonb_text(obj) if self.json_text else json.dumps(obj, allow_nan=True)
         else:  # flat shapes are built in jsonb key order already
             text = json.dumps(obj, allow_nan=True, ensure_ascii=False)
         if row.offloads and self.threshold is not None and len(text) >= self.threshold:
-            text = json.dumps(_offload_path(row, r))  # common-io keeps only the path (§4)
+            text = json.dumps(_offload_path(row, r))  # common-io keeps only the path (docs/airflow-xcom.md#common-io-path)
         if row.kind == "depends" and self.json_text:
-            text = json.dumps(text)  # core-written rows are double-encoded in 3.x (§2.2)
+            text = json.dumps(text)  # core-written rows are double-encoded in 3.x (docs/airflow-xcom.md#double-encoding)
         return text if self.json_text else text.encode()
 
     def _object(self, row: Any, r: random.Random) -> Any:
@@ -619,7 +619,7 @@ def _pad(obj: dict[str, Any], size: int, r: random.Random, row: Any) -> dict[str
 
 
 def _parquet_hex(size: int, r: random.Random) -> str:
-    """Upper-case hex of a Parquet-looking payload, as serde stores DataFrames (§2.2)."""
+    """Upper-case hex of a Parquet-looking payload, as serde stores DataFrames (docs/airflow-xcom.md#serialization-3)."""
     n = max(4, size // 2 - 40)
     head = b"PAR1"
     # Parquet of real data compresses about 2:1; mix random and repeated blocks.
@@ -631,7 +631,7 @@ def _parquet_hex(size: int, r: random.Random) -> str:
 
 
 def _envelopes(obj: Any) -> Any:
-    """Serde envelopes as dicts, ``__classname__`` first (json.dumps order, §2.1).
+    """Serde envelopes as dicts, ``__classname__`` first (json.dumps order, docs/airflow-xcom.md#serialization-2).
 
     :func:`jsonb_text` then reorders them the way jsonb does for 3.x tables.
     """
@@ -657,7 +657,7 @@ def _plain(obj: Any) -> Any:
 
 
 def _offload_path(row: Any, r: random.Random) -> str:
-    """common-io path: ``<base>/<dag_id>/<run_id>/<task_id>/<uuid4>`` (§4)."""
+    """common-io path: ``<base>/<dag_id>/<run_id>/<task_id>/<uuid4>`` (docs/airflow-xcom.md#common-io-path)."""
     return (f"s3://aws_default@acme-xcom/xcom/{row.dag_id}/{row.run_id}/{row.task_id}/"
             f"{uuid.UUID(int=r.getrandbits(128), version=4)}")
 

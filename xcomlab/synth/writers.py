@@ -1,6 +1,6 @@
 """Write a synthetic deployment the way each real export spells it.
 
-Every spelling below is what real tools write (reference/airflow_xcom.md §6):
+Every spelling below is what real tools write (docs/airflow-xcom.md#user-exports, docs/airflow-xcom.md#export-archived):
 
 ``psql_csv``
     ``\\copy (SELECT * FROM xcom) TO … WITH CSV HEADER``: bytea as ``\\x`` hex, jsonb as
@@ -204,7 +204,7 @@ def _fill_sqlite(dep: Deployment, con: sqlite3.Connection, tables: list[str], ch
         cols = dep.columns(table)
         kind = dep.table_kind(table)
         archive = table.startswith("_airflow_deleted__")
-        # db clean makes its archives with CREATE TABLE AS from the live table (§6).
+        # db clean makes its archives with CREATE TABLE AS from the live table (docs/airflow-xcom.md#db-clean).
         target = "__xcomlab_tmp" if archive else table
         for stmt in create_statements("sqlite", "xcom" if archive else table, cols, kind):
             if archive and stmt.startswith("CREATE INDEX"):
@@ -359,7 +359,7 @@ def _fill_mysql(dep: Deployment, engine: Any, tables: list[str], chunk_rows: int
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        cur.execute("SET time_zone = '+00:00'")  # TIMESTAMP columns hold UTC (§1.3)
+        cur.execute("SET time_zone = '+00:00'")  # TIMESTAMP columns hold UTC (docs/airflow-xcom.md#schema-2-3)
         for table in tables:
             cols = dep.columns(table)
             for stmt in create_statements("mysql", table, cols, dep.table_kind(table)):
