@@ -19,9 +19,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
 import sqlalchemy as sa
 
 from xcomlab.backend import serde
@@ -33,6 +32,9 @@ from xcomlab.backend.objects import ObjectStore, ObjectStoreError
 from xcomlab.backend.paths import check_ids, object_key
 from xcomlab.backend.table import make_engine, make_tables
 from xcomlab.errors import XcomlabError, XComTooLargeError
+
+if TYPE_CHECKING:  # pandas is loaded only by rows() / measurements(), never on a worker's path
+    import pandas as pd
 
 __all__ = ["AccessDeniedError", "XComStore"]
 
@@ -454,6 +456,8 @@ class XComStore:
 
     def rows(self, *, dag_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
         """The table's rows (ids, timestamp, whether offloaded and the object's URI)."""
+        import pandas as pd
+
         x = self.xcom
         q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key,
                       x.c.timestamp, x.c.value)
