@@ -7,8 +7,9 @@ import subprocess
 import sys
 import textwrap
 
-import xcomlab
 from conftest import ROOT
+
+import xcomlab
 
 #: What an Airflow worker must not pay for when it imports the backend (issue 11 item 2).
 HEAVY = ("pandas", "pyarrow", "matplotlib")
@@ -67,6 +68,6 @@ def test_a_lazy_name_loads_its_module_on_first_use() -> None:
 
 def test_the_function_wins_over_its_same_named_submodule() -> None:
     """``xcomlab.recommend`` is the function even after ``import xcomlab.recommend``."""
-    import xcomlab.recommend  # noqa: F401  (binds the submodule on the package)
+    import xcomlab.recommend  # binds the submodule on the package
 
     assert callable(xcomlab.recommend) and not inspect.ismodule(xcomlab.recommend)

@@ -10,6 +10,7 @@ import importlib as _importlib
 import sys as _sys
 import types as _types
 import typing as _typing
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from xcomlab.errors import (
     ExportFormatError,
@@ -20,7 +21,7 @@ from xcomlab.errors import (
     XComTooLargeError,
 )
 
-if _typing.TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
+if _TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
     from xcomlab.analysis import (
         Profile,
         RetentionPolicy,
