@@ -30,6 +30,7 @@ from xcomlab.backend.envelope import Envelope, fit, is_envelope, preview_of
 from xcomlab.backend.measure import Recorder, Timer
 from xcomlab.backend.objects import ObjectStore, ObjectStoreError
 from xcomlab.backend.paths import check_ids, object_key
+from xcomlab.backend.sacompat import delete_returning
 from xcomlab.backend.table import make_engine, make_tables
 from xcomlab.errors import XcomlabError, XComTooLargeError
 
@@ -289,7 +290,7 @@ class XComStore:
         st = self._stmts
         pk = {"b_run": run_pk, "b_task": ids["task_id"], "b_map": ids["map_index"],
               "b_key": ids["key"]}
-        if self.engine.dialect.delete_returning:  # known once the dialect has connected
+        if delete_returning(self.engine.dialect):  # known once the dialect has connected
             old = [r[0] for r in conn.execute(st.delete_returning, pk)]
         else:
             old = [r[0] for r in conn.execute(st.select_for_update, pk)]
@@ -304,7 +305,7 @@ class XComStore:
     def _delete_returning(self, conn: sa.Connection, where: Any) -> list[Any]:
         """Delete rows matching ``where``; return their values (RETURNING where supported)."""
         x = self.xcom
-        if self.engine.dialect.delete_returning:
+        if delete_returning(self.engine.dialect):
             return [r[0] for r in conn.execute(x.delete().where(where).returning(x.c.value))]
         olds = [r[0] for r in conn.execute(sa.select(x.c.value).where(where).with_for_update())]
         conn.execute(x.delete().where(where))
