@@ -58,10 +58,12 @@ def settings() -> dict[str, str]:
 @functools.cache
 def cfg_section() -> Mapping[str, str]:
     """The ``[xcomlab]`` section of airflow.cfg (empty when there is none)."""
-    conf: Any
+    import importlib
+
     try:
-        from airflow.sdk.configuration import conf  # Airflow 3 task SDK
-    except ImportError:
-        from airflow.configuration import conf  # Airflow 2 (and 3 before the SDK had it)
+        mod = importlib.import_module("airflow.sdk.configuration")  # Airflow 3 task SDK
+    except ImportError:  # Airflow 2 (and 3 before the SDK had its own)
+        mod = importlib.import_module("airflow.configuration")
+    conf: Any = mod.conf
     section = conf.getsection(SECTION) if conf.has_section(SECTION) else None
     return {str(k): str(v) for k, v in (section or {}).items()}

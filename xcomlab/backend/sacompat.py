@@ -39,5 +39,5 @@ def delete_returning(dialect: sa.engine.Dialect) -> bool:
 
 def dbapi_error(dialect: sa.engine.Dialect) -> type[Exception]:
     """The DB-API driver's base ``Error`` class (``loaded_dbapi`` in 2.x, ``dbapi`` in 1.4)."""
-    dbapi = getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
+    dbapi: Any = getattr(dialect, "loaded_dbapi", None) or dialect.dbapi
     return dbapi.Error  # type: ignore[no-any-return]
