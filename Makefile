@@ -8,15 +8,23 @@ SAMPLE ?= data/samples/af3/airflow.db
 # dependencies never enter $(VENV) (tests/backend/test_airflow_integration.py).
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_PY := $(AIRFLOW_VENV)/bin/python
+# Airflow 2.10.5 (SQLAlchemy 1.4) for the Airflow 2 adapter's integration test and the
+# backend suite on SQLAlchemy 1.4 (tests/backend/test_airflow2_integration.py).
+AIRFLOW2_VENV ?= .venv-airflow2
+AIRFLOW2_PY := $(AIRFLOW2_VENV)/bin/python
+AIRFLOW2_VERSION ?= 2.10.5
+# Test tools for the backend suite in that venv (pandas: the store's rows() / measurements()).
+AIRFLOW2_TEST_DEPS := pytest hypothesis psycopg2-binary pymysql pandas
 
-.PHONY: demo test check lint typecheck bench install install-dev airflow-env samples clean
+.PHONY: demo test check lint typecheck bench install install-dev airflow-env airflow2-env test-sa14 samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The CLI and notebooks need the toolkit: extra `lab` (the bare package is the backend only).
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[lab]'
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
@@ -50,10 +58,33 @@ $(AIRFLOW_VENV)/.installed: pyproject.toml
 
 airflow-env: $(AIRFLOW_VENV)/.installed
 
+# apache-airflow pinned with our package and its extra resolved together; `pip check` must pass.
+$(AIRFLOW2_VENV)/.installed: pyproject.toml
+	test -x $(AIRFLOW2_PY) || $(PYTHON) -m venv $(AIRFLOW2_VENV)
+	printf '*\n' > $(AIRFLOW2_VENV)/.gitignore
+	( $(AIRFLOW2_PY) -m pip install -q --upgrade uv && \
+	  $(AIRFLOW2_PY) -m uv pip install --python $(AIRFLOW2_PY) -q -e '.[airflow2]' \
+	    'apache-airflow==$(AIRFLOW2_VERSION)' $(AIRFLOW2_TEST_DEPS) ) || \
+	  $(AIRFLOW2_PY) -m pip install -q -e '.[airflow2]' 'apache-airflow==$(AIRFLOW2_VERSION)' \
+	    $(AIRFLOW2_TEST_DEPS)
+	$(AIRFLOW2_PY) -m pip check
+	touch $@
+
+airflow2-env: $(AIRFLOW2_VENV)/.installed
+
+# The backend's store suite on SQLAlchemy 1.4 (Airflow 2's pin) in the Airflow 2 venv; the
+# toolkit tests (load_export) need SQLAlchemy 2 and run in $(VENV).
+test-sa14: airflow2-env
+	XCOMLAB_TEST_PG=postgresql+psycopg2://postgres@127.0.0.1:5432/test $(AIRFLOW2_PY) -m pytest \
+	  -o addopts="-ra --strict-markers -p no:cacheprovider" \
+	  tests/backend/test_store.py tests/backend/test_units.py tests/backend/test_fastpaths.py \
+	  -k "not load_export and not ingest_recognises"
+
 # Every test, slow ones included (-m "" overrides any -m a caller passes in PYTEST_ADDOPTS).
-# XCOMLAB_REQUIRE_AIRFLOW=1: the Airflow integration test fails instead of skipping.
-test: install-dev airflow-env
-	XCOMLAB_REQUIRE_AIRFLOW=1 XCOMLAB_AIRFLOW_PYTHON=$(CURDIR)/$(AIRFLOW_PY) $(BIN)/python -m pytest -m ""
+# XCOMLAB_REQUIRE_AIRFLOW=1: the Airflow integration tests fail instead of skipping.
+test: install-dev airflow-env airflow2-env test-sa14
+	XCOMLAB_REQUIRE_AIRFLOW=1 XCOMLAB_AIRFLOW_PYTHON=$(CURDIR)/$(AIRFLOW_PY) \
+	  XCOMLAB_AIRFLOW2_PYTHON=$(CURDIR)/$(AIRFLOW2_PY) $(BIN)/python -m pytest -m ""
 
 # The fast loop while working (~2 minutes): everything but the tests marked slow
 # (notebooks, benchmarks, browser, Airflow integration, crash, concurrency, complexity, the
@@ -65,13 +96,15 @@ lint: install-dev
 	$(BIN)/ruff check xcomlab tests benchmarks notebooks
 	$(BIN)/mypy
 
-bench: install-dev airflow-env
+bench: install-dev airflow-env airflow2-env
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.simulate
 	$(BIN)/python -m benchmarks.backend --airflow-python $(CURDIR)/$(AIRFLOW_PY)
+	$(BIN)/python -m benchmarks.import_cost --airflow-python $(CURDIR)/$(AIRFLOW_PY) \
+	  --airflow-python $(CURDIR)/$(AIRFLOW2_PY)
 
 samples: install
 	$(BIN)/python -m xcomlab.synth --samples data/samples
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) build *.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) $(AIRFLOW2_VENV) build *.egg-info

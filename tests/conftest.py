@@ -22,6 +22,7 @@ SLOW_PATHS = (
     "notebooks/",  # every cell nbval collects: each notebook runs top to bottom in a kernel
     "tests/browser/",
     "tests/backend/test_airflow_integration.py",
+    "tests/backend/test_airflow2_integration.py",
     "tests/backend/test_crash.py",
     "tests/backend/test_concurrency.py",
     "tests/models/test_complexity.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -148,3 +149,17 @@ def test_recommend_text_and_errors(capsys: pytest.CaptureFixture[str], tmp_path)
     bad.write_text("provider,service\naws,s3\n")
     assert main(["recommend", str(AF3), "--prices", str(bad)]) == 2
     assert "missing columns" in capsys.readouterr().err
+
+
+def test_without_the_lab_extra_the_cli_names_it(tmp_path: Path) -> None:
+    """A base install (backend only) has no pandas: the command says which extra to add."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['pandas'] = None; sys.argv = ['xcomlab', 'profile', 'x']; "
+            "from xcomlab.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("xcomlab: the command line needs the toolkit, which this "
+                                   "install lacks (pandas is missing): pip install 'xcomlab[lab]'")

@@ -16,10 +16,10 @@ def _name(req: str) -> str:
 
 
 def test_environment_matches_pyproject() -> None:
-    """Core and dev dependencies of pyproject.toml appear in environment.yml and vice versa."""
+    """Core, lab and dev dependencies of pyproject.toml appear in environment.yml and vice versa."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("postgres", "mysql", "dev"):
+    for extra in ("lab", "postgres", "mysql", "dev"):
         reqs += [r for r in project["optional-dependencies"][extra] if not r.startswith("xcomlab")]
     wanted = {CONDA_NAMES.get(_name(r), _name(r)) for r in reqs}
     env = (ROOT / "environment.yml").read_text()

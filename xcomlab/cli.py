@@ -18,14 +18,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 import xcomlab
-from xcomlab.analysis.audit import check_limits, migration_audit
-from xcomlab.analysis.forecast import DEFAULT_CEILINGS, forecast
-from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
-from xcomlab.analysis.secrets import scan_secrets
 from xcomlab.errors import XcomlabError
+
+#: What the `lab` extra installs that the commands need (the base install is the backend only).
+LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm")
+try:
+    import pandas as pd
+
+    from xcomlab.analysis.audit import check_limits, migration_audit
+    from xcomlab.analysis.forecast import DEFAULT_CEILINGS, forecast
+    from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
+    from xcomlab.analysis.secrets import scan_secrets
+except ModuleNotFoundError as _exc:
+    if (_exc.name or "").split(".")[0] not in LAB_MODULES:
+        raise
+    _msg = (f"xcomlab: the command line needs the toolkit, which this install lacks "
+            f"({_exc.name} is missing): pip install 'xcomlab[lab]'")
+    raise SystemExit(_msg) from None
 
 __all__ = ["main"]
 

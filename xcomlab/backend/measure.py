@@ -32,9 +32,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is loaded by frame() only: recording stays free of it
+    import pandas as pd
 
 __all__ = ["PHASES", "Recorder", "Timer"]
 
@@ -95,6 +96,8 @@ class Recorder:
 
     def frame(self) -> pd.DataFrame:
         """All records so far (see the module docstring for the columns)."""
+        import pandas as pd
+
         with self._lock:
             rows = list(self._rows)
         df = pd.DataFrame(rows, columns=COLUMNS)

@@ -19,9 +19,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import pandas as pd
 import sqlalchemy as sa
 
 from xcomlab.backend import serde
@@ -31,8 +30,12 @@ from xcomlab.backend.envelope import Envelope, fit, is_envelope, preview_of
 from xcomlab.backend.measure import Recorder, Timer
 from xcomlab.backend.objects import ObjectStore, ObjectStoreError
 from xcomlab.backend.paths import check_ids, object_key
+from xcomlab.backend.sacompat import delete_returning
 from xcomlab.backend.table import make_engine, make_tables
 from xcomlab.errors import XcomlabError, XComTooLargeError
+
+if TYPE_CHECKING:  # pandas is loaded only by rows() / measurements(), never on a worker's path
+    import pandas as pd
 
 __all__ = ["AccessDeniedError", "XComStore"]
 
@@ -287,7 +290,7 @@ class XComStore:
         st = self._stmts
         pk = {"b_run": run_pk, "b_task": ids["task_id"], "b_map": ids["map_index"],
               "b_key": ids["key"]}
-        if self.engine.dialect.delete_returning:  # known once the dialect has connected
+        if delete_returning(self.engine.dialect):  # known once the dialect has connected
             old = [r[0] for r in conn.execute(st.delete_returning, pk)]
         else:
             old = [r[0] for r in conn.execute(st.select_for_update, pk)]
@@ -302,7 +305,7 @@ class XComStore:
     def _delete_returning(self, conn: sa.Connection, where: Any) -> list[Any]:
         """Delete rows matching ``where``; return their values (RETURNING where supported)."""
         x = self.xcom
-        if self.engine.dialect.delete_returning:
+        if delete_returning(self.engine.dialect):
             return [r[0] for r in conn.execute(x.delete().where(where).returning(x.c.value))]
         olds = [r[0] for r in conn.execute(sa.select(x.c.value).where(where).with_for_update())]
         conn.execute(x.delete().where(where))
@@ -454,6 +457,8 @@ class XComStore:
 
     def rows(self, *, dag_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
         """The table's rows (ids, timestamp, whether offloaded and the object's URI)."""
+        import pandas as pd
+
         x = self.xcom
         q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key,
                       x.c.timestamp, x.c.value)

@@ -21,6 +21,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
+from xcomlab.backend.sacompat import create_engine, dbapi_error, make_url
+
 __all__ = ["make_engine", "make_tables"]
 
 #: Seconds an SQLite writer waits for the database lock before failing.
@@ -56,8 +58,9 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
 
 
 def _id(length: int) -> sa.types.TypeEngine[str]:
-    return sa.String(length).with_variant(mysql.VARCHAR(length, collation=_MYSQL_ID_COLLATION),
-                                          "mysql", "mariadb")
+    binary = mysql.VARCHAR(length, collation=_MYSQL_ID_COLLATION)
+    # one dialect name per call: SQLAlchemy 1.4 takes one, 2.x several
+    return sa.String(length).with_variant(binary, "mysql").with_variant(binary, "mariadb")
 
 
 def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
@@ -98,17 +101,17 @@ def _json_loads(value: Any) -> Any:
 
 def make_engine(url: str) -> sa.Engine:
     """An engine for the store: SQLite in WAL mode with a busy timeout, others pooled."""
-    u = sa.make_url(url)
+    u = make_url(url)
     kwargs: dict[str, Any] = {"json_serializer": json.dumps, "json_deserializer": _json_loads}
     if u.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
         if u.database in (None, "", ":memory:"):  # one in-memory DB shared by all threads
             kwargs["connect_args"]["check_same_thread"] = False
             kwargs["poolclass"] = sa.pool.StaticPool
-        engine = sa.create_engine(u, **kwargs)
+        engine = create_engine(u, **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    engine = sa.create_engine(u, **kwargs)
+    engine = create_engine(u, **kwargs)
     _ping_when_idle(engine)
     return engine
 
@@ -135,7 +138,7 @@ def _ping_when_idle(engine: sa.Engine) -> None:
             return
         try:
             engine.dialect.do_ping(dbapi_conn)
-        except engine.dialect.loaded_dbapi.Error as exc:
+        except dbapi_error(engine.dialect) as exc:
             raise sa.exc.DisconnectionError(str(exc)) from exc
 
 
