@@ -209,7 +209,7 @@ def setting_names() -> tuple[str, ...]:
 
 def check_names(names: Iterable[str], prefixes: Sequence[str] = ENV_PREFIXES, *,
                 origin: str = "environment variable") -> None:
-    """Refuse names that are no store setting (a misspelt ``XCOMLAB_FERNET_KEY`` would
+    """Refuse names that are no store setting (a misspelt ``..._FERNET_KEY``, singular, would
     otherwise leave encryption off without a word).
 
     ``names`` carry one of ``prefixes`` (or none, for keys of the ``[xcomlab]`` section);

@@ -31,7 +31,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from xcomlab.backend.codecs import ALLOWED_CHAINS, CodecError
 
@@ -136,7 +136,7 @@ class Envelope:
         return base64.b64encode(stored).decode("ascii")
 
 
-def _bad(name: str, value: Any, expected: str) -> None:
+def _bad(name: str, value: Any, expected: str) -> NoReturn:
     shown = repr(value)
     shown = shown if len(shown) <= 80 else shown[:80] + "…"
     msg = f"malformed envelope: {name} is {shown}; expected {expected}"

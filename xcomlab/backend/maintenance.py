@@ -132,7 +132,9 @@ def _current_uri(store: XComStore, dag_id: str, run_id: str, task_id: str, map_i
         return None
     uri = v.get("uri") if has_marker(v) else None
     owner = RowRef(dag_id, run_id, task_id, map_index, key)
-    return uri if store.objects is not None and owner.owns(uri, store.objects.base) else None
+    if not isinstance(uri, str) or store.objects is None:
+        return None
+    return uri if owner.owns(uri, store.objects.base) else None
 
 
 @dataclass(frozen=True)

@@ -109,10 +109,10 @@ def name_row(exc: Exception, row: RowRef | None) -> XcomlabError:
     """
     where = str(row) if row is not None else "a stored XCom"
     if isinstance(exc, XcomlabError):
+        first = str(exc.args[0]) if exc.args else ""
+        if row is not None and not first.startswith(where):
+            exc.args = (f"{where}: {first}", *exc.args[1:])
         if getattr(exc, "row", None) is None:
-            first = str(exc.args[0]) if exc.args else ""
-            if not first.startswith(where):
-                exc.args = (f"{where}: {first}", *exc.args[1:])
             exc.row = row  # type: ignore[attr-defined]
         return exc
     detail = str(exc)

@@ -68,11 +68,15 @@ class _Id(sa.types.TypeDecorator[str]):
     impl = sa.String
     cache_ok = True
 
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.VARCHAR(self.impl.length,  # type: ignore[attr-defined]
+            return dialect.type_descriptor(mysql.VARCHAR(self.length,
                                                          collation=id_collation(dialect)))
-        return dialect.type_descriptor(sa.String(self.impl.length))  # type: ignore[attr-defined]
+        return dialect.type_descriptor(sa.String(self.length))
 
 
 def id_collation(dialect: sa.Dialect) -> str:
