@@ -98,10 +98,10 @@ def _referenced(store: XComStore, t: Timer, report: ReconcileReport) -> dict[str
     with t.phase("db"), store._reading() as conn:
         q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key, x.c.value)
         for r in conn.execute(q):
-            report.rows += 1
             v = r[5]
             if not has_marker(v) or v.get("uri") is None:
                 continue
+            report.rows += 1  # offloaded rows, as before
             key: RowKey = (r[0], r[1], r[2], int(r[3]), r[4])
             if base is not None and RowRef(*key).owns(v["uri"], base):
                 out[v["uri"]] = key
