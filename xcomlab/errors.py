@@ -7,7 +7,21 @@
     ├── SchemaMismatchError (ValueError)    a frame lacks columns or has wrong dtypes
     ├── UnsupportedSourceError (ValueError) a source xcomlab cannot read (format, URL scheme)
     ├── XComTooLargeError (ValueError)      a value over the store's configured maximum size
-    └── NotFittedError (AttributeError)     a model used before ``fit``
+    ├── NotFittedError (AttributeError)     a model used before ``fit``
+    │   xcomlab.backend (the XCom store):
+    ├── ConfigError (ValueError)            an invalid or unknown store setting
+    ├── InvalidIdError (ValueError)         an id the xcom table cannot hold
+    ├── CodecError (ValueError)             a stored value cannot be decoded (codec, key, pickle)
+    │   ├── IntegrityError                  bytes or sizes differ from those recorded at write
+    │   └── EnvelopeError                   a row's envelope is malformed
+    ├── SerdeError (TypeError)              no JSON form, or a serde payload cannot be rebuilt
+    ├── StoredRowError (ValueError)         a stored row cannot be honoured; names the row
+    │   └── ForeignObjectError (PermissionError)  an envelope points to another row's object
+    ├── ObjectStoreError (OSError)          an object is missing or outside the base path
+    └── AccessDeniedError (PermissionError) the store's access policy refused a read
+
+Errors raised while reading a stored row name it (``XCom 'key' of dag/run/task[map_index]``)
+and carry it as ``.row``.
 
 Every message quotes the offending value, says what was expected and where, and
 names the fix when there is one.

@@ -19,6 +19,7 @@ from xcomlab.backend import (
     AccessDeniedError,
     CodecError,
     IntegrityError,
+    RowRef,
     XComStore,
     XComTooLargeError,
     deny_cross_dag,
@@ -165,7 +166,8 @@ def test_encryption_and_rotate(make_store: StoreFactory) -> None:
 
     rotated = make_store(threshold=200, fernet_keys=[new, old])
     assert rotated.get("big", **IDS) == big  # old key still decrypts
-    assert rotated.rotate() == 2
+    report = rotated.rotate()
+    assert (report.rotated, report.failed) == (2, [])
     only_new = make_store(threshold=200, fernet_keys=[new])
     assert only_new.get("small", **IDS) == small and only_new.get("big", **IDS) == big
     only_old = make_store(threshold=200, fernet_keys=[old])
@@ -245,7 +247,8 @@ def test_reconcile_finds_and_purges(make_store: StoreFactory) -> None:
     assert store.objects is not None
     orphan = store.objects.put("etl/x/y/-1/stray-0.json", b"{}")
     lost = store.get_stored("lost", **IDS)["uri"]
-    store.purge(store.get_stored("lost", **IDS))  # object gone, row stays: dangling
+    store.purge(store.get_stored("lost", **IDS),
+                row=RowRef(IDS["dag_id"], IDS["run_id"], IDS["task_id"], -1, "lost"))  # dangling
 
     fresh = store.reconcile()  # default grace: a just-written orphan may be a write in flight
     assert fresh.young_orphans == [orphan] and fresh.orphans == []
@@ -300,8 +303,9 @@ def test_encode_decode_purge_for_an_adapter(make_store: StoreFactory) -> None:
     store = make_store(threshold=50)
     small = store.encode({"a": 1}, key="k", **IDS)
     big = store.encode(list(range(100)), key="k", **IDS)
+    row = RowRef(IDS["dag_id"], IDS["run_id"], IDS["task_id"], -1, "k")
     assert small == {"a": 1}
     assert big["__xcomlab__"] == 1 and len(_listing(store)) == 1
-    assert store.decode(small) == {"a": 1} and store.decode(big) == list(range(100))
-    assert store.purge(big) is True and store.purge(small) is False
+    assert store.decode(small) == {"a": 1} and store.decode(big, row=row) == list(range(100))
+    assert store.purge(big, row=row) is True and store.purge(small, row=row) is False
     assert _listing(store) == []

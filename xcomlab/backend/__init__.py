@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from xcomlab.backend.codecs import Codec, CodecError, IntegrityError, PickleWarning
 from xcomlab.backend.config import AccessRequest, ConfigError, StoreConfig, deny_cross_dag
-from xcomlab.backend.envelope import ENVELOPE_KEY, Envelope
+from xcomlab.backend.envelope import ENVELOPE_KEY, Envelope, EnvelopeError
 from xcomlab.backend.maintenance import (
     CleanupReport,
     ReconcileReport,
     RetentionPolicy,
+    RotateReport,
 )
 from xcomlab.backend.objects import ObjectStore, ObjectStoreError
 from xcomlab.backend.paths import InvalidIdError, encode_segment, object_key
+from xcomlab.backend.rows import ForeignObjectError, RowRef, StoredRowError
 from xcomlab.backend.serde import SerdeError, deserialize, serialize
 from xcomlab.backend.store import AccessDeniedError, XComStore
 from xcomlab.errors import XComTooLargeError
@@ -30,6 +32,8 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "Envelope",
+    "EnvelopeError",
+    "ForeignObjectError",
     "IntegrityError",
     "InvalidIdError",
     "ObjectStore",
@@ -37,8 +41,11 @@ __all__ = [
     "PickleWarning",
     "ReconcileReport",
     "RetentionPolicy",
+    "RotateReport",
+    "RowRef",
     "SerdeError",
     "StoreConfig",
+    "StoredRowError",
     "XComStore",
     "XComTooLargeError",
     "deny_cross_dag",

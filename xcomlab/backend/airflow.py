@@ -25,16 +25,25 @@ docs/airflow-xcom.md#basexcom-3 and docs/airflow-xcom.md#common-io):
   ``xcom_keys_to_clear`` when a task instance starts again (retry or clear). ``airflow db
   clean`` and the REST delete never purge; use :meth:`XComStore.reconcile` for orphans.
 
+Rows are untrusted (a task can send any JSON to the API server). ``deserialize_value`` and
+``purge`` are not handed the row's ids (``XComResult`` carries only ``key``), so the adapter
+remembers the ids Airflow asked for in ``get_one`` / ``get_all`` / ``delete`` (and, for a
+lazy sequence, the running task's DAG and run) and the store honours an offloaded value only
+if its URI is one those ids produce (:mod:`xcomlab.backend.rows`); ids Airflow did not fix
+(``map_index=None``, ``include_prior_dates``) are not checked.
+
 Importing this module needs Airflow 3 (``pip install 'xcomlab[airflow]'``); nothing else
 in xcomlab imports it.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Final
 
 try:
@@ -44,7 +53,8 @@ except ImportError as exc:  # Airflow missing, or Airflow 2 (no task SDK)
             "(airflow.sdk.bases.xcom); install the extra: pip install 'xcomlab[airflow]'")
     raise ImportError(_msg) from exc
 
-from xcomlab.backend.config import ENV_PREFIXES, StoreConfig
+from xcomlab.backend.config import ENV_PREFIXES, StoreConfig, check_names
+from xcomlab.backend.rows import RowRef
 from xcomlab.backend.store import XComStore
 
 __all__ = ["XComlabBackend", "store"]
@@ -55,6 +65,7 @@ SECTION: Final = "xcomlab"
 _UNNAMED: Final = {"dag_id": "NO_DAG_ID", "run_id": "NO_RUN_ID", "task_id": "NO_TASK_ID",
                    "key": "NO_KEY"}
 
+_asked: contextvars.ContextVar[RowRef | None] = contextvars.ContextVar("xcomlab_asked", default=None)
 _lock = threading.Lock()
 _stores: dict[tuple[tuple[str, str], ...], XComStore] = {}
 
@@ -89,13 +100,77 @@ class XComlabBackend(BaseXCom):  # type: ignore[misc]
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:
-        """The Python value of ``result.value`` (reading the object when offloaded)."""
-        return store().decode(result.value)
+        """The Python value of ``result.value`` (reading the object when offloaded, only if
+        it belongs to the row asked for)."""
+        return store().decode(result.value, row=_row_of(result))
 
     @classmethod
     def purge(cls, xcom: Any, *args: Any) -> None:
-        """Delete the object the row ``xcom.value`` points to, if any."""
-        store().purge(getattr(xcom, "value", None))
+        """Delete the object the row ``xcom.value`` points to, if it is that row's own."""
+        store().purge(getattr(xcom, "value", None), row=_row_of(xcom))
+
+    @classmethod
+    def get_one(cls, **kw: Any) -> Any:
+        """``BaseXCom.get_one``, remembering the ids asked for (see the module docstring)."""
+        with _asking(kw):
+            return super().get_one(**kw)
+
+    @classmethod
+    async def aget_one(cls, **kw: Any) -> Any:
+        """``BaseXCom.aget_one``, remembering the ids asked for."""
+        with _asking(kw):
+            return await super().aget_one(**kw)
+
+    @classmethod
+    def get_all(cls, **kw: Any) -> Any:
+        """``BaseXCom.get_all``, remembering the ids asked for."""
+        with _asking(kw):
+            return super().get_all(**kw)
+
+    @classmethod
+    async def aget_all(cls, **kw: Any) -> Any:
+        """``BaseXCom.aget_all``, remembering the ids asked for."""
+        with _asking(kw):
+            return await super().aget_all(**kw)
+
+    @classmethod
+    def delete(cls, key: str, task_id: str, dag_id: str, run_id: str,
+               map_index: int | None = None) -> None:
+        """``BaseXCom.delete`` (which calls :meth:`purge`), remembering the row's ids."""
+        with _asking({"key": key, "task_id": task_id, "dag_id": dag_id, "run_id": run_id,
+                      "map_index": map_index}):
+            super().delete(key, task_id, dag_id, run_id, map_index)
+
+
+@contextmanager
+def _asking(kw: Mapping[str, Any]) -> Iterator[None]:
+    run_id = None if kw.get("include_prior_dates") else kw.get("run_id")
+    token = _asked.set(RowRef(kw.get("dag_id"), run_id, kw.get("task_id"), kw.get("map_index"),
+                              kw.get("key")))
+    try:
+        yield
+    finally:
+        _asked.reset(token)
+
+
+def _row_of(result: Any) -> RowRef:
+    """The ids a value must belong to: those on ``result`` (an ORM row has them all), else
+    those Airflow asked for, else the running task's DAG and run (a lazy sequence)."""
+    asked = _asked.get() or _running_task()
+    def pick(name: str) -> Any:
+        v = getattr(result, name, None)
+        return v if v is not None else getattr(asked, name)
+    return RowRef(pick("dag_id"), pick("run_id"), pick("task_id"), pick("map_index"), pick("key"))
+
+
+def _running_task() -> RowRef:
+    try:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+        return RowRef(dag_id=ti.dag_id, run_id=ti.run_id)
+    except Exception:  # outside a task: no ids known
+        return RowRef()
 
 
 def store() -> XComStore:
@@ -118,7 +193,9 @@ def store() -> XComStore:
 def _settings() -> dict[str, str]:
     """``XCOMLAB_*`` and ``AIRFLOW__XCOMLAB__*`` variables, then ``[xcomlab]`` of airflow.cfg."""
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-    for name, value in _cfg_section().items():
+    section = _cfg_section()
+    check_names(section, (), origin=f"key of the [{SECTION}] section of airflow.cfg")
+    for name, value in section.items():
         env.setdefault(ENV_PREFIXES[1] + name.upper(), value)
     return env
 

@@ -3,7 +3,13 @@
 A value travels ``serialize → compress → encrypt`` on write and back on read. The codec
 chain is named in a short string stored with the value, e.g. ``"json+zstd+fernet"``, so a
 reader never guesses: the first part is the serialization (``json``, or ``pickle`` only when
-the store allows it), then zero or more transforms in the order they were applied.
+the store allows it), then at most one compression, then optional encryption.
+
+Reading is defensive, since a row's envelope is written by whoever pushed the XCom: only the
+chains of :data:`ALLOWED_CHAINS` are accepted (no ``json+zstd+zstd``), a pickled value is
+refused *before* anything is decrypted or decompressed, and decompression streams with a hard
+cap on its output (the size the envelope states, itself bounded by ``max_value_bytes`` or
+:data:`DEFAULT_READ_LIMIT_BYTES`), so a few hundred bytes cannot expand into gigabytes.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import hashlib
 import json
 import pickle
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -23,7 +30,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from xcomlab.errors import XcomlabError
 
 __all__ = [
+    "ALLOWED_CHAINS",
     "COMPRESSIONS",
+    "DEFAULT_READ_LIMIT_BYTES",
     "Codec",
     "CodecError",
     "IntegrityError",
@@ -53,6 +62,16 @@ ZSTD_LEVEL: Final = 3
 #: 10 took longer threaded than on one core in the backend benchmark, 2026-11-25).
 ZSTD_THREADED_BYTES: Final = 4 << 20
 ZSTD_JOB_BYTES: Final = 2 << 20
+#: Every codec chain a reader accepts: serialization, at most one compression, then optional
+#: encryption (what :meth:`Codec.chain` writes). Anything else (nested or unknown steps) is refused.
+ALLOWED_CHAINS: Final = frozenset(f"{s}{c}{e}" for s in ("json", "pickle")
+                                  for c in ("", "+zstd", "+gzip") for e in ("", "+fernet"))
+#: Largest decoded (serialized) value a reader accepts when the store sets no
+#: ``max_value_bytes``: 256 MiB, a design choice of xcomlab, not an outside limit — an XCom
+#: larger than this is far beyond what XComs are meant for; set ``max_value_bytes`` to read more.
+DEFAULT_READ_LIMIT_BYTES: Final = 256 << 20
+#: Output chunk of the streaming decompressor.
+_CHUNK_BYTES: Final = 1 << 20
 #: File extensions per transform, used in object names.
 EXTENSIONS: Final = {"json": ".json", "pickle": ".pkl", "zstd": ".zst", "gzip": ".gz",
                      "fernet": ".fernet"}
@@ -171,40 +190,63 @@ class Codec:
             msg = "a stored value cannot be decrypted with any configured Fernet key"
             raise CodecError(msg) from exc
 
-    def decode_bytes(self, chain: str, data: bytes) -> bytes:
-        """Undo the transforms of ``chain`` (right to left), returning serialized bytes."""
-        for step in reversed(chain.split("+")[1:]):
-            data = self._undo(step, data)
+    def check_chain(self, chain: Any) -> str:
+        """Return the serialization of an allowed ``chain``; refuse any other chain, and a
+        pickled value when pickle is off, before a single byte is decrypted or decompressed."""
+        if not isinstance(chain, str) or chain not in ALLOWED_CHAINS:
+            msg = (f"codec {str(chain)[:60]!r} is not allowed; expected json or pickle, then at most "
+                   "one of +zstd/+gzip, then optionally +fernet")
+            raise CodecError(msg)
+        kind = chain.split("+", 1)[0]
+        if kind == "pickle" and not self.allow_pickle:
+            msg = "value is pickled and pickle is disabled; set allow_pickle=True only if you trust every writer"
+            raise CodecError(msg)
+        return kind
+
+    def decrypt(self, data: bytes) -> bytes:
+        """Decrypt a Fernet token with any configured key."""
+        if not self.encrypted:
+            msg = "value is encrypted but the store has no Fernet keys; set fernet_keys"
+            raise CodecError(msg)
+        try:
+            return self._fernet().decrypt(data)
+        except InvalidToken as exc:
+            msg = "value cannot be decrypted with any configured Fernet key (wrong key or tampered)"
+            raise CodecError(msg) from exc
+
+    def decode_bytes(self, chain: str, data: bytes, *,
+                     max_bytes: int = DEFAULT_READ_LIMIT_BYTES) -> bytes:
+        """Undo the transforms of an allowed ``chain``; the output is capped at ``max_bytes``."""
+        self.check_chain(chain)
+        steps = chain.split("+")[1:]
+        if steps[-1:] == ["fernet"]:
+            data = self.decrypt(data)
+            steps = steps[:-1]
+        for step in steps:
+            data = decompress(step, data, max_bytes)
+        if len(data) > max_bytes:
+            msg = f"decoded value is {len(data):,} bytes, over the {max_bytes:,}-byte read limit"
+            raise CodecError(msg)
         return data
 
-    def _undo(self, step: str, data: bytes) -> bytes:
-        if step == "fernet":
-            if not self.encrypted:
-                msg = "value is encrypted but the store has no Fernet keys; set fernet_keys"
-                raise CodecError(msg)
-            try:
-                return self._fernet().decrypt(data)
-            except InvalidToken as exc:
-                msg = "value cannot be decrypted with any configured Fernet key (wrong key or tampered)"
-                raise CodecError(msg) from exc
-        if step in ("zstd", "gzip"):
-            return _decompress(step, data)
-        msg = f"unknown codec step {step!r}; expected zstd, gzip or fernet"
-        raise CodecError(msg)
-
-    def load(self, chain: str, data: bytes) -> Any:
+    def load(self, chain: str, data: bytes, *, max_bytes: int = DEFAULT_READ_LIMIT_BYTES) -> Any:
         """Decode stored bytes to the JSON-able object (or, if allowed, the unpickled value)."""
-        raw = self.decode_bytes(chain, data)
-        kind = chain.split("+", 1)[0]
+        kind = self.check_chain(chain)
+        raw = self.decode_bytes(chain, data, max_bytes=max_bytes)
         if kind == "json":
-            return json.loads(raw)
-        if kind == "pickle":
-            if not self.allow_pickle:
-                msg = "value is pickled and pickle is disabled; set allow_pickle=True only if you trust every writer"
-                raise CodecError(msg)
-            return pickle.loads(raw)  # explicitly enabled by the store owner
-        msg = f"unknown serialization {kind!r} in codec {chain!r}; expected json or pickle"
-        raise CodecError(msg)
+            try:
+                return json.loads(raw)
+            except (ValueError, RecursionError) as exc:
+                msg = f"stored value is not valid JSON ({type(exc).__name__}: {str(exc)[:120]})"
+                raise CodecError(msg) from exc
+        return self.unpickle(raw)
+
+    def unpickle(self, raw: bytes) -> Any:
+        """``pickle.loads`` when the store owner enabled pickle; refused otherwise."""
+        if not self.allow_pickle:
+            msg = "value is pickled and pickle is disabled; set allow_pickle=True only if you trust every writer"
+            raise CodecError(msg)
+        return pickle.loads(raw)  # explicitly enabled by the store owner
 
     def pickle_dumps(self, value: Any) -> bytes:
         """Pickle ``value`` when allowed, warning each time (see :class:`PickleWarning`)."""
@@ -237,11 +279,42 @@ def _zstd_compressor(size: int, level: int | None, threads: int) -> zstandard.Zs
     return zstandard.ZstdCompressor(compression_params=params)
 
 
-def _decompress(name: str, data: bytes) -> bytes:
+def decompress(name: str, data: bytes, max_bytes: int) -> bytes:
+    """Decompress one ``zstd`` or ``gzip`` payload, streaming, refusing output over ``max_bytes``.
+
+    Only the first zstd frame / gzip member is read (the writer produces exactly one); the
+    output never grows past ``max_bytes + 1`` bytes whatever the compressed data claims.
+    """
     try:
         if name == "zstd":
-            return zstandard.ZstdDecompressor().decompress(data)
-        return gzip.decompress(data)
-    except (zstandard.ZstdError, OSError, EOFError) as exc:
+            out = _zstd_capped(data, max_bytes)
+        elif name == "gzip":
+            d = zlib.decompressobj(wbits=31)
+            out = d.decompress(data, max_bytes + 1)
+            if len(out) <= max_bytes and not d.eof:
+                msg = "truncated gzip stream"
+                raise CodecError(msg)
+        else:
+            msg = f"unknown compression {name!r}; expected zstd or gzip"
+            raise CodecError(msg)
+    except (zstandard.ZstdError, zlib.error, EOFError) as exc:
         msg = f"stored value is not valid {name} data ({exc})"
         raise CodecError(msg) from exc
+    if len(out) > max_bytes:
+        msg = (f"{name} data expands past {max_bytes:,} bytes (the size its envelope allows); "
+               "refused as a decompression bomb")
+        raise CodecError(msg)
+    return out
+
+
+def _zstd_capped(data: bytes, max_bytes: int) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    with zstandard.ZstdDecompressor().stream_reader(data) as reader:
+        while total <= max_bytes:
+            chunk = reader.read(min(_CHUNK_BYTES, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    return b"".join(chunks)

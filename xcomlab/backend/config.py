@@ -12,11 +12,15 @@ and the database holds at most N bytes of payload per offload decision.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final, Literal
+
+import sqlalchemy as sa
 
 from xcomlab.backend.codecs import COMPRESSIONS
 from xcomlab.errors import XcomlabError
@@ -27,6 +31,13 @@ DEFAULT_URL: Final = "sqlite:///xcomlab_store.db"
 #: Characters of a value's JSON kept in an envelope's preview.
 DEFAULT_PREVIEW_CHARS: Final = 80
 ENV_PREFIXES: Final = ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
+#: ``XCOMLAB_*`` names that belong to xcomlab's tooling, not to the store (test and CI
+#: switches: ``XCOMLAB_TEST_PG``, ``XCOMLAB_REQUIRE_AIRFLOW``, ``XCOMLAB_AIRFLOW_PYTHON``, …).
+TOOLING_ENV_PREFIXES: Final = ("XCOMLAB_TEST_", "XCOMLAB_REQUIRE_", "XCOMLAB_AIRFLOW_PYTHON")
+#: Shown in place of a secret in reprs.
+MASK: Final = "***"
+#: URL query parameters whose values are masked in reprs.
+_SECRET_PARAM: Final = re.compile(r"pass|secret|token|key|credential|auth", re.IGNORECASE)
 
 
 class ConfigError(XcomlabError, ValueError):
@@ -148,6 +159,25 @@ class StoreConfig:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={self.masked(f.name)!r}" for f in fields(self))
+        return f"StoreConfig({shown})"
+
+    def masked(self, name: str) -> Any:
+        """A field's value safe to print: Fernet keys, the URL's password (and secret-looking
+        query parameters), credentials in ``object_base`` and every ``storage_options`` value
+        are replaced by ``***``."""
+        value = getattr(self, name)
+        if name == "fernet_keys":
+            return tuple(MASK for _ in value)
+        if name == "storage_options":
+            return _mask_values(value)
+        if name == "url":
+            return _mask_url(str(value))
+        if name == "object_base" and value is not None:
+            return re.sub(r"://[^/@]*@", f"://{MASK}@", str(value))  # credentials in userinfo
+        return value
+
     @classmethod
     def from_env(cls, prefix: str | Sequence[str] = ENV_PREFIXES,
                  environ: Mapping[str, str] | None = None, **overrides: Any) -> StoreConfig:
@@ -160,6 +190,7 @@ class StoreConfig:
         """
         env = os.environ if environ is None else environ
         prefixes = (prefix,) if isinstance(prefix, str) else tuple(prefix)
+        check_names((name for name in env if name.startswith(prefixes)), prefixes)
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "access_policy":
@@ -169,6 +200,58 @@ class StoreConfig:
                 values[f.name] = _parse(f.name, raw)
         values.update(overrides)
         return cls(**values)
+
+
+def setting_names() -> tuple[str, ...]:
+    """The settings that may come from the environment or ``[xcomlab]`` (lower case)."""
+    return tuple(f.name for f in fields(StoreConfig) if f.name != "access_policy")
+
+
+def check_names(names: Iterable[str], prefixes: Sequence[str] = ENV_PREFIXES, *,
+                origin: str = "environment variable") -> None:
+    """Refuse names that are no store setting (a misspelt ``..._FERNET_KEY``, singular, would
+    otherwise leave encryption off without a word).
+
+    ``names`` carry one of ``prefixes`` (or none, for keys of the ``[xcomlab]`` section);
+    ``XCOMLAB_*`` names of :data:`TOOLING_ENV_PREFIXES` are skipped.
+
+    Raises
+    ------
+    ConfigError
+        Naming the unknown setting and the closest known one ("did you mean …").
+    """
+    known = setting_names()
+    for name in names:
+        if name.startswith(TOOLING_ENV_PREFIXES):
+            continue
+        prefix = next((p for p in sorted(prefixes, key=len, reverse=True) if name.startswith(p)), "")
+        field_name = name[len(prefix):].lower()
+        if field_name in known:
+            continue
+        close = difflib.get_close_matches(field_name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {prefix}{close[0].upper() if prefix else close[0]}? " if close else ""
+        listed = ", ".join(known)
+        msg = (f"unknown xcomlab setting: {origin} {name!r}; {hint}known settings: {listed}")
+        raise ConfigError(msg)
+
+
+def _mask_values(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _mask_values(v) for k, v in value.items()}
+    return MASK
+
+
+def _mask_url(url: str) -> str:
+    """``url`` with its password and secret-looking query values replaced by ``***``."""
+    try:
+        u = sa.make_url(url)
+    except Exception:  # not parseable: mask any userinfo by hand
+        return re.sub(r"://[^/@]*@", f"://{MASK}@", url)
+    if u.password is not None:
+        u = u.set(password=MASK)
+    if u.query:
+        u = u.set(query={k: (MASK if _SECRET_PARAM.search(k) else v) for k, v in u.query.items()})
+    return u.render_as_string(hide_password=False).replace("%2A%2A%2A", MASK)
 
 
 _INTS: Final = ("threshold", "max_value_bytes", "preview_chars", "zstd_level", "zstd_threads")

@@ -27,16 +27,26 @@ bytes) still parses it whole.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-__all__ = ["ENVELOPE_KEY", "MAX_ENVELOPE_BYTES", "Envelope", "is_envelope", "preview_of"]
+from xcomlab.backend.codecs import ALLOWED_CHAINS, CodecError
+
+__all__ = ["ENVELOPE_KEY", "MAX_ENVELOPE_BYTES", "Envelope", "EnvelopeError", "is_envelope",
+           "preview_of"]
 
 #: Marker key (must match ``xcomlab.ingest.classify.ENVELOPE_KEY``).
 ENVELOPE_KEY: Final = "__xcomlab__"
 #: Largest envelope for a reference (ingest's HEAD_BYTES: 1,024).
 MAX_ENVELOPE_BYTES: Final = 1000
+_SHA256: Final = re.compile(r"[0-9a-f]{64}")
+
+
+class EnvelopeError(CodecError):
+    """A row's envelope is malformed (missing or mistyped field, unknown codec)."""
 
 
 @dataclass(frozen=True)
@@ -70,21 +80,53 @@ class Envelope:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Envelope:
-        """Read an envelope written by :meth:`to_json`."""
-        return cls(codec=str(obj["codec"]), stored_bytes=int(obj["stored_bytes"]),
-                   value_bytes=int(obj["value_bytes"]), sha256=str(obj["sha256"]),
-                   uri=obj.get("uri"), data=obj.get("data"), kind=obj.get("kind"),
-                   length=obj.get("length"),
-                   preview=obj.get("preview"))
+        """Read and check an envelope written by :meth:`to_json` (untrusted: a task wrote it).
+
+        Raises
+        ------
+        EnvelopeError
+            A field is missing or of the wrong type, the codec is not in
+            :data:`~xcomlab.backend.codecs.ALLOWED_CHAINS`, or it has both or neither of
+            ``uri`` and ``data``.
+        """
+        codec = obj.get("codec")
+        if not isinstance(codec, str) or codec not in ALLOWED_CHAINS:
+            _bad("codec", codec, f"one of {sorted(ALLOWED_CHAINS)}")
+        sizes = {}
+        for name in ("stored_bytes", "value_bytes"):
+            v = obj.get(name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                _bad(name, v, "an integer ≥ 0")
+            sizes[name] = v
+        sha = obj.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            _bad("sha256", sha, "64 lowercase hex digits")
+        uri, data = obj.get("uri"), obj.get("data")
+        if (uri is None) == (data is None):
+            _bad("uri/data", (uri, data), "exactly one of uri (offloaded) and data (packed)")
+        for name, v in (("uri", uri), ("data", data), ("kind", obj.get("kind")),
+                        ("preview", obj.get("preview"))):
+            if v is not None and not isinstance(v, str):
+                _bad(name, v, "a string")
+        length = obj.get("length")
+        if length is not None and (not isinstance(length, int) or isinstance(length, bool)):
+            _bad("length", length, "an integer")
+        return cls(codec=codec, stored_bytes=sizes["stored_bytes"],
+                   value_bytes=sizes["value_bytes"], sha256=sha, uri=uri, data=data,
+                   kind=obj.get("kind"), length=length, preview=obj.get("preview"))
 
     def payload(self) -> bytes:
         """The stored bytes of a packed envelope."""
         if self.data is None:
             msg = "a reference envelope carries no payload; read its uri"
-            raise ValueError(msg)
-        if self.codec.endswith("+fernet"):
-            return self.data.encode("ascii")  # a Fernet token is already url-safe base64
-        return base64.b64decode(self.data)
+            raise EnvelopeError(msg)
+        try:
+            if self.codec.endswith("+fernet"):
+                return self.data.encode("ascii")  # a Fernet token is already url-safe base64
+            return base64.b64decode(self.data, validate=True)
+        except (UnicodeEncodeError, binascii.Error) as exc:
+            msg = f"envelope data is not {'a Fernet token' if self.codec.endswith('+fernet') else 'base64'} ({exc})"
+            raise EnvelopeError(msg) from exc
 
     @staticmethod
     def pack_data(codec: str, stored: bytes) -> str:
@@ -94,9 +136,22 @@ class Envelope:
         return base64.b64encode(stored).decode("ascii")
 
 
+def _bad(name: str, value: Any, expected: str) -> NoReturn:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:80] + "…"
+    msg = f"malformed envelope: {name} is {shown}; expected {expected}"
+    raise EnvelopeError(msg)
+
+
 def is_envelope(obj: Any) -> bool:
     """True for a row value written as an xcomlab envelope."""
     return isinstance(obj, dict) and obj.get(ENVELOPE_KEY) == 1 and "codec" in obj
+
+
+def has_marker(obj: Any) -> bool:
+    """True for any dict carrying the envelope marker key, well-formed or not: a user value
+    never does (serde refuses the key), so a reader treats it as an envelope and checks it."""
+    return isinstance(obj, dict) and ENVELOPE_KEY in obj
 
 
 def preview_of(jsonable: Any, chars: int) -> tuple[str, int | None, str]:

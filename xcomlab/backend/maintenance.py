@@ -6,7 +6,6 @@ Nothing here runs on its own: a scheduler (or an Airflow maintenance DAG) calls
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,14 +13,17 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from xcomlab.backend.codecs import EXTENSIONS, IntegrityError, dumps_json, sha256_hex
-from xcomlab.backend.envelope import Envelope, is_envelope
+from xcomlab.backend.envelope import Envelope, has_marker
 from xcomlab.backend.measure import Timer
 from xcomlab.backend.objects import TMP_MARK
+from xcomlab.backend.paths import object_key
+from xcomlab.backend.rows import RowRef, name_row
 
 if TYPE_CHECKING:
     from xcomlab.backend.store import XComStore
 
-__all__ = ["CleanupReport", "ReconcileReport", "RetentionPolicy", "cleanup", "reconcile", "rotate"]
+__all__ = ["CleanupReport", "ReconcileReport", "RetentionPolicy", "RotateReport", "cleanup",
+           "reconcile", "rotate"]
 
 RowKey = tuple[str, str, str, int, str]  # dag_id, run_id, task_id, map_index, key
 
@@ -33,7 +35,10 @@ class ReconcileReport:
     ``orphans``: object URIs no row points to (older than the grace period; temporary files
     of interrupted writes included). ``young_orphans``: unreferenced objects still inside
     the grace period (possibly a write in flight), never purged. ``dangling``: rows whose
-    object is missing, as ``(dag_id, run_id, task_id, map_index, key)``.
+    object is missing, as ``(dag_id, run_id, task_id, map_index, key)``. ``foreign``: rows
+    whose envelope points to an object their own ids do not produce (copied from another
+    row, or outside the base): such a URI protects no object, and is never checked, read or
+    deleted.
     """
 
     rows: int = 0
@@ -41,6 +46,7 @@ class ReconcileReport:
     orphans: list[str] = field(default_factory=list)
     young_orphans: list[str] = field(default_factory=list)
     dangling: list[RowKey] = field(default_factory=list)
+    foreign: list[RowKey] = field(default_factory=list)
     purged_objects: int = 0
     purged_rows: int = 0
 
@@ -48,6 +54,7 @@ class ReconcileReport:
         """Counts only."""
         return {"rows": self.rows, "objects": self.objects, "orphans": len(self.orphans),
                 "young_orphans": len(self.young_orphans), "dangling": len(self.dangling),
+                "foreign": len(self.foreign),
                 "purged_objects": self.purged_objects, "purged_rows": self.purged_rows}
 
 
@@ -61,8 +68,7 @@ def reconcile(store: XComStore, *, purge: bool = False, grace_s: float = 300.0) 
     """
     t = Timer("reconcile", tier="object")
     report = ReconcileReport()
-    refs = _referenced(store, t)
-    report.rows = len(refs)
+    refs = _referenced(store, t, report)
     if store.objects is None:
         store.recorder.add(t)
         return report
@@ -84,16 +90,23 @@ def reconcile(store: XComStore, *, purge: bool = False, grace_s: float = 300.0) 
     return report
 
 
-def _referenced(store: XComStore, t: Timer) -> dict[str, RowKey]:
-    """URI → row key of every offloaded row."""
+def _referenced(store: XComStore, t: Timer, report: ReconcileReport) -> dict[str, RowKey]:
+    """URI → row key of every offloaded row whose URI is its own (others go to ``foreign``)."""
     x = store.xcom
     out: dict[str, RowKey] = {}
+    base = store.objects.base if store.objects else None
     with t.phase("db"), store._reading() as conn:
         q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key, x.c.value)
         for r in conn.execute(q):
             v = r[5]
-            if is_envelope(v) and isinstance(v.get("uri"), str):
-                out[v["uri"]] = (r[0], r[1], r[2], int(r[3]), r[4])
+            if not has_marker(v) or v.get("uri") is None:
+                continue
+            report.rows += 1  # offloaded rows, as before
+            key: RowKey = (r[0], r[1], r[2], int(r[3]), r[4])
+            if base is not None and RowRef(*key).owns(v["uri"], base):
+                out[v["uri"]] = key
+            else:
+                report.foreign.append(key)
     return out
 
 
@@ -117,7 +130,11 @@ def _current_uri(store: XComStore, dag_id: str, run_id: str, task_id: str, map_i
         v = store.get_stored(key, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
     except KeyError:
         return None
-    return v.get("uri") if is_envelope(v) else None
+    uri = v.get("uri") if has_marker(v) else None
+    owner = RowRef(dag_id, run_id, task_id, map_index, key)
+    if not isinstance(uri, str) or store.objects is None:
+        return None
+    return uri if owner.owns(uri, store.objects.base) else None
 
 
 @dataclass(frozen=True)
@@ -177,11 +194,19 @@ def cleanup(store: XComStore, policy: RetentionPolicy, *, now: datetime | None =
                                       strict=True)))
         if store._delete_where(where, t):
             n_rows += 1
-            row_bytes += len(dumps_json(v))
-            if is_envelope(v) and v.get("uri"):
+            row_bytes += _json_bytes(v)
+            if has_marker(v) and v.get("uri") is not None:
                 n_obj += 1
-                obj_bytes += int(v.get("stored_bytes", 0))
+                size = v.get("stored_bytes")
+                obj_bytes += size if isinstance(size, int) and not isinstance(size, bool) else 0
     return CleanupReport(n_rows, n_obj, row_bytes, obj_bytes)
+
+
+def _json_bytes(v: Any) -> int:
+    try:
+        return len(dumps_json(v))
+    except Exception:  # an unreadable or NaN-holding value: its size is unknown
+        return 0
 
 
 def _select(rows: list[tuple[Any, ...]], policy: RetentionPolicy, now: datetime) -> set[RowKey]:
@@ -201,37 +226,69 @@ def _select(rows: list[tuple[Any, ...]], policy: RetentionPolicy, now: datetime)
     return doomed
 
 
-def rotate(store: XComStore) -> int:
+@dataclass
+class RotateReport:
+    """What :func:`rotate` did: ``rotated`` rows, and ``failed`` ones as
+    ``((dag_id, run_id, task_id, map_index, key), reason)`` — left as they were."""
+
+    rotated: int = 0
+    failed: list[tuple[RowKey, str]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        """Counts only."""
+        return {"rotated": self.rotated, "failed": len(self.failed)}
+
+
+def rotate(store: XComStore) -> RotateReport:
     """Re-encrypt every encrypted value (inline or object) with the first Fernet key.
 
     Each row is updated only if it still holds the version that was read (same
-    ``timestamp``), so a value rewritten meanwhile by ``set`` is never overwritten.
+    ``timestamp``), so a value rewritten meanwhile by ``set`` is never overwritten. A row
+    that cannot be rotated (wrong key, corrupted or foreign object, malformed envelope) is
+    left untouched and reported; the others are rotated.
     """
     x = store.xcom
     with store._reading() as conn:
         rows = [tuple(r) for r in conn.execute(sa.select(
-            x.c.dag_run_id, x.c.task_id, x.c.map_index, x.c.key, x.c.timestamp, x.c.value))]
-    n = 0
-    for run_pk, task_id, map_index, key, ts, v in rows:
-        if not (is_envelope(v) and str(v["codec"]).endswith("+fernet")):
+            x.c.dag_run_id, x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key,
+            x.c.timestamp, x.c.value))]
+    report = RotateReport()
+    for run_pk, dag_id, run_id, task_id, map_index, key, ts, v in rows:
+        if not (has_marker(v) and str(v.get("codec")).endswith("+fernet")):
             continue
-        t = Timer("rotate", {"task_id": task_id, "map_index": map_index, "key": key})
-        new = _rotated(store, Envelope.from_json(v), t)
+        row = RowRef(dag_id, run_id, task_id, int(map_index), key)
+        t = Timer("rotate", {"dag_id": dag_id, "run_id": run_id, "task_id": task_id,
+                             "map_index": map_index, "key": key})
         where = sa.and_(x.c.dag_run_id == run_pk, x.c.task_id == task_id,
                         x.c.map_index == map_index, x.c.key == key, x.c.timestamp == ts)
         try:
-            with t.phase("db"), store.engine.begin() as conn:
-                changed = conn.execute(x.update().where(where).values(value=new.to_json())).rowcount
-        except BaseException:
-            store.purge(new.to_json())
-            raise
-        store.purge(v if changed else new.to_json())
-        store.recorder.add(t)
-        n += changed
-    return n
+            report.rotated += _rotate_row(store, v, row, where, t)
+        except Exception as exc:
+            store.recorder.add(t, ok=False)
+            err = name_row(exc, row)
+            report.failed.append((row.as_tuple(), f"{type(err).__name__}: {err}"))  # type: ignore[arg-type]
+    return report
 
 
-def _rotated(store: XComStore, env: Envelope, t: Timer) -> Envelope:
+def _rotate_row(store: XComStore, v: Any, row: RowRef, where: Any, t: Timer) -> int:
+    env = Envelope.from_json(v)
+    store.codec.check_chain(env.codec)
+    if env.uri is not None:
+        store.owned_uri(v, row)  # a foreign URI is neither read nor replaced
+    new = _rotated(store, env, row, t)
+    x = store.xcom
+    try:
+        with t.phase("db"), store.engine.begin() as conn:
+            changed = conn.execute(x.update().where(where).values(value=new.to_json())).rowcount
+    except BaseException:
+        store.purge(new.to_json(), row=row)
+        raise
+    store._purge_quietly(v if changed else new.to_json(), row, t)
+    store.recorder.add(t)
+    return int(changed)
+
+
+def _rotated(store: XComStore, env: Envelope, row: RowRef, t: Timer) -> Envelope:
     if env.uri is None:
         with t.phase("encrypt"):
             token = store.codec.rotate(env.payload())
@@ -239,17 +296,17 @@ def _rotated(store: XComStore, env: Envelope, t: Timer) -> Envelope:
                        stored_bytes=len(token))
     assert store.objects is not None
     with t.phase("object"):
-        data = store.objects.get(env.uri)
-    if sha256_hex(data) != env.sha256:
-        msg = f"{env.uri}: sha256 mismatch; not rotating a corrupted object"
+        data = store.objects.get(env.uri, max_bytes=env.stored_bytes)
+    if len(data) != env.stored_bytes or sha256_hex(data) != env.sha256:
+        msg = f"{env.uri}: size or sha256 mismatch; not rotating a corrupted object"
         raise IntegrityError(msg)
     with t.phase("encrypt"):
         token = store.codec.rotate(data)
-    rel = env.uri[len(store.objects.base) + 1:]
-    head, _, _ = rel.rpartition("/")
-    stem = rel.rsplit("/", 1)[1].rsplit("-", 1)[0]
     ext = "".join(EXTENSIONS[p] for p in env.codec.split("+"))
-    new_rel = f"{head}/{stem}-{uuid.uuid4().hex}{ext}"
+    assert row.dag_id is not None and row.run_id is not None and row.task_id is not None
+    assert row.map_index is not None and row.key is not None
+    new_rel = object_key(dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id,
+                         map_index=row.map_index, key=row.key, ext=ext)
     assert TMP_MARK not in new_rel
     with t.phase("object"):
         uri = store.objects.put(new_rel, token)

@@ -10,6 +10,7 @@ reading or deleting anything else is refused.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -67,7 +68,7 @@ class ObjectStore:
         self.atomic_rename = self.protocol in ("file", "local")
 
     def __repr__(self) -> str:
-        return f"ObjectStore({self.base!r})"
+        return f"ObjectStore({re.sub(r'://[^/@]*@', '://***@', self.base)!r})"
 
     def uri(self, rel: str) -> str:
         """The public URI of the relative key ``rel``."""
@@ -99,10 +100,13 @@ class ObjectStore:
             self.fs.pipe_file(path, data)
         return self.uri(rel)
 
-    def get(self, uri: str) -> bytes:
-        """The bytes of the object at ``uri``."""
+    def get(self, uri: str, *, max_bytes: int | None = None) -> bytes:
+        """The bytes of the object at ``uri`` (at most ``max_bytes + 1`` are read, so a
+        caller expecting ``max_bytes`` sees a larger object without loading it whole)."""
         try:
-            return bytes(self.fs.cat_file(self._path(uri)))
+            if max_bytes is None:
+                return bytes(self.fs.cat_file(self._path(uri)))
+            return bytes(self.fs.cat_file(self._path(uri), start=0, end=max_bytes + 1))
         except FileNotFoundError as exc:
             msg = f"object {uri!r} is missing; its row is dangling (see XComStore.reconcile)"
             raise ObjectStoreError(msg) from exc

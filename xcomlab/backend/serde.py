@@ -225,7 +225,15 @@ def deserialize(obj: Any, *, allowed_classes: Iterable[str] = ()) -> Any:
     if is_plain(obj):
         return obj  # no envelope anywhere: nothing to rebuild
     allowed = tuple(allowed_classes)
-    return _de(obj, allowed)
+    try:
+        return _de(obj, allowed)
+    except SerdeError:
+        raise
+    except Exception as exc:  # untrusted payload: KeyError, OverflowError, InvalidOperation, …
+        detail = str(exc)
+        detail = detail if len(detail) <= 160 else detail[:160] + "…"
+        msg = f"malformed serde payload ({type(exc).__name__}: {detail})"
+        raise SerdeError(msg) from exc
 
 
 def deserialize_json(text: bytes, *, allowed_classes: Iterable[str] = ()) -> Any:
@@ -235,7 +243,11 @@ def deserialize_json(text: bytes, *, allowed_classes: Iterable[str] = ()) -> Any
     (unless spelled with ``\\u`` escapes of ASCII characters, which sends the text down the
     full walk too); both checks run over the bytes at C speed.
     """
-    obj = json.loads(text)
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        msg = f"stored value is not valid JSON ({type(exc).__name__}: {str(exc)[:120]})"
+        raise SerdeError(msg) from exc
     if CLASSNAME.encode() not in text and _ASCII_ESCAPE.search(text) is None:
         return obj
     return deserialize(obj, allowed_classes=allowed_classes)

@@ -11,10 +11,17 @@ dangling rows (object lost by other means, e.g. a bucket lifecycle rule).
 For the Airflow adapter, :meth:`XComStore.encode` / :meth:`~XComStore.decode` /
 :meth:`~XComStore.purge` are the ``serialize_value`` / ``deserialize_value`` / ``purge``
 halves that do not touch the xcom table (Airflow writes the row itself).
+
+Rows are untrusted (any task can push any JSON): an offloaded value is read or deleted only
+when its URI is the one the row's own ids produce (:mod:`xcomlab.backend.rows`); every
+failure on a stored row is an :class:`~xcomlab.errors.XcomlabError` naming the row. Work on
+many rows (``clear``, cleanup, ``rotate``) goes on past a bad row and reports it (log
+warning on ``xcomlab.backend``, or the maintenance report).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,14 +31,23 @@ from typing import TYPE_CHECKING, Any, Final
 import sqlalchemy as sa
 
 from xcomlab.backend import serde
-from xcomlab.backend.codecs import EXTENSIONS, Codec, IntegrityError, dumps_json, sha256_hex
+from xcomlab.backend.codecs import (
+    DEFAULT_READ_LIMIT_BYTES,
+    EXTENSIONS,
+    Codec,
+    CodecError,
+    IntegrityError,
+    dumps_json,
+    sha256_hex,
+)
 from xcomlab.backend.config import AccessRequest, ConfigError, StoreConfig
-from xcomlab.backend.envelope import Envelope, fit, is_envelope, preview_of
+from xcomlab.backend.envelope import Envelope, fit, has_marker, is_envelope, preview_of
 from xcomlab.backend.measure import Recorder, Timer
 from xcomlab.backend.objects import ObjectStore, ObjectStoreError
 from xcomlab.backend.paths import check_ids, object_key
+from xcomlab.backend.rows import ForeignObjectError, RowRef, StoredRowError, name_row
 from xcomlab.backend.sacompat import delete_returning
-from xcomlab.backend.table import make_engine, make_tables
+from xcomlab.backend.table import Unreadable, make_engine, make_tables
 from xcomlab.errors import XcomlabError, XComTooLargeError
 
 if TYPE_CHECKING:  # pandas is loaded only by rows() / measurements(), never on a worker's path
@@ -42,6 +58,7 @@ __all__ = ["AccessDeniedError", "XComStore"]
 #: Attempts of a row transaction that lost a race (unique violation, deadlock, busy).
 WRITE_ATTEMPTS: Final = 8
 _MISSING: Final = object()
+log = logging.getLogger("xcomlab.backend")
 
 
 class AccessDeniedError(XcomlabError, PermissionError):
@@ -90,9 +107,9 @@ class XComStore:
         return cls(StoreConfig.from_env(**overrides))
 
     def __repr__(self) -> str:
-        url = self.engine.url.render_as_string(hide_password=True)
-        return (f"XComStore(url={url!r}, object_base={self.config.object_base!r}, "
-                f"threshold={self.config.threshold})")
+        cfg = self.config
+        return (f"XComStore(url={cfg.masked('url')!r}, object_base={cfg.masked('object_base')!r}, "
+                f"threshold={cfg.threshold}, encrypted={self.codec.encrypted})")
 
     def __enter__(self) -> XComStore:
         return self
@@ -197,65 +214,131 @@ class XComStore:
         t.codec, t.bytes_stored = "json", len(raw)
         return jsonable
 
-    def decode(self, stored: Any) -> Any:
+    def decode(self, stored: Any, *, row: RowRef | None = None) -> Any:
         """Rebuild the value from what a row's ``value`` column holds (see :meth:`encode`).
+
+        Parameters
+        ----------
+        stored
+            The row's ``value`` (JSON-decoded).
+        row
+            The row's ids. An offloaded value is read only when its URI is one these ids
+            produce; ids left ``None`` are not checked (an adapter that is not told them).
+            Without ``row`` an offloaded value is refused.
 
         Raises
         ------
+        ForeignObjectError
+            The envelope points to an object that is not this row's.
         IntegrityError
-            When the stored bytes do not match the sha256 recorded at write time.
+            When the stored bytes do not match the sha256 or sizes recorded at write time.
+        StoredRowError
+            Any other malformed content (every error names the row).
         """
         t = Timer("decode")
         try:
-            value = self._decode(stored, t)
+            value = self._decode(stored, t, row)
+        except Exception as exc:
+            self.recorder.add(t, ok=False)
+            err = name_row(exc, row)
+            if err is exc:
+                raise
+            raise err from exc
         except BaseException:
             self.recorder.add(t, ok=False)
             raise
         self.recorder.add(t)
         return value
 
-    def _decode(self, stored: Any, t: Timer) -> Any:
-        if not is_envelope(stored):
+    def read_limit(self) -> int:
+        """Largest serialized value a read accepts (``max_value_bytes``, else the default)."""
+        limit = self.config.max_value_bytes
+        return DEFAULT_READ_LIMIT_BYTES if limit is None else limit
+
+    def owned_uri(self, stored: Any, row: RowRef | None) -> str | None:
+        """The object URI of a row's value, None when it has none; refuse (before any I/O)
+        a URI the row's ids do not produce (:class:`ForeignObjectError`)."""
+        if not has_marker(stored) or stored.get("uri") is None:
+            return None
+        if row is None:
+            msg = (f"an offloaded value ({str(stored.get('uri'))[:200]!r}) is read or deleted only "
+                   "for the row it belongs to; pass row=RowRef(dag_id, run_id, task_id, map_index, key)")
+            raise ForeignObjectError(msg)
+        return row.check_uri(stored["uri"], self.objects.base if self.objects else None)
+
+    def _decode(self, stored: Any, t: Timer, row: RowRef | None) -> Any:
+        if isinstance(stored, Unreadable):
+            raise StoredRowError(stored.reason, row=row)
+        if not has_marker(stored):
             with t.phase("serialize"):
                 return serde.deserialize(stored, allowed_classes=self.config.allowed_classes)
         env = Envelope.from_json(stored)
+        kind = self.codec.check_chain(env.codec)  # pickle refused before any decoding
+        limit = self.read_limit()
+        if env.value_bytes > limit:
+            msg = (f"envelope states a {env.value_bytes:,}-byte value, over the read limit of "
+                   f"{limit:,} bytes (max_value_bytes); not decoded")
+            raise CodecError(msg)
         t.codec, t.bytes_in = env.codec, env.value_bytes
         if env.uri is not None:
-            if self.objects is None:
-                msg = f"row points to {env.uri!r} but the store has no object_base"
-                raise ObjectStoreError(msg)
+            uri = self.owned_uri(stored, row)
+            assert uri is not None and self.objects is not None
             t.tier = "object"
             with t.phase("object"):
-                data = self.objects.get(env.uri)
+                data = self.objects.get(uri, max_bytes=env.stored_bytes)
         else:
             data = env.payload()
         t.bytes_stored = len(data)
-        if sha256_hex(data) != env.sha256:
-            where = env.uri or "the row's packed data"
-            msg = (f"{where}: sha256 {sha256_hex(data)[:16]}… does not match {env.sha256[:16]}… "
-                   "recorded at write time; the value was modified or corrupted")
+        where = env.uri or "the row's packed data"
+        if len(data) != env.stored_bytes or sha256_hex(data) != env.sha256:
+            msg = (f"{where}: {len(data):,} bytes with sha256 {sha256_hex(data)[:16]}… do not match "
+                   f"the {env.stored_bytes:,} bytes and {env.sha256[:16]}… recorded at write time; "
+                   "the value was modified or corrupted")
             raise IntegrityError(msg)
         with t.phase("encrypt"):
             if env.codec.endswith("+fernet"):
-                data = self.codec.decode_bytes("x+fernet", data)
+                data = self.codec.decrypt(data)
         with t.phase("compress"):
             chain = env.codec.removesuffix("+fernet")
-            data = self.codec.decode_bytes(chain, data)
+            data = self.codec.decode_bytes(chain, data, max_bytes=env.value_bytes)
+        if len(data) != env.value_bytes:
+            msg = (f"{where}: decodes to {len(data):,} bytes, not the {env.value_bytes:,} its "
+                   "envelope states")
+            raise IntegrityError(msg)
         with t.phase("serialize"):
-            kind = chain.split("+", 1)[0]
             if kind == "json":
                 return serde.deserialize_json(data, allowed_classes=self.config.allowed_classes)
-            return self.codec.load(kind, data)  # pickle when allowed; anything else refused
+            return self.codec.unpickle(data)  # check_chain refused it unless allowed
 
-    def purge(self, stored: Any) -> bool:
-        """Remove the object a row's value points to; False when there is none."""
-        if not (is_envelope(stored) and stored.get("uri") and self.objects is not None):
+    def purge(self, stored: Any, *, row: RowRef | None = None) -> bool:
+        """Remove the object a row's value points to; False when there is none.
+
+        Raises
+        ------
+        ForeignObjectError
+            The URI is not one ``row``'s ids produce (or ``row`` is missing): nothing is deleted.
+        """
+        uri = self.owned_uri(stored, row)
+        if uri is None or self.objects is None:
             return False
         t = Timer("purge", tier="object")
         with t.phase("object"):
-            gone = self.objects.delete(stored["uri"])
+            gone = self.objects.delete(uri)
         self.recorder.add(t)
         return gone
+
+    def _purge_quietly(self, stored: Any, row: RowRef, t: Timer) -> bool:
+        """Purge after the rows are committed: a failure is logged (naming the row) and left
+        to :meth:`reconcile`, never raised. Returns False when the object was kept."""
+        try:
+            with t.phase("object"):
+                self.purge(stored, row=row)
+        except Exception as exc:
+            err = name_row(exc, row)
+            log.warning("xcomlab: %s (%s); its object was not purged, see XComStore.reconcile",
+                        err, type(err).__name__)
+            return False
+        return True
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -270,9 +353,8 @@ class XComStore:
         except BaseException:
             self.recorder.add(t, ok=False)
             raise
-        if old is not _MISSING and is_envelope(old) and old.get("uri") != _uri(stored):
-            with t.phase("object"):
-                self.purge(old)
+        if old is not _MISSING and _uri(old) is not None and _uri(old) != _uri(stored):
+            self._purge_quietly(old, _row(t.ids), t)  # never raises: the new row is committed
         self.recorder.add(t)
 
     def _write_row(self, t: Timer, stored: Any, dag_result: bool) -> Any:
@@ -282,7 +364,7 @@ class XComStore:
             with t.phase("db"):
                 return self._retry(lambda conn: self._replace(conn, run_pk, ids, stored, dag_result))
         except BaseException:
-            self.purge(stored)
+            self.purge(stored, row=_row(ids))
             raise
 
     def _replace(self, conn: sa.Connection, run_pk: int, ids: dict[str, Any], stored: Any,
@@ -302,14 +384,16 @@ class XComStore:
             "run_id": ids["run_id"], "value": stored, "timestamp": datetime.now(UTC)})
         return old[0] if old else _MISSING
 
-    def _delete_returning(self, conn: sa.Connection, where: Any) -> list[Any]:
-        """Delete rows matching ``where``; return their values (RETURNING where supported)."""
+    def _delete_returning(self, conn: sa.Connection, where: Any) -> list[tuple[RowRef, Any]]:
+        """Delete rows matching ``where``; return their ids and values (RETURNING where supported)."""
         x = self.xcom
+        cols = (x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key, x.c.value)
         if delete_returning(self.engine.dialect):
-            return [r[0] for r in conn.execute(x.delete().where(where).returning(x.c.value))]
-        olds = [r[0] for r in conn.execute(sa.select(x.c.value).where(where).with_for_update())]
-        conn.execute(x.delete().where(where))
-        return olds
+            got = list(conn.execute(x.delete().where(where).returning(*cols)))
+        else:
+            got = list(conn.execute(sa.select(*cols).where(where).with_for_update()))
+            conn.execute(x.delete().where(where))
+        return [(RowRef(r[0], r[1], r[2], int(r[3]), r[4]), r[5]) for r in got]
 
     def _retry(self, work: Any) -> Any:
         for attempt in range(WRITE_ATTEMPTS):
@@ -375,6 +459,12 @@ class XComStore:
         t = Timer("get", _ids(dag_id, run_id, task_id, map_index, key))
         try:
             value = self._get(t, default)
+        except Exception as exc:
+            self.recorder.add(t, ok=False)
+            err = name_row(exc, _row(t.ids))
+            if err is exc:
+                raise
+            raise err from exc
         except BaseException:
             self.recorder.add(t, ok=False)
             raise
@@ -398,7 +488,9 @@ class XComStore:
                     return default
             uri = _uri(stored)
             try:
-                return self._decode(stored, t)
+                return self._decode(stored, t, _row(ids))
+            except ForeignObjectError:
+                raise
             except ObjectStoreError:
                 if uri is None or uri == seen:
                     raise
@@ -441,18 +533,21 @@ class XComStore:
         return self._delete_where(sa.and_(*conds), Timer("clear", ids))
 
     def _delete_where(self, where: Any, t: Timer) -> int:
+        """Delete the rows (committed), then purge each one's own object. A row whose object
+        cannot be purged (foreign or malformed envelope, store error) is logged, naming the
+        row, and the others go on: no orphans beyond the reported rows."""
         try:
             with t.phase("db"):
                 olds = self._retry(lambda conn: self._delete_returning(conn, where))
-            with t.phase("object"):
-                for old in olds:
-                    if is_envelope(old) and old.get("uri"):
-                        t.tier = "object"
-                        self.purge(old)
         except BaseException:
             self.recorder.add(t, ok=False)
             raise
-        self.recorder.add(t)
+        ok = True
+        for row, old in olds:
+            if _uri(old) is not None:
+                t.tier = "object"
+                ok = self._purge_quietly(old, row, t) and ok
+        self.recorder.add(t, ok=ok)
         return len(olds)
 
     def rows(self, *, dag_id: str | None = None, run_id: str | None = None) -> pd.DataFrame:
@@ -471,7 +566,8 @@ class XComStore:
         for d in data:
             v = d.pop("value")
             d["uri"] = _uri(v)
-            d["codec"] = v["codec"] if is_envelope(v) else "json"
+            d["codec"] = (str(v["codec"]) if is_envelope(v) else
+                          "unreadable" if isinstance(v, Unreadable) else "json")
         cols = ["dag_id", "run_id", "task_id", "map_index", "key", "timestamp", "uri", "codec"]
         return pd.DataFrame(data, columns=cols)
 
@@ -492,8 +588,13 @@ class XComStore:
 
         return cleanup(self, policy, now=now)
 
-    def rotate(self) -> int:
-        """Re-encrypt every encrypted value with the first Fernet key; return how many."""
+    def rotate(self) -> Any:
+        """Re-encrypt every encrypted value with the first Fernet key.
+
+        Returns a :class:`~xcomlab.backend.maintenance.RotateReport`: how many rows were
+        rotated, and each row that could not be (ids and reason); one bad row never stops
+        the others.
+        """
         from xcomlab.backend.maintenance import rotate
 
         if not self.codec.encrypted:
@@ -528,6 +629,11 @@ def _ids(dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> di
             "key": key}
 
 
-def _uri(stored: Any) -> str | None:
-    return stored.get("uri") if is_envelope(stored) else None
+def _row(ids: dict[str, Any]) -> RowRef:
+    return RowRef(ids["dag_id"], ids["run_id"], ids["task_id"], ids["map_index"], ids["key"])
+
+
+def _uri(stored: Any) -> Any:
+    """The ``uri`` field of anything carrying the envelope marker (unchecked), else None."""
+    return stored.get("uri") if has_marker(stored) else None
 

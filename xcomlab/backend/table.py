@@ -23,13 +23,21 @@ from sqlalchemy.dialects import mysql, postgresql
 
 from xcomlab.backend.sacompat import create_engine, dbapi_error, make_url
 
-__all__ = ["make_engine", "make_tables"]
+__all__ = ["Unreadable", "make_engine", "make_tables"]
 
 #: Seconds an SQLite writer waits for the database lock before failing.
 SQLITE_BUSY_TIMEOUT_S: Final = 60.0
 #: A pooled server connection idle at least this long is pinged before it is handed out.
 PING_IDLE_S: Final = 1.0
-_MYSQL_ID_COLLATION: Final = "utf8mb4_bin"  # ids compare case-sensitively, as in Airflow (*_bin)
+#: Identifier collations on MySQL/MariaDB: binary (case-sensitive, as Airflow's ``*_bin``) and
+#: NO PAD, so ``"k"`` and ``"k "`` are different keys. ``utf8mb4_bin`` is a PAD SPACE collation
+#: on MariaDB (trailing spaces ignored in comparisons and unique keys); MariaDB has
+#: ``utf8mb4_nopad_bin`` since 10.2 and MySQL 8.0 ``utf8mb4_0900_bin`` (MariaDB KB "Character
+#: Sets and Collations", "NO PAD collations"; MySQL 8.0 manual §10.8.5 "Trailing Space Handling
+#: in Comparisons"; read 2026-11-25). Older servers keep ``utf8mb4_bin``.
+_MARIADB_ID_COLLATION: Final = "utf8mb4_nopad_bin"
+_MYSQL8_ID_COLLATION: Final = "utf8mb4_0900_bin"
+_MYSQL_ID_COLLATION: Final = "utf8mb4_bin"
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
@@ -57,10 +65,33 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class _Id(sa.types.TypeDecorator[str]):
+    """An identifier column: VARCHAR, with a binary NO PAD collation on MySQL/MariaDB."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.VARCHAR(self.length,
+                                                         collation=id_collation(dialect)))
+        return dialect.type_descriptor(sa.String(self.length))
+
+
+def id_collation(dialect: sa.Dialect) -> str:
+    """The identifier collation for a connected MySQL/MariaDB dialect (see module constants)."""
+    version = getattr(dialect, "server_version_info", None) or ()
+    if getattr(dialect, "is_mariadb", False):
+        return _MARIADB_ID_COLLATION if tuple(version) >= (10, 2) else _MYSQL_ID_COLLATION
+    return _MYSQL8_ID_COLLATION if tuple(version) >= (8, 0) else _MYSQL_ID_COLLATION
+
+
 def _id(length: int) -> sa.types.TypeEngine[str]:
-    binary = mysql.VARCHAR(length, collation=_MYSQL_ID_COLLATION)
-    # one dialect name per call: SQLAlchemy 1.4 takes one, 2.x several
-    return sa.String(length).with_variant(binary, "mysql").with_variant(binary, "mariadb")
+    return _Id(length)
 
 
 def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
@@ -92,11 +123,31 @@ def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
     return md, xcom, runs
 
 
+class Unreadable:
+    """A ``value`` cell that is not JSON Python can read (invalid text, nesting too deep).
+
+    Returned instead of raising, so one bad row cannot break a query over many rows
+    (``clear``, ``rows``, ``reconcile``); decoding it raises an error naming the row.
+    """
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.reason!r})"
+
+
 def _json_loads(value: Any) -> Any:
     """JSON from the driver; SQLite's NUMERIC affinity may hand back an int or float."""
     if isinstance(value, int | float):
         return value
-    return json.loads(value)
+    try:
+        return json.loads(value)
+    except (ValueError, TypeError, RecursionError) as exc:
+        return Unreadable(f"the value column is not readable JSON ({type(exc).__name__}: "
+                          f"{str(exc)[:120]})")
 
 
 def make_engine(url: str) -> sa.Engine:

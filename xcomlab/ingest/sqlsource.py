@@ -210,18 +210,38 @@ def _binary(values: tuple[Any, ...]) -> pa.Array:
 
 @contextmanager
 def _readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with engine.connect() as conn:
+    """A read-only transaction that leaves the connection as it found it.
+
+    The engine may be the caller's (``load_export(store.engine)``), so its pooled
+    connection goes back unchanged: PostgreSQL and MySQL/MariaDB make only this transaction
+    read-only (``SET TRANSACTION READ ONLY`` / ``START TRANSACTION READ ONLY``, never the
+    session); SQLite's ``query_only`` pragma, which lasts for the connection, is put back to
+    its previous value. ``xcomlab_read`` tells an xcomlab store's engine not to take its
+    write lock (``BEGIN IMMEDIATE``) for this read.
+    """
+    with engine.connect() as raw:
+        conn = raw.execution_options(xcomlab_read=True)
         d = engine.dialect.name
-        if d == "postgresql":
+        restore: str | None = None
+        if d == "sqlite":
+            before = conn.exec_driver_sql("PRAGMA query_only").scalar()
+            restore = f"PRAGMA query_only = {int(before or 0)}"
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        elif d == "postgresql":
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         elif d in ("mysql", "mariadb"):
-            conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
-        elif d == "sqlite":
-            conn.exec_driver_sql("PRAGMA query_only = ON")
+            conn.exec_driver_sql("START TRANSACTION READ ONLY")
         try:
             yield conn
         finally:
             conn.rollback()
+            if restore is not None:
+                try:
+                    conn.exec_driver_sql(restore)
+                    conn.commit()
+                except Exception:  # cannot restore: never hand a changed connection back
+                    raw.invalidate()
+                    raise
 
 
 _ = (np, pc, S)
