@@ -39,12 +39,9 @@ in xcomlab imports it.
 from __future__ import annotations
 
 import contextvars
-import functools
-import os
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any
 
 try:
     from airflow.sdk.bases.xcom import BaseXCom
@@ -53,21 +50,13 @@ except ImportError as exc:  # Airflow missing, or Airflow 2 (no task SDK)
             "(airflow.sdk.bases.xcom); install the extra: pip install 'xcomlab[airflow]'")
     raise ImportError(_msg) from exc
 
-from xcomlab.backend.config import ENV_PREFIXES, StoreConfig, check_names
+from xcomlab.backend.airflow_settings import UNNAMED as _UNNAMED
+from xcomlab.backend.airflow_settings import store
 from xcomlab.backend.rows import RowRef
-from xcomlab.backend.store import XComStore
 
 __all__ = ["XComlabBackend", "store"]
 
-#: airflow.cfg section read after the environment.
-SECTION: Final = "xcomlab"
-#: Path segments used when Airflow does not name the XCom (as common-io's ``NO_DAG_ID``).
-_UNNAMED: Final = {"dag_id": "NO_DAG_ID", "run_id": "NO_RUN_ID", "task_id": "NO_TASK_ID",
-                   "key": "NO_KEY"}
-
 _asked: contextvars.ContextVar[RowRef | None] = contextvars.ContextVar("xcomlab_asked", default=None)
-_lock = threading.Lock()
-_stores: dict[tuple[tuple[str, str], ...], XComStore] = {}
 
 
 class XComlabBackend(BaseXCom):  # type: ignore[misc]
@@ -171,38 +160,3 @@ def _running_task() -> RowRef:
         return RowRef(dag_id=ti.dag_id, run_id=ti.run_id)
     except Exception:  # outside a task: no ids known
         return RowRef()
-
-
-def store() -> XComStore:
-    """The process's store for the current settings (built once per distinct settings).
-
-    The store's own SQL table is not used (Airflow writes the rows), so no table is created.
-    """
-    env = _settings()
-    cache_key = tuple(sorted(env.items()))
-    with _lock:
-        st = _stores.get(cache_key)
-        if st is None:
-            cfg = StoreConfig.from_env(environ=env)
-            if not any(p + "MEASURE" in env for p in ENV_PREFIXES):
-                cfg = cfg.replace(measure=False)
-            st = _stores[cache_key] = XComStore(cfg, create=False)
-    return st
-
-
-def _settings() -> dict[str, str]:
-    """``XCOMLAB_*`` and ``AIRFLOW__XCOMLAB__*`` variables, then ``[xcomlab]`` of airflow.cfg."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-    section = _cfg_section()
-    check_names(section, (), origin=f"key of the [{SECTION}] section of airflow.cfg")
-    for name, value in section.items():
-        env.setdefault(ENV_PREFIXES[1] + name.upper(), value)
-    return env
-
-
-@functools.cache
-def _cfg_section() -> Mapping[str, str]:
-    from airflow.sdk.configuration import conf
-
-    section = conf.getsection(SECTION) if conf.has_section(SECTION) else None
-    return {str(k): str(v) for k, v in (section or {}).items()}

@@ -56,6 +56,7 @@ if not str(airflow.__version__).startswith("2."):
 from xcomlab.backend.airflow_settings import UNNAMED, store
 from xcomlab.backend.codecs import CodecError, dumps_json
 from xcomlab.backend.envelope import is_envelope
+from xcomlab.backend.rows import RowRef
 
 __all__ = ["XComlabBackend", "store"]
 
@@ -95,7 +96,7 @@ class XComlabBackend(BaseXCom):  # type: ignore[misc]
         raw = getattr(result, "value", None)
         if raw is None:
             return None
-        return store().decode(stored_json(raw, where=_where(result)))
+        return store().decode(stored_json(raw, where=_where(result)), row=row_of(result))
 
     def orm_deserialize_value(self) -> Any:
         """What the UI and listings show: the stored JSON, an offloaded value as its envelope
@@ -117,13 +118,13 @@ class XComlabBackend(BaseXCom):  # type: ignore[misc]
         or the envelope :meth:`orm_deserialize_value` left there)."""
         raw = getattr(xcom, "value", None)
         if is_envelope(raw):
-            store().purge(raw)
+            store().purge(raw, row=row_of(xcom))
         elif isinstance(raw, bytes | bytearray | memoryview | str):
             try:
                 obj = stored_json(raw, where=_where(xcom))
             except CodecError:
                 return  # not ours (e.g. a row written before the backend): nothing to purge
-            store().purge(obj)
+            store().purge(obj, row=row_of(xcom))
 
 
 def stored_json(raw: bytes | bytearray | memoryview | str, *, where: str = "an XCom row") -> Any:
@@ -144,6 +145,17 @@ def stored_json(raw: bytes | bytearray | memoryview | str, *, where: str = "an X
         msg = (f"{where} holds {len(raw):,} bytes that are not UTF-8 JSON{hint}: "
                f"starts {head!r}; expected what xcomlab or Airflow's JSON XCom wrote")
         raise CodecError(msg) from exc
+
+
+def row_of(result: Any) -> RowRef:
+    """The ids an offloaded value must belong to (its URI must be one they produce).
+
+    An ORM row and a single pull's ``Row`` carry all five ids. The items of a mapped task's
+    lazy sequence carry only the value: their ids are unknown (``None``, not checked), so
+    the URI must still be a well-formed object name under ``object_base``."""
+    def pick(name: str) -> Any:
+        return getattr(result, name, None)
+    return RowRef(pick("dag_id"), pick("run_id"), pick("task_id"), pick("map_index"), pick("key"))
 
 
 def _where(row: Any) -> str:

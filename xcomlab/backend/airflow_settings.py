@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Final
 
-from xcomlab.backend.config import ENV_PREFIXES, StoreConfig
+from xcomlab.backend.config import ENV_PREFIXES, StoreConfig, check_names
 from xcomlab.backend.store import XComStore
 
 __all__ = ["SECTION", "UNNAMED", "settings", "store"]
@@ -50,7 +50,9 @@ def store() -> XComStore:
 def settings() -> dict[str, str]:
     """``XCOMLAB_*`` and ``AIRFLOW__XCOMLAB__*`` variables, then ``[xcomlab]`` of airflow.cfg."""
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-    for name, value in cfg_section().items():
+    section = cfg_section()
+    check_names(section, (), origin=f"key of the [{SECTION}] section of airflow.cfg")
+    for name, value in section.items():
         env.setdefault(ENV_PREFIXES[1] + name.upper(), value)
     return env
 

@@ -33,7 +33,8 @@ DEFAULT_PREVIEW_CHARS: Final = 80
 ENV_PREFIXES: Final = ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
 #: ``XCOMLAB_*`` names that belong to xcomlab's tooling, not to the store (test and CI
 #: switches: ``XCOMLAB_TEST_PG``, ``XCOMLAB_REQUIRE_AIRFLOW``, ``XCOMLAB_AIRFLOW_PYTHON``, …).
-TOOLING_ENV_PREFIXES: Final = ("XCOMLAB_TEST_", "XCOMLAB_REQUIRE_", "XCOMLAB_AIRFLOW_PYTHON")
+TOOLING_ENV_PREFIXES: Final = ("XCOMLAB_TEST_", "XCOMLAB_REQUIRE_", "XCOMLAB_AIRFLOW_PYTHON",
+                               "XCOMLAB_AIRFLOW2_PYTHON", "XCOMLAB_FUZZ_")
 #: Shown in place of a secret in reprs.
 MASK: Final = "***"
 #: URL query parameters whose values are masked in reprs.
