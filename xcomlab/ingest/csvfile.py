@@ -15,6 +15,9 @@ import functools
 import mmap
 import re
 import sys
+import threading
+import weakref
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -225,6 +228,8 @@ class _CsvReader:
         self.mode = mode
         self.used = frame_columns(names)
         self._file: pa.NativeFile | None = None
+        self._lines: _LineIndex | None = None
+        self._lines_lock = threading.Lock()
 
     def tell(self) -> int:
         f = self._file
@@ -355,13 +360,38 @@ class _CsvReader:
         return raw
 
     def locate_line(self, row: int) -> int | None:
-        """Physical line where data record ``row`` (1-based) starts."""
-        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
-            rows = csv.reader(f)
-            next(rows, None)
-            start = rows.line_num + 1
-            for i, _ in enumerate(rows, start=1):
-                if i == row:
-                    return start
-                start = rows.line_num + 1
-        return None
+        """Physical line where data record ``row`` (1-based) starts.
+
+        Called once per rejected row, possibly from several builder threads: the
+        line of every record read so far is kept (:class:`_LineIndex`), so a load
+        that rejects many rows reads the file once, not once per rejection.
+        """
+        with self._lines_lock:
+            if self._lines is None:
+                self._lines = _LineIndex(self.path)
+            return self._lines.line(row)
+
+
+class _LineIndex:
+    """Record number → physical line of a CSV file, read forward once as needed."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, newline="", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._rows = csv.reader(self._file)
+        next(self._rows, None)
+        self._next_start = self._rows.line_num + 1
+        self._starts = array("q")  # _starts[i]: line where record i + 1 starts
+        self._done = False
+        weakref.finalize(self, self._file.close)
+
+    def line(self, row: int) -> int | None:
+        while len(self._starts) < row and not self._done:
+            try:
+                next(self._rows)
+            except (StopIteration, csv.Error):
+                self._done = True
+                self._file.close()
+                break
+            self._starts.append(self._next_start)
+            self._next_start = self._rows.line_num + 1
+        return self._starts[row - 1] if 0 < row <= len(self._starts) else None
