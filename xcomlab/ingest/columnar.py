@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
@@ -34,6 +35,7 @@ def _table_name(path: str) -> str:
     return stem if is_xcom_table(stem) else "xcom"
 
 
+@guard
 def read_parquet(path: str, *, value_mode: ValueMode | None, airflow_schema: str | None,
                  chunk_rows: int) -> Iterator[TableSource]:
     """Yield the table a Parquet export holds, streamed by row batches."""
@@ -79,6 +81,7 @@ def read_parquet(path: str, *, value_mode: ValueMode | None, airflow_schema: str
                       batches=batches, total_bytes=None)
 
 
+@guard
 def read_jsonl(path: str, *, value_mode: ValueMode | None, airflow_schema: str | None,
                chunk_rows: int) -> Iterator[TableSource]:
     """Yield the table a JSON Lines export holds (one object per line)."""

@@ -28,6 +28,7 @@ import pyarrow.csv as pa_csv
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Reason, Rejection
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
@@ -81,6 +82,7 @@ def _check_required(path: str, table: str, names: list[str], line: int | None = 
                                                Reason.MISSING_COLUMN, "missing column"))
 
 
+@guard
 def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | None = None,
              airflow_schema: str | None = None) -> Iterator[TableSource]:
     """Yield the one table a CSV export holds."""

@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema, hex_to_binary
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 
@@ -43,6 +44,7 @@ class _Block:
     first_line: int  # line number of the first data line
 
 
+@guard
 def read_pgdump(path: str, *, airflow_schema: str | None = None) -> Iterator[TableSource]:
     """Yield one table source per xcom-like COPY block of a plain ``pg_dump`` file."""
     for block in _scan(path):

@@ -24,6 +24,7 @@ from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, UnsupportedSourceError
 from xcomlab.ingest.classify import HEAD_BYTES, TAIL_BYTES, RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 
@@ -35,6 +36,7 @@ def sqlite_url(path: str | os.PathLike[str]) -> str:
     return f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
 
 
+@guard
 def read_sql(source: Any, *, sqlite_file: bool, chunk_rows: int, airflow_schema: str | None,
              keep_values: bool) -> Iterator[TableSource]:
     """Yield a table source per xcom-like table of a database."""
