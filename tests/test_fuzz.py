@@ -298,10 +298,11 @@ def independent_rows(case: Case) -> int | None:
             text = data.decode("utf-8")
             if "\x00" in text:
                 return None
-            rows = list(csv.reader(io.StringIO(text, newline="")))
+            rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]  # blank: no row
             return len(rows) - 1 if rows else None
         if case.seed.suffix == ".jsonl":
-            return sum(1 for line in data.decode("utf-8").splitlines() if line.strip())
+            # Lines end at \n only (str.splitlines would also split at \f, \x1c, \u2028 …).
+            return sum(1 for line in data.decode("utf-8").split("\n") if line.strip())
         if case.seed.suffix == ".parquet":
             return pq.ParquetFile(case.path).metadata.num_rows
         if case.seed.suffix == ".db":
@@ -324,12 +325,12 @@ def independent_rows(case: Case) -> int | None:
 
 # ---------------------------------------------------------------------- running
 
-class CaseTimeout(Exception):
+class CaseTimeoutError(Exception):
     pass
 
 
 def _alarm(signum: int, frame: object) -> None:
-    raise CaseTimeout
+    raise CaseTimeoutError
 
 
 @dataclass
@@ -369,7 +370,7 @@ def run_case(case: Case) -> Outcome:
 def check_case(case: Case) -> Outcome:
     try:
         out = run_case(case)
-    except CaseTimeout:
+    except CaseTimeoutError:
         pytest.fail(f"case {case.number} ({case.seed.name}, {case.mutation}, seed {SEED}) "
                     f"took over {CASE_TIMEOUT_S} s")
     except Exception as exc:  # the finding: anything but XcomlabError
@@ -402,9 +403,9 @@ def test_seeds_load_cleanly(seeds: list[Seed], tmp_path: Path) -> None:
     for s in seeds:
         p = tmp_path / f"{s.name}{s.suffix}"
         p.write_bytes(s.data)
-        frame = xcomlab.load_export(p)
+        frame = xcomlab.load_export(p, tables="xcom")
         case = Case(-1, s, "none", p)
-        assert len(frame) == independent_rows(case) == SEED_ROWS, s.name
+        assert 0 < len(frame) == independent_rows(case) <= SEED_ROWS, s.name
 
 
 @pytest.mark.parametrize("cases", list(_batches(CASES)), ids=lambda r: f"{r.start}-{r.stop - 1}")

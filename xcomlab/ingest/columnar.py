@@ -108,7 +108,7 @@ def read_jsonl(path: str, *, value_mode: ValueMode | None, airflow_schema: str |
 
 
 def _first_object(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -127,7 +127,7 @@ def _first_object(path: str) -> dict[str, Any]:
 
 def _sample_values(path: str, n: int = 200) -> list[Any]:
     out: list[Any] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
         for line in f:
             if len(out) >= n:
                 break
@@ -155,7 +155,7 @@ class _JsonlReader:
 
     def batches(self) -> Iterator[RawBatch]:
         keys = [k for k in self.used if k != "value"]
-        with open(self.path, encoding="utf-8") as self._f:
+        with open(self.path, encoding="utf-8", newline="\n") as self._f:  # lines end at \n only
             rows: list[dict[str, Any]] = []
             rejected: list[Rejection] = []
             first = row = 1

@@ -250,12 +250,6 @@ class _CsvReader:
     def fast(self) -> Iterator[Callable[[], RawBatch]]:
         """Arrow's streaming parser; each batch is finished by :meth:`_prepare` in the
         loader's pool."""
-        invalid: list[pa_csv.InvalidRow] = []
-
-        def on_invalid(row: pa_csv.InvalidRow) -> str:
-            invalid.append(row)
-            return "error"
-
         mapped = _map(self.path)
         self._file = pa.BufferReader(pa.py_buffer(mapped))
         try:
@@ -263,8 +257,10 @@ class _CsvReader:
                 self._file,
                 read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=self.names,
                                                 skip_rows=1, use_threads=_PARSE_THREADS),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True,
-                                                  invalid_row_handler=on_invalid),
+                # No invalid_row_handler: a row with the wrong field count raises
+                # ArrowInvalid (→ the exact reader), and pyarrow cannot hand a handler a
+                # row that is not UTF-8 (it reports that on stderr instead).
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
                 convert_options=pa_csv.ConvertOptions(
                     column_types=self.types, include_columns=list(self.used),
                     null_values=[""], true_values=["t"], false_values=["f"],
@@ -328,6 +324,9 @@ class _CsvReader:
                 first = 1
                 rejected: list[Rejection] = []
                 for rec in rows:
+                    if not rec:  # a blank line holds no record (Arrow's parser skips it too)
+                        start_line = rows.line_num + 1
+                        continue
                     if len(rec) != ncols:
                         rejected.append(Rejection(
                             self.path, "", row_no, start_line, None, Reason.FIELD_COUNT,
@@ -389,11 +388,12 @@ class _LineIndex:
     def line(self, row: int) -> int | None:
         while len(self._starts) < row and not self._done:
             try:
-                next(self._rows)
+                rec = next(self._rows)
             except (StopIteration, csv.Error):
                 self._done = True
                 self._file.close()
                 break
-            self._starts.append(self._next_start)
+            if rec:  # blank lines are not records (:meth:`_CsvReader.slow`)
+                self._starts.append(self._next_start)
             self._next_start = self._rows.line_num + 1
         return self._starts[row - 1] if 0 < row <= len(self._starts) else None

@@ -74,7 +74,10 @@ def _db_error(exc: BaseException, source: str) -> XcomlabError:
     text = " ".join(str(orig).split())
     for pattern, cls, fix in _DB_MESSAGES:
         if pattern.search(text):
-            return cls(f"{source}: {mask_quoted(text)[:300]}; {fix}")
+            # Connection messages quote the user's own URL (role, database, host); other
+            # messages may quote row content, which is masked.
+            shown = text if cls is SourceConnectionError else mask_quoted(text)
+            return cls(f"{source}: {shown[:300]}; {fix}")
     return ExportFormatError(f"{source}: the database failed while reading xcom "
                              f"({type(orig).__name__}: {mask_quoted(text)[:300]}); run with "
                              "--debug for the traceback and report it if the database is intact")

@@ -221,8 +221,11 @@ class _BlockReader:
             reader = pa_csv.open_csv(
                 io.BufferedReader(self._stream, buffer_size=1 << 20),
                 read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 23),
+                # An empty line in a COPY block is a malformed row (PostgreSQL refuses
+                # it): not skipped here, so the exact reader names it.
                 parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False,
                                                   escape_char=False, double_quote=False,
+                                                  ignore_empty_lines=False,
                                                   invalid_row_handler=lambda _r: "error"),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={n: pa.string() for n in self.used},
