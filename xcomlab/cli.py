@@ -65,7 +65,7 @@ def _profile(args: argparse.Namespace) -> int:
     out.extend(f"note: {n}" for n in rep.notes)
     if rep.rejections:
         out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
-                   f"{rep.rejections[0].detail}")
+                   f"{mask_quoted(rep.rejections[0].detail)}")
     return _write("\n".join(out))
 
 

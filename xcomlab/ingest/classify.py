@@ -403,7 +403,7 @@ def is_json_3x(text: str) -> bool:
     """Return True when ``text`` parses as JSON (NaN/Infinity allowed, as core writes them)."""
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than any JSON reader in Python goes
         return False
     return True
 
@@ -426,7 +426,7 @@ def nan_in_json(text: str) -> bool:
 
     try:
         json.loads(text, parse_constant=constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         return bool(_NAN_OUTSIDE_STRINGS.search(_STRINGS.sub('""', text)))
     return bool(seen)
 
@@ -450,7 +450,7 @@ def _json_loads(b: bytes | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

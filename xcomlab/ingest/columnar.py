@@ -114,7 +114,7 @@ def _first_object(path: str) -> dict[str, Any]:
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 msg = f"{path}, line {line_no}: not JSON ({exc}); expected one JSON object per line"
                 raise ExportFormatError(msg) from exc
             if not isinstance(obj, dict):
@@ -133,7 +133,7 @@ def _sample_values(path: str, n: int = 200) -> list[Any]:
                 break
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 out.append(obj.get("value"))
@@ -167,6 +167,11 @@ class _JsonlReader:
                     if not isinstance(obj, dict):
                         msg = f"a JSON {type(obj).__name__}, not an object"
                         raise ValueError(msg)
+                except RecursionError:
+                    rejected.append(Rejection(self.path, "", row, line_no, None, Reason.BAD_JSON,
+                                              "expected a JSON object nested less than ~1,000 "
+                                              "levels deep (Python's JSON reader stops there)",
+                                              line[:200].strip()))
                 except ValueError as exc:
                     rejected.append(Rejection(self.path, "", row, line_no, None, Reason.BAD_JSON,
                                               f"expected a JSON object ({exc})", line.strip()))
