@@ -222,11 +222,12 @@ class _BlockReader:
                 io.BufferedReader(self._stream, buffer_size=1 << 20),
                 read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 23),
                 # An empty line in a COPY block is a malformed row (PostgreSQL refuses
-                # it): not skipped here, so the exact reader names it.
+                # it): not skipped here. No invalid_row_handler: a bad row raises
+                # ArrowInvalid (→ the exact reader), and pyarrow cannot hand a handler
+                # a row that is not UTF-8.
                 parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False,
                                                   escape_char=False, double_quote=False,
-                                                  ignore_empty_lines=False,
-                                                  invalid_row_handler=lambda _r: "error"),
+                                                  ignore_empty_lines=False),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={n: pa.string() for n in self.used},
                     include_columns=list(self.used), null_values=["\\N"],
