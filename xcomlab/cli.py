@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import xcomlab
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import XcomlabError, mask_quoted, mask_url
 
 #: What the `lab` extra installs that the commands need (the base install is the backend only).
 LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm")
@@ -75,7 +75,7 @@ def _profile(args: argparse.Namespace) -> int:
     out.extend(f"note: {n}" for n in rep.notes)
     if rep.rejections:
         out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
-                   f"{rep.rejections[0].detail}")
+                   f"{mask_quoted(rep.rejections[0].detail)}")
     return _write("\n".join(out))
 
 
@@ -283,12 +283,25 @@ def _report(args: argparse.Namespace) -> int:
 
 def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
-    p.add_argument("source", help="export file, directory, or SQLAlchemy URL")
+    p.add_argument("source", nargs="?", default=None,
+                   help="export file, directory, or database URL (postgresql://, mysql://, "
+                        "sqlite:///); default: the database Airflow's own configuration names "
+                        "(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN, its _CMD form, airflow.cfg)")
+    p.add_argument("--airflow-home", default=None, metavar="DIR",
+                   help="read the connection from DIR/airflow.cfg when no SOURCE is given "
+                        "(default: $AIRFLOW_HOME or ~/airflow)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--format", choices=xcomlab.ingest.loader.FORMATS, default=None)
-    p.add_argument("--errors", choices=("raise", "collect"), default="raise")
-    p.add_argument("--tables", nargs="*", default=None)
-    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--format", choices=xcomlab.ingest.loader.FORMATS, default=None,
+                   help="export format (default: guessed from the name and first bytes)")
+    p.add_argument("--errors", choices=("raise", "collect"), default="raise",
+                   help="on a malformed row: stop (raise, the default) or load the good rows "
+                        "and count the rest (collect)")
+    p.add_argument("--tables", nargs="*", default=None, metavar="TABLE",
+                   help="xcom tables to read (default: all: xcom, _xcom_archive, "
+                        "_airflow_deleted__xcom__*)")
+    p.add_argument("--top", type=int, default=10, help="rows per table shown (default 10)")
+    p.add_argument("--debug", action="store_true",
+                   help="on an error, show the full traceback instead of one line")
     return p
 
 
@@ -375,14 +388,63 @@ def _disk_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+#: Python argument names in library messages → the CLI flags that do the same.
+_FLAG_NAMES = (("errors='collect' (CLI: --errors collect)", "--errors collect"),
+               ("pass --format / format=", "pass --format"),
+               ("pass format= one of", "pass --format, one of"))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    for python, flag in _FLAG_NAMES:
+        text = text.replace(python, flag)
+    return f"xcomlab: {text}"
+
+
+def _resolve_source(args: argparse.Namespace) -> None:
+    """No SOURCE: the connection Airflow's own configuration names (said on stderr)."""
+    if getattr(args, "source", "-") is not None:
+        if getattr(args, "airflow_home", None):
+            msg = "--airflow-home reads airflow.cfg only when no SOURCE is given; drop one of them"
+            raise xcomlab.XcomlabError(msg)
+        return
+    from xcomlab.ingest.airflowconf import airflow_connection
+
+    conn = airflow_connection(args.airflow_home)
+    sys.stderr.write(f"xcomlab: reading {conn.describe()}\n")
+    args.source = conn.url
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (2 for bad input, with a one-line reason)."""
+    """Run the CLI; returns the exit code.
+
+    Any failure the input or the environment causes prints one line on stderr
+    (``xcomlab: <source>: <what>; <fix>``) and exits 2; ``--debug`` shows the
+    traceback instead. A failure that is xcomlab's own fault exits 1.
+    """
     args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
+        _resolve_source(args)
         return int(args.run(args))
     except (XcomlabError, FileNotFoundError) as exc:
-        sys.stderr.write(f"xcomlab: {exc}\n")
+        if debug:
+            raise
+        sys.stderr.write(_one_line(exc) + "\n")
         return 2
+    except Exception as exc:
+        from xcomlab.ingest.failures import translate
+
+        if debug:
+            raise
+        source = getattr(args, "source", None)
+        new = translate(exc, mask_url(str(source)) if source else "xcomlab")
+        if new is not None:
+            sys.stderr.write(_one_line(new) + "\n")
+            return 2
+        sys.stderr.write(f"xcomlab: internal error ({type(exc).__name__}: {mask_quoted(str(exc))[:200]}); "
+                         "rerun with --debug and report the traceback\n")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,8 @@
     ├── UnsupportedSourceError (ValueError) a source xcomlab cannot read (format, URL scheme)
     ├── XComTooLargeError (ValueError)      a value over the store's configured maximum size
     ├── NotFittedError (AttributeError)     a model used before ``fit``
+    ├── SourceConnectionError (ConnectionError)  a database that refuses us (host, login, name)
+    ├── AirflowConfigError (ValueError)     no usable connection in Airflow's own configuration
     │   xcomlab.backend (the XCom store):
     ├── ConfigError (ValueError)            an invalid or unknown store setting
     ├── InvalidIdError (ValueError)         an id the xcom table cannot hold
@@ -24,28 +26,81 @@ Errors raised while reading a stored row name it (``XCom 'key' of dag/run/task[m
 and carry it as ``.row``.
 
 Every message quotes the offending value, says what was expected and where, and
-names the fix when there is one.
+names the fix when there is one. Quoted row content is masked (:func:`mask_quoted`):
+exports can hold credentials, and error messages end up in logs and tickets.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
+    "AirflowConfigError",
     "ExportFormatError",
     "NotFittedError",
     "Reason",
     "Rejection",
     "SchemaMismatchError",
+    "SourceConnectionError",
     "UnsupportedSourceError",
     "XComTooLargeError",
     "XcomlabError",
+    "mask_quoted",
+    "mask_url",
 ]
 
 
 class XcomlabError(Exception):
     """Root of every error xcomlab raises on purpose."""
+
+
+#: Quoted text in a message: Python reprs ('...' or "...") and SQL-style quotes.
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'" + r'|"((?:[^"\\]|\\.)*)"')
+#: Characters of quoted content shown before the mask (``'+5'`` stays readable).
+SHOWN_CHARS = 3
+
+
+def mask_quoted(text: str, keep: int = SHOWN_CHARS) -> str:
+    """Mask the content of every quoted string longer than ``keep`` characters.
+
+    ``found 'x5'`` stays as is; ``value='hunter2'`` becomes ``value='hun…(7 chars)'``.
+    Used on row text and on database messages that quote row content.
+
+    Examples
+    --------
+    >>> mask_quoted("key='password', value='hunter2', map_index='+5'")
+    "key='pas…(8 chars)', value='hun…(7 chars)', map_index='+5'"
+    """
+    def one(m: re.Match[str]) -> str:
+        quote = m.group(0)[0]
+        body = m.group(1) if m.group(1) is not None else m.group(2)
+        if len(body) <= keep:
+            return m.group(0)
+        return f"{quote}{body[:keep]}…({len(body)} chars){quote}"
+
+    return _QUOTED.sub(one, text)
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@:?#]*):([^/@?#]*)@")
+#: Query parameters that carry credentials (presigned URLs, DSNs, SAS tokens).
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:password|passwd|pwd|secret|token|access_token|api_key|apikey|key|sig|"
+    r"signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
+    r"x-goog-credential|sslpassword|client_secret)=)[^&;#]*")
+
+
+def mask_url(url: str) -> str:
+    """Mask the password and credential query parameters of a URL.
+
+    Examples
+    --------
+    >>> mask_url("postgresql://airflow:s3cret@db:5432/airflow?sslpassword=x&sslmode=require")
+    'postgresql://airflow:***@db:5432/airflow?sslpassword=***&sslmode=require'
+    """
+    out = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", url)
+    return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", out)
 
 
 class Reason(str, Enum):
@@ -102,11 +157,14 @@ class ExportFormatError(XcomlabError, ValueError):
     @classmethod
     def from_rejection(cls, rej: Rejection) -> ExportFormatError:
         """Build the error for one rejected row, with the fix for strict mode."""
-        shown = rej.text if len(rej.text) <= 120 else rej.text[:117] + "..."
-        msg = f"{rej.where()}: {rej.detail}"
+        text = mask_quoted(rej.text) if "'" in rej.text or '"' in rej.text else \
+            ",".join(mask_quoted(repr(f))[1:-1] for f in rej.text.split(","))
+        shown = text if len(text) <= 160 else text[:157] + "..."
+        msg = f"{rej.where()}: {mask_quoted(rej.detail)}"
         if shown:
-            msg += f" (text: {shown!r})"
-        msg += ". Pass errors='collect' to load the good rows and report the rejected ones."
+            msg += f" (row, masked: {shown})"
+        msg += (". Pass errors='collect' (CLI: --errors collect) to load the good rows and "
+                "report the rejected ones.")
         return cls(msg, rej)
 
 
@@ -124,3 +182,11 @@ class XComTooLargeError(XcomlabError, ValueError):
 
 class NotFittedError(XcomlabError, AttributeError):
     """A model was used before ``fit``."""
+
+
+class SourceConnectionError(XcomlabError, ConnectionError):
+    """A database refused the connection: host down, login refused, no such database."""
+
+
+class AirflowConfigError(XcomlabError, ValueError):
+    """Airflow's configuration names no connection xcomlab can use."""

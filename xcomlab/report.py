@@ -130,12 +130,16 @@ def _section(sid: str, body: str) -> str:
 
 def _png(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.2), alt: str = "") -> str:
     """Draw on a fresh Agg figure; return an ``<img>`` with the PNG as a ``data:`` URI."""
+    import matplotlib
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
-    draw(fig.subplots())
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: stable bytes
+    # Labels are DAG ids and keys, any text a user chose: "a$\\x$b" must print as
+    # written, not go to the mathtext parser (which raises on it).
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
+        draw(fig.subplots())
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: stable bytes
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f"<img alt=\"{_e(alt)}\" src=\"data:image/png;base64,{data}\">"
 

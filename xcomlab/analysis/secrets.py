@@ -120,7 +120,7 @@ def find_secrets(text: str, key: str = "") -> list[tuple[str, str]]:
     if "secret_named_key" not in found:
         try:
             obj = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # too deep to decode: the regex rules above still ran
             obj = None
         pairs = list(_named_strings(obj, key if key else None))
         for name, value in pairs:

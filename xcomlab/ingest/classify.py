@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xcomlab import schema as S
+from xcomlab.errors import mask_url
 
 __all__ = ["CODES", "Classified", "RawValues", "classify", "is_json_3x", "nan_in_json",
            "rows_containing"]
@@ -334,13 +335,16 @@ def _find_refs(
     quoted = small & (fb == ord('"')) & (hb.at(-1) == ord('"'))
     url = _match(head, quoted, _URL_STRING)
     url &= ~_match(head, url, _WEB_URL)
+    # The frame keeps no values: a reference's credentials (user:password@, presigned
+    # query strings) are masked before it becomes the ref_uri column.
     for i in _rows(url):
-        ref_uri[i] = _json_loads(head[int(i)].as_py())
+        uri = _json_loads(head[int(i)].as_py())
+        ref_uri[i] = mask_url(uri) if isinstance(uri, str) else uri
     envelope = rows_containing(head, (f'"{ENVELOPE_KEY}"'.encode(),)) & small
     for i in _rows(envelope):
         obj = _json_loads(head[int(i)].as_py())
         if isinstance(obj, dict) and obj.get(ENVELOPE_KEY) and isinstance(obj.get("uri"), str):
-            ref_uri[i] = obj["uri"]
+            ref_uri[i] = mask_url(obj["uri"])
             stored = obj.get("stored_bytes")
             ref_bytes[i] = stored if isinstance(stored, int) else None
     return _rows(url | envelope)
@@ -399,7 +403,7 @@ def is_json_3x(text: str) -> bool:
     """Return True when ``text`` parses as JSON (NaN/Infinity allowed, as core writes them)."""
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than any JSON reader in Python goes
         return False
     return True
 
@@ -422,7 +426,7 @@ def nan_in_json(text: str) -> bool:
 
     try:
         json.loads(text, parse_constant=constant)
-    except ValueError:
+    except (ValueError, RecursionError):
         return bool(_NAN_OUTSIDE_STRINGS.search(_STRINGS.sub('""', text)))
     return bool(seen)
 
@@ -446,7 +450,7 @@ def _json_loads(b: bytes | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

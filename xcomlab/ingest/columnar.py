@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
@@ -34,6 +35,7 @@ def _table_name(path: str) -> str:
     return stem if is_xcom_table(stem) else "xcom"
 
 
+@guard
 def read_parquet(path: str, *, value_mode: ValueMode | None, airflow_schema: str | None,
                  chunk_rows: int) -> Iterator[TableSource]:
     """Yield the table a Parquet export holds, streamed by row batches."""
@@ -79,6 +81,7 @@ def read_parquet(path: str, *, value_mode: ValueMode | None, airflow_schema: str
                       batches=batches, total_bytes=None)
 
 
+@guard
 def read_jsonl(path: str, *, value_mode: ValueMode | None, airflow_schema: str | None,
                chunk_rows: int) -> Iterator[TableSource]:
     """Yield the table a JSON Lines export holds (one object per line)."""
@@ -105,13 +108,13 @@ def read_jsonl(path: str, *, value_mode: ValueMode | None, airflow_schema: str |
 
 
 def _first_object(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 msg = f"{path}, line {line_no}: not JSON ({exc}); expected one JSON object per line"
                 raise ExportFormatError(msg) from exc
             if not isinstance(obj, dict):
@@ -124,13 +127,13 @@ def _first_object(path: str) -> dict[str, Any]:
 
 def _sample_values(path: str, n: int = 200) -> list[Any]:
     out: list[Any] = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
         for line in f:
             if len(out) >= n:
                 break
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(obj, dict):
                 out.append(obj.get("value"))
@@ -152,7 +155,7 @@ class _JsonlReader:
 
     def batches(self) -> Iterator[RawBatch]:
         keys = [k for k in self.used if k != "value"]
-        with open(self.path, encoding="utf-8") as self._f:
+        with open(self.path, encoding="utf-8", newline="\n") as self._f:  # lines end at \n only
             rows: list[dict[str, Any]] = []
             rejected: list[Rejection] = []
             first = row = 1
@@ -164,6 +167,11 @@ class _JsonlReader:
                     if not isinstance(obj, dict):
                         msg = f"a JSON {type(obj).__name__}, not an object"
                         raise ValueError(msg)
+                except RecursionError:
+                    rejected.append(Rejection(self.path, "", row, line_no, None, Reason.BAD_JSON,
+                                              "expected a JSON object nested less than ~1,000 "
+                                              "levels deep (Python's JSON reader stops there)",
+                                              line[:200].strip()))
                 except ValueError as exc:
                     rejected.append(Rejection(self.path, "", row, line_no, None, Reason.BAD_JSON,
                                               f"expected a JSON object ({exc})", line.strip()))

@@ -15,6 +15,9 @@ import functools
 import mmap
 import re
 import sys
+import threading
+import weakref
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +28,7 @@ import pyarrow.csv as pa_csv
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Reason, Rejection
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
@@ -78,6 +82,7 @@ def _check_required(path: str, table: str, names: list[str], line: int | None = 
                                                Reason.MISSING_COLUMN, "missing column"))
 
 
+@guard
 def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | None = None,
              airflow_schema: str | None = None) -> Iterator[TableSource]:
     """Yield the one table a CSV export holds."""
@@ -225,6 +230,8 @@ class _CsvReader:
         self.mode = mode
         self.used = frame_columns(names)
         self._file: pa.NativeFile | None = None
+        self._lines: _LineIndex | None = None
+        self._lines_lock = threading.Lock()
 
     def tell(self) -> int:
         f = self._file
@@ -243,12 +250,6 @@ class _CsvReader:
     def fast(self) -> Iterator[Callable[[], RawBatch]]:
         """Arrow's streaming parser; each batch is finished by :meth:`_prepare` in the
         loader's pool."""
-        invalid: list[pa_csv.InvalidRow] = []
-
-        def on_invalid(row: pa_csv.InvalidRow) -> str:
-            invalid.append(row)
-            return "error"
-
         mapped = _map(self.path)
         self._file = pa.BufferReader(pa.py_buffer(mapped))
         try:
@@ -256,8 +257,10 @@ class _CsvReader:
                 self._file,
                 read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=self.names,
                                                 skip_rows=1, use_threads=_PARSE_THREADS),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True,
-                                                  invalid_row_handler=on_invalid),
+                # No invalid_row_handler: a row with the wrong field count raises
+                # ArrowInvalid (→ the exact reader), and pyarrow cannot hand a handler a
+                # row that is not UTF-8 (it reports that on stderr instead).
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
                 convert_options=pa_csv.ConvertOptions(
                     column_types=self.types, include_columns=list(self.used),
                     null_values=[""], true_values=["t"], false_values=["f"],
@@ -321,6 +324,9 @@ class _CsvReader:
                 first = 1
                 rejected: list[Rejection] = []
                 for rec in rows:
+                    if not rec:  # a blank line holds no record (Arrow's parser skips it too)
+                        start_line = rows.line_num + 1
+                        continue
                     if len(rec) != ncols:
                         rejected.append(Rejection(
                             self.path, "", row_no, start_line, None, Reason.FIELD_COUNT,
@@ -355,13 +361,39 @@ class _CsvReader:
         return raw
 
     def locate_line(self, row: int) -> int | None:
-        """Physical line where data record ``row`` (1-based) starts."""
-        with open(self.path, newline="", encoding="utf-8", errors="replace") as f:
-            rows = csv.reader(f)
-            next(rows, None)
-            start = rows.line_num + 1
-            for i, _ in enumerate(rows, start=1):
-                if i == row:
-                    return start
-                start = rows.line_num + 1
-        return None
+        """Physical line where data record ``row`` (1-based) starts.
+
+        Called once per rejected row, possibly from several builder threads: the
+        line of every record read so far is kept (:class:`_LineIndex`), so a load
+        that rejects many rows reads the file once, not once per rejection.
+        """
+        with self._lines_lock:
+            if self._lines is None:
+                self._lines = _LineIndex(self.path)
+            return self._lines.line(row)
+
+
+class _LineIndex:
+    """Record number → physical line of a CSV file, read forward once as needed."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, newline="", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._rows = csv.reader(self._file)
+        next(self._rows, None)
+        self._next_start = self._rows.line_num + 1
+        self._starts = array("q")  # _starts[i]: line where record i + 1 starts
+        self._done = False
+        weakref.finalize(self, self._file.close)
+
+    def line(self, row: int) -> int | None:
+        while len(self._starts) < row and not self._done:
+            try:
+                rec = next(self._rows)
+            except (StopIteration, csv.Error):
+                self._done = True
+                self._file.close()
+                break
+            if rec:  # blank lines are not records (:meth:`_CsvReader.slow`)
+                self._starts.append(self._next_start)
+            self._next_start = self._rows.line_num + 1
+        return self._starts[row - 1] if 0 < row <= len(self._starts) else None

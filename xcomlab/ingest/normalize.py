@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xcomlab import schema as S
-from xcomlab.errors import ExportFormatError, Reason, Rejection
+from xcomlab.errors import ExportFormatError, Reason, Rejection, XcomlabError
 from xcomlab.ingest.classify import CODES, RawValues, classify
 
 __all__ = ["BatchContext", "RawBatch", "build_batch", "detect_schema", "hex_to_binary"]
@@ -169,6 +169,20 @@ def build_batch(raw: RawBatch, ctx: BatchContext, *,
     ``keep_values``, also as an Arrow table with the stored values (for scans that
     see every value).
     """
+    try:
+        return _build(raw, ctx, keep_values)
+    except XcomlabError:
+        raise
+    except Exception as exc:  # a user's input broke a library call: one line, not a traceback
+        from xcomlab.ingest.failures import translate
+
+        new = translate(exc, f"{ctx.path}, table {ctx.table}")
+        if new is None:
+            raise
+        raise new from exc
+
+
+def _build(raw: RawBatch, ctx: BatchContext, keep_values: bool) -> tuple[dict[str, Any], pa.Table | None]:
     for rej in raw.rejected:
         ctx.add(rej)
     n = len(raw)
@@ -388,7 +402,10 @@ def _to_int(
     words = pc.utf8_trim_whitespace(_text(enc.dictionary))
     words = pc.if_else(pc.equal(words, ""), pa.scalar(None, pa.string()), words)
     bad_word = np.asarray(pc.invert(pc.match_substring_regex(words, r"^[+-]?[0-9]{1,18}$")).fill_null(False))
-    numbers = pc.cast(pc.if_else(pa.array(bad_word, pa.bool_()), pa.scalar(None, pa.string()), words), pa.int64())
+    # PostgreSQL reads '+5' as 5; Arrow's cast does not take the sign: drop it first.
+    unsigned = pc.replace_substring_regex(words, r"^\+", "")
+    numbers = pc.cast(pc.if_else(pa.array(bad_word, pa.bool_()), pa.scalar(None, pa.string()), unsigned),
+                      pa.int64())
     idx = enc.indices
     bad = (bad_word[np.asarray(idx.fill_null(0))] & np.asarray(pc.is_valid(idx))
            if len(bad_word) else np.zeros(n, dtype=bool))

@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema, hex_to_binary
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 
@@ -43,6 +44,7 @@ class _Block:
     first_line: int  # line number of the first data line
 
 
+@guard
 def read_pgdump(path: str, *, airflow_schema: str | None = None) -> Iterator[TableSource]:
     """Yield one table source per xcom-like COPY block of a plain ``pg_dump`` file."""
     for block in _scan(path):
@@ -219,9 +221,13 @@ class _BlockReader:
             reader = pa_csv.open_csv(
                 io.BufferedReader(self._stream, buffer_size=1 << 20),
                 read_options=pa_csv.ReadOptions(column_names=names, block_size=1 << 23),
+                # An empty line in a COPY block is a malformed row (PostgreSQL refuses
+                # it): not skipped here. No invalid_row_handler: a bad row raises
+                # ArrowInvalid (→ the exact reader), and pyarrow cannot hand a handler
+                # a row that is not UTF-8.
                 parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False,
                                                   escape_char=False, double_quote=False,
-                                                  invalid_row_handler=lambda _r: "error"),
+                                                  ignore_empty_lines=False),
                 convert_options=pa_csv.ConvertOptions(
                     column_types={n: pa.string() for n in self.used},
                     include_columns=list(self.used), null_values=["\\N"],

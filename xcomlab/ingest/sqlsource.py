@@ -24,6 +24,7 @@ from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, UnsupportedSourceError
 from xcomlab.ingest.classify import HEAD_BYTES, TAIL_BYTES, RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 
@@ -35,6 +36,7 @@ def sqlite_url(path: str | os.PathLike[str]) -> str:
     return f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
 
 
+@guard
 def read_sql(source: Any, *, sqlite_file: bool, chunk_rows: int, airflow_schema: str | None,
              keep_values: bool) -> Iterator[TableSource]:
     """Yield a table source per xcom-like table of a database."""
@@ -66,20 +68,11 @@ def _engine(source: Any, sqlite_file: bool) -> tuple[sa.Engine, str, bool]:
     text = os.fspath(source)
     if sqlite_file:
         return sa.create_engine(sqlite_url(text)), text, True
-    try:
-        url = sa.make_url(text)
-    except sa.exc.ArgumentError as exc:
-        msg = f"{text!r} is not a SQLAlchemy URL ({exc}); expected e.g. postgresql://user@host/db"
-        raise UnsupportedSourceError(msg) from exc
-    host = url.host or "127.0.0.1"
-    label = url.render_as_string(hide_password=True)
-    try:
-        engine = sa.create_engine(url)
-    except ModuleNotFoundError as exc:
-        extra = "postgres" if url.get_backend_name() == "postgresql" else "mysql"
-        msg = f"{label}: the database driver is missing ({exc.name}); pip install 'xcomlab[{extra}]'"
-        raise UnsupportedSourceError(msg) from exc
-    del host
+    from xcomlab.ingest.dburl import resolve_url
+
+    url = resolve_url(text)  # postgres://, +psycopg2 without psycopg2, …; an SQLite file must exist
+    label = sa.make_url(text).render_as_string(hide_password=True)
+    engine = sa.create_engine(url)
     return engine, label, True
 
 

@@ -71,6 +71,8 @@ def _is_python_repr(s: str) -> bool:
         return True
     try:
         json.loads(s)
+    except RecursionError:  # deeply nested brackets: JSON-shaped, not a repr
+        return False
     except ValueError:
         return True
     return False
