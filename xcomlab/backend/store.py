@@ -24,7 +24,7 @@ from typing import Any, Final
 import pandas as pd
 import sqlalchemy as sa
 
-from xcomlab.backend import serde
+from xcomlab.backend import operations, serde
 from xcomlab.backend.codecs import EXTENSIONS, Codec, IntegrityError, dumps_json, sha256_hex
 from xcomlab.backend.config import AccessRequest, ConfigError, StoreConfig
 from xcomlab.backend.envelope import Envelope, fit, is_envelope, preview_of
@@ -74,7 +74,9 @@ class XComStore:
         self.metadata, self.xcom, self.runs = make_tables(cfg.table)
         self.recorder = Recorder(dialect=self.engine.dialect.name,
                                  protocol=self.objects.protocol if self.objects else "",
-                                 enabled=cfg.measure)
+                                 enabled=cfg.measure,
+                                 listeners=operations.listeners(cfg, self.engine))  # audit, metrics
+        self.cache = operations.make_cache(cfg)  # fan-in cache of offloaded values, or None
         self._run_ids: dict[tuple[str, str], int] = {}
         self._stmts = _Statements(self.xcom)
         if create:
@@ -217,6 +219,29 @@ class XComStore:
                 return serde.deserialize(stored, allowed_classes=self.config.allowed_classes)
         env = Envelope.from_json(stored)
         t.codec, t.bytes_in = env.codec, env.value_bytes
+        # Fan-in cache: keyed by (uri, sha256), filled only after the sha256 matched (below).
+        data = self._cached(env, t)
+        if data is None:
+            data = self._plaintext(env, t)
+            if self.cache is not None and env.uri is not None:
+                self.cache.put(env.uri, env.sha256, data)
+        with t.phase("serialize"):
+            kind = env.codec.split("+", 1)[0]
+            if kind == "json":
+                return serde.deserialize_json(data, allowed_classes=self.config.allowed_classes)
+            return self.codec.load(kind, data)  # pickle when allowed; anything else refused
+
+    def _cached(self, env: Envelope, t: Timer) -> bytes | None:
+        if self.cache is None or env.uri is None:
+            return None
+        data = self.cache.get(env.uri, env.sha256)
+        t.cache = "miss" if data is None else "hit"
+        if data is not None:
+            t.tier, t.bytes_stored = "object", env.stored_bytes
+        return data
+
+    def _plaintext(self, env: Envelope, t: Timer) -> bytes:
+        """The serialized bytes of an envelope's value: fetched, checked, decrypted, decompressed."""
         if env.uri is not None:
             if self.objects is None:
                 msg = f"row points to {env.uri!r} but the store has no object_base"
@@ -237,18 +262,15 @@ class XComStore:
                 data = self.codec.decode_bytes("x+fernet", data)
         with t.phase("compress"):
             chain = env.codec.removesuffix("+fernet")
-            data = self.codec.decode_bytes(chain, data)
-        with t.phase("serialize"):
-            kind = chain.split("+", 1)[0]
-            if kind == "json":
-                return serde.deserialize_json(data, allowed_classes=self.config.allowed_classes)
-            return self.codec.load(kind, data)  # pickle when allowed; anything else refused
+            return self.codec.decode_bytes(chain, data)
 
     def purge(self, stored: Any) -> bool:
         """Remove the object a row's value points to; False when there is none."""
         if not (is_envelope(stored) and stored.get("uri") and self.objects is not None):
             return False
         t = Timer("purge", tier="object")
+        if self.cache is not None:
+            self.cache.discard(stored["uri"])
         with t.phase("object"):
             gone = self.objects.delete(stored["uri"])
         self.recorder.add(t)
@@ -368,9 +390,9 @@ class XComStore:
         Naming another ``dag_id`` reads across DAGs; the store's ``access_policy`` sees the
         request (with ``reader_dag_id``) and may refuse it with :class:`AccessDeniedError`.
         """
-        self._check_access("get", reader_dag_id, dag_id, run_id, task_id, key, map_index)
         t = Timer("get", _ids(dag_id, run_id, task_id, map_index, key))
         try:
+            self._check_access("get", reader_dag_id, dag_id, run_id, task_id, key, map_index)
             value = self._get(t, default)
         except BaseException:
             self.recorder.add(t, ok=False)
