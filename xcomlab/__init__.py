@@ -21,7 +21,7 @@ from xcomlab.errors import (
     XcomlabError,
     XComTooLargeError,
 )
-from xcomlab.ingest import LoadReport, load_export, load_report
+from xcomlab.ingest import LoadReport, load_audit, load_export, load_report
 from xcomlab.recommend import recommend
 from xcomlab.schema import validate_frame
 
@@ -41,6 +41,7 @@ __all__ = [
     "check_limits",
     "estimate_disk",
     "forecast",
+    "load_audit",
     "load_export",
     "load_report",
     "migration_audit",

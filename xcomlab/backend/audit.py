@@ -44,7 +44,7 @@ import sqlalchemy as sa
 from xcomlab.errors import XcomlabError
 
 __all__ = ["AUDIT_TABLE", "FIELDS", "MAX_FIELD_CHARS", "AuditError", "AuditSink", "audit_record",
-           "audit_table", "make_sink", "parse_sink"]
+           "audit_table", "make_sink", "parse_sink", "to_line"]
 
 #: Fields of a record, in order.
 FIELDS: Final = ("v", "at", "op", "dag_id", "run_id", "task_id", "map_index", "key", "tier",
