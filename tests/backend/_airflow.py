@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,54 @@ def require(py: str, *modules: str) -> str:
             pytest.fail(f"XCOMLAB_REQUIRE_AIRFLOW=1 but {reason}")
         pytest.skip(reason)
     return v
+
+
+class StatsdListener:
+    """A UDP socket on 127.0.0.1 collecting StatsD lines while a subprocess runs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.lines: list[str] = []
+
+    def env(self, prefix: str = "af") -> dict[str, str]:
+        """Airflow settings that send its metrics here."""
+        return {"AIRFLOW__METRICS__STATSD_ON": "True", "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+                "AIRFLOW__METRICS__STATSD_PORT": str(self.port),
+                "AIRFLOW__METRICS__STATSD_PREFIX": prefix}
+
+    def drain(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            try:
+                self.lines += self.sock.recv(65536).decode().splitlines()
+            except TimeoutError:
+                continue
+
+    def run(self, cmd: list[str], log: Path, *, timeout: float = 600,
+            **kw: object) -> subprocess.CompletedProcess[str]:
+        """Run ``cmd`` (output to ``log``) while collecting; then drain one more second."""
+        with log.open("w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    **kw)  # type: ignore[call-overload]
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None and time.monotonic() < deadline:
+                self.drain(0.5)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self.drain(1.0)
+        self.sock.close()
+        return subprocess.CompletedProcess(cmd, proc.returncode, log.read_text(errors="replace"), "")
+
+    def values(self, kind: str) -> dict[str, list[float]]:
+        """Values per metric name of one StatsD type (``c``, ``ms``, ``g``)."""
+        out: dict[str, list[float]] = {}
+        for line in self.lines:
+            name, _, rest = line.partition(":")
+            value, _, typ = rest.partition("|")
+            if typ.split("|")[0] == kind:
+                out.setdefault(name, []).append(float(value))
+        return out
