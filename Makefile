@@ -14,7 +14,7 @@ AIRFLOW2_VENV ?= .venv-airflow2
 AIRFLOW2_PY := $(AIRFLOW2_VENV)/bin/python
 AIRFLOW2_VERSION ?= 2.10.5
 # Test tools for the backend suite in that venv (pandas: the store's rows() / measurements()).
-AIRFLOW2_TEST_DEPS := pytest hypothesis psycopg2-binary pymysql pandas
+AIRFLOW2_TEST_DEPS := pytest hypothesis psycopg2-binary pymysql pandas statsd
 
 .PHONY: demo test check lint typecheck bench install install-dev airflow-env airflow2-env test-sa14 samples clean
 
@@ -91,7 +91,8 @@ test-sa14: airflow2-env
 # XCOMLAB_REQUIRE_AIRFLOW=1: the Airflow integration tests fail instead of skipping.
 test: install-dev airflow-env airflow2-env test-sa14
 	XCOMLAB_REQUIRE_AIRFLOW=1 XCOMLAB_AIRFLOW_PYTHON=$(CURDIR)/$(AIRFLOW_PY) \
-	  XCOMLAB_AIRFLOW2_PYTHON=$(CURDIR)/$(AIRFLOW2_PY) $(BIN)/python -m pytest -m ""
+	  XCOMLAB_AIRFLOW2_PYTHON=$(CURDIR)/$(AIRFLOW2_PY) \
+	  XCOMLAB_AIRFLOW_PYTHONS=$(CURDIR)/$(AIRFLOW_PY):$(CURDIR)/$(AIRFLOW2_PY) $(BIN)/python -m pytest -m ""
 
 # The fast loop while working (~2 minutes): everything but the tests marked slow
 # (notebooks, benchmarks, browser, Airflow integration, crash, concurrency, complexity, the

@@ -23,6 +23,7 @@ SLOW_PATHS = (
     "tests/browser/",
     "tests/backend/test_airflow_integration.py",
     "tests/backend/test_airflow2_integration.py",
+    "tests/backend/test_maintenance_dag.py",
     "tests/backend/test_crash.py",
     "tests/backend/test_concurrency.py",
     "tests/models/test_complexity.py",

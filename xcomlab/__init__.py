@@ -35,7 +35,7 @@ if _TYPE_CHECKING:  # what the lazy names resolve to, for type checkers and IDEs
         scan_secrets,
         summarize,
     )
-    from xcomlab.ingest import LoadReport, load_export, load_report
+    from xcomlab.ingest import LoadReport, load_audit, load_export, load_report
     from xcomlab.recommend import recommend
     from xcomlab.schema import validate_frame
 
@@ -46,7 +46,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Profile", "RetentionPolicy", "check_limits", "estimate_disk", "forecast",
                      "migration_audit", "on_disk_bytes", "profile", "retention", "scan_secrets",
                      "summarize"), "xcomlab.analysis"),
-    **dict.fromkeys(("LoadReport", "load_export", "load_report"), "xcomlab.ingest"),
+    **dict.fromkeys(("LoadReport", "load_audit", "load_export", "load_report"), "xcomlab.ingest"),
     "recommend": "xcomlab.recommend",
     "validate_frame": "xcomlab.schema",
 }
@@ -65,6 +65,7 @@ __all__ = [
     "check_limits",
     "estimate_disk",
     "forecast",
+    "load_audit",
     "load_export",
     "load_report",
     "migration_audit",

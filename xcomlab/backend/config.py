@@ -34,7 +34,7 @@ ENV_PREFIXES: Final = ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
 #: ``XCOMLAB_*`` names that belong to xcomlab's tooling, not to the store (test and CI
 #: switches: ``XCOMLAB_TEST_PG``, ``XCOMLAB_REQUIRE_AIRFLOW``, ``XCOMLAB_AIRFLOW_PYTHON``, …).
 TOOLING_ENV_PREFIXES: Final = ("XCOMLAB_TEST_", "XCOMLAB_REQUIRE_", "XCOMLAB_AIRFLOW_PYTHON",
-                               "XCOMLAB_AIRFLOW2_PYTHON", "XCOMLAB_FUZZ_")
+                               "XCOMLAB_AIRFLOW2_", "XCOMLAB_FUZZ_")
 #: Shown in place of a secret in reprs.
 MASK: Final = "***"
 #: URL query parameters whose values are masked in reprs.
@@ -116,6 +116,20 @@ class StoreConfig:
         Name of the xcom table.
     measure
         Record a measurement per operation (``XComStore.measurements()``).
+    audit_sink
+        Append an audit record per operation: ``"jsonl:///path/audit.jsonl"``, ``"table"``
+        (``"table:<name>"``) or ``"logging"`` (``"logging:<logger>"``); None: off. See
+        :mod:`xcomlab.backend.audit` (and docs/backend-operations.md).
+    metrics
+        Send latency, bytes, tier and errors of each operation to Airflow's ``Stats``
+        (:mod:`xcomlab.backend.metrics`); needs Airflow importable.
+    metrics_prefix
+        First segment of the metric names.
+    cache_max_bytes
+        Bytes of offloaded values kept decoded-ready per process (:mod:`xcomlab.backend.cache`);
+        0: no cache.
+    cache_max_entries
+        Values kept by that cache.
     """
 
     url: str = DEFAULT_URL
@@ -135,6 +149,11 @@ class StoreConfig:
     access_policy: Callable[[AccessRequest], bool] | None = None
     table: str = "xcom"
     measure: bool = True
+    audit_sink: str | None = None
+    metrics: bool = False
+    metrics_prefix: str = "xcomlab"
+    cache_max_bytes: int = 0
+    cache_max_entries: int = 64
 
     def __post_init__(self) -> None:
         if not isinstance(self.threshold, int) or self.threshold < -1:
@@ -155,6 +174,7 @@ class StoreConfig:
         if self.preview_chars < 0:
             msg = f"preview_chars must be ≥ 0, got {self.preview_chars!r}"
             raise ConfigError(msg)
+        _check_operations(self)
 
     def replace(self, **changes: Any) -> StoreConfig:
         """A copy with ``changes`` applied."""
@@ -255,9 +275,29 @@ def _mask_url(url: str) -> str:
     return u.render_as_string(hide_password=False).replace("%2A%2A%2A", MASK)
 
 
-_INTS: Final = ("threshold", "max_value_bytes", "preview_chars", "zstd_level", "zstd_threads")
-_BOOLS: Final = ("compress_inline", "allow_pickle", "measure")
+_INTS: Final = ("threshold", "max_value_bytes", "preview_chars", "zstd_level", "zstd_threads",
+                 "cache_max_bytes", "cache_max_entries")
+_BOOLS: Final = ("compress_inline", "allow_pickle", "measure", "metrics")
 _LISTS: Final = ("fernet_keys", "allowed_classes")
+
+
+def _check_operations(cfg: StoreConfig) -> None:
+    """Settings of the audit trail, metrics and cache (docs/backend-operations.md)."""
+    from xcomlab.backend.audit import AuditError, parse_sink
+
+    if cfg.audit_sink is not None:
+        try:
+            parse_sink(cfg.audit_sink)
+        except AuditError as exc:
+            raise ConfigError(str(exc)) from exc
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", cfg.metrics_prefix):
+        msg = f"metrics_prefix must be letters, digits, _ . - (≤ 64 characters), got {cfg.metrics_prefix!r}"
+        raise ConfigError(msg)
+    for name in ("cache_max_bytes", "cache_max_entries"):
+        v = getattr(cfg, name)
+        if not isinstance(v, int) or v < 0:
+            msg = f"{name} must be a count ≥ 0 (0: no cache), got {v!r}"
+            raise ConfigError(msg)
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -268,6 +308,8 @@ def _parse(name: str, raw: str) -> Any:
             return raw.strip().lower() in ("1", "true", "yes", "on")
         if name in _LISTS:
             return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if name == "audit_sink":
+            return raw.strip() or None
         if name == "storage_options":
             opts = json.loads(raw) if raw.strip() else {}
             if not isinstance(opts, dict):

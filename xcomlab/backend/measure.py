@@ -26,9 +26,11 @@ ok                  bool                     False when the operation raised
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +40,8 @@ if TYPE_CHECKING:  # pandas is loaded by frame() only: recording stays free of i
     import pandas as pd
 
 __all__ = ["PHASES", "Recorder", "Timer"]
+
+_log = logging.getLogger(__name__)
 
 PHASES: Final = ("serialize", "compress", "encrypt", "object", "db")
 COLUMNS: Final = ["at", "op", "tier", "dialect", "protocol", "dag_id", "run_id", "task_id",
@@ -55,6 +59,7 @@ class Timer:
     codec: str = ""
     bytes_in: int = 0
     bytes_stored: int = 0
+    cache: str = ""  # "hit" / "miss" when the fan-in cache was consulted
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.perf_counter)
@@ -69,19 +74,32 @@ class Timer:
             self.seconds[name] += time.perf_counter() - t0
 
 
-class Recorder:
-    """A thread-safe list of operation records (off when ``enabled`` is False)."""
+Listener = Callable[[dict[str, Any]], None]
 
-    def __init__(self, *, dialect: str, protocol: str, enabled: bool = True) -> None:
+
+class Recorder:
+    """A thread-safe list of operation records (off when ``enabled`` is False).
+
+    ``listeners`` (the audit trail, metrics) are called with every record, kept or not;
+    a record then also carries ``error`` (the exception class name, or None) and ``cache``.
+    """
+
+    def __init__(self, *, dialect: str, protocol: str, enabled: bool = True,
+                 listeners: list[Listener] | None = None) -> None:
         self.dialect = dialect
         self.protocol = protocol
         self.enabled = enabled
+        self.listeners: list[Listener] = list(listeners or [])
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def add(self, t: Timer, *, ok: bool = True) -> None:
-        """Append the record of a finished operation."""
-        if not self.enabled:
+    def add(self, t: Timer, *, ok: bool = True, error: BaseException | None = None) -> None:
+        """Append the record of a finished operation.
+
+        With ``ok=False`` inside an ``except`` block, the exception being handled is the
+        record's ``error`` unless ``error`` is given.
+        """
+        if not (self.enabled or self.listeners):
             return
         row: dict[str, Any] = {"at": t.at, "op": t.op, "tier": t.tier, "dialect": self.dialect,
                                "protocol": self.protocol, "dag_id": "", "run_id": "",
@@ -91,8 +109,20 @@ class Recorder:
         for p in PHASES:
             row[f"{p}_s"] = t.seconds[p]
         row["total_s"] = time.perf_counter() - t.started
-        with self._lock:
-            self._rows.append(row)
+        if self.listeners:
+            exc = None if ok else (error or sys.exc_info()[1])
+            self._notify({**row, "error": type(exc).__name__ if exc else None, "cache": t.cache})
+        if self.enabled:
+            with self._lock:
+                self._rows.append(row)
+
+    def _notify(self, row: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            try:
+                listener(row)
+            except Exception as exc:  # a listener never fails the operation it records
+                _log.warning("listener %r failed on a %s record: %s", listener, row["op"],
+                             type(exc).__name__)
 
     def frame(self) -> pd.DataFrame:
         """All records so far (see the module docstring for the columns)."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
-from xcomlab.backend import serde
+from xcomlab.backend import operations, serde
 from xcomlab.backend.codecs import (
     DEFAULT_READ_LIMIT_BYTES,
     EXTENSIONS,
@@ -94,7 +94,9 @@ class XComStore:
         self.metadata, self.xcom, self.runs = make_tables(cfg.table)
         self.recorder = Recorder(dialect=self.engine.dialect.name,
                                  protocol=self.objects.protocol if self.objects else "",
-                                 enabled=cfg.measure)
+                                 enabled=cfg.measure,
+                                 listeners=operations.listeners(cfg, self.engine))  # audit, metrics
+        self.cache = operations.make_cache(cfg)  # fan-in cache of offloaded values, or None
         self._run_ids: dict[tuple[str, str], int] = {}
         self._stmts = _Statements(self.xcom)
         if create:
@@ -280,9 +282,32 @@ class XComStore:
                    f"{limit:,} bytes (max_value_bytes); not decoded")
             raise CodecError(msg)
         t.codec, t.bytes_in = env.codec, env.value_bytes
-        if env.uri is not None:
-            uri = self.owned_uri(stored, row)
-            assert uri is not None and self.objects is not None
+        # The row must own the URI before anything is read, from the cache or the store.
+        uri = self.owned_uri(stored, row) if env.uri is not None else None
+        # Fan-in cache: keyed by (uri, sha256), filled only after the sha256 matched.
+        data = self._cached(env, uri, t)
+        if data is None:
+            data = self._plaintext(env, uri, t)
+            if self.cache is not None and uri is not None:
+                self.cache.put(uri, env.sha256, data)
+        with t.phase("serialize"):
+            if kind == "json":
+                return serde.deserialize_json(data, allowed_classes=self.config.allowed_classes)
+            return self.codec.unpickle(data)  # check_chain refused it unless allowed
+
+    def _cached(self, env: Envelope, uri: str | None, t: Timer) -> bytes | None:
+        if self.cache is None or uri is None:
+            return None
+        data = self.cache.get(uri, env.sha256)
+        t.cache = "miss" if data is None else "hit"
+        if data is not None:
+            t.tier, t.bytes_stored = "object", env.stored_bytes
+        return data
+
+    def _plaintext(self, env: Envelope, uri: str | None, t: Timer) -> bytes:
+        """The serialized bytes of an envelope's value: fetched, checked, decrypted, decompressed."""
+        if uri is not None:
+            assert self.objects is not None
             t.tier = "object"
             with t.phase("object"):
                 data = self.objects.get(uri, max_bytes=env.stored_bytes)
@@ -305,10 +330,7 @@ class XComStore:
             msg = (f"{where}: decodes to {len(data):,} bytes, not the {env.value_bytes:,} its "
                    "envelope states")
             raise IntegrityError(msg)
-        with t.phase("serialize"):
-            if kind == "json":
-                return serde.deserialize_json(data, allowed_classes=self.config.allowed_classes)
-            return self.codec.unpickle(data)  # check_chain refused it unless allowed
+        return data
 
     def purge(self, stored: Any, *, row: RowRef | None = None) -> bool:
         """Remove the object a row's value points to; False when there is none.
@@ -322,6 +344,8 @@ class XComStore:
         if uri is None or self.objects is None:
             return False
         t = Timer("purge", tier="object")
+        if self.cache is not None:
+            self.cache.discard(uri)
         with t.phase("object"):
             gone = self.objects.delete(uri)
         self.recorder.add(t)
@@ -455,9 +479,9 @@ class XComStore:
         Naming another ``dag_id`` reads across DAGs; the store's ``access_policy`` sees the
         request (with ``reader_dag_id``) and may refuse it with :class:`AccessDeniedError`.
         """
-        self._check_access("get", reader_dag_id, dag_id, run_id, task_id, key, map_index)
         t = Timer("get", _ids(dag_id, run_id, task_id, map_index, key))
         try:
+            self._check_access("get", reader_dag_id, dag_id, run_id, task_id, key, map_index)
             value = self._get(t, default)
         except Exception as exc:
             self.recorder.add(t, ok=False)

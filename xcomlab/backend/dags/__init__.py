@@ -1,0 +1,1 @@
+"""DAG files shipped with xcomlab (copy them into Airflow's DAGs folder)."""
