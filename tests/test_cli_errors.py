@@ -294,7 +294,7 @@ def test_make_demo_skips_the_install_when_nothing_changed(tmp_path: Path) -> Non
     assert "pip install" not in planned()
     assert ".venv/bin/xcomlab profile" in planned()
     (tmp_path / "pyproject.toml").touch()  # changed: install again
-    assert "pip install -q -e ." in planned()
+    assert "pip install -q -e '.[lab]'" in planned()
 
 
 def test_readme_names_the_venv_command() -> None:

@@ -8,11 +8,19 @@ from typing import Any
 
 import pytest
 
-from xcomlab.backend import ConfigError, IntegrityError, ObjectStoreError, StoreConfig, XComStore
+from xcomlab.backend import (
+    ConfigError,
+    IntegrityError,
+    ObjectStoreError,
+    RowRef,
+    StoreConfig,
+    XComStore,
+)
 from xcomlab.backend.cache import ValueCache
 from xcomlab.backend.objects import ObjectStore
 
 IDS = {"dag_id": "d", "run_id": "r", "task_id": "t"}
+ROW = RowRef("d", "r", "t", -1, "k")
 BIG = {"rows": list(range(5000)), "name": "big"}
 
 
@@ -21,9 +29,9 @@ class CountingStore(ObjectStore):
 
     gets = 0
 
-    def get(self, uri: str) -> bytes:
+    def get(self, uri: str, *, max_bytes: int | None = None) -> bytes:
         type(self).gets += 1
-        return super().get(uri)
+        return super().get(uri, max_bytes=max_bytes)
 
 
 def _store(tmp_path: Path, **kw: Any) -> XComStore:
@@ -73,7 +81,7 @@ def test_the_adapter_path_uses_the_cache(tmp_path: Path) -> None:
     """``decode`` (Airflow's deserialize_value) on the same row value: one fetch."""
     store = _store(tmp_path, cache_max_bytes=10_000_000)
     stored = store.encode(BIG, key="k", **IDS)
-    assert [store.decode(dict(stored)) for _ in range(5)] == [BIG] * 5
+    assert [store.decode(dict(stored), row=ROW) for _ in range(5)] == [BIG] * 5
     assert CountingStore.gets == 1
 
 
@@ -88,7 +96,7 @@ def test_a_copied_sha256_next_to_another_uri_is_not_served(tmp_path: Path) -> No
     mine = store.get_stored("k", dag_id="attacker", run_id="r", task_id="t")
     forged = {**mine, "sha256": victim["sha256"]}
     with pytest.raises(IntegrityError, match="sha256"):
-        store.decode(forged)
+        store.decode(forged, row=RowRef("attacker", "r", "t", -1, "k"))
 
 
 def test_a_corrupted_object_is_never_cached(tmp_path: Path) -> None:
@@ -114,7 +122,7 @@ def test_delete_forgets_the_value(tmp_path: Path) -> None:
     store.delete("k", **IDS)
     assert store.cache is not None and store.cache.stats().entries == 0
     with pytest.raises(ObjectStoreError, match="missing"):
-        store.decode(stored)  # a stale copy of the row: the object is gone, so is the cache
+        store.decode(stored, row=ROW)  # a stale copy of the row: the object is gone, so is the cache
 
 
 def test_bounds_by_bytes_and_entries() -> None:
