@@ -4,7 +4,7 @@ Entries are the value's **plaintext serialized bytes** (after the sha256 check, 
 and decompression), keyed by ``(uri, sha256)`` of the row's envelope. Each hit is
 deserialized again, so callers never share a mutable object (a task that appends to a list
 it pulled cannot change what the next pull returns); decoding JSON again was measured
-faster than ``copy.deepcopy`` of the decoded value (benchmarks/README.md, fan-in cache).
+faster than ``copy.deepcopy`` of the decoded value (benchmarks/README.md#fanin-cache).
 
 Why the URI is part of the key: the sha256 in an envelope is written by whoever pushed the
 row. Keyed by sha256 alone, a row that copies another DAG's sha256 next to a URI of its

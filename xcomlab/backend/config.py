@@ -31,10 +31,11 @@ DEFAULT_URL: Final = "sqlite:///xcomlab_store.db"
 #: Characters of a value's JSON kept in an envelope's preview.
 DEFAULT_PREVIEW_CHARS: Final = 80
 ENV_PREFIXES: Final = ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
-#: ``XCOMLAB_*`` names that belong to xcomlab's tooling, not to the store (test and CI
+#: ``XCOMLAB_*`` names that are not store settings: the toolkit's own (``XCOMLAB_TUNE_MALLOC``) and test/CI
 #: switches: ``XCOMLAB_TEST_PG``, ``XCOMLAB_REQUIRE_AIRFLOW``, ``XCOMLAB_AIRFLOW_PYTHON``, …).
 TOOLING_ENV_PREFIXES: Final = ("XCOMLAB_TEST_", "XCOMLAB_REQUIRE_", "XCOMLAB_AIRFLOW_PYTHON",
-                               "XCOMLAB_AIRFLOW2_", "XCOMLAB_FUZZ_")
+                               "XCOMLAB_AIRFLOW2_", "XCOMLAB_FUZZ_",
+                               "XCOMLAB_TUNE_MALLOC")
 #: Shown in place of a secret in reprs.
 MASK: Final = "***"
 #: URL query parameters whose values are masked in reprs.

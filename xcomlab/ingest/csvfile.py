@@ -10,6 +10,7 @@ A file truncated while it loads stops the process (as with any mapped file).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import mmap
@@ -59,7 +60,33 @@ _READ_AHEAD = 2
 #: memory (benchmarks/CHANGELOG.md#2026-12-06-ingest-fourth-round).
 _PARSE_THREADS = False
 
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # values can be hundreds of MB
+#: Field size the exact reader allows: values can be hundreds of MB, far over the
+#: :mod:`csv` module's default of 128 KiB.
+_FIELD_LIMIT = min(sys.maxsize, 2**31 - 1)
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved = 0
+
+
+@contextlib.contextmanager
+def _large_fields() -> Iterator[None]:
+    """Raise :func:`csv.field_size_limit` while :mod:`csv` reads an export, then restore it.
+
+    The limit is process-wide; overlapping reads (two loads in two threads) share one
+    raise, and the caller's own limit comes back when the last of them ends.
+    """
+    global _limit_users, _limit_saved
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved = csv.field_size_limit(_FIELD_LIMIT)
+        _limit_users += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0:
+                csv.field_size_limit(_limit_saved)
 
 
 def frame_columns(names: list[str]) -> dict[str, str]:
@@ -93,7 +120,8 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
         msg = f"{path}, line 1: the file is empty; expected a CSV header naming xcom columns"
         raise ExportFormatError(msg)
     crlf = first.endswith(b"\r\n")
-    header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]))
+    with _large_fields():
+        header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]))
     names = [h.strip().strip('"').lower() for h in header]
     name = table or (p.stem if is_xcom_table(p.stem) else "xcom")
     _check_required(path, name, names)
@@ -208,7 +236,7 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 def _sample(p: Path, names: list[str]) -> dict[str, list[str]]:
     """The first :data:`_SAMPLE_ROWS` rows' cells, by column."""
     out: dict[str, list[str]] = {n: [] for n in names}
-    with p.open(newline="", encoding="utf-8", errors="replace") as f:
+    with _large_fields(), p.open(newline="", encoding="utf-8", errors="replace") as f:
         rows = csv.reader(f)
         next(rows, None)
         for i, row in enumerate(rows):
@@ -314,7 +342,7 @@ class _CsvReader:
         """Row by row with :mod:`csv`: exact lines, every malformed row named."""
         ncols = len(self.names)
         keep = [(i, self.used[n]) for i, n in enumerate(self.names) if n in self.used]
-        with open(self.path, newline="", encoding="utf-8", errors="strict") as f:
+        with _large_fields(), open(self.path, newline="", encoding="utf-8", errors="strict") as f:
             rows = csv.reader(f)
             start_line = 2
             try:
@@ -386,6 +414,10 @@ class _LineIndex:
         weakref.finalize(self, self._file.close)
 
     def line(self, row: int) -> int | None:
+        with _large_fields():
+            return self._line(row)
+
+    def _line(self, row: int) -> int | None:
         while len(self._starts) < row and not self._done:
             try:
                 rec = next(self._rows)

@@ -2,8 +2,8 @@
 
 Readers hand over :class:`RawBatch` objects whose identifier columns may still be
 text. This module coerces them (reporting the exact row of any bad field), drops or
-raises on rejected rows, classifies the values and returns an Arrow table with the
-frame's columns, ready to be concatenated.
+raises on rejected rows, classifies the values and returns the batch's frame columns
+as typed pieces (:mod:`xcomlab.ingest.pieces`) for the frame builder to copy.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Reason, Rejection, XcomlabError
 from xcomlab.ingest.classify import CODES, RawValues, classify
+from xcomlab.ingest.pieces import ALL_NULL, BatchPieces, Coded, Masked, Refs
 
 __all__ = ["BatchContext", "RawBatch", "build_batch", "detect_schema", "hex_to_binary"]
 
@@ -162,10 +163,10 @@ def _hex_rowwise(body: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def build_batch(raw: RawBatch, ctx: BatchContext, *,
-                keep_values: bool = False) -> tuple[dict[str, Any], pa.Table | None]:
+                keep_values: bool = False) -> tuple[BatchPieces, pa.Table | None]:
     """Coerce, check and classify one raw batch.
 
-    Returns the batch's frame columns as :data:`pieces <Pieces>` and, when
+    Returns the batch's frame columns as :class:`~xcomlab.ingest.pieces.BatchPieces` and, when
     ``keep_values``, also as an Arrow table with the stored values (for scans that
     see every value).
     """
@@ -211,72 +212,70 @@ def _build(raw: RawBatch, ctx: BatchContext, keep_values: bool) -> tuple[dict[st
     return _assemble(raw, cols, ctx, keep_values)
 
 
-#: One batch's frame columns, by column name, in the layout the loader copies from:
-#:
-#: - identifiers (``source_table, dag_id, task_id, run_id, key``): ``(codes, words)``,
-#:   codes (-1 for null) into the batch's used words in order of first use; an int
-#:   code stands for every row;
-#: - ``encoding``: int8 codes into :data:`xcomlab.schema.ENCODINGS`; ``airflow_schema``:
-#:   one int code for every row;
-#: - ``map_index`` and the flags: numpy arrays;
-#: - nullable numbers and times: ``(values, null mask or None)``, ``(None, None)`` when
-#:   all null; times in microseconds since the epoch (UTC);
-#: - ``ref_uri``: ``(rows, uris)`` of the few rows holding a reference, or None;
-#: - ``value`` (only when kept): the Arrow binary array.
-Pieces = dict[str, Any]
-
-
 def _assemble(raw: RawBatch, cols: dict[str, pa.Array], ctx: BatchContext,
-              keep_values: bool) -> tuple[Pieces, pa.Table | None]:
+              keep_values: bool) -> tuple[BatchPieces, pa.Table | None]:
     n = len(raw)
     c = classify(raw.values, json_3x=is_json_schema(ctx.airflow_schema))
-    codes = c.codes
+    codes, value_bytes, size_exact = _sizes(raw, c.codes)
+    keys = _dict(cols[S.KEY])
+    run_id = cols.get(S.RUN_ID, pa.nulls(n, pa.string()))
+    ids = {S.DAG_ID: _dict(cols[S.DAG_ID]), S.TASK_ID: _dict(cols[S.TASK_ID]),
+           S.RUN_ID: _dict(run_id), S.KEY: keys}
+    ref_rows = c.ref_rows if len(c.ref_rows) else None
+    value = (raw.kept if raw.kept is not None else raw.values.head) if keep_values else None
+    pieces = BatchPieces(
+        source_table=Coded(0, [ctx.table]),
+        dag_id=_codes_and_words(ids[S.DAG_ID]),
+        task_id=_codes_and_words(ids[S.TASK_ID]),
+        run_id=_codes_and_words(ids[S.RUN_ID]),
+        key=_codes_and_words(keys),
+        map_index=_numpy(cols[S.MAP_INDEX].fill_null(-1)),
+        dag_run_id=_masked(cols[S.DAG_RUN_ID]),
+        logical_date=_micros(cols[S.LOGICAL_DATE]),
+        timestamp=_micros(cols[S.TIMESTAMP]),
+        dag_result=_masked(cols[S.DAG_RESULT]),
+        value_bytes=_masked(value_bytes),
+        size_exact=size_exact,
+        encoding=codes.astype(np.int8, copy=False),
+        ref_uri=None if ref_rows is None else Refs(ref_rows, [c.ref_uri[i] for i in ref_rows]),
+        ref_bytes=_masked(_sparse(c.ref_bytes, pa.int64())),
+        internal=_internal(keys),
+        has_nan=c.has_nan,
+        airflow_schema=S.AIRFLOW_SCHEMAS.index(ctx.airflow_schema),
+        value=value,
+    )
+    if value is None:
+        return pieces, None
+    return pieces, _values_table(ctx.table, ids, cols[S.MAP_INDEX], value)
+
+
+def _sizes(raw: RawBatch, codes: np.ndarray) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """Encoding codes, value sizes and exactness flags, with lost and rebuilt values marked."""
     value_bytes = raw.values.value_bytes
-    size_exact = np.ones(n, dtype=bool)
+    size_exact = np.ones(len(raw), dtype=bool)
     if raw.lost is not None and raw.lost.any():
         codes[raw.lost] = CODES["lost"]
         size_exact[raw.lost] = False
         value_bytes = pc.if_else(pa.array(raw.lost), pa.scalar(None, pa.int64()), value_bytes)
     if raw.approx is not None:
         size_exact &= ~raw.approx
-    keys = _dict(cols[S.KEY])
-    run_id = cols.get(S.RUN_ID, pa.nulls(n, pa.string()))
-    ids = {S.DAG_ID: _dict(cols[S.DAG_ID]), S.TASK_ID: _dict(cols[S.TASK_ID]),
-           S.RUN_ID: _dict(run_id), S.KEY: keys}
-    pieces: Pieces = {S.SOURCE_TABLE: (0, [ctx.table])}
-    for name, arr in ids.items():
-        pieces[name] = _codes_and_words(arr)
-    ref_rows = c.ref_rows if len(c.ref_rows) else None
-    pieces.update({
-        S.MAP_INDEX: _numpy(cols[S.MAP_INDEX].fill_null(-1)),
-        S.DAG_RUN_ID: _masked(cols[S.DAG_RUN_ID]),
-        S.LOGICAL_DATE: _micros(cols[S.LOGICAL_DATE]),
-        S.TIMESTAMP: _micros(cols[S.TIMESTAMP]),
-        S.DAG_RESULT: _masked(cols[S.DAG_RESULT]),
-        S.VALUE_BYTES: _masked(value_bytes),
-        S.SIZE_EXACT: size_exact,
-        S.ENCODING: codes.astype(np.int8, copy=False),
-        S.REF_URI: None if ref_rows is None else (ref_rows, [c.ref_uri[i] for i in ref_rows]),
-        S.REF_BYTES: _masked(_sparse(c.ref_bytes, pa.int64())),
-        S.INTERNAL: _internal(keys),
-        S.HAS_NAN: c.has_nan,
-        S.AIRFLOW_SCHEMA: S.AIRFLOW_SCHEMAS.index(ctx.airflow_schema),
-    })
-    if not keep_values:
-        return pieces, None
-    value = raw.kept if raw.kept is not None else raw.values.head
-    pieces[S.VALUE] = value
-    table = pa.table({
+    return codes, value_bytes, size_exact
+
+
+def _values_table(table: str, ids: dict[str, pa.Array], map_index: pa.Array,
+                  value: pa.Array) -> pa.Table:
+    """The ids and stored values of a batch, as ``on_values`` callers see them."""
+    n = len(value)
+    return pa.table({
         S.SOURCE_TABLE: pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
-                                                       pa.array([ctx.table])),
+                                                       pa.array([table])),
         **ids,
-        S.MAP_INDEX: cols[S.MAP_INDEX].fill_null(-1),
+        S.MAP_INDEX: map_index.fill_null(-1),
         S.VALUE: value,
     })
-    return pieces, table
 
 
-def _codes_and_words(arr: pa.Array) -> tuple[np.ndarray, list[str]]:
+def _codes_and_words(arr: pa.Array) -> Coded:
     """A dictionary array as codes (-1: null) into the words its rows use."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -293,7 +292,7 @@ def _codes_and_words(arr: pa.Array) -> tuple[np.ndarray, list[str]]:
             words = words.filter(pa.array(used))
     if words.type != pa.string():
         words = words.cast(pa.string())
-    return codes, words.to_pylist()
+    return Coded(codes, words.to_pylist())
 
 
 def _numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -303,18 +302,18 @@ def _numpy(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
-def _masked(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """``(values, null mask or None)``, or ``(None, None)`` when every row is null."""
+def _masked(arr: pa.Array | pa.ChunkedArray) -> Masked:
+    """Values and null mask (None without nulls); :data:`ALL_NULL` when every row is null."""
     if arr.null_count == len(arr):
-        return None, None
+        return ALL_NULL
     if not arr.null_count:
-        return _numpy(arr), None
+        return Masked(_numpy(arr), None)
     mask = _numpy(pc.is_null(arr))
     fill = False if pa.types.is_boolean(arr.type) else 0
-    return _numpy(arr.fill_null(fill)), mask
+    return Masked(_numpy(arr.fill_null(fill)), mask)
 
 
-def _micros(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _micros(arr: pa.Array | pa.ChunkedArray) -> Masked:
     """UTC timestamps as ``(microseconds since the epoch, null mask)``."""
     return _masked(arr.cast(_TS).view(pa.int64()) if arr.null_count < len(arr) else arr)
 
