@@ -183,7 +183,7 @@ def build_batch(raw: RawBatch, ctx: BatchContext, *,
         raise new from exc
 
 
-def _build(raw: RawBatch, ctx: BatchContext, keep_values: bool) -> tuple[dict[str, Any], pa.Table | None]:
+def _build(raw: RawBatch, ctx: BatchContext, keep_values: bool) -> tuple[BatchPieces, pa.Table | None]:
     for rej in raw.rejected:
         ctx.add(rej)
     n = len(raw)
