@@ -21,6 +21,8 @@ from enum import Enum
 __all__ = [
     "ExportFormatError",
     "NotFittedError",
+    "ParameterError",
+    "ParameterTypeError",
     "Reason",
     "Rejection",
     "SchemaMismatchError",
@@ -110,3 +112,11 @@ class XComTooLargeError(XcomlabError, ValueError):
 
 class NotFittedError(XcomlabError, AttributeError):
     """A model was used before ``fit``."""
+
+
+class ParameterError(XcomlabError, ValueError):
+    """An argument's value is outside what the function accepts; the message names both."""
+
+
+class ParameterTypeError(XcomlabError, TypeError):
+    """An argument of a type the function cannot use; the message names the expected type."""

@@ -1,7 +1,7 @@
 """On-disk size: from the logical bytes of an XCom frame to what each database really stores.
 
 The model follows each engine's storage layout for the ``xcom`` table Airflow creates
-(reference/airflow_xcom.md §1.3–1.4; ``xcomlab.synth.ddl`` builds the same DDL):
+(reference/airflow_xcom.md §1.3–1.4; ``xcomlab.airflow_tables`` defines the same table):
 
 PostgreSQL
     Heap tuples (23 B header padded to MAXALIGN, column alignment, 1 B or 4 B varlena

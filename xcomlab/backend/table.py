@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.dialects import mysql
 
-__all__ = ["make_engine", "make_tables"]
+from xcomlab.airflow_tables import UtcDateTime, xcom_table
+
+__all__ = ["UtcDateTime", "make_engine", "make_tables"]
 
 #: Seconds an SQLite writer waits for the database lock before failing.
 SQLITE_BUSY_TIMEOUT_S: Final = 60.0
@@ -29,55 +30,14 @@ PING_IDLE_S: Final = 1.0
 _MYSQL_ID_COLLATION: Final = "utf8mb4_bin"  # ids compare case-sensitively, as in Airflow (*_bin)
 
 
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """Timestamps in UTC: aware on PostgreSQL, naive UTC on MySQL/SQLite (as Airflow stores them)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.TIMESTAMP(fsp=6))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _id(length: int) -> sa.types.TypeEngine[str]:
-    return sa.String(length).with_variant(mysql.VARCHAR(length, collation=_MYSQL_ID_COLLATION),
-                                          "mysql", "mariadb")
-
-
 def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
-    """Build ``(metadata, xcom, dag_run)`` table objects; ``table`` names the xcom table."""
+    """Build ``(metadata, xcom, dag_run)`` table objects; ``table`` names the xcom table.
+
+    The xcom table is :func:`xcomlab.airflow_tables.xcom_table` (Airflow 3.3's) with
+    ``utf8mb4_bin`` ids on MySQL, so any Unicode id round-trips.
+    """
     md = sa.MetaData()
-    xcom = sa.Table(
-        table, md,
-        sa.Column("dag_run_id", sa.Integer(), nullable=False, primary_key=True, autoincrement=False),
-        sa.Column("task_id", _id(250), nullable=False, primary_key=True),
-        sa.Column("map_index", sa.Integer(), nullable=False, primary_key=True,
-                  server_default="-1", autoincrement=False),
-        sa.Column("key", _id(512), nullable=False, primary_key=True),
-        sa.Column("dag_result", sa.Boolean(), nullable=True, default=False),
-        sa.Column("dag_id", _id(250), nullable=False),
-        sa.Column("run_id", _id(250), nullable=False),
-        sa.Column("value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
-        sa.Column("timestamp", UtcDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("dag_run_id", "task_id", "map_index", "key", name=f"{table}_pkey"),
-        sa.Index(f"idx_{table}_key", "key"),
-        sa.Index(f"idx_{table}_task_instance", "dag_id", "task_id", "run_id", "map_index"),
-    )
+    xcom = xcom_table(md, table, mysql_id_collation=_MYSQL_ID_COLLATION)
     runs = sa.Table(
         "xcomlab_dag_run", md,
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -86,6 +46,11 @@ def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
         sa.UniqueConstraint("dag_id", "run_id", name="xcomlab_dag_run_dag_id_run_id_key"),
     )
     return md, xcom, runs
+
+
+def _id(length: int) -> sa.types.TypeEngine[str]:
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation=_MYSQL_ID_COLLATION),
+                                          "mysql", "mariadb")
 
 
 def _json_loads(value: Any) -> Any:

@@ -1,7 +1,7 @@
 """Complexity: how the time of each XCom query grows with the rows in the ``xcom`` table.
 
 :func:`measure_complexity` builds Airflow 3's ``xcom`` table (DDL, primary key and both
-indexes from :mod:`xcomlab.synth.ddl`, reference/airflow_xcom.md §1.4) in a real database,
+indexes from :mod:`xcomlab.airflow_tables`, reference/airflow_xcom.md §1.4) in a real database,
 grows it through the requested sizes with server-side ``INSERT … SELECT``, and at each size
 times the queries Airflow runs (median of warm repeats) and keeps their ``EXPLAIN`` plans.
 Each query's times are then fitted both as ``a·log N + b`` and as ``a·N + b``; the better
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab.errors import NotFittedError
-from xcomlab.synth.ddl import create_statements
+from xcomlab.airflow_tables import create_statements
 
 __all__ = ["QUERIES", "ComplexityResult", "fit_growth", "measure_complexity"]
 

@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xcomlab.synth.ddl import create_statements
+from xcomlab.airflow_tables import create_statements
 from xcomlab.synth.generate import Deployment
 
 __all__ = ["FORMATS", "write"]
