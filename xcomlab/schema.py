@@ -33,12 +33,12 @@ airflow_schema     category                one of :data:`AIRFLOW_SCHEMAS`
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import pandas as pd
 
 from xcomlab.errors import SchemaMismatchError
+from xcomlab.policy import is_internal_key
 
 __all__ = [
     "AIRFLOW_SCHEMAS",
@@ -100,28 +100,6 @@ DTYPES: Final[dict[str, object]] = {
     AIRFLOW_SCHEMA: pd.CategoricalDtype(list(AIRFLOW_SCHEMAS), ordered=True),
 }
 COLUMNS: Final = tuple(DTYPES)
-
-#: Keys Airflow core writes by itself (reference/airflow_xcom.md §8).
-CORE_KEYS: Final = frozenset(
-    {"skipmixin_key", "trigger_run_id", "trigger_logical_date_iso", "past_depends_met"}
-)
-#: Keys written by widely used provider operators rather than user code (same section).
-PROVIDER_KEYS: Final = frozenset({"pod_name", "pod_namespace"})
-_LINK_KEY = re.compile(r"^_link_")
-
-
-def is_internal_key(key: str) -> bool:
-    """Return True for keys Airflow or its providers write by themselves.
-
-    Examples
-    --------
-    >>> is_internal_key("skipmixin_key"), is_internal_key("_link_BigQueryConsoleLink")
-    (True, True)
-    >>> is_internal_key("return_value")
-    False
-    """
-    return key in CORE_KEYS or key in PROVIDER_KEYS or bool(_LINK_KEY.match(key))
-
 
 def empty_frame() -> pd.DataFrame:
     """Return an XCom frame with no rows and every column at its documented dtype."""

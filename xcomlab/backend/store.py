@@ -24,7 +24,7 @@ from typing import Any, Final
 import pandas as pd
 import sqlalchemy as sa
 
-from xcomlab.backend import serde
+from xcomlab.backend import maintenance, serde
 from xcomlab.backend.codecs import EXTENSIONS, Codec, IntegrityError, dumps_json, sha256_hex
 from xcomlab.backend.config import AccessRequest, ConfigError, StoreConfig
 from xcomlab.backend.envelope import Envelope, fit, is_envelope, preview_of
@@ -33,6 +33,7 @@ from xcomlab.backend.objects import ObjectStore, ObjectStoreError
 from xcomlab.backend.paths import check_ids, object_key
 from xcomlab.backend.table import make_engine, make_tables
 from xcomlab.errors import XcomlabError, XComTooLargeError
+from xcomlab.policy import RetentionPolicy
 
 __all__ = ["AccessDeniedError", "XComStore"]
 
@@ -347,6 +348,11 @@ class XComStore:
         with self.engine.connect() as conn:
             yield conn.execution_options(xcomlab_read=True)
 
+    def read(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """The rows of one ``SELECT`` on the store's tables, read without taking a write lock."""
+        with self._reading() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
     def get_stored(self, key: str, *, dag_id: str, run_id: str, task_id: str,
                    map_index: int = -1) -> Any:
         """The raw ``value`` column of one XCom (an envelope or native JSON), or KeyError."""
@@ -437,6 +443,18 @@ class XComStore:
                "map_index": -1 if map_index is None else map_index, "key": key or ""}
         return self._delete_where(sa.and_(*conds), Timer("clear", ids))
 
+    def delete_version(self, key: str, *, dag_id: str, run_id: str, task_id: str, map_index: int,
+                       timestamp: datetime, op: str = "delete") -> bool:
+        """Delete one XCom only if it is still the version written at ``timestamp``.
+
+        A value rewritten since (by ``set``) keeps its new row and object; returns whether
+        the row went. ``op`` names the operation in :meth:`measurements`.
+        """
+        x = self.xcom
+        where = sa.and_(x.c.dag_id == dag_id, x.c.run_id == run_id, x.c.task_id == task_id,
+                        x.c.map_index == map_index, x.c.key == key, x.c.timestamp == timestamp)
+        return self._delete_where(where, Timer(op, _ids(dag_id, run_id, task_id, map_index, key))) > 0
+
     def _delete_where(self, where: Any, t: Timer) -> int:
         try:
             with t.phase("db"):
@@ -477,24 +495,18 @@ class XComStore:
 
         See :func:`xcomlab.backend.maintenance.reconcile`.
         """
-        from xcomlab.backend.maintenance import reconcile
+        return maintenance.reconcile(self, purge=purge, grace_s=grace_s)
 
-        return reconcile(self, purge=purge, grace_s=grace_s)
-
-    def cleanup(self, policy: Any, *, now: datetime | None = None) -> Any:
-        """Apply a :class:`~xcomlab.backend.maintenance.RetentionPolicy`; return what went."""
-        from xcomlab.backend.maintenance import cleanup
-
-        return cleanup(self, policy, now=now)
+    def cleanup(self, policy: RetentionPolicy, *, now: datetime | None = None) -> Any:
+        """Apply a :class:`~xcomlab.policy.RetentionPolicy`; return what went."""
+        return maintenance.cleanup(self, policy, now=now)
 
     def rotate(self) -> int:
         """Re-encrypt every encrypted value with the first Fernet key; return how many."""
-        from xcomlab.backend.maintenance import rotate
-
         if not self.codec.encrypted:
             msg = "rotate() needs fernet_keys: put the new key first and keep the old ones after it"
             raise ConfigError(msg)
-        return rotate(self)
+        return maintenance.rotate(self)
 
     def measurements(self) -> pd.DataFrame:
         """One row per operation so far (see :mod:`xcomlab.backend.measure` for columns)."""
