@@ -22,10 +22,14 @@ import pandas as pd
 
 import xcomlab
 from xcomlab.analysis.audit import check_limits, migration_audit
-from xcomlab.analysis.forecast import DEFAULT_CEILINGS, forecast
+from xcomlab.analysis.disk import disk_ratio
+from xcomlab.analysis.forecast import forecast
 from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
 from xcomlab.analysis.secrets import scan_secrets
+from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import XcomlabError
+from xcomlab.models.cost import Prices, load_prices
+from xcomlab.recommend import DEFAULT_DB, recommend
 
 __all__ = ["main"]
 
@@ -123,8 +127,6 @@ def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, s
     """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
     if args.disk_ratio is not None:
         return args.disk_ratio, "given"
-    from xcomlab.analysis.disk import disk_ratio
-
     return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model"
 
 
@@ -208,9 +210,6 @@ def _prices(args: argparse.Namespace) -> Any:
     """A :class:`~xcomlab.models.cost.Prices` from ``--prices FILE`` and ``--price K=V``, or None."""
     if not args.price and not args.prices:
         return None
-    from xcomlab.models.cost import Prices, load_prices
-    from xcomlab.recommend import DEFAULT_DB  # the dialect's managed DB, as recommend() prices it
-
     overrides: dict[str, float] = {}
     for item in args.price or []:
         key, sep, value = item.partition("=")
@@ -222,12 +221,11 @@ def _prices(args: argparse.Namespace) -> Any:
             msg = f"--price {item!r}: expected SERVICE.ITEM=USD, e.g. s3.put=0.004"
             raise xcomlab.XcomlabError(msg)
     table = load_prices(args.prices)
+    # the dialect's managed DB, as recommend() prices it
     return Prices(table=table, overrides=overrides, db=DEFAULT_DB.get(args.dialect, "rds-postgresql-gp3"))
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from xcomlab.recommend import recommend
-
     frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
     stores = tuple(s.strip() for s in args.object_stores.split(",") if s.strip())
     rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
@@ -257,7 +255,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from xcomlab.report import write_report
+    from xcomlab.report import write_report  # imported on use: it loads matplotlib
 
     ceilings = dict(args.ceiling) if args.ceiling else DEFAULT_CEILINGS
     policy = _policy(args, required=False)

@@ -24,11 +24,13 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.analysis import disk
 from xcomlab.analysis.audit import hard_limit
-from xcomlab.analysis.profile import primary_rows
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.cost import Prices, monthly_cost
 from xcomlab.models.latency import CODECS, LatencyModel, stored_bytes, tier_of
+from xcomlab.schema import primary_rows
+from xcomlab.simulate import SimConfig, fit_workload, simulate
 
 __all__ = [
     "DEFAULT_DB",
@@ -53,10 +55,6 @@ OBJECTIVES: Final = ("monthly_cost_usd", "push_p99_ms", "pull_p99_ms", "violatio
 POLICY_48KB: Final = 49_344
 #: common-io docs' example threshold (model_parameters.md §0, common-io 1.3.0–1.9.0, 2026-11-24).
 COMMON_IO_EXAMPLE: Final = 1_048_576
-#: Per-row on-disk overhead measured on PostgreSQL 15, Airflow 3 schema, 100k rows
-#: (airflow_xcom.md §8, 2026-11-24: heap + 3 indexes ≈ 506 B/row), used when
-#: ``xcomlab.analysis.disk`` is not available.
-ROW_OVERHEAD_BYTES: Final = 506
 #: A packed inline value's envelope around its base64 payload (``xcomlab/backend/envelope.py``
 #: "packed" shape: marker, codec, sizes, 64-hex sha256): 171 B measured with
 #: ``XComStore(compress_inline=True)`` on SQLite, 2026-11-25 [L].
@@ -316,10 +314,6 @@ class _DiskSizer:
         return self.cache[key]
 
     def _size(self, vals: np.ndarray, offload: np.ndarray, dialect: str, packed: bool) -> float:
-        try:
-            from xcomlab.analysis import disk
-        except ImportError:
-            return float(len(vals) * ROW_OVERHEAD_BYTES + vals.sum())
         rows = self.rows.copy()
         rows[S.VALUE_BYTES] = pd.array(np.round(vals).astype("int64"), dtype="Int64")
         if S.VALUE in rows:
@@ -472,8 +466,6 @@ def _simulated(frame: pd.DataFrame, cands: Sequence[Candidate], ratios: dict[str
                horizon_days: int, retention_days: float | None,
                ctx: _Context) -> dict[str, dict[str, float]]:
     """Volumes from the Monte Carlo simulator (same seed for every candidate)."""
-    from xcomlab.simulate import SimConfig, fit_workload, simulate
-
     workload = fit_workload(frame)
     out: dict[str, dict[str, float]] = {}
     for c in cands:

@@ -34,13 +34,16 @@ from xcomlab.analysis.audit import (
 )
 from xcomlab.analysis.disk import constants as disk_constants
 from xcomlab.analysis.disk import disk_ratio
-from xcomlab.analysis.forecast import DEFAULT_CEILINGS, Forecast, forecast
-from xcomlab.analysis.profile import Profile, primary_rows, profile, summarize
+from xcomlab.analysis.forecast import Forecast, forecast
+from xcomlab.analysis.profile import Profile, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
+from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import XcomlabError
+from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.recommend import Recommendation, recommend
+from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_RETENTION", "SECTIONS", "render", "write_report"]
 
@@ -378,8 +381,6 @@ def _method(dialect: str, rec: Recommendation, now: datetime | None, source_name
     consts = [c for c in disk_constants().values() if c.dialect in (dialect, "any")]
     const_rows = pd.DataFrame([{"name": c.name, "value": f"{c.value:g} {c.unit}", "source": c.source,
                                 "date": c.date} for c in consts]).set_index("name")
-    from xcomlab.models.cost import OBJECT_SERVICES, load_prices
-
     prices = load_prices()
     used = {OBJECT_SERVICES.get(str(s), str(s)) for s in rec.table["object_store"] if s}
     used |= {svc for svc in prices["service"].unique() if str(svc).startswith(("rds-", "ebs-"))}

@@ -47,6 +47,7 @@ __all__ = [
     "ENCODINGS",
     "empty_frame",
     "is_internal_key",
+    "primary_rows",
     "validate_frame",
 ]
 
@@ -100,6 +101,16 @@ DTYPES: Final[dict[str, object]] = {
     AIRFLOW_SCHEMA: pd.CategoricalDtype(list(AIRFLOW_SCHEMAS), ordered=True),
 }
 COLUMNS: Final = tuple(DTYPES)
+
+def primary_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the live ``xcom`` table when the export has it, else every row.
+
+    Archive tables (``_xcom_archive``, ``_airflow_deleted__xcom__*``) hold rows that
+    Airflow no longer reads; they are reported apart.
+    """
+    live = frame[SOURCE_TABLE] == "xcom"
+    return frame[live] if live.any() else frame
+
 
 def empty_frame() -> pd.DataFrame:
     """Return an XCom frame with no rows and every column at its documented dtype."""

@@ -29,6 +29,7 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
+from xcomlab import plots
 from xcomlab.errors import XcomlabError
 from xcomlab.models.cost import OBJECT_SERVICES, Prices, monthly_cost
 from xcomlab.models.latency import LatencyModel
@@ -357,8 +358,6 @@ class BackendExplorer:
     def _png(self, pos: int) -> bytes:
         from matplotlib.figure import Figure
         from matplotlib.ticker import NullLocator
-
-        from xcomlab import plots
 
         if self._figure is None:
             self._figure = Figure(figsize=(11, 3.6))  # fixed margins: constrained layout costs 0.6 s

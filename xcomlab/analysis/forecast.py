@@ -30,18 +30,12 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
 from xcomlab.analysis.retention import RetentionPolicy
+from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import XcomlabError
+from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_CEILINGS", "Backtest", "Crossing", "Forecast", "backtest", "forecast"]
-
-#: Ceilings people plan against, in on-disk bytes (reference/model_parameters.md §4, read
-#: 2026-11): Cloud Composer blocks upgrades and snapshots above 20 GB
-#: (cloud.google.com/composer/docs/cleanup-airflow-database, 2024–26); Astronomer warns of
-#: a degraded scheduler for a table above 50 GiB
-#: (astronomer.io/docs/learn/airflow-3/cleanup-dag-tutorial; astronomer/docs PR#3596, 2025–26).
-DEFAULT_CEILINGS: Final[dict[str, float]] = {"20 GB": 20e9, "50 GiB": 50 * 2**30}
 
 MAX_DAYS: Final = 3650  # how far the expected path is followed to find a crossing
 MIN_TREND_DAYS: Final = 7  # fewer fitted days: a flat rate, no trend
@@ -359,7 +353,7 @@ class Forecast:
 
     def plot(self, ax: Any = None, ceilings: dict[str, float] | None = None) -> Any:
         """History and projection of the on-disk size with its band and ceilings."""
-        from xcomlab import plots
+        from xcomlab import plots  # imported on use: it loads matplotlib
 
         return plots.forecast(self, ax=ax, ceilings=ceilings)
 

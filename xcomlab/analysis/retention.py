@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
 from xcomlab.errors import XcomlabError
 from xcomlab.policy import KeyRule, RetentionPolicy
+from xcomlab.schema import primary_rows
 
 __all__ = ["KeyRule", "RetentionPolicy", "RetentionReport", "db_clean_commands", "retention"]
 

@@ -23,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xcomlab.ingest import load_export
+
 __all__ = ["SECRET_KINDS", "SecretReport", "mask", "scan_secrets", "scan_values"]
 
 #: A name that says "this is a secret" (keys of XComs and of JSON objects).
@@ -202,8 +204,6 @@ def scan_secrets(source: Any, **load_options: Any) -> SecretReport:
                    "export itself to scan_secrets")
             raise ValueError(msg)
         return SecretReport(_findings(source), len(source))
-    from xcomlab.ingest.loader import load_export
-
     parts: list[pd.DataFrame] = []
     frame = load_export(source, on_values=lambda batch: parts.append(_findings(batch)), **load_options)
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_FINDING_COLUMNS)

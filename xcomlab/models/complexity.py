@@ -25,8 +25,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from xcomlab.errors import NotFittedError
 from xcomlab.airflow_tables import create_statements
+from xcomlab.errors import NotFittedError
 
 __all__ = ["QUERIES", "ComplexityResult", "fit_growth", "measure_complexity"]
 

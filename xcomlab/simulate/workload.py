@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
+from xcomlab.schema import primary_rows
 
 __all__ = ["SKETCH_SIZE", "Workload", "fit_workload", "synthetic_workload"]
 

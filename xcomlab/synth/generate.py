@@ -37,6 +37,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from xcomlab.synth.truth import compute_truth
+
 __all__ = ["AIRFLOW_VERSIONS", "SECRET_KINDS", "Deployment", "SynthConfig", "generate", "jsonb_text"]
 
 #: Airflow versions whose xcom schema the generator writes.
@@ -442,8 +444,6 @@ class Deployment:
     @cached_property
     def truth(self) -> dict[str, Any]:
         """What a correct reader must find, computed from the generated values."""
-        from xcomlab.synth.truth import compute_truth
-
         return compute_truth(self)
 
 
