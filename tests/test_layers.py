@@ -10,6 +10,7 @@ do not make a cycle.
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +111,9 @@ def _layer(module: str) -> tuple[str, int] | None:
     for layer, rank, prefixes in LAYERS:
         for prefix in prefixes:
             # the bare package name places the package's own __init__ only
-            if module == prefix or (prefix != "xcomlab" and module.startswith(prefix + ".")):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), layer, rank)
+            inside = module == prefix or (prefix != "xcomlab" and module.startswith(prefix + "."))
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), layer, rank)
     return None if best is None else (best[1], best[2])
 
 
@@ -178,7 +179,7 @@ def test_no_import_cycle() -> None:
         where.setdefault((imp.source, imp.target), imp.where())
     cycle = _cycle(graph)
     if cycle:
-        steps = [f"{a} -> {b} ({where[a, b]})" for a, b in zip(cycle, cycle[1:], strict=False)]
+        steps = [f"{a} -> {b} ({where[a, b]})" for a, b in itertools.pairwise(cycle)]
         pytest.fail("import cycle:\n" + "\n".join(steps))
 
 

@@ -68,7 +68,7 @@ def test_fitted_workload_reproduces_daily_volume(frame: pd.DataFrame, fitted: Wo
 def test_fit_refuses_an_empty_frame() -> None:
     from xcomlab.schema import empty_frame
 
-    with pytest.raises(ValueError, match="no rows to fit"):
+    with pytest.raises(ValueError, match="no live xcom rows"):
         fit_workload(empty_frame())
 
 

@@ -18,8 +18,6 @@ by path. Pulls, size samples and latencies come from their own generators.
 from __future__ import annotations
 
 import time
-import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -27,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab.analysis.audit import hard_limit
+from xcomlab.models.compression import measure_compression_ratio
 from xcomlab.simulate.workload import Workload
 
 __all__ = ["DAILY_COLUMNS", "SimConfig", "SimulationResult", "hard_limit", "measure_compression_ratio",
@@ -492,27 +491,3 @@ def _monthly(daily: pd.DataFrame, prices: Any) -> pd.DataFrame:
 
 
 # --- compression ---------------------------------------------------------------------------
-
-def measure_compression_ratio(values: Iterable[str | bytes], codec: str = "zstd", *,
-                              level: int | None = None) -> float:
-    """Stored / original bytes of ``values`` compressed one by one (each value is an object).
-
-    ``codec`` is ``"zstd"`` (level 3 by default, the ``zstandard`` package) or ``"gzip"``
-    (zlib, level 6; what fsspec's ``gzip`` compression writes, plus an 18-byte header).
-    """
-    raw = [v.encode() if isinstance(v, str) else bytes(v) for v in values]
-    total = sum(len(v) for v in raw)
-    if total == 0:
-        msg = "no bytes to measure a compression ratio on; pass some sample values"
-        raise ValueError(msg)
-    if codec == "zstd":
-        import zstandard
-
-        c = zstandard.ZstdCompressor(level=3 if level is None else level)
-        stored = sum(len(c.compress(v)) for v in raw)
-    elif codec == "gzip":
-        stored = sum(len(zlib.compress(v, 6 if level is None else level)) + 12 for v in raw)  # zlib 6 B + gzip's 18 B
-    else:
-        msg = f"codec={codec!r}; expected 'zstd' or 'gzip'"
-        raise ValueError(msg)
-    return stored / total

@@ -30,9 +30,11 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.errors import SchemaMismatchError
 from xcomlab.schema import primary_rows
 
-__all__ = ["SKETCH_SIZE", "Workload", "fit_workload", "synthetic_workload"]
+__all__ = ["SKETCH_SIZE", "ObservedWrites", "Workload", "fit_workload", "observed_writes",
+           "synthetic_workload"]
 
 #: Default number of quantiles kept per stream (float32: 1 KiB per stream).
 SKETCH_SIZE: Final = 256
@@ -157,6 +159,81 @@ class Workload:
 
 # --- fitting -----------------------------------------------------------------------------
 
+@dataclass(frozen=True, eq=False)
+class ObservedWrites:
+    """The writes an XCom frame records: its live rows, one entry each.
+
+    The one reading of a frame as a workload: :func:`fit_workload` models it per stream,
+    :func:`xcomlab.recommend.recommend` evaluates candidates on it row by row.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        The live rows (:func:`xcomlab.schema.primary_rows`), in frame order.
+    sizes : numpy.ndarray of float64
+        Bytes of each value: the object's size (``ref_bytes``) for a value a custom backend
+        offloaded, when the export knows it, else ``value_bytes``; NaN when lost.
+    span_days : float
+        Days from the first write to the last, at least 1.
+    airflow3 : bool
+        Most rows have an Airflow 3 schema (or none says).
+    """
+
+    rows: pd.DataFrame
+    sizes: np.ndarray
+    span_days: float
+    airflow3: bool
+
+    @property
+    def sized(self) -> np.ndarray:
+        """Rows whose size is known."""
+        return ~np.isnan(self.sizes)
+
+    @property
+    def internal(self) -> np.ndarray:
+        """Rows Airflow wrote itself (``internal``): they bypass a custom XCom backend."""
+        return self.rows[S.INTERNAL].to_numpy(dtype=bool)
+
+    @property
+    def values(self) -> pd.Series | None:
+        """The ``value`` column when the frame kept values, else None."""
+        return self.rows.get(S.VALUE)
+
+    @property
+    def writes_per_day(self) -> float:
+        """Rows written per day over :attr:`span_days`."""
+        return len(self.rows) / self.span_days
+
+    def only_sized(self) -> ObservedWrites:
+        """The same writes without the rows whose size the export lost."""
+        keep = self.sized
+        return ObservedWrites(self.rows[keep], self.sizes[keep], self.span_days, self.airflow3)
+
+
+def observed_writes(frame: pd.DataFrame, *, sized_only: bool = False) -> ObservedWrites:
+    """Read the live rows of an XCom frame as writes (see :class:`ObservedWrites`).
+
+    Raises
+    ------
+    SchemaMismatchError
+        When the frame has no live rows (with a known size, when ``sized_only``).
+    """
+    rows = primary_rows(S.validate_frame(frame))
+    sizes = rows[S.REF_BYTES].fillna(rows[S.VALUE_BYTES]).astype("float64").to_numpy(na_value=np.nan)
+    ts = rows[S.TIMESTAMP].dropna()
+    span = (ts.max() - ts.min()).total_seconds() / 86_400 if len(ts) > 1 else 0.0
+    schema = rows[S.AIRFLOW_SCHEMA].dropna().astype(str)
+    af3 = bool(len(schema) == 0 or schema.str.startswith("3").mean() >= 0.5)
+    obs = ObservedWrites(rows, sizes, max(span, 1.0), af3)
+    if sized_only:
+        obs = obs.only_sized()
+    if not len(obs.rows):
+        what = "live xcom rows with a size" if sized_only else "live xcom rows"
+        msg = f"the frame has no {what}; load an export whose xcom table has rows"
+        raise SchemaMismatchError(msg)
+    return obs
+
+
 def fit_workload(frame: pd.DataFrame, *, sketch_size: int = SKETCH_SIZE,
                  pulls_per_push: float = 1.0, fit_growth: bool = True) -> Workload:
     """Fit a workload to the live rows of an XCom frame.
@@ -184,16 +261,14 @@ def fit_workload(frame: pd.DataFrame, *, sketch_size: int = SKETCH_SIZE,
     ``workload.streams`` and override with ``dataclasses.replace(workload,
     size_growth_per_month=0.05)`` (scalars are broadcast to every stream).
     """
-    rows = primary_rows(S.validate_frame(frame))
-    if not len(rows):
-        msg = "the frame has no rows to fit a workload on; load an export with XCom rows"
-        raise ValueError(msg)
+    obs = observed_writes(frame)
+    rows = obs.rows
     ts = rows[S.TIMESTAMP].to_numpy("datetime64[ns]").astype(np.int64)
     t0 = ts.min() - ts.min() % _NS_PER_DAY
     day = (ts - t0) / _NS_PER_DAY
     stream = rows.groupby([S.DAG_ID, S.TASK_ID, S.KEY], observed=True, sort=True).ngroup().to_numpy()
     run = _run_codes(rows)
-    size = rows[S.VALUE_BYTES].astype("float64").to_numpy()
+    size = obs.sizes
     size = np.where(np.isnan(size), np.nanmedian(size) if np.isfinite(size).any() else 0.0, size)
     n = int(stream.max()) + 1
     first = np.full(n, np.inf)
