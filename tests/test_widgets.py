@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 import xcomlab
 from xcomlab import plots, synth
 from xcomlab.errors import XcomlabError
-from xcomlab.recommend import POLICY_48KB, REF_BYTES, evaluate
+from xcomlab.constants import REFERENCE_ROW_BYTES as REF_BYTES
+from xcomlab.recommend import POLICY_48KB, evaluate
 from xcomlab.widgets import THRESHOLDS, BackendExplorer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "af3" / "airflow.db"

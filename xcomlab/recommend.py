@@ -26,6 +26,7 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.analysis import disk
 from xcomlab.analysis.audit import hard_limit
+from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.models.compression import measure_compression_ratio
 from xcomlab.models.cost import Prices, monthly_cost
@@ -60,11 +61,6 @@ COMMON_IO_EXAMPLE: Final = 1_048_576
 #: "packed" shape: marker, codec, sizes, 64-hex sha256): 171 B measured with
 #: ``XComStore(compress_inline=True)`` on SQLite, 2026-11-25 [L].
 PACKED_OVERHEAD_BYTES: Final = 171
-#: Reference row: common-io stores the JSON string of the object URL, 2 + ~100–160 B for
-#: ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst`` (airflow_xcom.md §4, 2026-11-24);
-#: xcomlab's envelope (sizes, sha256, 80-char preview) measured 465 B with a 158-B URI,
-#: 2026-11-25 [L] — pass ``ref_bytes=465`` to size for xcomlab's backend.
-REF_BYTES: Final = 200
 _COMPLEXITY: Final = {"db": 0, "db+compression": 1, "tiered": 2, "object": 3}
 #: Class path of xcomlab's Airflow 3 adapter (xcomlab/backend/airflow.py).
 XCOMLAB_BACKEND: Final = "xcomlab.backend.airflow.XComlabBackend"
@@ -302,7 +298,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
              horizon_days: int = 30, dialect: str = "postgresql",
              compression_ratio: float | dict[str, float] | None = None,
              pulls_per_push: float = 1.0, retention_days: float | None = None,
-             ref_bytes: int = REF_BYTES, sample_size: int = 20_000, seed: int = 0,
+             ref_bytes: int = REFERENCE_ROW_BYTES, sample_size: int = 20_000, seed: int = 0,
              object_stores: Sequence[str] | None = None,
              simulate: bool | Mapping[str, Any] = False) -> pd.DataFrame:
     """One row per candidate: monthly cost, push/pull latency, peak DB size, violations.

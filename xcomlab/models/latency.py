@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import SchemaMismatchError
 
 __all__ = [
@@ -267,8 +268,9 @@ class LatencyModel:
     metadata
         The metadata DB an offloaded value's reference row goes to.
     ref_bytes
-        Size of that reference row's value (common-io stores the JSON string of the URL,
-        airflow_xcom.md §4: ~100–200 B for ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst``).
+        Size of that reference row's value (default :data:`xcomlab.constants.REFERENCE_ROW_BYTES`,
+        xcomlab's envelope; common-io stores the JSON string of the URL, airflow_xcom.md §4:
+        ~100–200 B for ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst``).
 
     Examples
     --------
@@ -279,7 +281,7 @@ class LatencyModel:
 
     def __init__(self, params: dict[str, LatencyParams] | None = None, *,
                  codecs: CodecSpeeds | None = None, api: ApiHop | None = None,
-                 metadata: str = "postgresql", ref_bytes: int = 200,
+                 metadata: str = "postgresql", ref_bytes: int = REFERENCE_ROW_BYTES,
                  fitted_on: str = "defaults (model_parameters.md §2)") -> None:
         self.params = {**DEFAULT_PARAMS, **(params or {})}
         self.codecs = codecs or CodecSpeeds()

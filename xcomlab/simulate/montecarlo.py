@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab.analysis.audit import hard_limit
+from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.models.compression import measure_compression_ratio
 from xcomlab.simulate.workload import Workload
 
@@ -32,10 +33,6 @@ __all__ = ["DAILY_COLUMNS", "SimConfig", "SimulationResult", "hard_limit", "meas
            "simulate"]
 
 _DAYS_PER_MONTH: Final = 30.0
-#: Bytes of the reference row's value when a value is offloaded: the JSON string of
-#: common-io's path ``"s3://<conn>@<bucket>/xcom/<dag_id>/<run_id>/<task_id>/<uuid4>"``
-#: (reference/airflow_xcom.md §4) with ~20-character ids and a 36-character scheduled run_id.
-REF_BYTES: Final = 140
 #: Columns of :attr:`SimulationResult.daily` (bytes as stored; counts per day unless "held").
 DAILY_COLUMNS: Final = (
     "day", "writes", "db_writes", "object_writes", "value_bytes", "db_rows", "db_bytes",
@@ -92,7 +89,7 @@ class SimConfig:
     airflow: str = "3.3"
     object_store: str = "s3"
     hard_limit_bytes: int | None = None
-    ref_bytes: int = REF_BYTES
+    ref_bytes: int = REFERENCE_ROW_BYTES
     head_per_put: bool = True
 
     def __post_init__(self) -> None:
