@@ -214,3 +214,12 @@ def test_measured_compression_ratio() -> None:
     assert measure_compression_ratio([bytes(np.random.default_rng(0).bytes(4000))], "zstd") > 0.99
     with pytest.raises(ValueError, match="codec='lz77'"):
         measure_compression_ratio(values, "lz77")
+
+
+def test_threshold_on_is_spelled_as_in_the_backend() -> None:
+    assert SimConfig("tiered", threshold_bytes=10).threshold_on == "serialized"
+    with pytest.warns(DeprecationWarning, match="now spelled 'serialized'"):
+        old = SimConfig("tiered", threshold_bytes=10, threshold_on="original")  # type: ignore[arg-type]
+    assert old.threshold_on == "serialized"
+    with pytest.raises(ValueError, match="expected 'serialized' or 'stored'"):
+        SimConfig("tiered", threshold_bytes=10, threshold_on="compressed")  # type: ignore[arg-type]

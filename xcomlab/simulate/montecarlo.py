@@ -18,6 +18,7 @@ by path. Pulls, size samples and latencies come from their own generators.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -59,8 +60,10 @@ class SimConfig:
     db_compression
         Compress values kept in the DB too (xcomlab's backend; common-io does not).
     threshold_on
-        ``"original"`` compares the uncompressed JSON with the threshold, as common-io
-        does; ``"stored"`` compares the compressed size (xcomlab's backend).
+        ``"serialized"`` compares the uncompressed JSON with the threshold, as common-io
+        does; ``"stored"`` compares the compressed size (xcomlab's backend can do both:
+        the same spelling as its ``StoreConfig.threshold_on``). The old spelling
+        ``"original"`` still means ``"serialized"``, with a DeprecationWarning.
     retention_days
         Rows older than this leave the DB (``airflow db clean``); None keeps them.
     purge_objects
@@ -82,7 +85,7 @@ class SimConfig:
     threshold_bytes: int = -1
     compression_ratio: float = 1.0
     db_compression: bool = False
-    threshold_on: Literal["original", "stored"] = "original"
+    threshold_on: Literal["serialized", "stored"] = "serialized"
     retention_days: int | None = None
     purge_objects: bool = True
     dialect: str = "postgresql"
@@ -102,8 +105,12 @@ class SimConfig:
         if not 0 < self.compression_ratio <= 10:
             msg = f"compression_ratio={self.compression_ratio}; expected stored/original in (0, 10]"
             raise ValueError(msg)
-        if self.threshold_on not in ("original", "stored"):
-            msg = f"threshold_on={self.threshold_on!r}; expected 'original' or 'stored'"
+        if self.threshold_on == "original":  # type: ignore[comparison-overlap]
+            warnings.warn("SimConfig(threshold_on='original') is now spelled 'serialized', as in "
+                          "the backend's StoreConfig", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "threshold_on", "serialized")
+        if self.threshold_on not in ("serialized", "stored"):
+            msg = f"threshold_on={self.threshold_on!r}; expected 'serialized' or 'stored'"
             raise ValueError(msg)
         if self.retention_days is not None and self.retention_days < 1:
             msg = f"retention_days={self.retention_days}; expected None or ≥ 1 day"
