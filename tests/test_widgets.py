@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 import xcomlab
 from xcomlab import plots, synth
-from xcomlab.errors import XcomlabError
 from xcomlab.constants import REFERENCE_ROW_BYTES as REF_BYTES
+from xcomlab.errors import XcomlabError
 from xcomlab.recommend import POLICY_48KB, evaluate
 from xcomlab.widgets import THRESHOLDS, BackendExplorer
 

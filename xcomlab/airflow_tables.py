@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -86,13 +86,13 @@ def _id(length: int, collation: str) -> sa.types.TypeEngine[str]:
     return sa.String(length).with_variant(mysql.VARCHAR(length, collation=collation), "mysql", "mariadb")
 
 
-def _value(kind: Literal["bytes", "json"]) -> sa.types.TypeEngine[Any]:
+def _value(kind: str) -> sa.types.TypeEngine[Any]:
     if kind == "json":
         return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
     return sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
 
 
-def _column(name: str, kind: Literal["bytes", "json"], collation: str, constrained: bool) -> sa.Column[Any]:
+def _column(name: str, kind: str, collation: str, constrained: bool) -> sa.Column[Any]:
     nullable = not constrained
     if name in ("dag_run_id", "map_index"):
         default = sa.text("'-1'") if name == "map_index" and constrained else None
@@ -110,7 +110,7 @@ def _column(name: str, kind: Literal["bytes", "json"], collation: str, constrain
 
 
 def xcom_table(metadata: sa.MetaData, name: str = "xcom", *, columns: Sequence[str] = AIRFLOW3_COLUMNS,
-               value_kind: Literal["bytes", "json"] = "json",
+               value_kind: str = "json",
                mysql_id_collation: str = MYSQL_ID_COLLATION) -> sa.Table:
     """Airflow's ``xcom`` table (or an archive copy) named ``name`` in ``metadata``.
 
@@ -141,8 +141,7 @@ def xcom_table(metadata: sa.MetaData, name: str = "xcom", *, columns: Sequence[s
     return sa.Table(name, metadata, *cols)
 
 
-def create_statements(dialect: str, table: str, columns: Sequence[str],
-                      value_kind: Literal["bytes", "json"]) -> list[str]:
+def create_statements(dialect: str, table: str, columns: Sequence[str], value_kind: str) -> list[str]:
     """``CREATE TABLE`` and ``CREATE INDEX`` statements of :func:`xcom_table` in ``dialect``.
 
     ``dialect`` is one of :data:`DIALECTS`; the statements are plain SQL strings for a

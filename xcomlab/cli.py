@@ -27,7 +27,7 @@ from xcomlab.analysis.forecast import forecast
 from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
 from xcomlab.analysis.secrets import scan_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import ParameterError, XcomlabError
 from xcomlab.models.cost import Prices, load_prices
 from xcomlab.recommend import DEFAULT_DB, recommend
 
@@ -172,13 +172,13 @@ def _policy(args: argparse.Namespace, *, required: bool = True) -> RetentionPoli
             sep = ""
         if not sep or not dag:
             msg = f"--dag-max-age {item!r}: expected DAG_ID=DAYS, e.g. sales_daily=7"
-            raise xcomlab.XcomlabError(msg)
+            raise ParameterError(msg)
     rules = (KeyRule("*", 0.0, internal=True),) if args.drop_internal else ()
     if args.max_age is None and args.keep_last is None and not per_dag and not rules:
         if not required:
             return None
         msg = "retention: give a policy: --max-age DAYS, --keep-last N, --dag-max-age or --drop-internal"
-        raise xcomlab.XcomlabError(msg)
+        raise ParameterError(msg)
     return RetentionPolicy(args.max_age, args.keep_last, per_dag, rules)
 
 
@@ -219,7 +219,7 @@ def _prices(args: argparse.Namespace) -> Any:
             sep = ""
         if not sep or key.count(".") < 1:
             msg = f"--price {item!r}: expected SERVICE.ITEM=USD, e.g. s3.put=0.004"
-            raise xcomlab.XcomlabError(msg)
+            raise ParameterError(msg)
     table = load_prices(args.prices)
     # the dialect's managed DB, as recommend() prices it
     return Prices(table=table, overrides=overrides, db=DEFAULT_DB.get(args.dialect, "rds-postgresql-gp3"))

@@ -3,14 +3,30 @@
 ::
 
     XcomlabError
-    ├── ExportFormatError (ValueError)      bad or unreadable export input
-    ├── SchemaMismatchError (ValueError)    a frame lacks columns or has wrong dtypes
-    ├── UnsupportedSourceError (ValueError) a source xcomlab cannot read (format, URL scheme)
-    ├── XComTooLargeError (ValueError)      a value over the store's configured maximum size
-    └── NotFittedError (AttributeError)     a model used before ``fit``
+    ├── ExportFormatError (ValueError)       bad or unreadable export input
+    ├── SchemaMismatchError (ValueError)     a frame lacks columns or has wrong dtypes
+    ├── UnsupportedSourceError (ValueError)  a source or database xcomlab cannot read or write
+    ├── XComTooLargeError (ValueError)       a value over the store's configured maximum size
+    ├── NotFittedError (AttributeError)      a model used before ``fit``
+    ├── ParameterError (ValueError)          an argument's value outside what the function accepts
+    ├── ParameterTypeError (TypeError)       an argument of a type the function cannot use
+    ├── InsufficientDataError (ValueError)   too few usable rows (or days) for the analysis
+    ├── DiskModelError (ValueError)          analysis.disk: a dialect or parameter the model does not know
+    ├── MissingPriceError (KeyError)         models.cost: no price for a (service, item) a cost needs
+    ├── MeasureError (ValueError)            measure: a measurement run asked for what it cannot do
+    ├── TeachError (TypeError)               teach: a result a TaskFlow task could not push as asked
+    ├── ConfigError (ValueError)             backend.config: an invalid or inconsistent store setting
+    ├── InvalidIdError (ValueError)          backend.paths: an id the metadata table cannot hold
+    ├── SerdeError (TypeError)               backend.serde: a value with no JSON form here
+    ├── CodecError (ValueError)              backend.codecs: a stored value that cannot be decoded
+    │   └── IntegrityError                   backend.codecs: bytes that do not match their sha256
+    ├── ObjectStoreError (OSError)           backend.objects: a missing object or a refused operation
+    └── AccessDeniedError (PermissionError)  backend.store: the access policy refused a read
 
 Every message quotes the offending value, says what was expected and where, and
-names the fix when there is one.
+names the fix when there is one. Classes named with a module live there (the backend's
+in :mod:`xcomlab.backend`); ``tests/test_errors.py`` checks that this drawing lists every
+subclass in the package, under its real parent.
 """
 
 from __future__ import annotations
@@ -20,6 +36,7 @@ from enum import Enum
 
 __all__ = [
     "ExportFormatError",
+    "InsufficientDataError",
     "NotFittedError",
     "ParameterError",
     "ParameterTypeError",
@@ -116,6 +133,10 @@ class NotFittedError(XcomlabError, AttributeError):
 
 class ParameterError(XcomlabError, ValueError):
     """An argument's value is outside what the function accepts; the message names both."""
+
+
+class InsufficientDataError(XcomlabError, ValueError):
+    """A frame holds too few usable rows (or days) for the analysis asked of it."""
 
 
 class ParameterTypeError(XcomlabError, TypeError):

@@ -95,10 +95,10 @@ class Candidate:
         if self.backend not in expected or not expected[self.backend]:
             msg = (f"candidate {self.name!r}: backend={self.backend!r} with threshold "
                    f"{self.threshold_bytes}; expected db (-1), tiered (N > 0) or object (0)")
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.backend != "db" and not self.object_store:
             msg = f"candidate {self.name!r}: backend={self.backend!r} needs an object_store"
-            raise ValueError(msg)
+            raise ParameterError(msg)
 
     @property
     def kind(self) -> str:

@@ -39,7 +39,7 @@ from xcomlab.analysis.profile import Profile, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import InsufficientDataError, XcomlabError
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.recommend import Recommendation, recommend
@@ -502,7 +502,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     S.validate_frame(frame)
     if not len(primary_rows(frame)):
         msg = "report: the frame has no rows; load an export with an xcom table"
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     if secrets is None and S.VALUE in frame.columns:
         secrets = scan_secrets(frame)
     name = source_name or "an XCom frame"

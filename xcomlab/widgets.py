@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 import pandas as pd
 
 from xcomlab import plots
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import ParameterError, ParameterTypeError
 from xcomlab.models.cost import OBJECT_SERVICES, Prices, monthly_cost
 from xcomlab.models.latency import LatencyModel
 from xcomlab.plots import format_bytes
@@ -145,10 +145,10 @@ class BackendExplorer:
         stops = [v for _, v in THRESHOLDS]
         if threshold not in stops:
             msg = f"threshold={threshold!r}; expected one of {stops} (bytes; 0 always, -1 never)"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if not isinstance(frame, pd.DataFrame):
             msg = f"frame is a {type(frame).__name__}; expected the XCom frame from xcomlab.load_export"
-            raise XcomlabError(msg)
+            raise ParameterTypeError(msg)
         self.frame = frame
         self.dialect = dialect
         self.seed = seed
@@ -393,4 +393,4 @@ def _backend_of(threshold: int) -> str:
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         msg = f"{name}={value!r}; expected one of {list(allowed)}"
-        raise ValueError(msg)
+        raise ParameterError(msg)

@@ -32,7 +32,7 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.analysis.retention import RetentionPolicy
 from xcomlab.constants import DEFAULT_CEILINGS
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import InsufficientDataError, ParameterError
 from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_CEILINGS", "Backtest", "Crossing", "Forecast", "backtest", "forecast"]
@@ -378,7 +378,7 @@ def _live(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     rows = rows[rows[S.TIMESTAMP].notna()]
     if not len(rows):
         msg = f"{what}: the frame has no live xcom rows with a timestamp; nothing to forecast"
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     return rows
 
 
@@ -412,11 +412,11 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
     """
     if by not in (None, "dag_id"):
         msg = f"by={by!r}; expected None or 'dag_id'"
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     if horizon_days < 1 or boot < 2 or disk_ratio <= 0:
         msg = (f"horizon_days={horizon_days}, boot={boot}, disk_ratio={disk_ratio}; expected "
                "horizon_days ≥ 1, boot ≥ 2 and a positive disk_ratio")
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     rows = _live(frame, "forecast")
     grid = _grid(rows)
     lo, hi = grid.window()
@@ -548,14 +548,14 @@ def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7, seed: int = 0,
     compare the bytes it expects to be written over the remaining days with the actual."""
     if not 0 < train_fraction < 1:
         msg = f"train_fraction={train_fraction}; expected a fraction strictly between 0 and 1"
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     grid = _grid(_live(frame, "backtest"))
     lo, hi = grid.window()
     cut = lo + round(train_fraction * (hi - lo + 1))
     if cut - lo < 2 or cut > hi:
         msg = (f"backtest needs at least 2 training days and 1 test day; the history has "
                f"{hi - lo + 1} usable day(s)")
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     rng = np.random.default_rng(seed)
     fits = _fits(grid, lo, cut - 1, boot, rng)
     days = np.arange(cut, hi + 1)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import InsufficientDataError, ParameterError
 from xcomlab.policy import KeyRule, RetentionPolicy
 from xcomlab.schema import primary_rows
 
@@ -100,10 +100,10 @@ def retention(frame: pd.DataFrame, policy: RetentionPolicy, *, now: pd.Timestamp
     rows = primary_rows(S.validate_frame(frame))
     if not len(rows):
         msg = "retention: the frame has no live xcom rows; load an export with an xcom table"
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     if disk_ratio <= 0:
         msg = f"disk_ratio={disk_ratio}; expected a positive on-disk/logical ratio"
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     when = _now(rows, now)
     removed = _removed(rows, policy, when)
     by_dag = _by_dag(rows, removed, policy, when)

@@ -26,7 +26,12 @@ import numpy as np
 import pandas as pd
 
 from xcomlab.airflow_tables import create_statements
-from xcomlab.errors import NotFittedError
+from xcomlab.errors import (
+    InsufficientDataError,
+    NotFittedError,
+    ParameterError,
+    UnsupportedSourceError,
+)
 
 __all__ = ["QUERIES", "ComplexityResult", "fit_growth", "measure_complexity"]
 
@@ -124,7 +129,7 @@ def fit_growth(n: Sequence[float], seconds: Sequence[float]) -> dict[str, Any]:
     x, y = np.asarray(n, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
     if len(x) < 3 or (y <= 0).any():
         msg = f"need ≥ 3 sizes and positive times to fit growth; got n={list(x)}, seconds={list(y)}"
-        raise ValueError(msg)
+        raise InsufficientDataError(msg)
     fits = {name: _weighted_fit(f(x), y) for name, f in _MODELS.items()}
     exponent = float(np.polyfit(np.log(x), np.log(y), 1)[0])
     best = "n" if fits["n"][2] < fits["log n"][2] and exponent >= _MIN_LINEAR_EXPONENT else "log n"
@@ -174,21 +179,21 @@ def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000,
     unknown = [q for q in queries if q not in QUERIES]
     if unknown:
         msg = f"unknown queries {unknown}; expected names from {list(QUERIES)}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     ns = sorted({int(n) for n in sizes})
     if len(ns) < 3 or ns[0] < _ROWS_PER_RUN * _DAGS:
         msg = f"sizes={list(sizes)}; need ≥ 3 distinct sizes of at least {_ROWS_PER_RUN * _DAGS} rows"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     engine = sa.create_engine(url)
     dialect = "mysql" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name
     if dialect not in ("sqlite", "postgresql", "mysql"):
         msg = f"{engine.dialect.name} is not supported; use SQLite, PostgreSQL or MySQL/MariaDB"
-        raise ValueError(msg)
+        raise UnsupportedSourceError(msg)
     if sa.inspect(engine).has_table("xcom"):
         engine.dispose()
         msg = (f"table xcom already exists at {engine.url.render_as_string(hide_password=True)}; "
                "point measure_complexity at an empty database or schema (it creates and drops xcom)")
-        raise ValueError(msg)
+        raise ParameterError(msg)
     rng = np.random.default_rng(seed)
     raw = engine.raw_connection()
     try:

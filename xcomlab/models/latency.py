@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from xcomlab.constants import REFERENCE_ROW_BYTES
-from xcomlab.errors import SchemaMismatchError
+from xcomlab.errors import ParameterError, SchemaMismatchError
 
 __all__ = [
     "BACKENDS",
@@ -235,7 +235,7 @@ def _codec_name(compression: Compression) -> str:
     name = "none" if compression in (None, "", "none") else str(compression)
     if name not in CODECS:
         msg = f"compression={compression!r}; expected one of {sorted(CODECS)} or None"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     return name
 
 
@@ -299,7 +299,7 @@ class LatencyModel:
             return self.params[name]
         except KeyError:
             msg = f"backend={name!r}; expected one of {sorted(self.params)}"
-            raise ValueError(msg) from None
+            raise ParameterError(msg) from None
 
     # --- composition ------------------------------------------------------------------------
 
@@ -308,15 +308,15 @@ class LatencyModel:
                fan_in: int, batched: bool) -> _Parts:
         if op not in ("push", "pull"):
             msg = f"op={op!r}; expected 'push' or 'pull'"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if fan_in < 1:
             msg = f"fan_in={fan_in}; expected an integer ≥ 1"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         p = self.backend(backend)
         n = np.asarray(nbytes, dtype="float64")
         if (n < 0).any():
             msg = "nbytes must be ≥ 0"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         codec = _codec_name(compression)
         stored = stored_bytes(n, codec, ratio=ratio, encrypted=encrypted)
         is_object = p.tier == "object"
@@ -379,7 +379,7 @@ class LatencyModel:
         """
         if not 0 < quantile < 1:
             msg = f"quantile={quantile}; expected 0 < quantile < 1"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         parts = self._parts(op, backend, nbytes, airflow3=airflow3, compression=compression,
                             ratio=compression_ratio, encrypted=encrypted, fan_in=fan_in,
                             batched=batched)

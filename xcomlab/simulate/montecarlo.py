@@ -27,6 +27,7 @@ import pandas as pd
 
 from xcomlab.analysis.audit import hard_limit
 from xcomlab.constants import REFERENCE_ROW_BYTES
+from xcomlab.errors import InsufficientDataError, ParameterError
 from xcomlab.models.compression import measure_compression_ratio
 from xcomlab.simulate.workload import Workload
 
@@ -98,23 +99,23 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("db", "tiered", "object"):
             msg = f"backend={self.backend!r}; expected 'db', 'tiered' or 'object'"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.threshold_bytes < -1:
             msg = f"threshold_bytes={self.threshold_bytes}; expected -1 (never), 0 (always) or N > 0 bytes"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if not 0 < self.compression_ratio <= 10:
             msg = f"compression_ratio={self.compression_ratio}; expected stored/original in (0, 10]"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.threshold_on == "original":  # type: ignore[comparison-overlap]
             warnings.warn("SimConfig(threshold_on='original') is now spelled 'serialized', as in "
                           "the backend's StoreConfig", DeprecationWarning, stacklevel=3)
             object.__setattr__(self, "threshold_on", "serialized")
         if self.threshold_on not in ("serialized", "stored"):
             msg = f"threshold_on={self.threshold_on!r}; expected 'serialized' or 'stored'"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.retention_days is not None and self.retention_days < 1:
             msg = f"retention_days={self.retention_days}; expected None or ≥ 1 day"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.hard_limit_bytes is None:
             object.__setattr__(self, "hard_limit_bytes", hard_limit(self.dialect, self.airflow))
 
@@ -256,10 +257,10 @@ def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_day
     config = config or SimConfig()
     if horizon_days < 1 or disk_ratio <= 0:
         msg = f"need horizon_days ≥ 1 and disk_ratio > 0; got {horizon_days}, {disk_ratio}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     if len(workload) == 0:
         msg = "the workload has no streams"
-        raise ValueError(msg)
+        raise InsufficientDataError(msg)
     started = time.perf_counter()
     days = np.arange(horizon_days, dtype=np.float64)
     expected = _expected_writes(workload, days)

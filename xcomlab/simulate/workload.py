@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.errors import SchemaMismatchError
+from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.schema import primary_rows
 
 __all__ = ["SKETCH_SIZE", "ObservedWrites", "Workload", "fit_workload", "observed_writes",
@@ -89,10 +89,10 @@ class Workload:
         sizes = np.asarray(self.sizes, dtype=np.float32)
         if sizes.ndim != 2 or sizes.shape[0] != n or sizes.shape[1] < 1:
             msg = f"sizes has shape {sizes.shape}; expected ({n}, M) with M ≥ 1 (one sketch per stream)"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if n and (not np.isfinite(sizes).all() or sizes.min() < 0):
             msg = "sizes must be finite and ≥ 0 bytes"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         object.__setattr__(self, "sizes", np.sort(sizes, axis=1))
         for name in ("task_id", "key"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=object))
@@ -102,16 +102,16 @@ class Workload:
             arr = np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), (n,)).copy()
             if not np.isfinite(arr).all():
                 msg = f"{name} must be finite"
-                raise ValueError(msg)
+                raise ParameterError(msg)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "mapped", np.broadcast_to(np.asarray(self.mapped, bool), (n,)).copy())
         for name in ("task_id", "key"):
             if len(getattr(self, name)) != n:
                 msg = f"{name} has {len(getattr(self, name))} entries; expected {n}"
-                raise ValueError(msg)
+                raise ParameterError(msg)
         if (self.runs_per_day < 0).any() or (self.fan_out < 1).any() or (self.pulls_per_push < 0).any():
             msg = "need runs_per_day ≥ 0, fan_out ≥ 1 and pulls_per_push ≥ 0"
-            raise ValueError(msg)
+            raise ParameterError(msg)
 
     def __len__(self) -> int:
         return len(self.dag_id)
@@ -311,7 +311,7 @@ def _run_codes(rows: pd.DataFrame) -> np.ndarray:
         if rows[col].notna().all():
             return rows.groupby([S.DAG_ID, col], observed=True, sort=False).ngroup().to_numpy()
     msg = "rows without run_id, logical_date or dag_run_id: cannot tell runs apart"
-    raise ValueError(msg)
+    raise SchemaMismatchError(msg)
 
 
 def _sketches(stream: np.ndarray, size: np.ndarray, n: int, m: int) -> np.ndarray:
