@@ -171,10 +171,10 @@ def test_cost_is_monotone_in_prices(big_values: pd.DataFrame) -> None:
 
 
 def test_same_seed_same_table_other_seed_other_draws(tiny_values: pd.DataFrame) -> None:
-    a = evaluate(tiny_values, seed=3)
-    b = evaluate(tiny_values, seed=3)
+    a = evaluate(tiny_values, rng=3)
+    b = evaluate(tiny_values, rng=3)
     pd.testing.assert_frame_equal(a, b)
-    c = evaluate(tiny_values, seed=4)
+    c = evaluate(tiny_values, rng=4)
     assert not np.allclose(a["push_p99_ms"], c["push_p99_ms"])
     pd.testing.assert_series_equal(a["monthly_cost_usd"], c["monthly_cost_usd"])
 
@@ -292,7 +292,7 @@ def test_evaluate_takes_simulation_results_you_ran() -> None:
     cand = Candidate("tiered", "tiered", 20_000, "zstd", "s3")
     res = sim.simulate(sim.fit_workload(frame), sim.SimConfig("tiered", threshold_bytes=20_000,
                                                               compression_ratio=0.33),
-                       horizon_days=40, seed=1)
+                       horizon_days=40, rng=1)
     table = evaluate(frame, candidates=[cand], simulate={"tiered": res})
     assert table.loc["tiered", "peak_db_bytes"] == pytest.approx(
         float(res.daily["db_on_disk_bytes"].max() if "db_on_disk_bytes" in res.daily else res.daily["db_bytes"].max()))

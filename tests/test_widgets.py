@@ -102,7 +102,7 @@ def test_repriced_curve_matches_evaluate(fresh: BackendExplorer, sample: pd.Data
     fresh.db_price.value = 3.0
     fresh.put_price.value = 0.05
     cands = list(fresh.curve.attrs["candidates"].values())
-    direct = evaluate(sample, cands, prices=fresh.prices(), seed=0)
+    direct = evaluate(sample, cands, prices=fresh.prices(), rng=0)
     cols = ["monthly_cost_usd", "db_storage_usd", "object_storage_usd", "requests_usd"]
     np.testing.assert_allclose(fresh.curve[cols].to_numpy(float), direct[cols].to_numpy(float),
                                rtol=1e-9)

@@ -135,7 +135,7 @@ def _forecast(args: argparse.Namespace) -> int:
     ratio, how = _disk_ratio(frame, args)
     policy = _policy(args, required=False)
     fc = forecast(frame, horizon_days=args.horizon, by="dag_id" if args.by_dag else None,
-                  retention=policy, disk_ratio=ratio, seed=args.seed)
+                  retention=policy, disk_ratio=ratio, rng=args.seed)
     ceilings = dict(args.ceiling) if args.ceiling else DEFAULT_CEILINGS
     ttt = fc.time_to_thresholds(ceilings)
     marks = [d for d in (30, 90, 180, 365, args.horizon) if d <= args.horizon]
@@ -231,7 +231,7 @@ def _recommend(args: argparse.Namespace) -> int:
     rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
                     db_ceiling_bytes=args.db_ceiling[1] if args.db_ceiling else None,
                     latency_budget_ms=args.latency_budget_ms, horizon_days=args.horizon,
-                    retention_days=args.retention_days, object_base=args.object_base, seed=args.seed)
+                    retention_days=args.retention_days, object_base=args.object_base, rng=args.seed)
     table = rec.table
     if args.json:
         records = json.loads(table.reset_index().to_json(orient="records"))

@@ -31,6 +31,7 @@ from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.models.compression import measure_compression_ratio
 from xcomlab.models.cost import Prices, monthly_cost
 from xcomlab.models.latency import CODECS, LatencyModel, stored_bytes, tier_of
+from xcomlab.randomness import seed_of
 from xcomlab.schema import primary_rows
 from xcomlab.simulate import SimConfig, fit_workload, simulate
 from xcomlab.simulate.workload import ObservedWrites, observed_writes
@@ -298,7 +299,8 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
              horizon_days: int = 30, dialect: str = "postgresql",
              compression_ratio: float | dict[str, float] | None = None,
              pulls_per_push: float = 1.0, retention_days: float | None = None,
-             ref_bytes: int = REFERENCE_ROW_BYTES, sample_size: int = 20_000, seed: int = 0,
+             ref_bytes: int = REFERENCE_ROW_BYTES, sample_size: int = 20_000,
+             rng: np.random.Generator | int | None = 0,
              object_stores: Sequence[str] | None = None,
              simulate: bool | Mapping[str, Any] = False) -> pd.DataFrame:
     """One row per candidate: monthly cost, push/pull latency, peak DB size, violations.
@@ -336,6 +338,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
         object_bytes, objects, puts_per_month, violations, pareto``. ``attrs["notes"]`` lists
         the assumptions used.
     """
+    seed = seed_of(rng)
     w = observed_writes(frame, sized_only=True)
     cands = (list(candidates) if candidates is not None else _default_candidates(
         frame, dialect=dialect, object_stores=object_stores or ("s3", "gcs", "azure")))
@@ -428,7 +431,7 @@ def _simulated(frame: pd.DataFrame, cands: Sequence[Candidate], ratios: dict[str
                         dialect=c.dialect, airflow=_airflow(ctx.w),
                         object_store=c.object_store or "s3", ref_bytes=ctx.ref_bytes)
         res = simulate(workload, cfg, horizon_days=horizon_days + int(ctx.w.span_days),
-                       seed=ctx.seed, disk_ratio=disk_ratio)
+                       rng=ctx.seed, disk_ratio=disk_ratio)
         out[c.name] = _volumes(res)
     return out
 

@@ -42,6 +42,7 @@ from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import InsufficientDataError, XcomlabError
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
+from xcomlab.randomness import RNG, seed_of
 from xcomlab.recommend import Recommendation, recommend
 from xcomlab.schema import primary_rows
 
@@ -464,7 +465,7 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:0 0 24px
 def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | None = None,
            retention_policy: RetentionPolicy | None = None,
            ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str = "postgresql",
-           secrets: SecretReport | None = None, now: datetime | None = None, seed: int = 0,
+           secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
            recommend_options: Mapping[str, Any] | None = None) -> str:
     """The capacity report of an XCom frame as one self-contained HTML page.
 
@@ -485,8 +486,8 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         ``value`` column when it has one, else the section says values were not seen.
     now
         Generation time to print (None: none, and the output depends on the input only).
-    seed
-        Seed of the forecast bootstrap and the latency sampling.
+    rng
+        Seed or generator of the forecast bootstrap and the latency sampling.
     recommend_options
         Passed to :func:`xcomlab.recommend.recommend` (``prices``, ``db_ceiling_bytes`` …).
 
@@ -508,9 +509,10 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     name = source_name or "an XCom frame"
     s = summarize(frame, secrets=secrets)
     ratio = float(disk_ratio(primary_rows(frame), dialect))
-    rec = recommend(frame, dialect=dialect, seed=seed, **dict(recommend_options or {}))
+    seed = seed_of(rng)
+    rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
     lim, mig = check_limits(frame), migration_audit(frame, dialect=dialect)
-    fc = forecast(frame, disk_ratio=ratio, seed=seed)
+    fc = forecast(frame, disk_ratio=ratio, rng=seed)
     ret = retention(frame, retention_policy or DEFAULT_RETENTION, disk_ratio=ratio)
     findings = _findings(lim, mig, fc, ceilings, ret, secrets, rec)
     body = {

@@ -34,6 +34,7 @@ from xcomlab.errors import ParameterError, ParameterTypeError
 from xcomlab.models.cost import OBJECT_SERVICES, Prices, monthly_cost
 from xcomlab.models.latency import LatencyModel
 from xcomlab.plots import format_bytes
+from xcomlab.randomness import RNG, seed_of
 from xcomlab.recommend import (
     COMMON_IO_EXAMPLE,
     DEFAULT_DB,
@@ -97,8 +98,8 @@ class BackendExplorer:
     dialect
         The metadata DB: ``postgresql``, ``mysql`` or ``sqlite`` (its default storage price
         and hard limits).
-    seed
-        Seed of the latency draws (same seed, same numbers).
+    rng
+        Seed or generator of the latency draws (same seed, same numbers; kept as ``seed``).
     threshold, compression, retention_days, object_store
         Initial widget values: threshold in bytes (a stop of :data:`THRESHOLDS`; ``0``
         always offload, ``-1`` never), ``none``/``gzip``/``zstd``, days kept (``0`` keep
@@ -129,7 +130,7 @@ class BackendExplorer:
         Seconds the last :meth:`update` took.
     """
 
-    def __init__(self, frame: pd.DataFrame, *, dialect: str = "postgresql", seed: int = 0,
+    def __init__(self, frame: pd.DataFrame, *, dialect: str = "postgresql", rng: RNG = 0,
                  threshold: int = POLICY_48KB, compression: str = "zstd",
                  retention_days: int = 0, object_store: str = "s3",
                  prices: Prices | None = None, latency: LatencyModel | None = None,
@@ -151,11 +152,11 @@ class BackendExplorer:
             raise ParameterTypeError(msg)
         self.frame = frame
         self.dialect = dialect
-        self.seed = seed
+        self.seed = seed_of(rng)
         self._base = prices if prices is not None else Prices(db=DEFAULT_DB[dialect])
         self._eval_kw: dict[str, Any] = {
             "latency": latency, "compression_ratio": compression_ratio, "dialect": dialect,
-            "horizon_days": horizon_days, "sample_size": sample_size, "seed": seed}
+            "horizon_days": horizon_days, "sample_size": sample_size, "rng": self.seed}
         self._rec_kw: dict[str, Any] = {
             "latency_budget_ms": latency_budget_ms, "db_ceiling_bytes": db_ceiling_bytes,
             "cost_tolerance": cost_tolerance, "cost_tolerance_usd": cost_tolerance_usd}

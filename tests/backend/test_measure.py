@@ -32,7 +32,7 @@ def test_value_of_is_deterministic_sized_and_compressible() -> None:
 
 
 def test_run_defaults_sqlite_inline_and_file_objects() -> None:
-    df = xm.run(sizes=SIZES, repeats=3, seed=7)
+    df = xm.run(sizes=SIZES, repeats=3, rng=7)
     assert set(df["store"]) == {"sqlite", "sqlite+file"}
     assert len(df) == 2 * len(SIZES) * 3 * 2
     assert df["ok"].all()

@@ -33,6 +33,7 @@ from xcomlab import schema as S
 from xcomlab.analysis.retention import RetentionPolicy
 from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import InsufficientDataError, ParameterError
+from xcomlab.randomness import seed_of
 from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_CEILINGS", "Backtest", "Crossing", "Forecast", "backtest", "forecast"]
@@ -383,8 +384,8 @@ def _live(frame: pd.DataFrame, what: str) -> pd.DataFrame:
 
 
 def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = None,
-             retention: RetentionPolicy | None = None, disk_ratio: float = 1.0, seed: int = 0,
-             boot: int = 200) -> Forecast:
+             retention: RetentionPolicy | None = None, disk_ratio: float = 1.0,
+             rng: np.random.Generator | int | None = 0, boot: int = 200) -> Forecast:
     """Fit the growth of the live xcom table and project it ``horizon_days`` ahead.
 
     Parameters
@@ -402,8 +403,8 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
     disk_ratio
         On-disk bytes per logical value byte (``xcomlab.analysis.disk.disk_ratio``);
         ceilings are compared with logical size × ``disk_ratio``.
-    seed, boot
-        Bootstrap seed and replicates.
+    rng, boot
+        Bootstrap seed or generator (the forecast records the seed it ran) and replicates.
 
     Examples
     --------
@@ -417,16 +418,17 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
         msg = (f"horizon_days={horizon_days}, boot={boot}, disk_ratio={disk_ratio}; expected "
                "horizon_days ≥ 1, boot ≥ 2 and a positive disk_ratio")
         raise ParameterError(msg)
+    seed = seed_of(rng)
     rows = _live(frame, "forecast")
     grid = _grid(rows)
     lo, hi = grid.window()
-    rng = np.random.default_rng(seed)
-    fits = _fits(grid, lo, hi, boot, rng)
-    total = _total_fit(grid, lo, hi, boot, rng)
+    gen = np.random.default_rng(seed)
+    fits = _fits(grid, lo, hi, boot, gen)
+    total = _total_fit(grid, lo, hi, boot, gen)
     notes = _notes(grid, lo, hi, fits)
     n = len(grid.dates)
     days = np.arange(n, n + horizon_days)
-    pos = _block_positions(hi - lo + 1, horizon_days, boot, rng)
+    pos = _block_positions(hi - lo + 1, horizon_days, boot, gen)
     windows = [_window(retention, d, r) for d, r in zip(grid.dags, grid.runs_per_day, strict=True)]
     long_days = np.arange(n, n + max(MAX_DAYS, horizon_days))
     per_dag, expected_long = [], np.zeros(len(long_days))
@@ -542,8 +544,8 @@ class Backtest:
         return f"<p><b>{self!r}</b></p>" + self.by_dag.to_html(float_format=lambda x: f"{x:,.3g}")
 
 
-def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7, seed: int = 0,
-             boot: int = 200) -> Backtest:
+def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7,
+             rng: np.random.Generator | int | None = 0, boot: int = 200) -> Backtest:
     """Fit :func:`forecast`'s model on the first ``train_fraction`` of the fitted window and
     compare the bytes it expects to be written over the remaining days with the actual."""
     if not 0 < train_fraction < 1:
@@ -556,10 +558,10 @@ def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7, seed: int = 0,
         msg = (f"backtest needs at least 2 training days and 1 test day; the history has "
                f"{hi - lo + 1} usable day(s)")
         raise InsufficientDataError(msg)
-    rng = np.random.default_rng(seed)
-    fits = _fits(grid, lo, cut - 1, boot, rng)
+    gen = np.random.default_rng(seed_of(rng))
+    fits = _fits(grid, lo, cut - 1, boot, gen)
     days = np.arange(cut, hi + 1)
-    pos = _block_positions(cut - lo, len(days), boot, rng)
+    pos = _block_positions(cut - lo, len(days), boot, gen)
     pred = np.array([f.daily(days, grid.weekday0).sum() for f in fits])
     paths = np.stack([_future(f, days, grid.weekday0, pos).sum(axis=1) for f in fits])  # (dags, B)
     actual = grid.rate[cut:hi + 1].sum(axis=0)

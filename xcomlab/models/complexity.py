@@ -32,6 +32,7 @@ from xcomlab.errors import (
     ParameterError,
     UnsupportedSourceError,
 )
+from xcomlab.randomness import seed_of
 
 __all__ = ["QUERIES", "ComplexityResult", "fit_growth", "measure_complexity"]
 
@@ -154,7 +155,7 @@ def _weighted_fit(f: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000), *,
                        queries: Sequence[str] = tuple(QUERIES), repeats: int = 15,
-                       seed: int = 0, keep: bool = False) -> ComplexityResult:
+                       rng: np.random.Generator | int | None = 0, keep: bool = False) -> ComplexityResult:
     """Time XCom queries on a real database as the ``xcom`` table grows.
 
     Parameters
@@ -169,8 +170,8 @@ def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000,
     repeats
         Timed runs per query and size (each with other parameters, after one warm-up run);
         the median is kept. Lookups under a millisecond are repeated 10× as often.
-    seed
-        Which rows the lookups pick.
+    rng
+        Seed or generator of which rows the lookups pick.
     keep
         Leave the filled table in place.
     """
@@ -194,13 +195,13 @@ def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000,
         msg = (f"table xcom already exists at {engine.url.render_as_string(hide_password=True)}; "
                "point measure_complexity at an empty database or schema (it creates and drops xcom)")
         raise ParameterError(msg)
-    rng = np.random.default_rng(seed)
+    gen = np.random.default_rng(seed_of(rng))
     raw = engine.raw_connection()
     try:
         db = _Db(raw, dialect)
         db.create()
         try:
-            rows, plans = _measure(db, ns, list(queries), repeats, rng)
+            rows, plans = _measure(db, ns, list(queries), repeats, gen)
         finally:
             if not keep:
                 db.execute("DROP TABLE xcom")

@@ -29,6 +29,7 @@ from xcomlab.analysis.audit import hard_limit
 from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import InsufficientDataError, ParameterError
 from xcomlab.models.compression import measure_compression_ratio
+from xcomlab.randomness import seed_of
 from xcomlab.simulate.workload import Workload
 
 __all__ = ["DAILY_COLUMNS", "SimConfig", "SimulationResult", "hard_limit", "measure_compression_ratio",
@@ -218,7 +219,7 @@ class SimulationResult:
 # --- the simulation ----------------------------------------------------------------------
 
 def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_days: int = 365,
-             seed: int = 0, latency: Any = None, prices: Any = None, disk_ratio: float = 1.0,
+             rng: np.random.Generator | int | None = 0, latency: Any = None, prices: Any = None, disk_ratio: float = 1.0,
              chunk_days: int | None = None, sample_size: int = 100_000) -> SimulationResult:
     """Simulate ``horizon_days`` of a workload's XComs under one configuration.
 
@@ -232,7 +233,8 @@ def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_day
     horizon_days
         Days simulated, from the workload's day 0 (for a fitted workload, the export's first
         day: to forecast H days past an export of D days, simulate D + H and read days ≥ D).
-    seed
+    rng
+        Seed or generator; the result records the seed it ran (:func:`xcomlab.randomness.seed_of`).
         Same seed (and ``chunk_days``) ⇒ same result.
     latency
         Optional model with ``sample(op, backend, nbytes, rng) -> seconds`` (e.g.
@@ -255,6 +257,7 @@ def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_day
     run ``python -m benchmarks.simulate``.
     """
     config = config or SimConfig()
+    seed = seed_of(rng)
     if horizon_days < 1 or disk_ratio <= 0:
         msg = f"need horizon_days ≥ 1 and disk_ratio > 0; got {horizon_days}, {disk_ratio}"
         raise ParameterError(msg)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from xcomlab import schema as S
 from xcomlab.errors import ParameterError, SchemaMismatchError
+from xcomlab.randomness import seed_of
 from xcomlab.schema import primary_rows
 
 __all__ = ["SKETCH_SIZE", "ObservedWrites", "Workload", "fit_workload", "observed_writes",
@@ -388,7 +389,7 @@ SCHEDULES: Final = ((1, False, 0.12), (6, False, 0.15), (24, False, 0.5), (24, T
 
 
 def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15), *,
-                       seed: int | np.random.Generator | None = 0,
+                       rng: np.random.Generator | int | None = 0,
                        median_value_bytes: float = 160.0, mapped_share: float = 0.1,
                        fan_out: tuple[int, int] = (3, 40), large_share: float = 0.01,
                        large_value_bytes: float = 2_000_000.0, pulls_per_push: float = 1.0,
@@ -400,8 +401,8 @@ def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15
     ----------
     dags, tasks_per_dag
         DAG count and the inclusive range of tasks (streams) per DAG.
-    seed
-        Seed or generator for the draws.
+    rng
+        Seed or generator for the draws (the workload's ``source`` records the seed).
     median_value_bytes
         Median over tasks of each task's median value size; a task's sizes are lognormal
         with σ drawn in [0.3, 1.0] (the shape :mod:`xcomlab.synth` uses).
@@ -412,6 +413,7 @@ def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15
     pulls_per_push, growth_per_month, size_growth_per_month
         As in :class:`Workload`, the same for every stream.
     """
+    seed = seed_of(rng)
     rng = np.random.default_rng(seed)
     per_dag = rng.integers(tasks_per_dag[0], tasks_per_dag[1] + 1, dags)
     n = int(per_dag.sum())
@@ -436,5 +438,5 @@ def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15
         growth_per_month=np.full(n, float(growth_per_month)),
         size_growth_per_month=np.full(n, float(size_growth_per_month)),
         start_day=np.zeros(n),
-        source=f"synthetic(dags={dags}, tasks_per_dag={tasks_per_dag}, seed={seed!r})",
+        source=f"synthetic(dags={dags}, tasks_per_dag={tasks_per_dag}, seed={seed})",
     )
