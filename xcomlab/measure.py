@@ -5,7 +5,7 @@ every configured :class:`~xcomlab.backend.StoreConfig` — SQLite, PostgreSQL, M
 files, ``memory://`` or an S3 API — and reads them back. Each operation is one row of
 :meth:`XComStore.measurements` (op, tier, dialect, protocol, codec, bytes in/stored,
 seconds per phase), plus ``store``, ``size`` and ``repeat``; the frame is what
-:func:`xcomlab.models.latency.fit` calibrates on.
+:meth:`xcomlab.models.latency.LatencyModel.fit` calibrates on.
 
 :func:`moto_server` starts moto's S3 API server on a free loopback port (``moto[server]``,
 a dev dependency) so the object tier can be measured against a real S3 protocol.

@@ -347,7 +347,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
                                 for codec in dict.fromkeys(c.compression for c in cands)}
     n = len(w.sizes)
     kept_days = horizon_days + w.span_days if retention_days is None else retention_days
-    ctx = _Context(w, LatencyModel(metadata=dialect) if latency is None else latency,
+    ctx = _Context(w, LatencyModel(metadata=dialect).fit() if latency is None else latency,
                    prices, w.writes_per_day * kept_days / n, pulls_per_push, ref_bytes,
                    np.random.default_rng(seed).choice(n, size=min(n, sample_size), replace=False),
                    seed, _DiskSizer(frame, seed=seed))

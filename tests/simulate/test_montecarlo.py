@@ -190,7 +190,7 @@ def test_real_models_when_present(work: Workload) -> None:
     if prices is None or not hasattr(prices(), "monthly"):
         pytest.skip("xcomlab.models.cost.Prices has no monthly() yet")
     r = simulate(work, SimConfig("tiered", threshold_bytes=4096), horizon_days=31, rng=0,
-                 latency=latency.LatencyModel(), prices=prices())
+                 latency=latency.LatencyModel().fit(), prices=prices())
     assert r.usd_per_month is not None and r.usd_per_month > 0
     assert r.latency is not None and r.latency.loc[("push", "object"), "p50_s"] > r.latency.loc[("push", "db"), "p50_s"]
 
