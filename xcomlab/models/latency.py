@@ -45,20 +45,9 @@ from xcomlab.models.latency_params import (
     tier_of,
 )
 
-__all__ = [
-    "BACKENDS",
-    "CODECS",
-    "DB_BACKENDS",
-    "DEFAULT_PARAMS",
-    "OBJECT_BACKENDS",
-    "STREAM_BYTES_PER_S",
-    "ApiHop",
-    "CodecSpeeds",
-    "LatencyModel",
-    "LatencyParams",
-    "stored_bytes",
-    "tier_of",
-]
+# The parameters live in latency_params; these names stay importable from here too.
+__all__ = ["BACKENDS", "CODECS", "DB_BACKENDS", "DEFAULT_PARAMS", "OBJECT_BACKENDS", "STREAM_BYTES_PER_S",
+           "ApiHop", "CodecSpeeds", "LatencyModel", "LatencyParams", "stored_bytes", "tier_of"]
 
 Op = Literal["push", "pull"]
 #: What a model fitted on no measurements says it was fitted on.
