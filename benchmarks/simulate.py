@@ -73,12 +73,12 @@ def _slice(w: Workload, days: int, target: int) -> tuple[Workload, int]:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    w = synthetic_workload(dags=args.dags, seed=args.seed)
+    w = synthetic_workload(dags=args.dags, rng=args.seed)
     cfg = SimConfig("tiered", threshold_bytes=65_536, compression_ratio=0.35)
     print(f"workload: {w!r}")
     print(f"config:   {cfg.backend}, threshold {cfg.threshold} B, compression ratio {cfg.compression_ratio}")
-    simulate(w.select(slice(0, 10)), cfg, horizon_days=2, seed=args.seed)  # warm imports and caches
-    r = simulate(w, cfg, horizon_days=args.days, seed=args.seed)
+    simulate(w.select(slice(0, 10)), cfg, horizon_days=2, rng=args.seed)  # warm imports and caches
+    r = simulate(w, cfg, horizon_days=args.days, rng=args.seed)
     vec_rate = r.writes / r.elapsed_s
     print(f"vectorised: {r.writes:,} writes over {args.days} days in {r.elapsed_s:.3f} s "
           f"= {vec_rate:,.0f} writes/s (chunk {r.chunk_days} days)")
@@ -93,7 +93,7 @@ def _bench(args: argparse.Namespace) -> int:
           f"in {naive_s:.3f} s = {naive_rate:,.0f} writes/s; the whole run would take "
           f"{r.writes / naive_rate:,.1f} s")
     print(f"vectorised / naive speedup: {vec_rate / naive_rate:,.1f}×")
-    check = simulate(part, cfg, horizon_days=part_days, seed=args.seed).daily
+    check = simulate(part, cfg, horizon_days=part_days, rng=args.seed).daily
     agree = _agree(naive, check, part, part_days)
     ok_rate, ok_time = vec_rate >= GOAL_WRITES_PER_S, r.elapsed_s < GOAL_SECONDS
     judged = "met" if ok_rate else "missed"

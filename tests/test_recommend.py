@@ -11,7 +11,8 @@ import pytest
 import xcomlab
 from xcomlab import schema as S
 from xcomlab import simulate as simulation
-from xcomlab.errors import SchemaMismatchError
+from xcomlab.analysis.audit import hard_limit
+from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.models.cost import Prices
 from xcomlab.recommend import (
     COMMON_IO_EXAMPLE,
@@ -19,7 +20,6 @@ from xcomlab.recommend import (
     Candidate,
     candidates,
     evaluate,
-    hard_limit_bytes,
     measure_compression_ratio,
     pareto_front,
     recommend,
@@ -172,10 +172,10 @@ def test_cost_is_monotone_in_prices(big_values: pd.DataFrame) -> None:
 
 
 def test_same_seed_same_table_other_seed_other_draws(tiny_values: pd.DataFrame) -> None:
-    a = evaluate(tiny_values, seed=3)
-    b = evaluate(tiny_values, seed=3)
+    a = evaluate(tiny_values, rng=3)
+    b = evaluate(tiny_values, rng=3)
     pd.testing.assert_frame_equal(a, b)
-    c = evaluate(tiny_values, seed=4)
+    c = evaluate(tiny_values, rng=4)
     assert not np.allclose(a["push_p99_ms"], c["push_p99_ms"])
     pd.testing.assert_series_equal(a["monthly_cost_usd"], c["monthly_cost_usd"])
 
@@ -219,7 +219,7 @@ def test_a_db_ceiling_moves_the_threshold(big_values: pd.DataFrame) -> None:
 
 
 def test_rows_over_the_hard_limit_rule_out_database_only() -> None:
-    limit = hard_limit_bytes("mysql")
+    limit = hard_limit("mysql")
     assert limit == 16_777_216  # MariaDB's max_allowed_packet default (limits.csv)
     sizes = np.concatenate([lognormal_sizes(300, 0.5, 3_000), [20 * 2**20] * 5])
     frame = make_frame(sizes, days=5)
@@ -233,15 +233,17 @@ def test_rows_over_the_hard_limit_rule_out_database_only() -> None:
     assert rec.table.loc["db+zstd", "violations"] == 5
     assert rec.best.backend == "tiered"
     assert rec.table.loc[rec.best.name, "violations"] == 0
-    assert hard_limit_bytes("postgresql") == 268_435_455
-    assert hard_limit_bytes("postgresql", airflow3=False) == 260_000_000
+    assert hard_limit("postgresql") == 268_435_455
+    assert hard_limit("postgresql", "2.10") == 260_000_000
 
 
 def test_compression_ratio_measured_on_values() -> None:
     values = ['{"rows": [' + ", ".join(['{"id": 1, "name": "abc"}'] * (k + 50)) + "]}"
               for k in range(300)]
     assert measure_compression_ratio(values, "gzip") < 0.1
-    assert measure_compression_ratio([], "gzip") is None
+    with pytest.raises(ParameterError, match="no bytes to measure"):
+        measure_compression_ratio([], "gzip")
+    assert measure_compression_ratio is xcomlab.simulate.measure_compression_ratio
     frame = make_frame(np.array([len(v) for v in values]), values=values)
     # InnoDB does not compress rows by default, so packing shows on MySQL
     cands = [Candidate("db", "db", dialect="mysql"),
@@ -290,7 +292,7 @@ def test_evaluate_takes_simulation_results_you_ran() -> None:
     res = simulation.simulate(
         simulation.fit_workload(frame),
         simulation.SimConfig("tiered", threshold_bytes=20_000, compression_ratio=0.33),
-        horizon_days=40, seed=1)
+        horizon_days=40, rng=1)
     table = evaluate(frame, candidates=[cand], simulate={"tiered": res})
     assert table.loc["tiered", "peak_db_bytes"] == pytest.approx(
         float(res.daily["db_on_disk_bytes"].max() if "db_on_disk_bytes" in res.daily else res.daily["db_bytes"].max()))

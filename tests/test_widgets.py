@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 
 import xcomlab
 from xcomlab import plots, synth
+from xcomlab.constants import REFERENCE_ROW_BYTES as REF_BYTES
 from xcomlab.errors import XcomlabError
-from xcomlab.recommend import POLICY_48KB, REF_BYTES, evaluate
+from xcomlab.recommend import POLICY_48KB, evaluate
 from xcomlab.widgets import THRESHOLDS, BackendExplorer
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "samples" / "af3" / "airflow.db"
@@ -104,7 +105,7 @@ def test_repriced_curve_matches_evaluate(fresh: BackendExplorer, sample: pd.Data
     fresh.db_price.value = 3.0
     fresh.put_price.value = 0.05
     cands = list(fresh.curve.attrs["candidates"].values())
-    direct = evaluate(sample, cands, prices=fresh.prices(), seed=0)
+    direct = evaluate(sample, cands, prices=fresh.prices(), rng=0)
     cols = ["monthly_cost_usd", "db_storage_usd", "object_storage_usd", "requests_usd"]
     np.testing.assert_allclose(fresh.curve[cols].to_numpy(float), direct[cols].to_numpy(float),
                                rtol=1e-9)

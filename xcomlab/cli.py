@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import xcomlab
-from xcomlab.errors import XcomlabError, mask_quoted, mask_url
+from xcomlab.constants import DEFAULT_CEILINGS
+from xcomlab.errors import ParameterError, XcomlabError, mask_quoted, mask_url
 
 #: What the `lab` extra installs that the commands need (the base install is the backend only).
 LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm")
@@ -27,9 +28,12 @@ try:
     import pandas as pd
 
     from xcomlab.analysis.audit import check_limits, migration_audit
-    from xcomlab.analysis.forecast import DEFAULT_CEILINGS, forecast
+    from xcomlab.analysis.disk import disk_ratio
+    from xcomlab.analysis.forecast import forecast
     from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
     from xcomlab.analysis.secrets import scan_secrets
+    from xcomlab.models.cost import Prices, load_prices
+    from xcomlab.recommend import DEFAULT_DB, recommend
 except ModuleNotFoundError as _exc:
     if (_exc.name or "").split(".")[0] not in LAB_MODULES:
         raise
@@ -133,8 +137,6 @@ def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, s
     """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
     if args.disk_ratio is not None:
         return args.disk_ratio, "given"
-    from xcomlab.analysis.disk import disk_ratio
-
     return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model"
 
 
@@ -143,7 +145,7 @@ def _forecast(args: argparse.Namespace) -> int:
     ratio, how = _disk_ratio(frame, args)
     policy = _policy(args, required=False)
     fc = forecast(frame, horizon_days=args.horizon, by="dag_id" if args.by_dag else None,
-                  retention=policy, disk_ratio=ratio, seed=args.seed)
+                  retention=policy, disk_ratio=ratio, rng=args.seed)
     ceilings = dict(args.ceiling) if args.ceiling else DEFAULT_CEILINGS
     ttt = fc.time_to_thresholds(ceilings)
     marks = [d for d in (30, 90, 180, 365, args.horizon) if d <= args.horizon]
@@ -180,13 +182,13 @@ def _policy(args: argparse.Namespace, *, required: bool = True) -> RetentionPoli
             sep = ""
         if not sep or not dag:
             msg = f"--dag-max-age {item!r}: expected DAG_ID=DAYS, e.g. sales_daily=7"
-            raise xcomlab.XcomlabError(msg)
+            raise ParameterError(msg)
     rules = (KeyRule("*", 0.0, internal=True),) if args.drop_internal else ()
     if args.max_age is None and args.keep_last is None and not per_dag and not rules:
         if not required:
             return None
         msg = "retention: give a policy: --max-age DAYS, --keep-last N, --dag-max-age or --drop-internal"
-        raise xcomlab.XcomlabError(msg)
+        raise ParameterError(msg)
     return RetentionPolicy(args.max_age, args.keep_last, per_dag, rules)
 
 
@@ -218,9 +220,6 @@ def _prices(args: argparse.Namespace) -> Any:
     """A :class:`~xcomlab.models.cost.Prices` from ``--prices FILE`` and ``--price K=V``, or None."""
     if not args.price and not args.prices:
         return None
-    from xcomlab.models.cost import Prices, load_prices
-    from xcomlab.recommend import DEFAULT_DB  # the dialect's managed DB, as recommend() prices it
-
     overrides: dict[str, float] = {}
     for item in args.price or []:
         key, sep, value = item.partition("=")
@@ -230,20 +229,19 @@ def _prices(args: argparse.Namespace) -> Any:
             sep = ""
         if not sep or key.count(".") < 1:
             msg = f"--price {item!r}: expected SERVICE.ITEM=USD, e.g. s3.put=0.004"
-            raise xcomlab.XcomlabError(msg)
+            raise ParameterError(msg)
     table = load_prices(args.prices)
+    # the dialect's managed DB, as recommend() prices it
     return Prices(table=table, overrides=overrides, db=DEFAULT_DB.get(args.dialect, "rds-postgresql-gp3"))
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    from xcomlab.recommend import recommend
-
     frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
     stores = tuple(s.strip() for s in args.object_stores.split(",") if s.strip())
     rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
                     db_ceiling_bytes=args.db_ceiling[1] if args.db_ceiling else None,
                     latency_budget_ms=args.latency_budget_ms, horizon_days=args.horizon,
-                    retention_days=args.retention_days, object_base=args.object_base, seed=args.seed)
+                    retention_days=args.retention_days, object_base=args.object_base, rng=args.seed)
     table = rec.table
     if args.json:
         records = json.loads(table.reset_index().to_json(orient="records"))
@@ -267,7 +265,7 @@ def _recommend(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from xcomlab.report import write_report
+    from xcomlab.report import write_report  # imported on use: it loads matplotlib
 
     ceilings = dict(args.ceiling) if args.ceiling else DEFAULT_CEILINGS
     policy = _policy(args, required=False)

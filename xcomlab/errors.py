@@ -3,31 +3,39 @@
 ::
 
     XcomlabError
-    ├── ExportFormatError (ValueError)      bad or unreadable export input
-    ├── SchemaMismatchError (ValueError)    a frame lacks columns or has wrong dtypes
-    ├── UnsupportedSourceError (ValueError) a source xcomlab cannot read (format, URL scheme)
-    ├── XComTooLargeError (ValueError)      a value over the store's configured maximum size
-    ├── NotFittedError (AttributeError)     a model used before ``fit``
+    ├── ExportFormatError (ValueError)       bad or unreadable export input
+    ├── SchemaMismatchError (ValueError)     a frame lacks columns or has wrong dtypes
+    ├── UnsupportedSourceError (ValueError)  a source or database xcomlab cannot read or write
+    ├── XComTooLargeError (ValueError)       a value over the store's configured maximum size
+    ├── NotFittedError (AttributeError)      a model used before ``fit``
+    ├── ParameterError (ValueError)          an argument's value outside what the function accepts
+    ├── ParameterTypeError (TypeError)       an argument of a type the function cannot use
+    ├── InsufficientDataError (ValueError)   too few usable rows (or days) for the analysis
     ├── SourceConnectionError (ConnectionError)  a database that refuses us (host, login, name)
-    ├── AirflowConfigError (ValueError)     no usable connection in Airflow's own configuration
-    │   xcomlab.backend (the XCom store):
-    ├── ConfigError (ValueError)            an invalid or unknown store setting
-    ├── InvalidIdError (ValueError)         an id the xcom table cannot hold
-    ├── CodecError (ValueError)             a stored value cannot be decoded (codec, key, pickle)
-    │   ├── IntegrityError                  bytes or sizes differ from those recorded at write
-    │   └── EnvelopeError                   a row's envelope is malformed
-    ├── SerdeError (TypeError)              no JSON form, or a serde payload cannot be rebuilt
-    ├── StoredRowError (ValueError)         a stored row cannot be honoured; names the row
-    │   └── ForeignObjectError (PermissionError)  an envelope points to another row's object
-    ├── ObjectStoreError (OSError)          an object is missing or outside the base path
-    └── AccessDeniedError (PermissionError) the store's access policy refused a read
+    ├── AirflowConfigError (ValueError)      no usable connection in Airflow's own configuration
+    ├── DiskModelError (ValueError)          analysis.disk: a dialect or parameter the model does not know
+    ├── MissingPriceError (KeyError)         models.cost: no price for a (service, item) a cost needs
+    ├── MeasureError (ValueError)            measure: a measurement run asked for what it cannot do
+    ├── TeachError (TypeError)               teach: a result a TaskFlow task could not push as asked
+    ├── ConfigError (ValueError)             backend.config: an invalid, inconsistent or unknown store setting
+    ├── InvalidIdError (ValueError)          backend.paths: an id the metadata table cannot hold
+    ├── SerdeError (TypeError)               backend.serde: no JSON form, or a serde payload cannot be rebuilt
+    ├── CodecError (ValueError)              backend.codecs: a stored value that cannot be decoded
+    │   ├── IntegrityError                   backend.codecs: bytes or sizes that differ from those recorded
+    │   └── EnvelopeError                    backend.envelope: a row's envelope is malformed
+    ├── StoredRowError (ValueError)          backend.rows: a stored row cannot be honoured; names the row
+    │   └── ForeignObjectError (PermissionError)  backend.rows: an envelope points to another row's object
+    ├── ObjectStoreError (OSError)           backend.objects: a missing object or a refused operation
+    └── AccessDeniedError (PermissionError)  backend.store: the access policy refused a read
 
 Errors raised while reading a stored row name it (``XCom 'key' of dag/run/task[map_index]``)
 and carry it as ``.row``.
 
 Every message quotes the offending value, says what was expected and where, and
 names the fix when there is one. Quoted row content is masked (:func:`mask_quoted`):
-exports can hold credentials, and error messages end up in logs and tickets.
+exports can hold credentials, and error messages end up in logs and tickets. Classes named
+with a module live there (the backend's in :mod:`xcomlab.backend`); ``tests/test_errors.py``
+checks that this drawing lists every subclass in the package, under its real parent.
 """
 
 from __future__ import annotations
@@ -39,7 +47,10 @@ from enum import Enum
 __all__ = [
     "AirflowConfigError",
     "ExportFormatError",
+    "InsufficientDataError",
     "NotFittedError",
+    "ParameterError",
+    "ParameterTypeError",
     "Reason",
     "Rejection",
     "SchemaMismatchError",
@@ -182,6 +193,18 @@ class XComTooLargeError(XcomlabError, ValueError):
 
 class NotFittedError(XcomlabError, AttributeError):
     """A model was used before ``fit``."""
+
+
+class ParameterError(XcomlabError, ValueError):
+    """An argument's value is outside what the function accepts; the message names both."""
+
+
+class InsufficientDataError(XcomlabError, ValueError):
+    """A frame holds too few usable rows (or days) for the analysis asked of it."""
+
+
+class ParameterTypeError(XcomlabError, TypeError):
+    """An argument of a type the function cannot use; the message names the expected type."""
 
 
 class SourceConnectionError(XcomlabError, ConnectionError):

@@ -5,7 +5,7 @@ every configured :class:`~xcomlab.backend.StoreConfig` — SQLite, PostgreSQL, M
 files, ``memory://`` or an S3 API — and reads them back. Each operation is one row of
 :meth:`XComStore.measurements` (op, tier, dialect, protocol, codec, bytes in/stored,
 seconds per phase), plus ``store``, ``size`` and ``repeat``; the frame is what
-:func:`xcomlab.models.latency.fit` calibrates on.
+:meth:`xcomlab.models.latency.LatencyModel.fit` calibrates on.
 
 :func:`moto_server` starts moto's S3 API server on a free loopback port (``moto[server]``,
 a dev dependency) so the object tier can be measured against a real S3 protocol.
@@ -36,6 +36,7 @@ import pandas as pd
 
 from xcomlab.backend import StoreConfig, XComStore
 from xcomlab.errors import XcomlabError
+from xcomlab.randomness import RNG, seed_of
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -231,7 +232,7 @@ def _drive(name: str, cfg: StoreConfig, plan: list[tuple[int, int]], seed: int,
 
 
 def run(stores: Mapping[str, StoreConfig] | None = None, *,
-        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 5, seed: int = 0,
+        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 5, rng: RNG = 0,
         ops: Sequence[str] = ("set", "get"),
         max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES) -> pd.DataFrame:
     """Write and read values of each size against each store; return the measurements.
@@ -245,8 +246,8 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
         Serialized sizes in bytes (JSON text); values come from :func:`value_of`.
     repeats
         Operations per size and op (different keys, same value).
-    seed
-        Seed of the values.
+    rng
+        Seed or generator of the values (recorded as ``attrs["seed"]``).
     ops
         Among ``set``, ``get``, ``delete``; each repeat runs them in that order.
     max_total_bytes
@@ -262,6 +263,7 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
         then ``size`` (the requested size) and ``repeat``.
     """
     _check(sizes, repeats, ops)
+    seed = seed_of(rng)
     plan = _plan([int(s) for s in sizes], repeats, max_total_bytes)
     with tempfile.TemporaryDirectory(prefix="xcomlab-measure-") as tmp:
         configs = dict(stores) if stores is not None else default_stores(tmp)

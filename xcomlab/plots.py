@@ -1,4 +1,8 @@
-"""Plots: thin matplotlib shells over profile tables. Each returns its Axes."""
+"""Plots: thin matplotlib shells over profile tables. Each returns its Axes.
+
+Plots take tables and duck-typed results and import nothing from the analyses, so a
+result can offer ``.plot()`` (importing this module on use: it loads matplotlib).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+from xcomlab.constants import DEFAULT_CEILINGS
 
 __all__ = ["daily", "forecast", "format_bytes", "size_cdf", "size_hist", "top_bar"]
 
@@ -107,8 +113,6 @@ def forecast(fc: Any, ax: Any = None, ceilings: dict[str, float] | None = None) 
     ``fc`` is an :class:`xcomlab.analysis.forecast.Forecast`; ceilings (default its
     ``DEFAULT_CEILINGS``) are drawn when the band comes within a factor 2 of them.
     """
-    from xcomlab.analysis.forecast import DEFAULT_CEILINGS
-
     ax = _ax(ax)
     r = fc.disk_ratio
     p = fc.projection

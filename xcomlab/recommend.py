@@ -24,11 +24,17 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.analysis import disk
 from xcomlab.analysis.audit import hard_limit
-from xcomlab.analysis.profile import primary_rows
-from xcomlab.errors import SchemaMismatchError
+from xcomlab.constants import REFERENCE_ROW_BYTES
+from xcomlab.errors import ParameterError, SchemaMismatchError
+from xcomlab.models.compression import measure_compression_ratio
 from xcomlab.models.cost import Prices, monthly_cost
 from xcomlab.models.latency import CODECS, LatencyModel, stored_bytes, tier_of
+from xcomlab.randomness import seed_of
+from xcomlab.schema import primary_rows
+from xcomlab.simulate import SimConfig, fit_workload, simulate
+from xcomlab.simulate.workload import ObservedWrites, observed_writes
 
 __all__ = [
     "DEFAULT_DB",
@@ -38,7 +44,6 @@ __all__ = [
     "Recommendation",
     "candidates",
     "evaluate",
-    "hard_limit_bytes",
     "measure_compression_ratio",
     "pareto_front",
     "recommend",
@@ -53,19 +58,10 @@ OBJECTIVES: Final = ("monthly_cost_usd", "push_p99_ms", "pull_p99_ms", "violatio
 POLICY_48KB: Final = 49_344
 #: common-io docs' example threshold (docs/managed-airflow.md#thresholds, common-io 1.3.0–1.9.0, 2026-11-24).
 COMMON_IO_EXAMPLE: Final = 1_048_576
-#: Per-row on-disk overhead measured on PostgreSQL 15, Airflow 3 schema, 100k rows
-#: (docs/storage.md#row-overhead, 2026-11-24: heap + 3 indexes ≈ 506 B/row), used when
-#: ``xcomlab.analysis.disk`` is not available.
-ROW_OVERHEAD_BYTES: Final = 506
 #: A packed inline value's envelope around its base64 payload (``xcomlab/backend/envelope.py``
 #: "packed" shape: marker, codec, sizes, 64-hex sha256): 171 B measured with
 #: ``XComStore(compress_inline=True)`` on SQLite, 2026-11-25 [L].
 PACKED_OVERHEAD_BYTES: Final = 171
-#: Reference row: common-io stores the JSON string of the object URL, 2 + ~100–160 B for
-#: ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst`` (docs/airflow-xcom.md#common-io-path, 2026-11-24);
-#: xcomlab's envelope (sizes, sha256, 80-char preview) measured 465 B with a 158-B URI,
-#: 2026-11-25 [L] — pass ``ref_bytes=465`` to size for xcomlab's backend.
-REF_BYTES: Final = 200
 _COMPLEXITY: Final = {"db": 0, "db+compression": 1, "tiered": 2, "object": 3}
 #: Class path of xcomlab's Airflow 3 adapter (xcomlab/backend/airflow.py).
 XCOMLAB_BACKEND: Final = "xcomlab.backend.airflow.XComlabBackend"
@@ -100,10 +96,10 @@ class Candidate:
         if self.backend not in expected or not expected[self.backend]:
             msg = (f"candidate {self.name!r}: backend={self.backend!r} with threshold "
                    f"{self.threshold_bytes}; expected db (-1), tiered (N > 0) or object (0)")
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.backend != "db" and not self.object_store:
             msg = f"candidate {self.name!r}: backend={self.backend!r} needs an object_store"
-            raise ValueError(msg)
+            raise ParameterError(msg)
 
     @property
     def kind(self) -> str:
@@ -147,37 +143,6 @@ class Candidate:
         return {"common_io": common_io, "xcomlab": xcomlab}
 
 
-# --- the workload, from the frame --------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Workload:
-    sizes: np.ndarray          # serialized bytes per live row
-    internal: np.ndarray       # rows written past any custom backend
-    writes_per_day: float
-    span_days: float
-    airflow3: bool
-    values: pd.Series | None
-
-
-def _workload(frame: pd.DataFrame) -> _Workload:
-    S.validate_frame(frame)
-    rows = primary_rows(frame)
-    rows = rows[rows[S.VALUE_BYTES].notna() | rows[S.REF_BYTES].notna()]
-    if rows.empty:
-        msg = "the frame has no live xcom rows with a size; nothing to recommend on"
-        raise SchemaMismatchError(msg)
-    # an offloaded row's value is the object: take its size when known
-    sizes = rows[S.REF_BYTES].fillna(rows[S.VALUE_BYTES]).astype("float64").to_numpy()
-    ts = rows[S.TIMESTAMP].dropna()
-    span = (ts.max() - ts.min()).total_seconds() / 86_400 if len(ts) > 1 else 0.0
-    span = max(span, 1.0)
-    schema = rows[S.AIRFLOW_SCHEMA].dropna().astype(str)
-    af3 = bool(len(schema) == 0 or schema.str.startswith("3").mean() >= 0.5)
-    values = rows.get(S.VALUE)
-    return _Workload(sizes, rows[S.INTERNAL].to_numpy(dtype=bool), len(rows) / span, span,
-                     af3, values)
-
-
 def _quantile_label(q: float) -> str:
     return f"p{q * 100:g}"
 
@@ -201,7 +166,7 @@ def candidates(frame: pd.DataFrame | np.ndarray | Sequence[float], *,
         policy and common-io's 1 MiB example). Thresholds above the largest value (nothing
         would move) are dropped; duplicates are merged.
     """
-    sizes = (_workload(frame).sizes if isinstance(frame, pd.DataFrame)
+    sizes = (observed_writes(frame, sized_only=True).sizes if isinstance(frame, pd.DataFrame)
              else np.asarray(frame, dtype="float64"))
     out = [Candidate("db", "db", -1, "none", None, dialect),
            Candidate(f"db+{compression}", "db", -1, compression, None, dialect)]
@@ -227,48 +192,32 @@ _default_candidates = candidates
 
 # --- compression ratio ---------------------------------------------------------------------
 
-def measure_compression_ratio(values: pd.Series | Sequence[Any], codec: str = "zstd", *,
-                              sample: int = 200, seed: int = 0) -> float | None:
-    """Stored/original bytes of ``codec`` on a random sample of values (None: nothing to measure).
+def _airflow(w: ObservedWrites) -> str:
+    """The Airflow release a workload is evaluated on: 3.3, or 2.10 for an Airflow 2 export."""
+    return "3.3" if w.airflow3 else "2.10"
 
-    The bytes are counted by :func:`xcomlab.simulate.measure_compression_ratio` (zstd level
-    3; gzip as fsspec writes it).
-    """
-    items = [v for v in pd.Series(list(values)).dropna().tolist() if isinstance(v, str | bytes)]
-    if not items:
-        return None
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(items), size=min(sample, len(items)), replace=False)
-    data = [items[i].encode() if isinstance(items[i], str) else items[i] for i in sorted(pick)]
+
+def _sampled_ratio(values: pd.Series, codec: str) -> float | None:
+    """``codec``'s ratio on up to 200 sample values (seed 0); None when they hold no bytes."""
     if codec not in ("gzip", "zstd"):
         return 1.0
-    if not any(data):
+    try:
+        return measure_compression_ratio(values, codec, sample=200, rng=0)
+    except ParameterError:  # no str/bytes values to measure: the default ratio applies
         return None
-    from xcomlab.simulate import measure_compression_ratio as ratio_of
-
-    return ratio_of(data, codec)
 
 
 # --- evaluation ----------------------------------------------------------------------------
 
-def hard_limit_bytes(dialect: str, airflow3: bool = True) -> int:
-    """Smallest hard limit on a stored value for a dialect (``xcomlab/data/limits.csv``).
-
-    Airflow 3 is taken as 3.3, Airflow 2 as 2.10 (LONGBLOB on MySQL). MySQL takes the
-    lower of MySQL's and MariaDB's ``max_allowed_packet`` defaults.
-    """
-    return hard_limit(dialect, "3.3" if airflow3 else "2.10")
-
-
 def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
-           w: _Workload, notes: list[str]) -> float:
+           w: ObservedWrites, notes: list[str]) -> float:
     if codec == "none":
         return 1.0
     if isinstance(compression_ratio, dict) and codec in compression_ratio:
         return float(compression_ratio[codec])
     if isinstance(compression_ratio, int | float):
         return float(compression_ratio)
-    if w.values is not None and (r := measure_compression_ratio(w.values, codec)) is not None:
+    if w.values is not None and (r := _sampled_ratio(w.values, codec)) is not None:
         notes.append(f"{codec} ratio {r:.3f} measured on sample values")
         return r
     notes.append(f"{codec} ratio {CODECS[codec][0]:.3f}: default (docs/latency.md#compression, "
@@ -276,7 +225,7 @@ def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
     return CODECS[codec][0]
 
 
-def _db_bytes(c: Candidate, w: _Workload, ratio: float, ref_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+def _db_bytes(c: Candidate, w: ObservedWrites, ratio: float, ref_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     """(offloaded mask, bytes each row leaves in the DB's value column)."""
     offload = (tier_of(w.sizes, c.threshold_bytes) == "object") & ~w.internal
     inline = w.sizes
@@ -316,10 +265,6 @@ class _DiskSizer:
         return self.cache[key]
 
     def _size(self, vals: np.ndarray, offload: np.ndarray, dialect: str, packed: bool) -> float:
-        try:
-            from xcomlab.analysis import disk
-        except ImportError:
-            return float(len(vals) * ROW_OVERHEAD_BYTES + vals.sum())
         rows = self.rows.copy()
         rows[S.VALUE_BYTES] = pd.array(np.round(vals).astype("int64"), dtype="Int64")
         if S.VALUE in rows:
@@ -330,7 +275,7 @@ class _DiskSizer:
         return float(disk.estimate(rows, dialect, compressibility=1.0 if packed else None).total_bytes)
 
 
-def _latency(c: Candidate, w: _Workload, model: LatencyModel, ratio: float, offload: np.ndarray,
+def _latency(c: Candidate, w: ObservedWrites, model: LatencyModel, ratio: float, offload: np.ndarray,
              idx: np.ndarray, seed: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for op in ("push", "pull"):
@@ -354,7 +299,8 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
              horizon_days: int = 30, dialect: str = "postgresql",
              compression_ratio: float | dict[str, float] | None = None,
              pulls_per_push: float = 1.0, retention_days: float | None = None,
-             ref_bytes: int = REF_BYTES, sample_size: int = 20_000, seed: int = 0,
+             ref_bytes: int = REFERENCE_ROW_BYTES, sample_size: int = 20_000,
+             rng: np.random.Generator | int | None = 0,
              object_stores: Sequence[str] | None = None,
              simulate: bool | Mapping[str, Any] = False) -> pd.DataFrame:
     """One row per candidate: monthly cost, push/pull latency, peak DB size, violations.
@@ -392,7 +338,8 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
         object_bytes, objects, puts_per_month, violations, pareto``. ``attrs["notes"]`` lists
         the assumptions used.
     """
-    w = _workload(frame)
+    seed = seed_of(rng)
+    w = observed_writes(frame, sized_only=True)
     cands = (list(candidates) if candidates is not None else _default_candidates(
         frame, dialect=dialect, object_stores=object_stores or ("s3", "gcs", "azure")))
     notes: list[str] = []
@@ -400,7 +347,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
                                 for codec in dict.fromkeys(c.compression for c in cands)}
     n = len(w.sizes)
     kept_days = horizon_days + w.span_days if retention_days is None else retention_days
-    ctx = _Context(w, LatencyModel(metadata=dialect) if latency is None else latency,
+    ctx = _Context(w, LatencyModel(metadata=dialect).fit() if latency is None else latency,
                    prices, w.writes_per_day * kept_days / n, pulls_per_push, ref_bytes,
                    np.random.default_rng(seed).choice(n, size=min(n, sample_size), replace=False),
                    seed, _DiskSizer(frame, seed=seed))
@@ -432,7 +379,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
 class _Context:
     """What every candidate's evaluation shares."""
 
-    w: _Workload
+    w: ObservedWrites
     latency: LatencyModel
     prices: Prices | None
     scale: float            # rows at the peak / rows in the frame
@@ -453,7 +400,7 @@ def _evaluate_one(c: Candidate, ratio: float, ctx: _Context, simulated: dict[str
            "objects": round(float(offload.sum()) * ctx.scale),
            "puts_per_month": puts,
            "gets_per_month": puts * (1.0 + ctx.pulls_per_push),  # HEAD + GETs
-           "violations": int((db_vals > hard_limit_bytes(c.dialect, w.airflow3)).sum()),
+           "violations": int((db_vals > hard_limit(c.dialect, _airflow(w))).sum()),
            **simulated}
     cost = monthly_cost(db_bytes=vol["peak_db_bytes"], object_bytes=vol["object_bytes"],
                         puts=vol["puts_per_month"], gets=vol["gets_per_month"],
@@ -472,8 +419,6 @@ def _simulated(frame: pd.DataFrame, cands: Sequence[Candidate], ratios: dict[str
                horizon_days: int, retention_days: float | None,
                ctx: _Context) -> dict[str, dict[str, float]]:
     """Volumes from the Monte Carlo simulator (same seed for every candidate)."""
-    from xcomlab.simulate import SimConfig, fit_workload, simulate
-
     workload = fit_workload(frame)
     out: dict[str, dict[str, float]] = {}
     for c in cands:
@@ -483,10 +428,10 @@ def _simulated(frame: pd.DataFrame, cands: Sequence[Candidate], ratios: dict[str
                         compression_ratio=ratios[c.compression],
                         db_compression=c.kind == "db+compression",
                         retention_days=None if retention_days is None else int(retention_days),
-                        dialect=c.dialect, airflow="3.3" if ctx.w.airflow3 else "2.10",
+                        dialect=c.dialect, airflow=_airflow(ctx.w),
                         object_store=c.object_store or "s3", ref_bytes=ctx.ref_bytes)
         res = simulate(workload, cfg, horizon_days=horizon_days + int(ctx.w.span_days),
-                       seed=ctx.seed, disk_ratio=disk_ratio)
+                       rng=ctx.seed, disk_ratio=disk_ratio)
         out[c.name] = _volumes(res)
     return out
 

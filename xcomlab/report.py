@@ -34,13 +34,17 @@ from xcomlab.analysis.audit import (
 )
 from xcomlab.analysis.disk import constants as disk_constants
 from xcomlab.analysis.disk import disk_ratio
-from xcomlab.analysis.forecast import DEFAULT_CEILINGS, Forecast, forecast
-from xcomlab.analysis.profile import Profile, primary_rows, profile, summarize
+from xcomlab.analysis.forecast import Forecast, forecast
+from xcomlab.analysis.profile import Profile, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
-from xcomlab.errors import XcomlabError
+from xcomlab.constants import DEFAULT_CEILINGS
+from xcomlab.errors import InsufficientDataError, XcomlabError
+from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
+from xcomlab.randomness import RNG, seed_of
 from xcomlab.recommend import Recommendation, recommend
+from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_RETENTION", "SECTIONS", "render", "write_report"]
 
@@ -382,8 +386,6 @@ def _method(dialect: str, rec: Recommendation, now: datetime | None, source_name
     consts = [c for c in disk_constants().values() if c.dialect in (dialect, "any")]
     const_rows = pd.DataFrame([{"name": c.name, "value": f"{c.value:g} {c.unit}", "source": c.source,
                                 "date": c.date} for c in consts]).set_index("name")
-    from xcomlab.models.cost import OBJECT_SERVICES, load_prices
-
     prices = load_prices()
     used = {OBJECT_SERVICES.get(str(s), str(s)) for s in rec.table["object_store"] if s}
     used |= {svc for svc in prices["service"].unique() if str(svc).startswith(("rds-", "ebs-"))}
@@ -467,7 +469,7 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:0 0 24px
 def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | None = None,
            retention_policy: RetentionPolicy | None = None,
            ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str = "postgresql",
-           secrets: SecretReport | None = None, now: datetime | None = None, seed: int = 0,
+           secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
            recommend_options: Mapping[str, Any] | None = None) -> str:
     """The capacity report of an XCom frame as one self-contained HTML page.
 
@@ -488,8 +490,8 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         ``value`` column when it has one, else the section says values were not seen.
     now
         Generation time to print (None: none, and the output depends on the input only).
-    seed
-        Seed of the forecast bootstrap and the latency sampling.
+    rng
+        Seed or generator of the forecast bootstrap and the latency sampling.
     recommend_options
         Passed to :func:`xcomlab.recommend.recommend` (``prices``, ``db_ceiling_bytes`` …).
 
@@ -505,15 +507,16 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     S.validate_frame(frame)
     if not len(primary_rows(frame)):
         msg = "report: the frame has no rows; load an export with an xcom table"
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     if secrets is None and S.VALUE in frame.columns:
         secrets = scan_secrets(frame)
     name = source_name or "an XCom frame"
     s = summarize(frame, secrets=secrets)
     ratio = float(disk_ratio(primary_rows(frame), dialect))
-    rec = recommend(frame, dialect=dialect, seed=seed, **dict(recommend_options or {}))
+    seed = seed_of(rng)
+    rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
     lim, mig = check_limits(frame), migration_audit(frame, dialect=dialect)
-    fc = forecast(frame, disk_ratio=ratio, seed=seed)
+    fc = forecast(frame, disk_ratio=ratio, rng=seed)
     ret = retention(frame, retention_policy or DEFAULT_RETENTION, disk_ratio=ratio)
     findings = _findings(lim, mig, fc, ceilings, ret, secrets, rec)
     body = {

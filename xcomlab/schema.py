@@ -33,12 +33,12 @@ airflow_schema     category                one of :data:`AIRFLOW_SCHEMAS`
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import pandas as pd
 
 from xcomlab.errors import SchemaMismatchError
+from xcomlab.policy import is_internal_key
 
 __all__ = [
     "AIRFLOW_SCHEMAS",
@@ -47,6 +47,7 @@ __all__ = [
     "ENCODINGS",
     "empty_frame",
     "is_internal_key",
+    "primary_rows",
     "validate_frame",
 ]
 
@@ -101,26 +102,14 @@ DTYPES: Final[dict[str, object]] = {
 }
 COLUMNS: Final = tuple(DTYPES)
 
-#: Keys Airflow core writes by itself (docs/airflow-xcom.md#core-keys).
-CORE_KEYS: Final = frozenset(
-    {"skipmixin_key", "trigger_run_id", "trigger_logical_date_iso", "past_depends_met"}
-)
-#: Keys written by widely used provider operators rather than user code (same section).
-PROVIDER_KEYS: Final = frozenset({"pod_name", "pod_namespace"})
-_LINK_KEY = re.compile(r"^_link_")
+def primary_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the live ``xcom`` table when the export has it, else every row.
 
-
-def is_internal_key(key: str) -> bool:
-    """Return True for keys Airflow or its providers write by themselves.
-
-    Examples
-    --------
-    >>> is_internal_key("skipmixin_key"), is_internal_key("_link_BigQueryConsoleLink")
-    (True, True)
-    >>> is_internal_key("return_value")
-    False
+    Archive tables (``_xcom_archive``, ``_airflow_deleted__xcom__*``) hold rows that
+    Airflow no longer reads; they are reported apart.
     """
-    return key in CORE_KEYS or key in PROVIDER_KEYS or bool(_LINK_KEY.match(key))
+    live = frame[SOURCE_TABLE] == "xcom"
+    return frame[live] if live.any() else frame
 
 
 def empty_frame() -> pd.DataFrame:

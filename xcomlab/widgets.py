@@ -29,10 +29,12 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
-from xcomlab.errors import XcomlabError
+from xcomlab import plots
+from xcomlab.errors import ParameterError, ParameterTypeError
 from xcomlab.models.cost import OBJECT_SERVICES, Prices, monthly_cost
 from xcomlab.models.latency import LatencyModel
 from xcomlab.plots import format_bytes
+from xcomlab.randomness import RNG, seed_of
 from xcomlab.recommend import (
     COMMON_IO_EXAMPLE,
     DEFAULT_DB,
@@ -96,8 +98,8 @@ class BackendExplorer:
     dialect
         The metadata DB: ``postgresql``, ``mysql`` or ``sqlite`` (its default storage price
         and hard limits).
-    seed
-        Seed of the latency draws (same seed, same numbers).
+    rng
+        Seed or generator of the latency draws (same seed, same numbers; kept as ``seed``).
     threshold, compression, retention_days, object_store
         Initial widget values: threshold in bytes (a stop of :data:`THRESHOLDS`; ``0``
         always offload, ``-1`` never), ``none``/``gzip``/``zstd``, days kept (``0`` keep
@@ -128,7 +130,7 @@ class BackendExplorer:
         Seconds the last :meth:`update` took.
     """
 
-    def __init__(self, frame: pd.DataFrame, *, dialect: str = "postgresql", seed: int = 0,
+    def __init__(self, frame: pd.DataFrame, *, dialect: str = "postgresql", rng: RNG = 0,
                  threshold: int = POLICY_48KB, compression: str = "zstd",
                  retention_days: int = 0, object_store: str = "s3",
                  prices: Prices | None = None, latency: LatencyModel | None = None,
@@ -144,17 +146,17 @@ class BackendExplorer:
         stops = [v for _, v in THRESHOLDS]
         if threshold not in stops:
             msg = f"threshold={threshold!r}; expected one of {stops} (bytes; 0 always, -1 never)"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if not isinstance(frame, pd.DataFrame):
             msg = f"frame is a {type(frame).__name__}; expected the XCom frame from xcomlab.load_export"
-            raise XcomlabError(msg)
+            raise ParameterTypeError(msg)
         self.frame = frame
         self.dialect = dialect
-        self.seed = seed
+        self.seed = seed_of(rng)
         self._base = prices if prices is not None else Prices(db=DEFAULT_DB[dialect])
         self._eval_kw: dict[str, Any] = {
             "latency": latency, "compression_ratio": compression_ratio, "dialect": dialect,
-            "horizon_days": horizon_days, "sample_size": sample_size, "seed": seed}
+            "horizon_days": horizon_days, "sample_size": sample_size, "rng": self.seed}
         self._rec_kw: dict[str, Any] = {
             "latency_budget_ms": latency_budget_ms, "db_ceiling_bytes": db_ceiling_bytes,
             "cost_tolerance": cost_tolerance, "cost_tolerance_usd": cost_tolerance_usd}
@@ -358,8 +360,6 @@ class BackendExplorer:
         from matplotlib.figure import Figure
         from matplotlib.ticker import NullLocator
 
-        from xcomlab import plots
-
         if self._figure is None:
             self._figure = Figure(figsize=(11, 3.6))  # fixed margins: constrained layout costs 0.6 s
             self._figure.subplots(1, 2)
@@ -394,4 +394,4 @@ def _backend_of(threshold: int) -> str:
 def _check_choice(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         msg = f"{name}={value!r}; expected one of {list(allowed)}"
-        raise ValueError(msg)
+        raise ParameterError(msg)

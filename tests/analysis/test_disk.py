@@ -21,8 +21,8 @@ from xcomlab.analysis.disk import (
     estimate,
     estimate_compressibility,
     on_disk_bytes,
-    validate,
 )
+from xcomlab.disk_validation import validate
 
 PAGE = 8192
 

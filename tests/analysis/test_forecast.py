@@ -164,9 +164,9 @@ def test_stopped_dag_is_projected_at_zero() -> None:
 def test_same_seed_same_band() -> None:
     rng = np.random.default_rng(5)
     frame = make_frame(daily_frame(rng.lognormal(7, 0.5, 90)))
-    a, b = forecast(frame, seed=3), forecast(frame, seed=3)
+    a, b = forecast(frame, rng=3), forecast(frame, rng=3)
     pd.testing.assert_frame_equal(a.projection, b.projection)
-    c = forecast(frame, seed=4)
+    c = forecast(frame, rng=4)
     assert np.allclose(a.projection["expected"], c.projection["expected"])
     assert not np.allclose(a.projection["upper"], c.projection["upper"])
     assert (a.projection["lower"] <= a.projection["expected"]).all()

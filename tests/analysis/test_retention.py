@@ -11,9 +11,9 @@ from conftest import SAMPLES
 
 import xcomlab
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
 from xcomlab.analysis.retention import KeyRule, RetentionPolicy, db_clean_commands, retention
 from xcomlab.errors import XcomlabError
+from xcomlab.schema import primary_rows
 
 from .test_forecast import make_frame
 

@@ -9,7 +9,7 @@ import pytest
 
 import xcomlab.measure as xm
 from xcomlab.backend import StoreConfig, XComStore
-from xcomlab.models.latency import fit
+from xcomlab.models.latency import LatencyModel
 
 from .conftest import S3_BUCKET, s3_options
 
@@ -32,7 +32,7 @@ def test_value_of_is_deterministic_sized_and_compressible() -> None:
 
 
 def test_run_defaults_sqlite_inline_and_file_objects() -> None:
-    df = xm.run(sizes=SIZES, repeats=3, seed=7)
+    df = xm.run(sizes=SIZES, repeats=3, rng=7)
     assert set(df["store"]) == {"sqlite", "sqlite+file"}
     assert len(df) == 2 * len(SIZES) * 3 * 2
     assert df["ok"].all()
@@ -55,12 +55,12 @@ def test_run_memory_objects_and_the_latency_fit(tmp_path: Path) -> None:
     stores = {"mem": StoreConfig(url=url, object_base="memory://measure-test/xcom", threshold=0),
               "db": StoreConfig(url=url)}
     df = xm.run(stores, sizes=SIZES, repeats=3)
-    result = fit(df)
+    result = LatencyModel().fit(df)
     # the memory protocol is fitted as "file"; the DB tier as the sqlite dialect
-    assert set(result.fits.index) == {("push", "file"), ("pull", "file"),
+    assert set(result.fits_.index) == {("push", "file"), ("pull", "file"),
                                       ("push", "sqlite"), ("pull", "sqlite")}
-    assert (result.fits["n"] == len(SIZES) * 3).all()
-    pred = result.model.predict("push", "sqlite", [1_000, 100_000], airflow3=False)
+    assert (result.fits_["n"] == len(SIZES) * 3).all()
+    pred = result.predict("push", "sqlite", [1_000, 100_000], airflow3=False)
     assert pred[0] > 0 and pred[1] >= pred[0]
     # nothing left behind: rows and objects are cleared after the run
     with XComStore(StoreConfig(url=url, object_base="memory://measure-test/xcom")) as store:
@@ -93,7 +93,7 @@ def test_run_on_server_databases(pg_url: str, mysql_url: str) -> None:
     df = xm.run(stores, sizes=(100, 10_000), repeats=2)
     assert set(df["dialect"]) == {"postgresql", "mysql"}
     assert df["ok"].all()
-    assert set(fit(df).fits.index.get_level_values("backend")) == {"postgresql", "mysql"}
+    assert set(LatencyModel().fit(df).fits_.index.get_level_values("backend")) == {"postgresql", "mysql"}
 
 
 @pytest.mark.slow
@@ -106,4 +106,4 @@ def test_moto_server_and_s3_store(tmp_path: Path) -> None:
         df = xm.run({"s3": stores["sqlite+s3"]}, sizes=(100, 10_000), repeats=2)
     assert set(df["protocol"]) == {"s3"} and set(df["tier"]) == {"object"}
     assert s3_options(s3.endpoint)["client_kwargs"] == s3.storage_options["client_kwargs"]
-    assert set(fit(df).fits.index.get_level_values("backend")) == {"s3"}
+    assert set(LatencyModel().fit(df).fits_.index.get_level_values("backend")) == {"s3"}

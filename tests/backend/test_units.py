@@ -187,7 +187,7 @@ def test_cleanup_keeps_last_runs_and_age(tmp_path: Path) -> None:
         assert (report.rows, report.objects) == (2, 2) and report.object_bytes > 0
         assert sorted(store.rows()["run_id"]) == ["r1", "r3"]
         future = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
-        assert store.cleanup(RetentionPolicy(max_age=dt.timedelta(days=1)), now=future).rows == 2
+        assert store.cleanup(RetentionPolicy(max_age_days=1), now=future).rows == 2
         assert store.rows().empty and store.reconcile(grace_s=0).objects == 0
 
 

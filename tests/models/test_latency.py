@@ -14,14 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xcomlab.backend import StoreConfig, XComStore
-from xcomlab.errors import SchemaMismatchError, XcomlabError
+from xcomlab.errors import NotFittedError, SchemaMismatchError, XcomlabError
 from xcomlab.models.latency import (
     BACKENDS,
     DEFAULT_PARAMS,
     OBJECT_BACKENDS,
     LatencyModel,
     LatencyParams,
-    fit,
     stored_bytes,
     tier_of,
 )
@@ -45,7 +44,7 @@ def test_every_default_names_its_source() -> None:
 @pytest.mark.parametrize("op", ["push", "pull"])
 @pytest.mark.parametrize("codec", [None, "gzip", "zstd"])
 def test_monotone_in_size_and_quantile(backend: str, op: str, codec: str | None) -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     p50 = m.predict(op, backend, SIZES, compression=codec)  # type: ignore[arg-type]
     p99 = m.predict(op, backend, SIZES, quantile=0.99, compression=codec)  # type: ignore[arg-type]
     assert (np.diff(p50) >= 0).all()
@@ -56,7 +55,7 @@ def test_monotone_in_size_and_quantile(backend: str, op: str, codec: str | None)
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_airflow3_hop_and_encryption_add_time(backend: str) -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     for op in ("push", "pull"):
         af2 = m.predict(op, backend, SIZES, airflow3=False)
         af3 = m.predict(op, backend, SIZES, airflow3=True)
@@ -66,7 +65,7 @@ def test_airflow3_hop_and_encryption_add_time(backend: str) -> None:
 
 
 def test_object_store_is_slower_than_the_database_for_small_values() -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     small = [1_000]
     for store in ("s3", "gcs", "azure"):
         assert m.predict("push", store, small)[0] > 5 * m.predict("push", "postgresql", small)[0]
@@ -79,7 +78,7 @@ def test_object_store_is_slower_than_the_database_for_small_values() -> None:
 @given(fan_in=st.integers(1, 2_000), nbytes=st.integers(0, 5_000_000))
 @settings(max_examples=60, deadline=None)
 def test_fan_in_batched_never_slower_and_grows(fan_in: int, nbytes: int) -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     for backend in ("postgresql", "s3"):
         one = m.predict("pull", backend, [nbytes], fan_in=fan_in)[0]
         batch = m.predict("pull", backend, [nbytes], fan_in=fan_in, batched=True)[0]
@@ -89,7 +88,7 @@ def test_fan_in_batched_never_slower_and_grows(fan_in: int, nbytes: int) -> None
 
 
 def test_batched_fan_in_saves_round_trips_on_the_database_only() -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     db_n = m.predict("pull", "postgresql", [200], fan_in=500)[0]
     db_b = m.predict("pull", "postgresql", [200], fan_in=500, batched=True)[0]
     s3_n = m.predict("pull", "s3", [200], fan_in=500)[0]
@@ -99,7 +98,7 @@ def test_batched_fan_in_saves_round_trips_on_the_database_only() -> None:
 
 
 def test_sample_matches_predict_and_is_seeded() -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     n = np.full(200_000, 5_000.0)
     for backend, fan in (("s3", 1), ("postgresql", 1), ("postgresql", 50)):
         draws = m.sample("push", backend, n, np.random.default_rng(7), fan_in=fan)
@@ -134,7 +133,7 @@ def test_stored_bytes_matches_real_fernet_and_codecs() -> None:
 
 
 def test_bad_arguments_raise_clear_errors() -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     with pytest.raises(ValueError, match="backend='oracle'"):
         m.predict("push", "oracle", [1])
     with pytest.raises(ValueError, match="op='put'"):
@@ -172,21 +171,21 @@ def _synthetic(rng: np.random.Generator, truth: dict[tuple[str, str], tuple[floa
 def test_fit_recovers_known_parameters() -> None:
     truth = {("push", "postgresql"): (3e-3, 2e-8), ("pull", "postgresql"): (1e-3, 5e-9),
              ("push", "s3"): (40e-3, 1.2e-8), ("pull", "s3"): (20e-3, 1.1e-8)}
-    res = fit(_synthetic(np.random.default_rng(0), truth, sigma=0.3))
+    res = LatencyModel().fit(_synthetic(np.random.default_rng(0), truth, sigma=0.3))
     for (op, backend), (a, b) in truth.items():
-        row = res.summary().loc[(op, backend)]
+        row = res.fits_.loc[(op, backend)]
         assert row["slope_s_per_byte"] == pytest.approx(b, rel=0.08)  # se ≈ 2.5 % at n=2000
         # least squares recovers the mean fixed time: a·exp(σ²/2)
         assert row["intercept_s"] == pytest.approx(a * np.exp(0.3**2 / 2), rel=0.15)
         assert row["sigma"] == pytest.approx(0.3, rel=0.3)
         assert row["r2"] > 0.3  # the fixed-time noise is as large as the size signal for S3
         # the calibrated median fixed time: mean / exp(σ²/2)
-        assert res.params[backend].fixed_s(op) == pytest.approx(a, rel=0.1)
-    assert res.model.codecs.serialize_s_per_byte == pytest.approx(2e-9, rel=1e-6)
+        assert res.params_[backend].fixed_s(op) == pytest.approx(a, rel=0.1)
+    assert res.codecs_.serialize_s_per_byte == pytest.approx(2e-9, rel=1e-6)
     # the calibrated model predicts the store step it was fitted on
-    got = res.model.backend("s3").fixed_s("pull") + res.model.backend("s3").per_byte_s("pull") * 1e6
+    got = res.backend("s3").fixed_s("pull") + res.backend("s3").per_byte_s("pull") * 1e6
     assert got == pytest.approx(20e-3 + 1.1e-2, rel=0.1)
-    assert set(res.residuals.columns) >= {"op", "backend", "bytes", "seconds", "predicted_s", "residual_s"}
+    assert set(res.residuals_.columns) >= {"op", "backend", "bytes", "seconds", "predicted_s", "residual_s"}
     assert "measurements" in repr(res)
 
 
@@ -194,17 +193,17 @@ def test_fit_tolerates_missing_phase_columns() -> None:
     truth = {("push", "sqlite"): (1e-3, 1e-8)}
     m = _synthetic(np.random.default_rng(1), truth, sigma=0.2)
     m = m[["op", "tier", "dialect", "bytes_in", "total_s"]].rename(columns={"total_s": "seconds"})
-    res = fit(m)
-    assert res.summary().loc[("push", "sqlite"), "slope_s_per_byte"] == pytest.approx(1.2e-8, rel=0.1)
-    assert any("serialize_s" in note for note in res.notes)
-    assert res.model.codecs.serialize_s_per_byte == 0.0
+    res = LatencyModel().fit(m)
+    assert res.fits_.loc[("push", "sqlite"), "slope_s_per_byte"] == pytest.approx(1.2e-8, rel=0.1)
+    assert any("serialize_s" in note for note in res.notes_)
+    assert res.codecs_.serialize_s_per_byte == 0.0
 
 
 def test_fit_rejects_frames_it_cannot_use() -> None:
     with pytest.raises(SchemaMismatchError, match="expected 'op'"):
-        fit(pd.DataFrame({"x": [1]}))
+        LatencyModel().fit(pd.DataFrame({"x": [1]}))
     with pytest.raises(XcomlabError, match="no usable measurements"):
-        fit(pd.DataFrame({"op": ["delete"], "bytes_in": [1], "seconds": [0.1], "dialect": ["sqlite"]}))
+        LatencyModel().fit(pd.DataFrame({"op": ["delete"], "bytes_in": [1], "seconds": [0.1], "dialect": ["sqlite"]}))
 
 
 def _median_time(fn, reps: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -248,10 +247,10 @@ def test_fit_on_real_sqlite_and_file_timings(tmp_path) -> None:  # type: ignore[
                              "object_s": s if tier == "object" else np.nan, "total_s": s})
     con.close()
     meas = pd.DataFrame(rows)
-    res = fit(meas)
-    assert set(res.params) == {"sqlite", "file"}
+    res = LatencyModel().fit(meas)
+    assert set(res.fits_.index.get_level_values("backend")) == {"sqlite", "file"}
     for tier, g in meas.groupby("tier"):
-        p = res.params["file" if tier == "object" else "sqlite"]
+        p = res.params_["file" if tier == "object" else "sqlite"]
         assert p.per_byte_s("push") > 0, p
         med = g.groupby("bytes_in")["total_s"].median()
         pred = p.fixed_s("push") + p.per_byte_s("push") * med.index.to_numpy(float)
@@ -275,23 +274,23 @@ def test_fit_on_the_reference_backend_measurements(tmp_path) -> None:  # type: i
         store.set("return_value", value, **ids)
         assert store.get("return_value", **ids) == value
     meas = store.measurements()
-    res = fit(meas)
-    assert {"sqlite", "file"} <= set(res.params)
-    fits = res.summary()
+    res = LatencyModel().fit(meas)
+    assert {"sqlite", "file"} <= set(res.fits_.index.get_level_values("backend"))
+    fits = res.fits_
     assert {("push", "sqlite"), ("pull", "sqlite"), ("push", "file"), ("pull", "file")} <= set(fits.index)
     # reads take the size of the write they read (the store records none for DB reads)
-    pulls = res.residuals[res.residuals["op"] == "pull"]
+    pulls = res.residuals_[res.residuals_["op"] == "pull"]
     assert (pulls["bytes"] > 0).all()
     assert (fits["slope_s_per_byte"] >= 0).all() and (fits["intercept_s"] >= 0).all()
-    model = res.model
+    model = res
     t = model.predict("push", "file", [1e3, 1e6], airflow3=False)
     assert t[1] > t[0] > 0
-    assert model.codecs.serialize_s_per_byte > 0  # measured, not the default
-    assert model.codecs.serialize_s_per_byte != LatencyModel().codecs.serialize_s_per_byte
+    assert model.codecs_.serialize_s_per_byte > 0  # measured, not the default
+    assert model.codecs_.serialize_s_per_byte != LatencyModel().fit().codecs_.serialize_s_per_byte
 
 
 def test_tiered_routes_each_value_and_summary_lists_sources() -> None:
-    m = LatencyModel()
+    m = LatencyModel().fit()
     sizes = np.array([100, 49_343, 49_344, 2_000_000])
     t = m.predict_tiered("push", sizes, threshold=49_344, compression="zstd")
     assert t[0] == pytest.approx(m.predict("push", "postgresql", [100])[0])
@@ -304,3 +303,23 @@ def test_tiered_routes_each_value_and_summary_lists_sources() -> None:
     assert table["source"].str.len().gt(0).all()
     assert table.loc["s3", "push_fixed_ms"] == pytest.approx(40.0)  # HEAD + PUT, 20 ms each
     assert "LatencyModel" in m._repr_html_()
+
+
+def test_the_fitted_model_contract() -> None:
+    """__init__ stores priors only; fit returns self; fitted attributes end in _; repr says on what."""
+    custom = {"sqlite": DEFAULT_PARAMS["sqlite"]}
+    m = LatencyModel(custom, metadata="sqlite")
+    assert m.params is custom and m.metadata == "sqlite"
+    assert not m.fitted and not [a for a in vars(m) if a.endswith("_")]
+    assert "not fitted" in repr(m)
+    for call in (lambda: m.predict("push", "s3", [1]), lambda: m.sample("pull", "sqlite", [1], 0),
+                 m.summary):
+        with pytest.raises(NotFittedError, match=r"call \.fit\(measurements\)"):
+            call()
+    assert m.fit() is m
+    assert repr(m) == "LatencyModel(fitted on the documented defaults (model_parameters.md §2); metadata=sqlite)"
+    assert isinstance(m.summary(), pd.DataFrame) and m.fits_.empty
+    measured = _synthetic(np.random.default_rng(1), {("push", "s3"): (0.02, 1e-8)}, sigma=0.2)
+    assert m.fit(measured) is m
+    assert repr(m).startswith(f"LatencyModel(fitted on {len(measured)} measurements of s3;")
+    assert list(m.fits_.index) == [("push", "s3")]

@@ -27,7 +27,7 @@ from xcomlab.simulate import (
 
 @pytest.fixture(scope="module")
 def work() -> Workload:
-    return synthetic_workload(dags=60, seed=4, large_share=0.05, size_growth_per_month=0.05)
+    return synthetic_workload(dags=60, rng=4, large_share=0.05, size_growth_per_month=0.05)
 
 
 def _hand(sizes: list[float], runs_per_day: float = 50.0) -> Workload:
@@ -57,9 +57,9 @@ class SizeLatency:
 
 def test_same_seed_same_result_and_another_seed_differs(work: Workload) -> None:
     cfg = SimConfig("tiered", threshold_bytes=4096)
-    a = simulate(work, cfg, horizon_days=40, seed=11, latency=SizeLatency())
-    b = simulate(work, cfg, horizon_days=40, seed=11, latency=SizeLatency())
-    c = simulate(work, cfg, horizon_days=40, seed=12, latency=SizeLatency())
+    a = simulate(work, cfg, horizon_days=40, rng=11, latency=SizeLatency())
+    b = simulate(work, cfg, horizon_days=40, rng=11, latency=SizeLatency())
+    c = simulate(work, cfg, horizon_days=40, rng=12, latency=SizeLatency())
     pd.testing.assert_frame_equal(a.daily, b.daily)
     pd.testing.assert_frame_equal(a.push_sizes, b.push_sizes)
     pd.testing.assert_frame_equal(a.latency, b.latency)
@@ -69,7 +69,7 @@ def test_same_seed_same_result_and_another_seed_differs(work: Workload) -> None:
 
 
 def test_daily_columns_add_up(work: Workload) -> None:
-    r = simulate(work, SimConfig("tiered", threshold_bytes=2048, compression_ratio=0.4), horizon_days=30, seed=1)
+    r = simulate(work, SimConfig("tiered", threshold_bytes=2048, compression_ratio=0.4), horizon_days=30, rng=1)
     d = r.daily
     assert list(d.columns) == list(DAILY_COLUMNS)
     assert (d["writes"] == d["db_writes"] + d["object_writes"]).all()
@@ -82,7 +82,7 @@ def test_daily_columns_add_up(work: Workload) -> None:
 
 
 def test_writes_follow_the_workload_rate(work: Workload) -> None:
-    r = simulate(work, horizon_days=60, seed=3)
+    r = simulate(work, horizon_days=60, rng=3)
     expected = sum(work.writes_per_day(d) for d in range(60))
     assert r.writes == pytest.approx(expected, rel=0.02)
     bytes_expected = sum(work.bytes_per_day(d) for d in range(60))
@@ -90,7 +90,7 @@ def test_writes_follow_the_workload_rate(work: Workload) -> None:
 
 
 def test_draws_do_not_depend_on_the_configuration(work: Workload) -> None:
-    runs = [simulate(work, cfg, horizon_days=20, seed=5).daily
+    runs = [simulate(work, cfg, horizon_days=20, rng=5).daily
             for cfg in (SimConfig(), SimConfig("object", compression_ratio=0.3), SimConfig("tiered", threshold_bytes=999))]
     for d in runs[1:]:
         pd.testing.assert_series_equal(d["writes"], runs[0]["writes"])
@@ -102,11 +102,11 @@ def test_db_bytes_fall_as_the_threshold_falls(work: Workload) -> None:
     peak = []
     for thr in thresholds:
         cfg = SimConfig("tiered", threshold_bytes=thr, ref_bytes=0)
-        peak.append(simulate(work, cfg, horizon_days=30, seed=2).daily["db_bytes"].iloc[-1])
+        peak.append(simulate(work, cfg, horizon_days=30, rng=2).daily["db_bytes"].iloc[-1])
     assert all(a >= b for a, b in itertools.pairwise(peak)), peak
     assert peak[0] > peak[3] > peak[-1] == 0
     # With reference rows the DB still shrinks while the threshold is above the row's size.
-    with_refs = [simulate(work, SimConfig("tiered", threshold_bytes=t), horizon_days=30, seed=2)
+    with_refs = [simulate(work, SimConfig("tiered", threshold_bytes=t), horizon_days=30, rng=2)
                  .daily["db_bytes"].iloc[-1] for t in (-1, 100_000, 10_000, 1_000)]
     assert all(a >= b for a, b in itertools.pairwise(with_refs))
 
@@ -114,9 +114,9 @@ def test_db_bytes_fall_as_the_threshold_falls(work: Workload) -> None:
 @settings(max_examples=25, deadline=None, database=None)
 @given(st.integers(-1, 3_000_000), st.integers(-1, 3_000_000), st.integers(0, 2**16))
 def test_db_value_bytes_never_grow_when_the_threshold_falls(t1: int, t2: int, seed: int) -> None:
-    w = synthetic_workload(dags=8, seed=1, large_share=0.2)
+    w = synthetic_workload(dags=8, rng=1, large_share=0.2)
     high, low = (t1, t2) if (t1 == -1 or (t2 != -1 and t1 >= t2)) else (t2, t1)
-    at = {t: simulate(w, SimConfig("tiered", threshold_bytes=t, ref_bytes=0), horizon_days=10, seed=seed).daily
+    at = {t: simulate(w, SimConfig("tiered", threshold_bytes=t, ref_bytes=0), horizon_days=10, rng=seed).daily
           for t in (high, low)}
     assert (at[high]["db_bytes"] >= at[low]["db_bytes"]).all()
     assert (at[high]["object_bytes"] <= at[low]["object_bytes"]).all()
@@ -125,7 +125,7 @@ def test_db_value_bytes_never_grow_when_the_threshold_falls(t1: int, t2: int, se
 def test_object_bytes_and_cost_rise_with_the_compression_ratio(work: Workload) -> None:
     prev_bytes, prev_cost, prev_p50 = -1, -1.0, -1.0
     for ratio in (0.1, 0.3, 0.6, 1.0):
-        r = simulate(work, SimConfig("object", compression_ratio=ratio), horizon_days=35, seed=8,
+        r = simulate(work, SimConfig("object", compression_ratio=ratio), horizon_days=35, rng=8,
                      prices=LinearPrices(), latency=SizeLatency())
         obj = int(r.daily["object_bytes"].iloc[-1])
         assert obj > prev_bytes
@@ -137,8 +137,8 @@ def test_object_bytes_and_cost_rise_with_the_compression_ratio(work: Workload) -
 
 def test_retention_bounds_the_database(work: Workload) -> None:
     keep = 14
-    kept = simulate(work, SimConfig(retention_days=keep), horizon_days=60, seed=9).daily
-    full = simulate(work, SimConfig(), horizon_days=60, seed=9).daily
+    kept = simulate(work, SimConfig(retention_days=keep), horizon_days=60, rng=9).daily
+    full = simulate(work, SimConfig(), horizon_days=60, rng=9).daily
     assert (kept["db_rows"] <= full["db_rows"]).all()
     assert int(kept["db_rows"].iloc[-1]) == int(kept["writes"].iloc[-keep:].sum())
     steady = kept["db_rows"].iloc[keep:]
@@ -148,20 +148,20 @@ def test_retention_bounds_the_database(work: Workload) -> None:
 
 def test_orphaned_objects_when_db_clean_does_not_purge(work: Workload) -> None:
     cfg = SimConfig("tiered", threshold_bytes=4096, retention_days=7)
-    purged = simulate(work, cfg, horizon_days=30, seed=1).daily
-    orphans = simulate(work, replace(cfg, purge_objects=False), horizon_days=30, seed=1).daily
+    purged = simulate(work, cfg, horizon_days=30, rng=1).daily
+    orphans = simulate(work, replace(cfg, purge_objects=False), horizon_days=30, rng=1).daily
     assert orphans["object_bytes"].iloc[-1] > 3 * purged["object_bytes"].iloc[-1]
     pd.testing.assert_series_equal(orphans["db_bytes"], purged["db_bytes"])
 
 
 def test_violations_counted_when_big_values_stay_in_the_db() -> None:
     w = _hand([100.0, 500.0, 5_000.0, 50_000.0])  # half the writes over 1 000 bytes
-    db = simulate(w, SimConfig(hard_limit_bytes=1_000), horizon_days=20, seed=0)
+    db = simulate(w, SimConfig(hard_limit_bytes=1_000), horizon_days=20, rng=0)
     assert db.violations == pytest.approx(db.writes / 2, rel=0.15)
-    tiered = simulate(w, SimConfig("tiered", threshold_bytes=1_000, hard_limit_bytes=1_000), horizon_days=20, seed=0)
+    tiered = simulate(w, SimConfig("tiered", threshold_bytes=1_000, hard_limit_bytes=1_000), horizon_days=20, rng=0)
     assert tiered.violations == 0
     squeezed = simulate(w, SimConfig(hard_limit_bytes=1_000, db_compression=True, compression_ratio=0.1),
-                        horizon_days=20, seed=0)
+                        horizon_days=20, rng=0)
     assert squeezed.violations == pytest.approx(squeezed.writes / 4, rel=0.2)  # only the 50 000-byte ones
 
 
@@ -172,11 +172,11 @@ def test_default_hard_limits_come_from_limits_csv() -> None:
     assert hard_limit("mysql", "2.8") == 65_535
     assert SimConfig(dialect="sqlite").hard_limit_bytes == 1_000_000_000
     big = _hand([2e9])
-    assert simulate(big, SimConfig(dialect="sqlite"), horizon_days=3, seed=0).violations > 0
+    assert simulate(big, SimConfig(dialect="sqlite"), horizon_days=3, rng=0).violations > 0
 
 
 def test_latency_quantiles_per_tier(work: Workload) -> None:
-    r = simulate(work, SimConfig("tiered", threshold_bytes=4096), horizon_days=20, seed=0, latency=SizeLatency())
+    r = simulate(work, SimConfig("tiered", threshold_bytes=4096), horizon_days=20, rng=0, latency=SizeLatency())
     lat = r.latency
     assert lat is not None
     assert set(lat.index) == {(op, t) for op in ("push", "pull") for t in ("db", "object", "all")}
@@ -186,8 +186,8 @@ def test_latency_quantiles_per_tier(work: Workload) -> None:
 
 
 def test_with_the_real_latency_and_cost_models(work: Workload) -> None:
-    r = simulate(work, SimConfig("tiered", threshold_bytes=4096), horizon_days=31, seed=0,
-                 latency=LatencyModel(), prices=Prices())
+    r = simulate(work, SimConfig("tiered", threshold_bytes=4096), horizon_days=31, rng=0,
+                 latency=LatencyModel().fit(), prices=Prices())
     assert r.usd_per_month is not None and r.usd_per_month > 0
     assert r.latency is not None and r.latency.loc[("push", "object"), "p50_s"] > r.latency.loc[("push", "db"), "p50_s"]
 
@@ -211,3 +211,12 @@ def test_measured_compression_ratio() -> None:
     assert measure_compression_ratio([bytes(np.random.default_rng(0).bytes(4000))], "zstd") > 0.99
     with pytest.raises(ValueError, match="codec='lz77'"):
         measure_compression_ratio(values, "lz77")
+
+
+def test_threshold_on_is_spelled_as_in_the_backend() -> None:
+    assert SimConfig("tiered", threshold_bytes=10).threshold_on == "serialized"
+    with pytest.warns(DeprecationWarning, match="now spelled 'serialized'"):
+        old = SimConfig("tiered", threshold_bytes=10, threshold_on="original")  # type: ignore[arg-type]
+    assert old.threshold_on == "serialized"
+    with pytest.raises(ValueError, match="expected 'serialized' or 'stored'"):
+        SimConfig("tiered", threshold_bytes=10, threshold_on="compressed")  # type: ignore[arg-type]

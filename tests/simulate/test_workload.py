@@ -60,7 +60,7 @@ def test_sketch_keeps_observed_sizes(frame: pd.DataFrame, fitted: Workload) -> N
 def test_fitted_workload_reproduces_daily_volume(frame: pd.DataFrame, fitted: Workload) -> None:
     observed = daily(frame[frame["source_table"] == "xcom"])
     n = len(observed)
-    sim = simulate(fitted, SimConfig(), horizon_days=n, seed=0).daily
+    sim = simulate(fitted, SimConfig(), horizon_days=n, rng=0).daily
     for lo, hi in ((0, n // 2), (n // 2, n)):
         rows_obs, rows_sim = observed["rows"].iloc[lo:hi].sum(), sim["writes"].iloc[lo:hi].sum()
         bytes_obs, bytes_sim = observed["value_bytes"].iloc[lo:hi].sum(), sim["value_bytes"].iloc[lo:hi].sum()
@@ -71,14 +71,14 @@ def test_fitted_workload_reproduces_daily_volume(frame: pd.DataFrame, fitted: Wo
 def test_fit_refuses_an_empty_frame() -> None:
     from xcomlab.schema import empty_frame
 
-    with pytest.raises(ValueError, match="no rows to fit"):
+    with pytest.raises(ValueError, match="no live xcom rows"):
         fit_workload(empty_frame())
 
 
 def test_synthetic_workload_is_seeded_and_shaped() -> None:
-    a = synthetic_workload(dags=200, tasks_per_dag=(4, 8), seed=3)
-    b = synthetic_workload(dags=200, tasks_per_dag=(4, 8), seed=3)
-    c = synthetic_workload(dags=200, tasks_per_dag=(4, 8), seed=4)
+    a = synthetic_workload(dags=200, tasks_per_dag=(4, 8), rng=3)
+    b = synthetic_workload(dags=200, tasks_per_dag=(4, 8), rng=3)
+    c = synthetic_workload(dags=200, tasks_per_dag=(4, 8), rng=4)
     assert np.array_equal(a.sizes, b.sizes) and not np.array_equal(a.sizes[:5], c.sizes[:5])
     assert 800 <= len(a) <= 1600 and len(set(a.dag_id)) == 200
     assert np.all(np.diff(a.sizes, axis=1) >= 0)

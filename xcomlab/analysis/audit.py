@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
+from xcomlab.errors import ParameterError
+from xcomlab.schema import primary_rows
 
 __all__ = [
     "JSONB_MAX_BYTES",
@@ -83,12 +84,12 @@ def hard_limit(dialect: str, airflow: str = "3.3") -> int:
     """
     if dialect not in _DIALECTS:
         msg = f"dialect={dialect!r}; expected one of {list(_DIALECTS)}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     found = [lim.limit_bytes for lim in limits()
              if lim.kind == "hard" and lim.dialect in (dialect, "any") and lim.applies_to(airflow)]
     if not found:
         msg = f"no hard limit known for {dialect} on Airflow {airflow}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     return min(found)
 
 
@@ -247,7 +248,7 @@ def migration_audit(frame: pd.DataFrame, *, target: str = "3.3.2", dialect: str 
     notes: list[str] = []
     if not target.startswith("3"):
         msg = f"target={target!r}; expected an Airflow 3 release such as '3.3.2'"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     schema = rows[S.AIRFLOW_SCHEMA].dropna()
     if len(schema) and (schema >= "3.0-3.2").all():
         empty = pd.DataFrame(columns=["kind", "severity", "rows", "bytes", "explanation"]).set_index("kind")

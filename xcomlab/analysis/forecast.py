@@ -30,18 +30,13 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
 from xcomlab.analysis.retention import RetentionPolicy
-from xcomlab.errors import XcomlabError
+from xcomlab.constants import DEFAULT_CEILINGS
+from xcomlab.errors import InsufficientDataError, ParameterError
+from xcomlab.randomness import seed_of
+from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_CEILINGS", "Backtest", "Crossing", "Forecast", "backtest", "forecast"]
-
-#: Ceilings people plan against, in on-disk bytes (docs/managed-airflow.md, read
-#: 2026-11): Cloud Composer blocks upgrades and snapshots above 20 GB
-#: (cloud.google.com/composer/docs/cleanup-airflow-database, 2024–26); Astronomer warns of
-#: a degraded scheduler for a table above 50 GiB
-#: (astronomer.io/docs/learn/airflow-3/cleanup-dag-tutorial; astronomer/docs PR#3596, 2025–26).
-DEFAULT_CEILINGS: Final[dict[str, float]] = {"20 GB": 20e9, "50 GiB": 50 * 2**30}
 
 MAX_DAYS: Final = 3650  # how far the expected path is followed to find a crossing
 MIN_TREND_DAYS: Final = 7  # fewer fitted days: a flat rate, no trend
@@ -359,7 +354,7 @@ class Forecast:
 
     def plot(self, ax: Any = None, ceilings: dict[str, float] | None = None) -> Any:
         """History and projection of the on-disk size with its band and ceilings."""
-        from xcomlab import plots
+        from xcomlab import plots  # imported on use: it loads matplotlib
 
         return plots.forecast(self, ax=ax, ceilings=ceilings)
 
@@ -384,13 +379,13 @@ def _live(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     rows = rows[rows[S.TIMESTAMP].notna()]
     if not len(rows):
         msg = f"{what}: the frame has no live xcom rows with a timestamp; nothing to forecast"
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     return rows
 
 
 def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = None,
-             retention: RetentionPolicy | None = None, disk_ratio: float = 1.0, seed: int = 0,
-             boot: int = 200) -> Forecast:
+             retention: RetentionPolicy | None = None, disk_ratio: float = 1.0,
+             rng: np.random.Generator | int | None = 0, boot: int = 200) -> Forecast:
     """Fit the growth of the live xcom table and project it ``horizon_days`` ahead.
 
     Parameters
@@ -408,8 +403,8 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
     disk_ratio
         On-disk bytes per logical value byte (``xcomlab.analysis.disk.disk_ratio``);
         ceilings are compared with logical size × ``disk_ratio``.
-    seed, boot
-        Bootstrap seed and replicates.
+    rng, boot
+        Bootstrap seed or generator (the forecast records the seed it ran) and replicates.
 
     Examples
     --------
@@ -418,21 +413,22 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
     """
     if by not in (None, "dag_id"):
         msg = f"by={by!r}; expected None or 'dag_id'"
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     if horizon_days < 1 or boot < 2 or disk_ratio <= 0:
         msg = (f"horizon_days={horizon_days}, boot={boot}, disk_ratio={disk_ratio}; expected "
                "horizon_days ≥ 1, boot ≥ 2 and a positive disk_ratio")
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
+    seed = seed_of(rng)
     rows = _live(frame, "forecast")
     grid = _grid(rows)
     lo, hi = grid.window()
-    rng = np.random.default_rng(seed)
-    fits = _fits(grid, lo, hi, boot, rng)
-    total = _total_fit(grid, lo, hi, boot, rng)
+    gen = np.random.default_rng(seed)
+    fits = _fits(grid, lo, hi, boot, gen)
+    total = _total_fit(grid, lo, hi, boot, gen)
     notes = _notes(grid, lo, hi, fits)
     n = len(grid.dates)
     days = np.arange(n, n + horizon_days)
-    pos = _block_positions(hi - lo + 1, horizon_days, boot, rng)
+    pos = _block_positions(hi - lo + 1, horizon_days, boot, gen)
     windows = [_window(retention, d, r) for d, r in zip(grid.dags, grid.runs_per_day, strict=True)]
     long_days = np.arange(n, n + max(MAX_DAYS, horizon_days))
     per_dag, expected_long = [], np.zeros(len(long_days))
@@ -548,24 +544,24 @@ class Backtest:
         return f"<p><b>{self!r}</b></p>" + self.by_dag.to_html(float_format=lambda x: f"{x:,.3g}")
 
 
-def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7, seed: int = 0,
-             boot: int = 200) -> Backtest:
+def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7,
+             rng: np.random.Generator | int | None = 0, boot: int = 200) -> Backtest:
     """Fit :func:`forecast`'s model on the first ``train_fraction`` of the fitted window and
     compare the bytes it expects to be written over the remaining days with the actual."""
     if not 0 < train_fraction < 1:
         msg = f"train_fraction={train_fraction}; expected a fraction strictly between 0 and 1"
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     grid = _grid(_live(frame, "backtest"))
     lo, hi = grid.window()
     cut = lo + round(train_fraction * (hi - lo + 1))
     if cut - lo < 2 or cut > hi:
         msg = (f"backtest needs at least 2 training days and 1 test day; the history has "
                f"{hi - lo + 1} usable day(s)")
-        raise XcomlabError(msg)
-    rng = np.random.default_rng(seed)
-    fits = _fits(grid, lo, cut - 1, boot, rng)
+        raise InsufficientDataError(msg)
+    gen = np.random.default_rng(seed_of(rng))
+    fits = _fits(grid, lo, cut - 1, boot, gen)
     days = np.arange(cut, hi + 1)
-    pos = _block_positions(cut - lo, len(days), boot, rng)
+    pos = _block_positions(cut - lo, len(days), boot, gen)
     pred = np.array([f.daily(days, grid.weekday0).sum() for f in fits])
     paths = np.stack([_future(f, days, grid.weekday0, pos).sum(axis=1) for f in fits])  # (dags, B)
     actual = grid.rate[cut:hi + 1].sum(axis=0)

@@ -1,4 +1,8 @@
-"""Profile: how many XComs and bytes, per DAG / task / key, and which values dominate."""
+"""Profile: how many XComs and bytes, per DAG / task / key, and which values dominate.
+
+The top of :mod:`xcomlab.analysis`: :func:`summarize` gathers the audit, disk and secret
+numbers, so those modules never import this one.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,16 @@ from typing import Any
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.ingest.loader import load_report
+from xcomlab.analysis.audit import check_limits, migration_audit
+from xcomlab.analysis.disk import on_disk_bytes
+from xcomlab.analysis.secrets import SecretReport, scan_secrets
+from xcomlab.errors import XcomlabError
+from xcomlab.ingest import load_report
+from xcomlab.schema import primary_rows
 
 __all__ = ["Profile", "daily", "primary_rows", "profile", "summarize"]
 
 _QUANTILES = {"p50_bytes": 0.5, "p90_bytes": 0.9, "p99_bytes": 0.99}
-
-
-def primary_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the live ``xcom`` table when the export has it, else every row.
-
-    Archive tables (``_xcom_archive``, ``_airflow_deleted__xcom__*``) hold rows that
-    Airflow no longer reads; they are reported apart.
-    """
-    live = frame[S.SOURCE_TABLE] == "xcom"
-    return frame[live] if live.any() else frame
 
 
 def _group(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -69,20 +68,20 @@ class Profile:
 
     def plot_sizes(self, ax: Any = None, *, cdf: bool = False) -> Any:
         """Log-scale histogram (or CDF) of value sizes; returns the matplotlib Axes."""
-        from xcomlab import plots
+        from xcomlab import plots  # imported on use: it loads matplotlib
 
         return plots.size_cdf(self.sizes, ax=ax) if cdf else plots.size_hist(self.sizes, ax=ax)
 
     def plot_top(self, by: str = "dag", n: int = 10, ax: Any = None) -> Any:
         """Bar chart of the ``n`` largest DAGs, tasks or keys by bytes."""
-        from xcomlab import plots
+        from xcomlab import plots  # imported on use: it loads matplotlib
 
         table = {"dag": self.by_dag, "task": self.by_task, "key": self.by_key}[by]
         return plots.top_bar(table, n=n, ax=ax, title=f"Largest {by}s by value bytes")
 
     def plot_daily(self, ax: Any = None) -> Any:
         """Bytes written per day."""
-        from xcomlab import plots
+        from xcomlab import plots  # imported on use: it loads matplotlib
 
         return plots.daily(self.daily, ax=ax)
 
@@ -142,7 +141,7 @@ def _mapped(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("rows", ascending=False)
 
 
-def summarize(frame: pd.DataFrame, *, secrets: Any = None) -> dict[str, Any]:
+def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> dict[str, Any]:
     """The headline numbers of an XCom frame, as plain JSON-ready values.
 
     Keys: ``airflow_schema, rows, value_bytes, by_dag ({dag_id: {rows, value_bytes}}),
@@ -156,10 +155,6 @@ def summarize(frame: pd.DataFrame, *, secrets: Any = None) -> dict[str, Any]:
     :func:`~xcomlab.analysis.disk.on_disk_bytes`). Counts cover the
     live ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
     """
-    from xcomlab.analysis.audit import check_limits, migration_audit
-    from xcomlab.analysis.disk import on_disk_bytes
-    from xcomlab.analysis.secrets import scan_secrets
-
     S.validate_frame(frame)
     rows = primary_rows(frame)
     sizes = rows[S.VALUE_BYTES]
@@ -167,7 +162,7 @@ def summarize(frame: pd.DataFrame, *, secrets: Any = None) -> dict[str, Any]:
     tables = frame.groupby(S.SOURCE_TABLE, observed=True)[S.VALUE_BYTES].agg(["size", "sum"])
     schema = rows[S.AIRFLOW_SCHEMA].mode()
     exact = bool(rows[S.SIZE_EXACT].all())
-    with contextlib.suppress(Exception):  # frames built by hand carry no report
+    with contextlib.suppress(XcomlabError):  # a frame built by hand carries no load report
         exact = exact and load_report(frame).sizes_exact
     ts = rows[S.TIMESTAMP]
     return {

@@ -3,7 +3,8 @@
 A row is removed when any rule that applies to it removes it: it is older than its age
 limit (``timestamp < now - max_age``, the comparison ``airflow db clean`` makes), or its
 run is not among the DAG's ``keep_last_runs`` most recent runs. ``per_dag`` replaces the
-default policy for a DAG; a matching key rule replaces the age limit for its keys.
+default policy for a DAG; a matching key rule replaces the age limit for its keys. The
+policy itself is :class:`xcomlab.policy.RetentionPolicy`, the one the backend applies.
 
 What ``airflow db clean`` can and cannot express (docs/airflow-xcom.md#db-clean, Airflow
 3.3.2 ``airflow/utils/db_cleanup.py``): it deletes ``xcom`` rows with ``timestamp <
@@ -15,99 +16,23 @@ and nothing calls the XCom backend's ``purge``, so object-store values are orpha
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import InsufficientDataError, ParameterError
+from xcomlab.policy import KeyRule, RetentionPolicy
+from xcomlab.schema import primary_rows
 
 __all__ = ["KeyRule", "RetentionPolicy", "RetentionReport", "db_clean_commands", "retention"]
 
 #: Days of history used for the steady-state write rate.
 RECENT_DAYS = 28
 _DAY = pd.Timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class KeyRule:
-    """An age limit for the keys matching ``pattern`` (``fnmatch`` glob, case-sensitive).
-
-    ``max_age_days=0`` removes every matching row now. ``internal=True`` matches only
-    keys Airflow writes itself (``skipmixin_key``, ``_link_*``, ...); ``False`` only
-    user keys; ``None`` both.
-    """
-
-    pattern: str = "*"
-    max_age_days: float = 0.0
-    internal: bool | None = None
-
-    def matches(self, keys: pd.Series, internal: pd.Series) -> np.ndarray:
-        """Boolean mask of the rows this rule applies to."""
-        names = keys.astype(str)
-        matching = [k for k in pd.unique(names) if fnmatch.fnmatchcase(k, self.pattern)]
-        hit = names.isin(matching).to_numpy().copy()
-        if self.internal is not None:
-            hit &= internal.to_numpy(bool) == self.internal
-        return hit
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """What to keep. ``None`` means no limit of that kind.
-
-    Parameters
-    ----------
-    max_age_days
-        Remove rows written more than this many days before ``now``.
-    keep_last_runs
-        Keep only the rows of each DAG's N most recent runs (by their latest write).
-    per_dag
-        ``{dag_id: RetentionPolicy}`` replacing this policy for a DAG (its own
-        ``per_dag`` is ignored; key rules of the default apply unless it has its own).
-    key_rules
-        :class:`KeyRule` list; the first rule matching a row sets its age limit.
-    """
-
-    max_age_days: float | None = None
-    keep_last_runs: int | None = None
-    per_dag: Mapping[str, RetentionPolicy] = field(default_factory=dict)
-    key_rules: tuple[KeyRule, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.max_age_days is not None and self.max_age_days < 0:
-            msg = f"max_age_days={self.max_age_days}; expected ≥ 0 days or None"
-            raise XcomlabError(msg)
-        if self.keep_last_runs is not None and self.keep_last_runs < 1:
-            msg = f"keep_last_runs={self.keep_last_runs}; expected ≥ 1 or None"
-            raise XcomlabError(msg)
-
-    def for_dag(self, dag_id: str) -> RetentionPolicy:
-        """The policy that applies to ``dag_id``."""
-        own = self.per_dag.get(dag_id)
-        if own is None:
-            return self
-        return own if own.key_rules else RetentionPolicy(own.max_age_days, own.keep_last_runs,
-                                                         key_rules=self.key_rules)
-
-    @property
-    def age_only(self) -> bool:
-        """True when every rule is an age limit on whole DAGs (what ``db clean`` can do)."""
-        pols = [self, *self.per_dag.values()]
-        return all(p.keep_last_runs is None and not p.key_rules for p in pols)
-
-    def window_days(self, dag_id: str, runs_per_day: float) -> float | None:
-        """Days of writes a DAG keeps in steady state (key rules aside); None: unbounded."""
-        pol = self.for_dag(dag_id)
-        spans = [] if pol.max_age_days is None else [float(pol.max_age_days)]
-        if pol.keep_last_runs is not None and runs_per_day > 0:
-            spans.append(pol.keep_last_runs / runs_per_day)
-        return min(spans) if spans else None
+_KEEP_ALL = RetentionPolicy()
 
 
 @dataclass(frozen=True)
@@ -175,10 +100,10 @@ def retention(frame: pd.DataFrame, policy: RetentionPolicy, *, now: pd.Timestamp
     rows = primary_rows(S.validate_frame(frame))
     if not len(rows):
         msg = "retention: the frame has no live xcom rows; load an export with an xcom table"
-        raise XcomlabError(msg)
+        raise InsufficientDataError(msg)
     if disk_ratio <= 0:
         msg = f"disk_ratio={disk_ratio}; expected a positive on-disk/logical ratio"
-        raise XcomlabError(msg)
+        raise ParameterError(msg)
     when = _now(rows, now)
     removed = _removed(rows, policy, when)
     by_dag = _by_dag(rows, removed, policy, when)
@@ -218,6 +143,8 @@ def _removed(rows: pd.DataFrame, policy: RetentionPolicy, now: pd.Timestamp) -> 
     """Boolean Series over ``rows``: True where the policy deletes the row."""
     out = pd.Series(False, index=rows.index)
     for dag_id, part in rows.groupby(S.DAG_ID, observed=True):
+        if not policy.applies_to(str(dag_id)):
+            continue
         pol = policy.for_dag(str(dag_id))
         age = (now - part[S.TIMESTAMP]).to_numpy() / np.timedelta64(1, "D")
         limit = _age_limits(part, pol)
@@ -249,7 +176,7 @@ def _by_dag(rows: pd.DataFrame, removed: pd.Series, policy: RetentionPolicy,
                         "rows_freed": g["gone"].sum(), "bytes_freed": g["freed"].sum()})
     out["rows_left"] = out["rows"] - out["rows_freed"]
     out["bytes_left"] = out["value_bytes"] - out["bytes_freed"]
-    rates = {str(d): _steady(part, policy.for_dag(str(d)), now)
+    rates = {str(d): _steady(part, policy.for_dag(str(d)) if policy.applies_to(str(d)) else _KEEP_ALL, now)
              for d, part in rows.groupby(S.DAG_ID, observed=True)}
     out["bytes_per_day"] = [rates[d][0] for d in out.index]
     out["steady_state_bytes"] = [rates[d][1] for d in out.index]
@@ -292,12 +219,16 @@ def db_clean_commands(policy: RetentionPolicy, now: pd.Timestamp) -> list[str]:
     """
     if not policy.age_only:
         return []
-    overrides = {d: p.max_age_days for d, p in policy.per_dag.items()}
+    overrides = {d: p.max_age_days for d, p in policy.per_dag.items() if policy.applies_to(d)}
     groups: dict[float | None, list[str]] = {}
     for dag, age in overrides.items():
         groups.setdefault(age, []).append(dag)
     out = []
-    if policy.max_age_days is not None:
+    if policy.max_age_days is not None and policy.dag_ids is not None:
+        only = sorted(set(policy.dag_ids) - set(overrides))
+        if only:
+            out.append(_command(now, policy.max_age_days, f" --dag-ids {','.join(only)}"))
+    elif policy.max_age_days is not None:
         excl = sorted(overrides)
         out.append(_command(now, policy.max_age_days,
                             f" --exclude-dag-ids {','.join(excl)}" if excl else ""))

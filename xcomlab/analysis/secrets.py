@@ -23,6 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xcomlab.errors import SchemaMismatchError
+from xcomlab.ingest import load_export
+
 __all__ = ["SECRET_KINDS", "SecretReport", "mask", "scan_secrets", "scan_values"]
 
 #: A name that says "this is a secret" (keys of XComs and of JSON objects).
@@ -200,10 +203,8 @@ def scan_secrets(source: Any, **load_options: Any) -> SecretReport:
         if "value" not in source.columns:
             msg = ("the frame has no value column; load it with keep_values=True or pass the "
                    "export itself to scan_secrets")
-            raise ValueError(msg)
+            raise SchemaMismatchError(msg)
         return SecretReport(_findings(source), len(source))
-    from xcomlab.ingest.loader import load_export
-
     parts: list[pd.DataFrame] = []
     frame = load_export(source, on_values=lambda batch: parts.append(_findings(batch)), **load_options)
     found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_FINDING_COLUMNS)

@@ -41,6 +41,7 @@ from typing import Any, Final, Protocol
 
 import sqlalchemy as sa
 
+from xcomlab.airflow_tables import UtcDateTime
 from xcomlab.errors import XcomlabError
 
 __all__ = ["AUDIT_TABLE", "FIELDS", "MAX_FIELD_CHARS", "AuditError", "AuditSink", "audit_record",
@@ -173,8 +174,6 @@ class JsonlSink:
 
 def audit_table(name: str = AUDIT_TABLE, metadata: sa.MetaData | None = None) -> sa.Table:
     """The audit table (append-only; one row per record)."""
-    from xcomlab.backend.table import UtcDateTime
-
     return sa.Table(
         name, metadata or sa.MetaData(),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,

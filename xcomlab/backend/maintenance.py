@@ -18,8 +18,9 @@ from xcomlab.backend.measure import Timer
 from xcomlab.backend.objects import TMP_MARK
 from xcomlab.backend.paths import object_key
 from xcomlab.backend.rows import RowRef, name_row
+from xcomlab.policy import RetentionPolicy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: the store imports this module
     from xcomlab.backend.store import XComStore
 
 __all__ = ["CleanupReport", "ReconcileReport", "RetentionPolicy", "RotateReport", "cleanup",
@@ -95,18 +96,19 @@ def _referenced(store: XComStore, t: Timer, report: ReconcileReport) -> dict[str
     x = store.xcom
     out: dict[str, RowKey] = {}
     base = store.objects.base if store.objects else None
-    with t.phase("db"), store._reading() as conn:
-        q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key, x.c.value)
-        for r in conn.execute(q):
-            v = r[5]
-            if not has_marker(v) or v.get("uri") is None:
-                continue
-            report.rows += 1  # offloaded rows, as before
-            key: RowKey = (r[0], r[1], r[2], int(r[3]), r[4])
-            if base is not None and RowRef(*key).owns(v["uri"], base):
-                out[v["uri"]] = key
-            else:
-                report.foreign.append(key)
+    with t.phase("db"):
+        rows = store.read(sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key,
+                                    x.c.value))
+    for r in rows:
+        v = r[5]
+        if not has_marker(v) or v.get("uri") is None:
+            continue
+        report.rows += 1  # offloaded rows, as before
+        key: RowKey = (r[0], r[1], r[2], int(r[3]), r[4])
+        if base is not None and RowRef(*key).owns(v["uri"], base):
+            out[v["uri"]] = key
+        else:
+            report.foreign.append(key)
     return out
 
 
@@ -138,27 +140,6 @@ def _current_uri(store: XComStore, dag_id: str, run_id: str, task_id: str, map_i
 
 
 @dataclass(frozen=True)
-class RetentionPolicy:
-    """Which XComs :func:`cleanup` removes.
-
-    Parameters
-    ----------
-    max_age
-        Remove XComs written longer ago than this.
-    keep_last_runs
-        Per DAG, keep the XComs of the N runs written most recently; remove older runs'.
-    dag_ids
-        Apply only to these DAGs (None: all).
-
-    A row goes when it matches *any* given rule.
-    """
-
-    max_age: timedelta | None = None
-    keep_last_runs: int | None = None
-    dag_ids: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
 class CleanupReport:
     """Rows deleted and objects purged by :func:`cleanup`, with the bytes they held."""
 
@@ -169,30 +150,28 @@ class CleanupReport:
 
 
 def cleanup(store: XComStore, policy: RetentionPolicy, *, now: datetime | None = None) -> CleanupReport:
-    """Delete the XComs ``policy`` selects (rows first, then their objects)."""
+    """Delete the XComs ``policy`` selects (rows first, then their objects).
+
+    The rule is :meth:`RetentionPolicy.removes`, the same as the what-if
+    :func:`xcomlab.analysis.retention.retention`. Only the version that was selected
+    goes: a row rewritten since keeps its new value.
+    """
     x = store.xcom
     now = now or datetime.now(UTC)
     q = sa.select(x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key, x.c.timestamp)
     if policy.dag_ids is not None:
         q = q.where(x.c.dag_id.in_(policy.dag_ids))
-    with store._reading() as conn:
-        rows = [tuple(r) for r in conn.execute(q)]
-    doomed = _select(rows, policy, now)
-    stamps = {r[:5]: r[5] for r in rows}
+    rows = store.read(q)
+    doomed = policy.removes(((r[0], r[1], r[4], r[5]) for r in rows), now)
     n_rows = n_obj = row_bytes = obj_bytes = 0
-    for ids in sorted(doomed):
-        dag_id, run_id, task_id, map_index, key = ids
+    for dag_id, run_id, task_id, map_index, key, ts in sorted(rows[i] for i in doomed):
         try:
             v = store.get_stored(key, dag_id=dag_id, run_id=run_id, task_id=task_id,
                                  map_index=map_index)
         except KeyError:
             continue
-        # Only the version that was selected: a row rewritten since keeps its new value.
-        where = sa.and_(x.c.dag_id == dag_id, x.c.run_id == run_id, x.c.task_id == task_id,
-                        x.c.map_index == map_index, x.c.key == key, x.c.timestamp == stamps[ids])
-        t = Timer("cleanup", dict(zip(("dag_id", "run_id", "task_id", "map_index", "key"), ids,
-                                      strict=True)))
-        if store._delete_where(where, t):
+        if store.delete_version(key, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                map_index=map_index, timestamp=ts, op="cleanup"):
             n_rows += 1
             row_bytes += _json_bytes(v)
             if has_marker(v) and v.get("uri") is not None:
@@ -207,23 +186,6 @@ def _json_bytes(v: Any) -> int:
         return len(dumps_json(v))
     except Exception:  # an unreadable or NaN-holding value: its size is unknown
         return 0
-
-
-def _select(rows: list[tuple[Any, ...]], policy: RetentionPolicy, now: datetime) -> set[RowKey]:
-    doomed: set[RowKey] = set()
-    if policy.max_age is not None:
-        cutoff = now - policy.max_age
-        doomed |= {r[:5] for r in rows if r[5] < cutoff}
-    if policy.keep_last_runs is not None:
-        latest: dict[tuple[str, str], datetime] = {}
-        for r in rows:
-            latest[(r[0], r[1])] = max(latest.get((r[0], r[1]), r[5]), r[5])
-        keep: set[tuple[str, str]] = set()
-        for dag in {d for d, _ in latest}:
-            runs = sorted((ts, run) for (d, run), ts in latest.items() if d == dag)
-            keep |= {(dag, run) for _, run in runs[-policy.keep_last_runs:]} if policy.keep_last_runs else set()
-        doomed |= {r[:5] for r in rows if (r[0], r[1]) not in keep}
-    return doomed
 
 
 @dataclass
@@ -248,10 +210,8 @@ def rotate(store: XComStore) -> RotateReport:
     left untouched and reported; the others are rotated.
     """
     x = store.xcom
-    with store._reading() as conn:
-        rows = [tuple(r) for r in conn.execute(sa.select(
-            x.c.dag_run_id, x.c.dag_id, x.c.run_id, x.c.task_id, x.c.map_index, x.c.key,
-            x.c.timestamp, x.c.value))]
+    rows = store.read(sa.select(x.c.dag_run_id, x.c.dag_id, x.c.run_id, x.c.task_id,
+                                x.c.map_index, x.c.key, x.c.timestamp, x.c.value))
     report = RotateReport()
     for run_pk, dag_id, run_id, task_id, map_index, key, ts, v in rows:
         if not (has_marker(v) and str(v.get("codec")).endswith("+fernet")):

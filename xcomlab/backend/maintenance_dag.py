@@ -88,7 +88,8 @@ def run_maintenance(store: XComStore, *, policy: RetentionPolicy | None = None,
 
 def cleanup_step(store: XComStore, policy: RetentionPolicy | None) -> dict[str, int]:
     """Apply the retention policy (nothing when it has no rule)."""
-    if policy is None or (policy.max_age is None and policy.keep_last_runs is None):
+    if policy is None or (policy.max_age_days is None and policy.keep_last_runs is None
+                          and not policy.per_dag and not policy.key_rules):
         log.info("xcomlab cleanup: no retention rule given; nothing deleted")
         return {"rows": 0, "objects": 0, "row_bytes": 0, "object_bytes": 0}
     r = store.cleanup(policy)
@@ -168,7 +169,8 @@ def maintenance_dag(dag_id: str = "xcomlab_maintenance", *, schedule: Any = "@da
         from airflow.sdk import dag, task  # Airflow 3
     except ImportError:
         from airflow.decorators import dag, task  # Airflow 2.10 / 2.11
-    policy = RetentionPolicy(max_age=max_age, keep_last_runs=keep_last_runs,
+    policy = RetentionPolicy(max_age_days=max_age.total_seconds() / 86400 if max_age is not None else None,
+                             keep_last_runs=keep_last_runs,
                              dag_ids=tuple(dag_ids) if dag_ids is not None else None)
 
     @dag(dag_id=dag_id, schedule=schedule, start_date=start_date or datetime(2026, 1, 1, tzinfo=UTC),

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
-from xcomlab.backend import operations, serde
+from xcomlab.backend import maintenance, operations, serde
 from xcomlab.backend.codecs import (
     DEFAULT_READ_LIMIT_BYTES,
     EXTENSIONS,
@@ -49,6 +49,7 @@ from xcomlab.backend.rows import ForeignObjectError, RowRef, StoredRowError, nam
 from xcomlab.backend.sacompat import delete_returning
 from xcomlab.backend.table import Unreadable, make_engine, make_tables
 from xcomlab.errors import XcomlabError, XComTooLargeError
+from xcomlab.policy import RetentionPolicy
 
 if TYPE_CHECKING:  # pandas is loaded only by rows() / measurements(), never on a worker's path
     import pandas as pd
@@ -458,6 +459,11 @@ class XComStore:
         with self.engine.connect() as conn:
             yield conn.execution_options(xcomlab_read=True)
 
+    def read(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+        """The rows of one ``SELECT`` on the store's tables, read without taking a write lock."""
+        with self._reading() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
     def get_stored(self, key: str, *, dag_id: str, run_id: str, task_id: str,
                    map_index: int = -1) -> Any:
         """The raw ``value`` column of one XCom (an envelope or native JSON), or KeyError."""
@@ -556,6 +562,18 @@ class XComStore:
                "map_index": -1 if map_index is None else map_index, "key": key or ""}
         return self._delete_where(sa.and_(*conds), Timer("clear", ids))
 
+    def delete_version(self, key: str, *, dag_id: str, run_id: str, task_id: str, map_index: int,
+                       timestamp: datetime, op: str = "delete") -> bool:
+        """Delete one XCom only if it is still the version written at ``timestamp``.
+
+        A value rewritten since (by ``set``) keeps its new row and object; returns whether
+        the row went. ``op`` names the operation in :meth:`measurements`.
+        """
+        x = self.xcom
+        where = sa.and_(x.c.dag_id == dag_id, x.c.run_id == run_id, x.c.task_id == task_id,
+                        x.c.map_index == map_index, x.c.key == key, x.c.timestamp == timestamp)
+        return self._delete_where(where, Timer(op, _ids(dag_id, run_id, task_id, map_index, key))) > 0
+
     def _delete_where(self, where: Any, t: Timer) -> int:
         """Delete the rows (committed), then purge each one's own object. A row whose object
         cannot be purged (foreign or malformed envelope, store error) is logged, naming the
@@ -602,29 +620,23 @@ class XComStore:
 
         See :func:`xcomlab.backend.maintenance.reconcile`.
         """
-        from xcomlab.backend.maintenance import reconcile
+        return maintenance.reconcile(self, purge=purge, grace_s=grace_s)
 
-        return reconcile(self, purge=purge, grace_s=grace_s)
+    def cleanup(self, policy: RetentionPolicy, *, now: datetime | None = None) -> Any:
+        """Apply a :class:`~xcomlab.policy.RetentionPolicy`; return what went."""
+        return maintenance.cleanup(self, policy, now=now)
 
-    def cleanup(self, policy: Any, *, now: datetime | None = None) -> Any:
-        """Apply a :class:`~xcomlab.backend.maintenance.RetentionPolicy`; return what went."""
-        from xcomlab.backend.maintenance import cleanup
-
-        return cleanup(self, policy, now=now)
-
-    def rotate(self) -> Any:
+    def rotate(self) -> maintenance.RotateReport:
         """Re-encrypt every encrypted value with the first Fernet key.
 
         Returns a :class:`~xcomlab.backend.maintenance.RotateReport`: how many rows were
         rotated, and each row that could not be (ids and reason); one bad row never stops
         the others.
         """
-        from xcomlab.backend.maintenance import rotate
-
         if not self.codec.encrypted:
             msg = "rotate() needs fernet_keys: put the new key first and keep the old ones after it"
             raise ConfigError(msg)
-        return rotate(self)
+        return maintenance.rotate(self)
 
     def measurements(self) -> pd.DataFrame:
         """One row per operation so far (see :mod:`xcomlab.backend.measure` for columns)."""

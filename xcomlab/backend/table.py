@@ -1,7 +1,7 @@
 """Table: the store's metadata tables, shaped like Airflow 3.3's ``xcom`` table.
 
 Columns, types and order follow ``XComModel`` of airflow-core 3.3.2
-(docs/airflow-xcom.md#schema-3):
+(docs/airflow-xcom.md#schema-3; defined in :mod:`xcomlab.airflow_tables`):
 ``dag_run_id, task_id, map_index, key, dag_result, dag_id, run_id, value, timestamp``,
 primary key ``xcom_pkey (dag_run_id, task_id, map_index, key)``, indexes ``idx_xcom_key`` and
 ``idx_xcom_task_instance``. ``value`` is JSONB on PostgreSQL and JSON elsewhere, written with
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
 
+from xcomlab.airflow_tables import id_type, xcom_table
 from xcomlab.backend.sacompat import create_engine, dbapi_error, make_url
 
 __all__ = ["Unreadable", "make_engine", "make_tables"]
@@ -29,95 +28,17 @@ __all__ = ["Unreadable", "make_engine", "make_tables"]
 SQLITE_BUSY_TIMEOUT_S: Final = 60.0
 #: A pooled server connection idle at least this long is pinged before it is handed out.
 PING_IDLE_S: Final = 1.0
-#: Identifier collations on MySQL/MariaDB: binary (case-sensitive, as Airflow's ``*_bin``) and
-#: NO PAD, so ``"k"`` and ``"k "`` are different keys. ``utf8mb4_bin`` is a PAD SPACE collation
-#: on MariaDB (trailing spaces ignored in comparisons and unique keys); MariaDB has
-#: ``utf8mb4_nopad_bin`` since 10.2 and MySQL 8.0 ``utf8mb4_0900_bin`` (MariaDB KB "Character
-#: Sets and Collations", "NO PAD collations"; MySQL 8.0 manual §10.8.5 "Trailing Space Handling
-#: in Comparisons"; read 2026-11-25). Older servers keep ``utf8mb4_bin``.
-_MARIADB_ID_COLLATION: Final = "utf8mb4_nopad_bin"
-_MYSQL8_ID_COLLATION: Final = "utf8mb4_0900_bin"
-_MYSQL_ID_COLLATION: Final = "utf8mb4_bin"
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """Timestamps in UTC: aware on PostgreSQL, naive UTC on MySQL/SQLite (as Airflow stores them)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.TIMESTAMP(fsp=6))
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-class _Id(sa.types.TypeDecorator[str]):
-    """An identifier column: VARCHAR, with a binary NO PAD collation on MySQL/MariaDB."""
-
-    impl = sa.String
-    cache_ok = True
-
-    def __init__(self, length: int) -> None:
-        super().__init__(length)
-        self.length = length
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name in ("mysql", "mariadb"):
-            return dialect.type_descriptor(mysql.VARCHAR(self.length,
-                                                         collation=id_collation(dialect)))
-        return dialect.type_descriptor(sa.String(self.length))
-
-
-def id_collation(dialect: sa.Dialect) -> str:
-    """The identifier collation for a connected MySQL/MariaDB dialect (see module constants)."""
-    version = getattr(dialect, "server_version_info", None) or ()
-    if getattr(dialect, "is_mariadb", False):
-        return _MARIADB_ID_COLLATION if tuple(version) >= (10, 2) else _MYSQL_ID_COLLATION
-    return _MYSQL8_ID_COLLATION if tuple(version) >= (8, 0) else _MYSQL_ID_COLLATION
-
-
-def _id(length: int) -> sa.types.TypeEngine[str]:
-    return _Id(length)
-
 
 def make_tables(table: str = "xcom") -> tuple[sa.MetaData, sa.Table, sa.Table]:
     """Build ``(metadata, xcom, dag_run)`` table objects; ``table`` names the xcom table."""
     md = sa.MetaData()
-    xcom = sa.Table(
-        table, md,
-        sa.Column("dag_run_id", sa.Integer(), nullable=False, primary_key=True, autoincrement=False),
-        sa.Column("task_id", _id(250), nullable=False, primary_key=True),
-        sa.Column("map_index", sa.Integer(), nullable=False, primary_key=True,
-                  server_default="-1", autoincrement=False),
-        sa.Column("key", _id(512), nullable=False, primary_key=True),
-        sa.Column("dag_result", sa.Boolean(), nullable=True, default=False),
-        sa.Column("dag_id", _id(250), nullable=False),
-        sa.Column("run_id", _id(250), nullable=False),
-        sa.Column("value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=True),
-        sa.Column("timestamp", UtcDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("dag_run_id", "task_id", "map_index", "key", name=f"{table}_pkey"),
-        sa.Index(f"idx_{table}_key", "key"),
-        sa.Index(f"idx_{table}_task_instance", "dag_id", "task_id", "run_id", "map_index"),
-    )
+    # Airflow 3.3's table (xcomlab.airflow_tables), ids binary NO PAD on MySQL/MariaDB
+    xcom = xcom_table(md, table, mysql_id_collation=None)
     runs = sa.Table(
         "xcomlab_dag_run", md,
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("dag_id", _id(250), nullable=False),
-        sa.Column("run_id", _id(250), nullable=False),
+        sa.Column("dag_id", id_type(250, None), nullable=False),
+        sa.Column("run_id", id_type(250, None), nullable=False),
         sa.UniqueConstraint("dag_id", "run_id", name="xcomlab_dag_run_dag_id_run_id_key"),
     )
     return md, xcom, runs

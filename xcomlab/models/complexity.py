@@ -1,7 +1,7 @@
 """Complexity: how the time of each XCom query grows with the rows in the ``xcom`` table.
 
 :func:`measure_complexity` builds Airflow 3's ``xcom`` table (DDL, primary key and both
-indexes from :mod:`xcomlab.synth.ddl`, docs/airflow-xcom.md#schema-3) in a real database,
+indexes from :mod:`xcomlab.airflow_tables`, docs/airflow-xcom.md#schema-3) in a real database,
 grows it through the requested sizes with server-side ``INSERT … SELECT``, and at each size
 times the queries Airflow runs (median of warm repeats) and keeps their ``EXPLAIN`` plans.
 Each query's times are then fitted both as ``a·log N + b`` and as ``a·N + b``; the better
@@ -25,8 +25,14 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from xcomlab.errors import NotFittedError
-from xcomlab.synth.ddl import create_statements
+from xcomlab.airflow_tables import create_statements
+from xcomlab.errors import (
+    InsufficientDataError,
+    NotFittedError,
+    ParameterError,
+    UnsupportedSourceError,
+)
+from xcomlab.randomness import seed_of
 
 __all__ = ["QUERIES", "ComplexityResult", "fit_growth", "measure_complexity"]
 
@@ -124,7 +130,7 @@ def fit_growth(n: Sequence[float], seconds: Sequence[float]) -> dict[str, Any]:
     x, y = np.asarray(n, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
     if len(x) < 3 or (y <= 0).any():
         msg = f"need ≥ 3 sizes and positive times to fit growth; got n={list(x)}, seconds={list(y)}"
-        raise ValueError(msg)
+        raise InsufficientDataError(msg)
     fits = {name: _weighted_fit(f(x), y) for name, f in _MODELS.items()}
     exponent = float(np.polyfit(np.log(x), np.log(y), 1)[0])
     best = "n" if fits["n"][2] < fits["log n"][2] and exponent >= _MIN_LINEAR_EXPONENT else "log n"
@@ -149,7 +155,7 @@ def _weighted_fit(f: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000, 1_000_000), *,
                        queries: Sequence[str] = tuple(QUERIES), repeats: int = 15,
-                       seed: int = 0, keep: bool = False) -> ComplexityResult:
+                       rng: np.random.Generator | int | None = 0, keep: bool = False) -> ComplexityResult:
     """Time XCom queries on a real database as the ``xcom`` table grows.
 
     Parameters
@@ -164,8 +170,8 @@ def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000,
     repeats
         Timed runs per query and size (each with other parameters, after one warm-up run);
         the median is kept. Lookups under a millisecond are repeated 10× as often.
-    seed
-        Which rows the lookups pick.
+    rng
+        Seed or generator of which rows the lookups pick.
     keep
         Leave the filled table in place.
     """
@@ -174,28 +180,28 @@ def measure_complexity(url: str, sizes: Sequence[int] = (1_000, 10_000, 100_000,
     unknown = [q for q in queries if q not in QUERIES]
     if unknown:
         msg = f"unknown queries {unknown}; expected names from {list(QUERIES)}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     ns = sorted({int(n) for n in sizes})
     if len(ns) < 3 or ns[0] < _ROWS_PER_RUN * _DAGS:
         msg = f"sizes={list(sizes)}; need ≥ 3 distinct sizes of at least {_ROWS_PER_RUN * _DAGS} rows"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     engine = sa.create_engine(url)
     dialect = "mysql" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name
     if dialect not in ("sqlite", "postgresql", "mysql"):
         msg = f"{engine.dialect.name} is not supported; use SQLite, PostgreSQL or MySQL/MariaDB"
-        raise ValueError(msg)
+        raise UnsupportedSourceError(msg)
     if sa.inspect(engine).has_table("xcom"):
         engine.dispose()
         msg = (f"table xcom already exists at {engine.url.render_as_string(hide_password=True)}; "
                "point measure_complexity at an empty database or schema (it creates and drops xcom)")
-        raise ValueError(msg)
-    rng = np.random.default_rng(seed)
+        raise ParameterError(msg)
+    gen = np.random.default_rng(seed_of(rng))
     raw = engine.raw_connection()
     try:
         db = _Db(raw, dialect)
         db.create()
         try:
-            rows, plans = _measure(db, ns, list(queries), repeats, rng)
+            rows, plans = _measure(db, ns, list(queries), repeats, gen)
         finally:
             if not keep:
                 db.execute("DROP TABLE xcom")

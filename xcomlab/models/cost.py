@@ -23,7 +23,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from xcomlab.errors import SchemaMismatchError, XcomlabError
+from xcomlab.errors import ParameterError, SchemaMismatchError, XcomlabError
 
 __all__ = [
     "OBJECT_SERVICES",
@@ -250,13 +250,13 @@ def monthly_cost(*, db_bytes: float, object_bytes: float, puts: float, gets: flo
                         ("gets", gets), ("egress_bytes", egress_bytes)):
         if not np.isfinite(value) or value < 0:
             msg = f"{name}={value!r}; expected a finite number ≥ 0"
-            raise ValueError(msg)
+            raise ParameterError(msg)
     p = prices or _default_prices()
     if region is not None and region != p.region:
         p = replace(p, region=region)
     if provider is not None and provider not in PROVIDER_STORES:
         msg = f"provider={provider!r}; expected one of {sorted(PROVIDER_STORES)}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     store = object_store or (PROVIDER_STORES[provider] if provider else p.object_store)
     db_service = db or p.db
     service = OBJECT_SERVICES.get(store, store)

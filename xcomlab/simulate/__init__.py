@@ -1,8 +1,8 @@
 """Workloads (fitted from a frame or synthetic) and a vectorised Monte Carlo of XCom storage.
 
 >>> from xcomlab.simulate import SimConfig, simulate, synthetic_workload
->>> w = synthetic_workload(dags=20, seed=1)
->>> r = simulate(w, SimConfig("tiered", threshold_bytes=65_536), horizon_days=30, seed=1)
+>>> w = synthetic_workload(dags=20, rng=1)
+>>> r = simulate(w, SimConfig("tiered", threshold_bytes=65_536), horizon_days=30, rng=1)
 >>> r.writes > 0
 True
 """

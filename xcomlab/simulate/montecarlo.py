@@ -18,8 +18,7 @@ by path. Pulls, size samples and latencies come from their own generators.
 from __future__ import annotations
 
 import time
-import zlib
-from collections.abc import Iterable
+import warnings
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -27,16 +26,16 @@ import numpy as np
 import pandas as pd
 
 from xcomlab.analysis.audit import hard_limit
+from xcomlab.constants import REFERENCE_ROW_BYTES
+from xcomlab.errors import InsufficientDataError, ParameterError
+from xcomlab.models.compression import measure_compression_ratio
+from xcomlab.randomness import seed_of
 from xcomlab.simulate.workload import Workload
 
 __all__ = ["DAILY_COLUMNS", "SimConfig", "SimulationResult", "hard_limit", "measure_compression_ratio",
            "simulate"]
 
 _DAYS_PER_MONTH: Final = 30.0
-#: Bytes of the reference row's value when a value is offloaded: the JSON string of
-#: common-io's path ``"s3://<conn>@<bucket>/xcom/<dag_id>/<run_id>/<task_id>/<uuid4>"``
-#: (docs/airflow-xcom.md#common-io-path) with ~20-character ids and a 36-character scheduled run_id.
-REF_BYTES: Final = 140
 #: Columns of :attr:`SimulationResult.daily` (bytes as stored; counts per day unless "held").
 DAILY_COLUMNS: Final = (
     "day", "writes", "db_writes", "object_writes", "value_bytes", "db_rows", "db_bytes",
@@ -63,8 +62,10 @@ class SimConfig:
     db_compression
         Compress values kept in the DB too (xcomlab's backend; common-io does not).
     threshold_on
-        ``"original"`` compares the uncompressed JSON with the threshold, as common-io
-        does; ``"stored"`` compares the compressed size (xcomlab's backend).
+        ``"serialized"`` compares the uncompressed JSON with the threshold, as common-io
+        does; ``"stored"`` compares the compressed size (xcomlab's backend can do both:
+        the same spelling as its ``StoreConfig.threshold_on``). The old spelling
+        ``"original"`` still means ``"serialized"``, with a DeprecationWarning.
     retention_days
         Rows older than this leave the DB (``airflow db clean``); None keeps them.
     purge_objects
@@ -86,32 +87,36 @@ class SimConfig:
     threshold_bytes: int = -1
     compression_ratio: float = 1.0
     db_compression: bool = False
-    threshold_on: Literal["original", "stored"] = "original"
+    threshold_on: Literal["serialized", "stored"] = "serialized"
     retention_days: int | None = None
     purge_objects: bool = True
     dialect: str = "postgresql"
     airflow: str = "3.3"
     object_store: str = "s3"
     hard_limit_bytes: int | None = None
-    ref_bytes: int = REF_BYTES
+    ref_bytes: int = REFERENCE_ROW_BYTES
     head_per_put: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in ("db", "tiered", "object"):
             msg = f"backend={self.backend!r}; expected 'db', 'tiered' or 'object'"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.threshold_bytes < -1:
             msg = f"threshold_bytes={self.threshold_bytes}; expected -1 (never), 0 (always) or N > 0 bytes"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if not 0 < self.compression_ratio <= 10:
             msg = f"compression_ratio={self.compression_ratio}; expected stored/original in (0, 10]"
-            raise ValueError(msg)
-        if self.threshold_on not in ("original", "stored"):
-            msg = f"threshold_on={self.threshold_on!r}; expected 'original' or 'stored'"
-            raise ValueError(msg)
+            raise ParameterError(msg)
+        if self.threshold_on == "original":  # type: ignore[comparison-overlap]
+            warnings.warn("SimConfig(threshold_on='original') is now spelled 'serialized', as in "
+                          "the backend's StoreConfig", DeprecationWarning, stacklevel=3)
+            object.__setattr__(self, "threshold_on", "serialized")
+        if self.threshold_on not in ("serialized", "stored"):
+            msg = f"threshold_on={self.threshold_on!r}; expected 'serialized' or 'stored'"
+            raise ParameterError(msg)
         if self.retention_days is not None and self.retention_days < 1:
             msg = f"retention_days={self.retention_days}; expected None or ≥ 1 day"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.hard_limit_bytes is None:
             object.__setattr__(self, "hard_limit_bytes", hard_limit(self.dialect, self.airflow))
 
@@ -214,7 +219,7 @@ class SimulationResult:
 # --- the simulation ----------------------------------------------------------------------
 
 def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_days: int = 365,
-             seed: int = 0, latency: Any = None, prices: Any = None, disk_ratio: float = 1.0,
+             rng: np.random.Generator | int | None = 0, latency: Any = None, prices: Any = None, disk_ratio: float = 1.0,
              chunk_days: int | None = None, sample_size: int = 100_000) -> SimulationResult:
     """Simulate ``horizon_days`` of a workload's XComs under one configuration.
 
@@ -228,7 +233,8 @@ def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_day
     horizon_days
         Days simulated, from the workload's day 0 (for a fitted workload, the export's first
         day: to forecast H days past an export of D days, simulate D + H and read days ≥ D).
-    seed
+    rng
+        Seed or generator; the result records the seed it ran (:func:`xcomlab.randomness.seed_of`).
         Same seed (and ``chunk_days``) ⇒ same result.
     latency
         Optional model with ``sample(op, backend, nbytes, rng) -> seconds`` (e.g.
@@ -251,12 +257,13 @@ def simulate(workload: Workload, config: SimConfig | None = None, *, horizon_day
     run ``python -m benchmarks.simulate``.
     """
     config = config or SimConfig()
+    seed = seed_of(rng)
     if horizon_days < 1 or disk_ratio <= 0:
         msg = f"need horizon_days ≥ 1 and disk_ratio > 0; got {horizon_days}, {disk_ratio}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     if len(workload) == 0:
         msg = "the workload has no streams"
-        raise ValueError(msg)
+        raise InsufficientDataError(msg)
     started = time.perf_counter()
     days = np.arange(horizon_days, dtype=np.float64)
     expected = _expected_writes(workload, days)
@@ -492,27 +499,3 @@ def _monthly(daily: pd.DataFrame, prices: Any) -> pd.DataFrame:
 
 
 # --- compression ---------------------------------------------------------------------------
-
-def measure_compression_ratio(values: Iterable[str | bytes], codec: str = "zstd", *,
-                              level: int | None = None) -> float:
-    """Stored / original bytes of ``values`` compressed one by one (each value is an object).
-
-    ``codec`` is ``"zstd"`` (level 3 by default, the ``zstandard`` package) or ``"gzip"``
-    (zlib, level 6; what fsspec's ``gzip`` compression writes, plus an 18-byte header).
-    """
-    raw = [v.encode() if isinstance(v, str) else bytes(v) for v in values]
-    total = sum(len(v) for v in raw)
-    if total == 0:
-        msg = "no bytes to measure a compression ratio on; pass some sample values"
-        raise ValueError(msg)
-    if codec == "zstd":
-        import zstandard
-
-        c = zstandard.ZstdCompressor(level=3 if level is None else level)
-        stored = sum(len(c.compress(v)) for v in raw)
-    elif codec == "gzip":
-        stored = sum(len(zlib.compress(v, 6 if level is None else level)) + 12 for v in raw)  # zlib 6 B + gzip's 18 B
-    else:
-        msg = f"codec={codec!r}; expected 'zstd' or 'gzip'"
-        raise ValueError(msg)
-    return stored / total

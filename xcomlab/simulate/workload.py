@@ -30,9 +30,12 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.analysis.profile import primary_rows
+from xcomlab.errors import ParameterError, SchemaMismatchError
+from xcomlab.randomness import seed_of
+from xcomlab.schema import primary_rows
 
-__all__ = ["SKETCH_SIZE", "Workload", "fit_workload", "synthetic_workload"]
+__all__ = ["SKETCH_SIZE", "ObservedWrites", "Workload", "fit_workload", "observed_writes",
+           "synthetic_workload"]
 
 #: Default number of quantiles kept per stream (float32: 1 KiB per stream).
 SKETCH_SIZE: Final = 256
@@ -87,10 +90,10 @@ class Workload:
         sizes = np.asarray(self.sizes, dtype=np.float32)
         if sizes.ndim != 2 or sizes.shape[0] != n or sizes.shape[1] < 1:
             msg = f"sizes has shape {sizes.shape}; expected ({n}, M) with M ≥ 1 (one sketch per stream)"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if n and (not np.isfinite(sizes).all() or sizes.min() < 0):
             msg = "sizes must be finite and ≥ 0 bytes"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         object.__setattr__(self, "sizes", np.sort(sizes, axis=1))
         for name in ("task_id", "key"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=object))
@@ -100,16 +103,16 @@ class Workload:
             arr = np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), (n,)).copy()
             if not np.isfinite(arr).all():
                 msg = f"{name} must be finite"
-                raise ValueError(msg)
+                raise ParameterError(msg)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "mapped", np.broadcast_to(np.asarray(self.mapped, bool), (n,)).copy())
         for name in ("task_id", "key"):
             if len(getattr(self, name)) != n:
                 msg = f"{name} has {len(getattr(self, name))} entries; expected {n}"
-                raise ValueError(msg)
+                raise ParameterError(msg)
         if (self.runs_per_day < 0).any() or (self.fan_out < 1).any() or (self.pulls_per_push < 0).any():
             msg = "need runs_per_day ≥ 0, fan_out ≥ 1 and pulls_per_push ≥ 0"
-            raise ValueError(msg)
+            raise ParameterError(msg)
 
     def __len__(self) -> int:
         return len(self.dag_id)
@@ -157,6 +160,81 @@ class Workload:
 
 # --- fitting -----------------------------------------------------------------------------
 
+@dataclass(frozen=True, eq=False)
+class ObservedWrites:
+    """The writes an XCom frame records: its live rows, one entry each.
+
+    The one reading of a frame as a workload: :func:`fit_workload` models it per stream,
+    :func:`xcomlab.recommend.recommend` evaluates candidates on it row by row.
+
+    Attributes
+    ----------
+    rows : pandas.DataFrame
+        The live rows (:func:`xcomlab.schema.primary_rows`), in frame order.
+    sizes : numpy.ndarray of float64
+        Bytes of each value: the object's size (``ref_bytes``) for a value a custom backend
+        offloaded, when the export knows it, else ``value_bytes``; NaN when lost.
+    span_days : float
+        Days from the first write to the last, at least 1.
+    airflow3 : bool
+        Most rows have an Airflow 3 schema (or none says).
+    """
+
+    rows: pd.DataFrame
+    sizes: np.ndarray
+    span_days: float
+    airflow3: bool
+
+    @property
+    def sized(self) -> np.ndarray:
+        """Rows whose size is known."""
+        return ~np.isnan(self.sizes)
+
+    @property
+    def internal(self) -> np.ndarray:
+        """Rows Airflow wrote itself (``internal``): they bypass a custom XCom backend."""
+        return self.rows[S.INTERNAL].to_numpy(dtype=bool)
+
+    @property
+    def values(self) -> pd.Series | None:
+        """The ``value`` column when the frame kept values, else None."""
+        return self.rows.get(S.VALUE)
+
+    @property
+    def writes_per_day(self) -> float:
+        """Rows written per day over :attr:`span_days`."""
+        return len(self.rows) / self.span_days
+
+    def only_sized(self) -> ObservedWrites:
+        """The same writes without the rows whose size the export lost."""
+        keep = self.sized
+        return ObservedWrites(self.rows[keep], self.sizes[keep], self.span_days, self.airflow3)
+
+
+def observed_writes(frame: pd.DataFrame, *, sized_only: bool = False) -> ObservedWrites:
+    """Read the live rows of an XCom frame as writes (see :class:`ObservedWrites`).
+
+    Raises
+    ------
+    SchemaMismatchError
+        When the frame has no live rows (with a known size, when ``sized_only``).
+    """
+    rows = primary_rows(S.validate_frame(frame))
+    sizes = rows[S.REF_BYTES].fillna(rows[S.VALUE_BYTES]).astype("float64").to_numpy(na_value=np.nan)
+    ts = rows[S.TIMESTAMP].dropna()
+    span = (ts.max() - ts.min()).total_seconds() / 86_400 if len(ts) > 1 else 0.0
+    schema = rows[S.AIRFLOW_SCHEMA].dropna().astype(str)
+    af3 = bool(len(schema) == 0 or schema.str.startswith("3").mean() >= 0.5)
+    obs = ObservedWrites(rows, sizes, max(span, 1.0), af3)
+    if sized_only:
+        obs = obs.only_sized()
+    if not len(obs.rows):
+        what = "live xcom rows with a size" if sized_only else "live xcom rows"
+        msg = f"the frame has no {what}; load an export whose xcom table has rows"
+        raise SchemaMismatchError(msg)
+    return obs
+
+
 def fit_workload(frame: pd.DataFrame, *, sketch_size: int = SKETCH_SIZE,
                  pulls_per_push: float = 1.0, fit_growth: bool = True) -> Workload:
     """Fit a workload to the live rows of an XCom frame.
@@ -184,16 +262,14 @@ def fit_workload(frame: pd.DataFrame, *, sketch_size: int = SKETCH_SIZE,
     ``workload.streams`` and override with ``dataclasses.replace(workload,
     size_growth_per_month=0.05)`` (scalars are broadcast to every stream).
     """
-    rows = primary_rows(S.validate_frame(frame))
-    if not len(rows):
-        msg = "the frame has no rows to fit a workload on; load an export with XCom rows"
-        raise ValueError(msg)
+    obs = observed_writes(frame)
+    rows = obs.rows
     ts = rows[S.TIMESTAMP].to_numpy("datetime64[ns]").astype(np.int64)
     t0 = ts.min() - ts.min() % _NS_PER_DAY
     day = (ts - t0) / _NS_PER_DAY
     stream = rows.groupby([S.DAG_ID, S.TASK_ID, S.KEY], observed=True, sort=True).ngroup().to_numpy()
     run = _run_codes(rows)
-    size = rows[S.VALUE_BYTES].astype("float64").to_numpy()
+    size = obs.sizes
     size = np.where(np.isnan(size), np.nanmedian(size) if np.isfinite(size).any() else 0.0, size)
     n = int(stream.max()) + 1
     first = np.full(n, np.inf)
@@ -236,7 +312,7 @@ def _run_codes(rows: pd.DataFrame) -> np.ndarray:
         if rows[col].notna().all():
             return rows.groupby([S.DAG_ID, col], observed=True, sort=False).ngroup().to_numpy()
     msg = "rows without run_id, logical_date or dag_run_id: cannot tell runs apart"
-    raise ValueError(msg)
+    raise SchemaMismatchError(msg)
 
 
 def _sketches(stream: np.ndarray, size: np.ndarray, n: int, m: int) -> np.ndarray:
@@ -313,7 +389,7 @@ SCHEDULES: Final = ((1, False, 0.12), (6, False, 0.15), (24, False, 0.5), (24, T
 
 
 def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15), *,
-                       seed: int | np.random.Generator | None = 0,
+                       rng: np.random.Generator | int | None = 0,
                        median_value_bytes: float = 160.0, mapped_share: float = 0.1,
                        fan_out: tuple[int, int] = (3, 40), large_share: float = 0.01,
                        large_value_bytes: float = 2_000_000.0, pulls_per_push: float = 1.0,
@@ -325,8 +401,8 @@ def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15
     ----------
     dags, tasks_per_dag
         DAG count and the inclusive range of tasks (streams) per DAG.
-    seed
-        Seed or generator for the draws.
+    rng
+        Seed or generator for the draws (the workload's ``source`` records the seed).
     median_value_bytes
         Median over tasks of each task's median value size; a task's sizes are lognormal
         with σ drawn in [0.3, 1.0] (the shape :mod:`xcomlab.synth` uses).
@@ -337,6 +413,7 @@ def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15
     pulls_per_push, growth_per_month, size_growth_per_month
         As in :class:`Workload`, the same for every stream.
     """
+    seed = seed_of(rng)
     rng = np.random.default_rng(seed)
     per_dag = rng.integers(tasks_per_dag[0], tasks_per_dag[1] + 1, dags)
     n = int(per_dag.sum())
@@ -361,5 +438,5 @@ def synthetic_workload(dags: int = 1000, tasks_per_dag: tuple[int, int] = (5, 15
         growth_per_month=np.full(n, float(growth_per_month)),
         size_growth_per_month=np.full(n, float(size_growth_per_month)),
         start_day=np.zeros(n),
-        source=f"synthetic(dags={dags}, tasks_per_dag={tasks_per_dag}, seed={seed!r})",
+        source=f"synthetic(dags={dags}, tasks_per_dag={tasks_per_dag}, seed={seed})",
     )

@@ -37,6 +37,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from xcomlab.errors import ParameterError
+from xcomlab.synth.truth import compute_truth
+
 __all__ = ["AIRFLOW_VERSIONS", "SECRET_KINDS", "Deployment", "SynthConfig", "generate", "jsonb_text"]
 
 #: Airflow versions whose xcom schema the generator writes.
@@ -121,20 +124,20 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.airflow not in AIRFLOW_VERSIONS:
             msg = f"airflow={self.airflow!r}; expected one of {AIRFLOW_VERSIONS}"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if self.upgraded_from not in (None, "2.10") or (self.upgraded_from and self.airflow != "3.3"):
             msg = f"upgraded_from={self.upgraded_from!r}; only '2.10' for airflow='3.3' is modelled"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         lo, hi = self.tasks_per_dag
         if not 1 <= lo <= hi or self.dags < 1 or self.days < 1:
             msg = f"need dags ≥ 1, days ≥ 1 and 1 ≤ tasks_per_dag[0] ≤ [1]; got {self}"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if not 1 <= self.max_runs_per_day <= 24:
             msg = f"max_runs_per_day={self.max_runs_per_day}; expected 1 to 24"
-            raise ValueError(msg)
+            raise ParameterError(msg)
         if not 1 <= self.max_fan_out <= MAX_MAP_LENGTH:
             msg = f"max_fan_out={self.max_fan_out}; Airflow caps mapped fan-out at {MAX_MAP_LENGTH}"
-            raise ValueError(msg)
+            raise ParameterError(msg)
 
     @property
     def json_values(self) -> bool:
@@ -442,8 +445,6 @@ class Deployment:
     @cached_property
     def truth(self) -> dict[str, Any]:
         """What a correct reader must find, computed from the generated values."""
-        from xcomlab.synth.truth import compute_truth
-
         return compute_truth(self)
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from xcomlab.schema import is_internal_key
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: generate imports this module
     from xcomlab.synth.generate import Deployment
 
 __all__ = ["compute_truth"]

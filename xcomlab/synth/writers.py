@@ -37,7 +37,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from xcomlab.synth.ddl import create_statements
+from xcomlab.airflow_tables import create_statements
+from xcomlab.errors import ParameterError, UnsupportedSourceError
 from xcomlab.synth.generate import Deployment
 
 __all__ = ["FORMATS", "write"]
@@ -56,12 +57,12 @@ def write(dep: Deployment, fmt: str, dest: str | Path, *, tables: list[str] | No
     """
     if fmt not in FORMATS:
         msg = f"format {fmt!r}; expected one of {FORMATS}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     single = fmt in ("psql_csv", "jsonl", "parquet")
     chosen = tables or (["xcom"] if single and "xcom" in dep.tables else dep.tables)
     if single and len(chosen) != 1:
         msg = f"{fmt} holds one table; got {chosen}"
-        raise ValueError(msg)
+        raise ParameterError(msg)
     if fmt == "database":
         return _write_database(dep, str(dest), chosen, chunk_rows)
     path = Path(dest)
@@ -320,7 +321,7 @@ def _write_database(dep: Deployment, url: str, tables: list[str], chunk_rows: in
             _fill_mysql(dep, engine, tables, chunk_rows)
         else:
             msg = f"{dialect} databases are not supported; use PostgreSQL, MySQL/MariaDB or SQLite"
-            raise ValueError(msg)
+            raise UnsupportedSourceError(msg)
     finally:
         engine.dispose()
     return url

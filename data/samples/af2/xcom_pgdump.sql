@@ -21,18 +21,18 @@ SET default_table_access_method = heap;
 --
 
 CREATE TABLE public.xcom (
-    dag_run_id integer NOT NULL,
-    task_id character varying(250) NOT NULL,
-    map_index integer DEFAULT '-1'::integer NOT NULL,
-    "key" character varying(512) NOT NULL,
-    dag_id character varying(250) NOT NULL,
-    run_id character varying(250) NOT NULL,
-    "value" bytea,
-    "timestamp" timestamp with time zone NOT NULL,
-    CONSTRAINT xcom_pkey PRIMARY KEY (dag_run_id, task_id, map_index, "key")
+    dag_run_id INTEGER NOT NULL,
+    task_id VARCHAR(250) NOT NULL,
+    map_index INTEGER DEFAULT '-1' NOT NULL,
+    key VARCHAR(512) NOT NULL,
+    dag_id VARCHAR(250) NOT NULL,
+    run_id VARCHAR(250) NOT NULL,
+    value BYTEA,
+    timestamp TIMESTAMP WITH TIME ZONE NOT NULL,
+    CONSTRAINT xcom_pkey PRIMARY KEY (dag_run_id, task_id, map_index, key)
 );
 
-CREATE INDEX idx_xcom_key ON public.xcom ("key");
+CREATE INDEX idx_xcom_key ON public.xcom (key);
 
 CREATE INDEX idx_xcom_task_instance ON public.xcom (dag_id, task_id, run_id, map_index);
 
