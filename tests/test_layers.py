@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xcomlab"
 LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     # errors, the frame contract, Airflow's tables, the retention policy, shared figures
     ("base", 0, ("xcomlab.errors", "xcomlab.constants", "xcomlab.policy", "xcomlab.randomness", "xcomlab.schema",
-                 "xcomlab.airflow_tables")),
+                 "xcomlab.airflow_tables", "xcomlab.audit_records")),
     # the reference backend: imported inside every Airflow task, needs nothing but the base
     ("backend", 1, ("xcomlab.backend",)),
     ("ingest", 1, ("xcomlab.ingest",)),

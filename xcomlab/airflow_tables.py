@@ -1,12 +1,13 @@
 """Airflow's ``xcom`` tables as SQLAlchemy Core objects: the one definition xcomlab uses.
 
 Column types, order, keys and indexes follow the ``xcom`` model of Airflow 2.10.5 and
-3.3.2 (reference/airflow_xcom.md §1.3–1.4): ids are ``VARCHAR`` (``utf8mb3_bin`` on
+3.3.2 (docs/airflow-xcom.md#schema-2-3, docs/airflow-xcom.md#schema-3): ids are ``VARCHAR`` (``utf8mb3_bin`` on
 MySQL), ``map_index`` defaults to ``-1``, ``value`` is ``bytea``/``LONGBLOB``/``BLOB``
 (Airflow 2) or ``jsonb``/``JSON`` (Airflow 3), primary key ``xcom_pkey (dag_run_id,
 task_id, map_index, key)`` with indexes ``idx_xcom_key`` and ``idx_xcom_task_instance``.
 Archive tables made by ``airflow db clean`` are ``CREATE TABLE AS`` copies without keys,
-defaults or ``NOT NULL`` (§6); ``_xcom_archive`` keeps the primary key (§1.5).
+defaults or ``NOT NULL`` (docs/airflow-xcom.md#db-clean); ``_xcom_archive`` keeps the primary key
+(docs/airflow-xcom.md#migration-0049).
 
 :mod:`xcomlab.synth` writes exports with :func:`create_statements`,
 :mod:`xcomlab.models.complexity` times queries on the same table, and the reference
@@ -52,7 +53,7 @@ MYSQL_ID_COLLATION: Final = "utf8mb3_bin"
 MARIADB_NOPAD_COLLATION: Final = "utf8mb4_nopad_bin"
 MYSQL8_NOPAD_COLLATION: Final = "utf8mb4_0900_bin"
 MYSQL_BIN_COLLATION: Final = "utf8mb4_bin"
-#: Physical column order of Airflow 3.3's ``xcom`` table (§1.4).
+#: Physical column order of Airflow 3.3's ``xcom`` table (docs/airflow-xcom.md#column-order).
 AIRFLOW3_COLUMNS: Final = ("dag_run_id", "task_id", "map_index", "key", "dag_result", "dag_id",
                            "run_id", "value", "timestamp")
 _ID_LENGTHS: Final = {"task_id": 250, "key": 512, "dag_id": 250, "run_id": 250}

@@ -26,6 +26,8 @@
     ├── StoredRowError (ValueError)          backend.rows: a stored row cannot be honoured; names the row
     │   └── ForeignObjectError (PermissionError)  backend.rows: an envelope points to another row's object
     ├── ObjectStoreError (OSError)           backend.objects: a missing object or a refused operation
+    ├── AuditError (ValueError)              backend.audit: an invalid audit sink setting
+    ├── MetricsUnavailableError (ImportError)  backend.metrics: metrics on, but no Airflow ``Stats``
     └── AccessDeniedError (PermissionError)  backend.store: the access policy refused a read
 
 Errors raised while reading a stored row name it (``XCom 'key' of dag/run/task[map_index]``)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CORE_KEYS", "PROVIDER_KEYS", "KeyRule", "RetentionPolicy", "is_internal_key"]
 
-#: Keys Airflow core writes by itself (reference/airflow_xcom.md §8).
+#: Keys Airflow core writes by itself (docs/airflow-xcom.md#core-keys).
 CORE_KEYS: Final = frozenset(
     {"skipmixin_key", "trigger_run_id", "trigger_logical_date_iso", "past_depends_met"}
 )

@@ -15,6 +15,7 @@ from typing import Any, Final
 import pandas as pd
 import sqlalchemy as sa
 
+from xcomlab.audit_records import FIELDS, VERSION, audit_table
 from xcomlab.errors import ExportFormatError
 
 __all__ = ["load_audit"]
@@ -67,8 +68,6 @@ def load_audit(source: str | os.PathLike[str] | sa.Engine, *, table: str = AUDIT
 
 
 def _from_sql(engine: sa.Engine, table: str) -> pd.DataFrame:
-    from xcomlab.backend.audit import FIELDS, audit_table
-
     t = audit_table(table)
     if not sa.inspect(engine).has_table(table):
         msg = f"{engine.url.render_as_string(hide_password=True)} has no audit table {table!r}"
@@ -81,8 +80,6 @@ def _from_sql(engine: sa.Engine, table: str) -> pd.DataFrame:
 
 
 def _from_jsonl(path: Path) -> pd.DataFrame:
-    from xcomlab.backend.audit import FIELDS
-
     if not path.is_file():
         msg = f"audit trail {str(path)!r} does not exist or is not a file"
         raise ExportFormatError(msg)
@@ -98,8 +95,6 @@ def _from_jsonl(path: Path) -> pd.DataFrame:
 
 
 def _record(path: Path, n: int, line: bytes) -> dict[str, Any]:
-    from xcomlab.backend.audit import FIELDS, VERSION
-
     where = f"{path}, line {n}"
     try:
         rec = json.loads(line)

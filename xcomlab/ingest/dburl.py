@@ -12,6 +12,7 @@ that exists; it is opened read-only, so a wrong path never creates an empty file
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -77,8 +78,6 @@ def resolve_url(text: str) -> sa.URL:
 
 
 def _sqlite(url: sa.URL, shown: str) -> sa.URL:
-    from xcomlab.ingest.sqlsource import sqlite_url
-
     db = url.database or ""
     if db.startswith("file:"):  # already a URI filename: honour it, but it must exist
         db = db[5:].split("?", 1)[0]
@@ -92,3 +91,8 @@ def _sqlite(url: sa.URL, shown: str) -> sa.URL:
         msg = f"{shown}: no such file {str(path)!r}{hint}; expected an existing airflow.db"
         raise UnsupportedSourceError(msg)
     return sa.make_url(sqlite_url(path))
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """A read-only SQLAlchemy URL for an SQLite file (``mode=ro``: never writes)."""
+    return f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xcomlab import schema as S
-from xcomlab.errors import ExportFormatError, Reason, Rejection, XcomlabError
+from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import CODES, RawValues, classify
 from xcomlab.ingest.pieces import ALL_NULL, BatchPieces, Coded, Masked, Refs
 
@@ -170,17 +170,7 @@ def build_batch(raw: RawBatch, ctx: BatchContext, *,
     ``keep_values``, also as an Arrow table with the stored values (for scans that
     see every value).
     """
-    try:
-        return _build(raw, ctx, keep_values)
-    except XcomlabError:
-        raise
-    except Exception as exc:  # a user's input broke a library call: one line, not a traceback
-        from xcomlab.ingest.failures import translate
-
-        new = translate(exc, f"{ctx.path}, table {ctx.table}")
-        if new is None:
-            raise
-        raise new from exc
+    return _build(raw, ctx, keep_values)
 
 
 def _build(raw: RawBatch, ctx: BatchContext, keep_values: bool) -> tuple[BatchPieces, pa.Table | None]:

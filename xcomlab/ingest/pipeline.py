@@ -12,6 +12,8 @@ from typing import Generic, NamedTuple, TypeVar
 
 import pyarrow as pa
 
+from xcomlab.errors import XcomlabError
+from xcomlab.ingest.failures import translate
 from xcomlab.ingest.normalize import BatchContext, RawBatch, build_batch
 from xcomlab.ingest.pieces import BatchPieces
 
@@ -50,7 +52,15 @@ def built_batches(batches: Iterable[BatchSource], ctx: BatchContext, keep_values
     def build(item: BatchSource) -> BuiltBatch:
         raw = item if isinstance(item, RawBatch) else item()
         size = len(raw) + len(raw.rejected)
-        pieces, table = build_batch(raw, ctx, keep_values=keep_values)
+        try:
+            pieces, table = build_batch(raw, ctx, keep_values=keep_values)
+        except XcomlabError:
+            raise
+        except Exception as exc:  # a user's input broke a library call: one line, not a traceback
+            new = translate(exc, f"{ctx.path}, table {ctx.table}")
+            if new is None:
+                raise
+            raise new from exc
         return BuiltBatch(size, table, pieces)
 
     source = ReadAhead(batches, read_ahead) if read_ahead else batches

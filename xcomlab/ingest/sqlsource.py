@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,16 +23,12 @@ from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, UnsupportedSourceError
 from xcomlab.ingest.classify import HEAD_BYTES, TAIL_BYTES, RawValues
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
+from xcomlab.ingest.dburl import resolve_url, sqlite_url
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 
-__all__ = ["read_sql", "sqlite_url"]
-
-
-def sqlite_url(path: str | os.PathLike[str]) -> str:
-    """A read-only SQLAlchemy URL for an SQLite file (``mode=ro``: never writes)."""
-    return f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
+__all__ = ["read_sql", "sqlite_url"]  # sqlite_url: defined in dburl, kept importable here
 
 
 @guard
@@ -68,8 +63,6 @@ def _engine(source: Any, sqlite_file: bool) -> tuple[sa.Engine, str, bool]:
     text = os.fspath(source)
     if sqlite_file:
         return sa.create_engine(sqlite_url(text)), text, True
-    from xcomlab.ingest.dburl import resolve_url
-
     url = resolve_url(text)  # postgres://, +psycopg2 without psycopg2, …; an SQLite file must exist
     label = sa.make_url(text).render_as_string(hide_password=True)
     engine = sa.create_engine(url)

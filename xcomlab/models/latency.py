@@ -51,7 +51,7 @@ __all__ = ["BACKENDS", "CODECS", "DB_BACKENDS", "DEFAULT_PARAMS", "OBJECT_BACKEN
 
 Op = Literal["push", "pull"]
 #: What a model fitted on no measurements says it was fitted on.
-DEFAULTS_SOURCE = "the documented defaults (model_parameters.md §2)"
+DEFAULTS_SOURCE = "the documented defaults (docs/latency.md)"
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class LatencyModel:
         The metadata DB an offloaded value's reference row goes to.
     ref_bytes
         Size of that reference row's value (default :data:`xcomlab.constants.REFERENCE_ROW_BYTES`,
-        xcomlab's envelope; common-io stores the JSON string of the URL, airflow_xcom.md §4:
+        xcomlab's envelope; common-io stores the JSON string of the URL, docs/airflow-xcom.md#common-io-path:
         ~100–200 B for ``s3://conn@bucket/xcom/<dag>/<run>/<task>/<uuid>.zst``).
 
     Attributes
@@ -212,7 +212,7 @@ class LatencyModel:
             api = self.api or ApiHop()
             terms.append((api.rtt_s + api.server_s, api.sigma, db_calls))
             linear = linear + api.per_byte_s * db_bytes
-        if is_object:  # one object request per value, batched or not (§7: per-element GET)
+        if is_object:  # one object request per value, batched or not (docs/airflow-xcom.md#mapping: per-element GET)
             terms.append((p.fixed_s(op), p.sigma, float(fan_in)))
             linear = linear + p.per_byte_s(op) * stored
         return _Parts(terms, linear * fan_in)

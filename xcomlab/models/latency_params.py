@@ -1,7 +1,7 @@
 """Latency parameters: the documented per-backend, codec and API-hop costs, and the sizes they apply to.
 
-Every default names its source in reference/model_parameters.md (section and row) with its
-date; tags follow that file: [P] primary, [S] secondary, [D] derived, [L] measured in this
+Every default names its source in ``docs/latency.md`` (section and row) with its date;
+tags (docs/methods.md#tags): [P] primary, [S] secondary, [D] derived, [L] measured in this
 sandbox, [A] an assumption of ours — calibrate them with :meth:`LatencyModel.fit
 <xcomlab.models.latency.LatencyModel.fit>`.
 """
@@ -82,23 +82,23 @@ class LatencyParams:
         return self.transfer_s_per_byte + storage
 
 
-# EBS gp3 baseline 125 MiB/s (§2a "EBS gp3 performance", AWS docs 2025–26) and WAL logging
-# the value again (§1a worked example: write volume ≥ 2× value) [D].
+# EBS gp3 baseline 125 MiB/s (docs/latency.md#db-round-trips "EBS gp3", AWS docs 2025–26) and WAL logging
+# the value again (docs/storage.md#pg-worked-example: write volume ≥ 2× value) [D].
 _GP3_WRITE_S_PER_BYTE: Final = 2.0 / (125 * 2**20)
-# memcpy 16 332 MB/s, 1 core (§5 "memcpy, 1 core", lzbench 2.0.1, 2025) — a read from cache [P].
+# memcpy 16 332 MB/s, 1 core (docs/latency.md#memcpy, lzbench 2.0.1, 2025) — a read from cache [P].
 _MEMCPY_S_PER_BYTE: Final = 1.0 / 16_332e6
 
 def _server_db(backend: str, source: str) -> LatencyParams:
     """A client/server database reached over the network from the worker or API server."""
     return LatencyParams(
         backend,
-        # RTT same-DC 0.5 ms: §2a "Same-DC vs cross-cloud app→DB" (GoCardless via pganalyze, 2022) [S]
+        # RTT same-DC 0.5 ms: docs/latency.md#db-round-trips (GoCardless via pganalyze, 2022) [S]
         rtt_s=0.5e-3,
-        # trivial INSERT ~0.5 ms / SELECT ~0.1 ms server-side: §2a (2ndQuadrant, ~2019) [S]
+        # trivial INSERT ~0.5 ms / SELECT ~0.1 ms server-side: docs/latency.md#db-round-trips (2ndQuadrant, ~2019) [S]
         push_server_s=0.5e-3, pull_server_s=0.1e-3,
-        # flush < 0.5 ms avg for 16 KiB I/O: §2a "EBS io2 Block Express latency" (AWS, 2025–26) [P]
+        # flush < 0.5 ms avg for 16 KiB I/O: docs/latency.md#db-round-trips "EBS io2" (AWS, 2025–26) [P]
         commit_s=0.5e-3,
-        # XComModel.set = dag_run lookup + DELETE + INSERT: airflow_xcom.md §8 "Lifecycle" [P]
+        # XComModel.set = dag_run lookup + DELETE + INSERT: docs/airflow-xcom.md#lifecycle [P]
         push_requests=3, pull_requests=1,
         write_s_per_byte=_GP3_WRITE_S_PER_BYTE, read_s_per_byte=_MEMCPY_S_PER_BYTE,
         sigma=0.5,  # [A] p99 ≈ 3.2× p50 for the fixed part
@@ -106,10 +106,10 @@ def _server_db(backend: str, source: str) -> LatencyParams:
 
 
 DEFAULT_PARAMS: Final[dict[str, LatencyParams]] = {
-    "postgresql": _server_db("postgresql", "model_parameters.md §2a (2ndQuadrant ~2019, "
+    "postgresql": _server_db("postgresql", "docs/latency.md#db-round-trips (2ndQuadrant ~2019, "
                              "GoCardless 2022, AWS EBS 2025–26)"),
     # No MySQL-specific public round-trip figure in the reference: PostgreSQL's [A].
-    "mysql": _server_db("mysql", "as postgresql [A]; model_parameters.md §2a"),
+    "mysql": _server_db("mysql", "as postgresql [A]; docs/latency.md#db-round-trips"),
     # In-process: no RTT. Local [L] 2026-11-25 (2 vCPU EPYC, Python 3.11): INSERT+COMMIT median
     # 1.09 ms @100 B and 20 ms @1 MB (journal + fsync); SELECT 9 µs @100 B, 0.45 ms @1 MB.
     "sqlite": LatencyParams("sqlite", rtt_s=0.0, push_server_s=20e-6, pull_server_s=9e-6,
@@ -118,23 +118,23 @@ DEFAULT_PARAMS: Final[dict[str, LatencyParams]] = {
                             read_s_per_byte=0.44e-9, sigma=0.5,
                             source="local measurement [L] 2026-11-25"),
     # S3 Standard small requests (<512 KB): "often in the tens of milliseconds" median — AWS
-    # whitepaper "Optimizing S3 performance" (§2b, current) [P]; we take 20 ms. A push is
-    # HEAD (common-io's exists() loop, airflow_xcom.md §4) + PUT.
+    # whitepaper "Optimizing S3 performance" (docs/latency.md#s3, current) [P]; we take 20 ms. A push is
+    # HEAD (common-io's exists() loop, docs/airflow-xcom.md#common-io-path) + PUT.
     "s3": LatencyParams("s3", rtt_s=0.0, push_server_s=20e-3, pull_server_s=20e-3,
                         push_requests=2, pull_requests=1, sigma=0.6, tier="object",
-                        source="model_parameters.md §2b (AWS S3 whitepaper, current); sigma [A]"),
-    # S3 Express One Zone: "single-digit ms" first byte (§2b, S3 user guide 2023–26) [P]: 5 ms.
+                        source="docs/latency.md#s3 (AWS S3 whitepaper, current); sigma [A]"),
+    # S3 Express One Zone: "single-digit ms" first byte (docs/latency.md#s3-express, S3 user guide 2023–26) [P]: 5 ms.
     "s3express": LatencyParams("s3express", rtt_s=0.0, push_server_s=5e-3, pull_server_s=5e-3,
                                push_requests=2, pull_requests=1, sigma=0.5, tier="object",
-                               source="model_parameters.md §2b (S3 Express One Zone, 2023–26); sigma [A]"),
-    # GCS publishes no latency figure in the reference (§2b): S3's [A].
+                               source="docs/latency.md#s3-express (S3 Express One Zone, 2023–26); sigma [A]"),
+    # GCS publishes no latency figure (docs/latency.md#gcs): S3's [A].
     "gcs": LatencyParams("gcs", rtt_s=0.0, push_server_s=20e-3, pull_server_s=20e-3,
                          push_requests=2, pull_requests=1, sigma=0.6, tier="object",
-                         source="as s3 [A]; model_parameters.md §2b"),
-    # Azure doc example 50 ms/request (§2b "Azure latency", storage-blobs-latency, current) [P].
+                         source="as s3 [A]; docs/latency.md#gcs"),
+    # Azure doc example 50 ms/request (docs/latency.md#azure, storage-blobs-latency, current) [P].
     "azure": LatencyParams("azure", rtt_s=0.0, push_server_s=50e-3, pull_server_s=50e-3,
                            push_requests=2, pull_requests=1, sigma=0.6, tier="object",
-                           source="model_parameters.md §2b (Azure storage-blobs-latency, current); sigma [A]"),
+                           source="docs/latency.md#azure (Azure storage-blobs-latency, current); sigma [A]"),
     # Local files [L] 2026-11-25: write+rename 39 µs @100 B, 0.75 ms @1 MB; read 9.5 µs, 53 µs @1 MB.
     "file": LatencyParams("file", rtt_s=0.0, push_server_s=20e-6, pull_server_s=9.5e-6,
                           push_requests=2, pull_requests=1, transfer_s_per_byte=0.0,
@@ -147,25 +147,25 @@ DEFAULT_PARAMS: Final[dict[str, LatencyParams]] = {
 class CodecSpeeds:
     """Client-side costs, in seconds per byte of input (and a fixed cost per call)."""
 
-    # stdlib json, twitter.json: dumps ≈ 0.49 GB/s, loads ≈ 0.29 GB/s — §5 "JSON serialisation"
-    # (ijl/orjson README @5cbb3d0, 2026-03) [P/D]. Float-heavy payloads are ~6× slower (§5, [L]).
+    # stdlib json, twitter.json: dumps ≈ 0.49 GB/s, loads ≈ 0.29 GB/s — docs/latency.md#json-speed
+    # (ijl/orjson README @5cbb3d0, 2026-03) [P/D]. Float-heavy payloads are ~6× slower (docs/latency.md#json-speed, [L]).
     serialize_s_per_byte: float = 1 / 0.49e9
     deserialize_s_per_byte: float = 1 / 0.29e9
     # zstd -2 (≈ zstandard's default level 3): 344 / 1246 MB/s, ratio 3.05; zlib -6 (gzip):
-    # 25.3 / 344 MB/s, ratio 3.11 — §2c lzbench 2.0.1 README (2025) [P]; ratio = 1/x [D].
+    # 25.3 / 344 MB/s, ratio 3.11 — docs/latency.md#compression, lzbench 2.0.1 README (2025) [P]; ratio = 1/x [D].
     compress_s_per_byte: dict[str, float] = field(
         default_factory=lambda: {"zstd": 1 / 344e6, "gzip": 1 / 25.3e6, "none": 0.0})
     decompress_s_per_byte: dict[str, float] = field(
         default_factory=lambda: {"zstd": 1 / 1246e6, "gzip": 1 / 344e6, "none": 0.0})
-    # Fernet 1 MiB: encrypt 305 MB/s, decrypt 227 MB/s (§2d local, cryptography 48.0.0,
-    # 2026-11-24) [L]; per call 12.4 µs / 11.2 µs (§2d pyca/cryptography PR #15357, 2026-07) [P].
+    # Fernet 1 MiB: encrypt 305 MB/s, decrypt 227 MB/s (docs/latency.md#encryption, local, cryptography 48.0.0,
+    # 2026-11-24) [L]; per call 12.4 µs / 11.2 µs (docs/latency.md#encryption, pyca/cryptography PR #15357, 2026-07) [P].
     encrypt_s_per_byte: float = 1 / 305e6
     decrypt_s_per_byte: float = 1 / 227e6
     encrypt_call_s: float = 12.4e-6
     decrypt_call_s: float = 11.2e-6
 
 
-#: Default stored/original ratio and fixed header bytes per codec. Ratios: §2c lzbench
+#: Default stored/original ratio and fixed header bytes per codec. Ratios: docs/latency.md#compression, lzbench
 #: (zstd -2: 3.05, zlib -6: 3.11 on Silesia, 2025) [P]; headers: zstd frame ≤ 18 B with
 #: content size (RFC 8878 §3.1.1) — we take 13; gzip 10 B header + 8 B trailer (RFC 1952) [P].
 CODECS: Final[dict[str, tuple[float, int]]] = {
@@ -179,14 +179,14 @@ CODECS: Final[dict[str, tuple[float, int]]] = {
 class ApiHop:
     """Airflow 3's extra hop: task → supervisor → API server (HTTP) → DB.
 
-    The hop exists because Airflow 3 workers have no metadata-DB access (airflow_xcom.md §3.2;
-    model_parameters.md §0 "Airflow 3 workers", AWS MWAA docs 2025–26) [P].
+    The hop exists because Airflow 3 workers have no metadata-DB access (docs/airflow-xcom.md#basexcom-3;
+    docs/latency.md#api-hop, AWS MWAA docs 2025–26) [P].
     """
 
-    # same-DC RTT 0.5 ms (§2a, GoCardless 2022) [S] + API server request handling 1 ms [A]
+    # same-DC RTT 0.5 ms (docs/latency.md#db-round-trips, GoCardless 2022) [S] + API server request handling 1 ms [A]
     rtt_s: float = 0.5e-3
     server_s: float = 1.0e-3
-    # the API server parses and re-encodes the JSON (stdlib loads+dumps, §5 orjson README
+    # the API server parses and re-encodes the JSON (stdlib loads+dumps, docs/latency.md#json-speed, orjson README
     # 2026-03) and the bytes cross one more connection (STREAM_BYTES_PER_S) [D]
     per_byte_s: float = 1 / 0.29e9 + 1 / 0.49e9 + 1 / STREAM_BYTES_PER_S
     sigma: float = 0.5  # [A]
@@ -196,7 +196,7 @@ def tier_of(nbytes: npt.ArrayLike, threshold: int) -> np.ndarray:
     """Where each value goes under common-io's rule: ``"db"`` or ``"object"``.
 
     ``threshold < 0`` keeps everything in the DB, ``0`` offloads everything, ``N``
-    offloads values with ``size >= N`` (airflow_xcom.md §4).
+    offloads values with ``size >= N`` (docs/airflow-xcom.md#common-io-threshold).
     """
     n = np.asarray(nbytes, dtype="float64")
     if threshold < 0:
@@ -209,7 +209,7 @@ def stored_bytes(nbytes: npt.ArrayLike, compression: Compression = None, *,
     """Bytes a value occupies after compression and encryption.
 
     Compression: ``n × ratio + header`` (:data:`CODECS`); Fernet: the token layout of
-    §2d, ``base64(57 + 16·⌈(n+1)/16⌉)`` [P/D].
+    docs/latency.md#encryption, ``base64(57 + 16·⌈(n+1)/16⌉)`` [P/D].
     """
     n = np.asarray(nbytes, dtype="float64")
     codec = codec_name(compression)
