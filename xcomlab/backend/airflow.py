@@ -50,8 +50,7 @@ except ImportError as exc:  # Airflow missing, or Airflow 2 (no task SDK)
             "(airflow.sdk.bases.xcom); install the extra: pip install 'xcomlab[airflow]'")
     raise ImportError(_msg) from exc
 
-from xcomlab.backend.airflow_settings import UNNAMED as _UNNAMED
-from xcomlab.backend.airflow_settings import store
+from xcomlab.backend.airflow_settings import encode, store
 from xcomlab.backend.rows import RowRef
 
 __all__ = ["XComlabBackend", "store"]
@@ -81,11 +80,8 @@ class XComlabBackend(BaseXCom):  # type: ignore[misc]
         SerdeError
             A value with no JSON form while ``allow_pickle`` is off.
         """
-        return store().encode(value, key=key or _UNNAMED["key"],
-                              dag_id=dag_id or _UNNAMED["dag_id"],
-                              run_id=run_id or _UNNAMED["run_id"],
-                              task_id=task_id or _UNNAMED["task_id"],
-                              map_index=-1 if map_index is None else map_index)
+        return encode(value, key=key, task_id=task_id, dag_id=dag_id, run_id=run_id,
+                      map_index=map_index)
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:

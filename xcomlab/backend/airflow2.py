@@ -53,7 +53,7 @@ if not str(airflow.__version__).startswith("2."):
             "xcomlab.backend.airflow.XComlabBackend")
     raise ImportError(_msg)
 
-from xcomlab.backend.airflow_settings import UNNAMED, store
+from xcomlab.backend.airflow_settings import encode, store
 from xcomlab.backend.codecs import CodecError, dumps_json
 from xcomlab.backend.envelope import is_envelope
 from xcomlab.backend.rows import RowRef
@@ -83,12 +83,8 @@ class XComlabBackend(BaseXCom):  # type: ignore[misc]
         SerdeError
             A value with no JSON form while ``allow_pickle`` is off.
         """
-        stored = store().encode(value, key=key or UNNAMED["key"],
-                                dag_id=dag_id or UNNAMED["dag_id"],
-                                run_id=run_id or UNNAMED["run_id"],
-                                task_id=task_id or UNNAMED["task_id"],
-                                map_index=-1 if map_index is None else map_index)
-        return dumps_json(stored)
+        return dumps_json(encode(value, key=key, task_id=task_id, dag_id=dag_id, run_id=run_id,
+                                 map_index=map_index))
 
     @staticmethod
     def deserialize_value(result: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, Final
 from xcomlab.backend.config import ENV_PREFIXES, StoreConfig, check_names
 from xcomlab.backend.store import XComStore
 
-__all__ = ["SECTION", "UNNAMED", "settings", "store"]
+__all__ = ["SECTION", "UNNAMED", "encode", "settings", "store"]
 
 #: airflow.cfg section read after the environment.
 SECTION: Final = "xcomlab"
@@ -69,3 +69,13 @@ def cfg_section() -> Mapping[str, str]:
     conf: Any = mod.conf
     section = conf.getsection(SECTION) if conf.has_section(SECTION) else None
     return {str(k): str(v) for k, v in (section or {}).items()}
+
+
+def encode(value: Any, *, key: str | None, task_id: str | None, dag_id: str | None,
+           run_id: str | None, map_index: int | None) -> Any:
+    """What a row's ``value`` column holds for ``value`` (the object written first when
+    offloaded); ids Airflow leaves unnamed get common-io's placeholders (:data:`UNNAMED`)."""
+    return store().encode(value, key=key or UNNAMED["key"], dag_id=dag_id or UNNAMED["dag_id"],
+                          run_id=run_id or UNNAMED["run_id"],
+                          task_id=task_id or UNNAMED["task_id"],
+                          map_index=-1 if map_index is None else map_index)

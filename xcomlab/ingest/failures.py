@@ -15,7 +15,7 @@ import csv
 import functools
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from xcomlab.errors import (
     ExportFormatError,
@@ -147,16 +147,21 @@ def _translated(exc: BaseException, source: str) -> BaseException:
     return translate(exc, source) or exc
 
 
+def _reraise(exc: BaseException, source: str) -> NoReturn:
+    """Raise ``exc`` as the one-line error it stands for (itself when it has none)."""
+    new = _translated(exc, source)
+    if new is exc:
+        raise exc
+    raise new from exc
+
+
 def _call(fn: Callable[[], T], source: str) -> Callable[[], T]:
     @functools.wraps(fn)
     def run() -> T:
         try:
             return fn()
         except BaseException as exc:
-            new = _translated(exc, source)
-            if new is exc:
-                raise
-            raise new from exc
+            _reraise(exc, source)
     return run
 
 
@@ -166,10 +171,7 @@ def _iterate(make: Callable[[], Iterator[Any]], source: str) -> Callable[[], Ite
             for item in make():
                 yield _call(item, source) if callable(item) else item
         except BaseException as exc:
-            new = _translated(exc, source)
-            if new is exc:
-                raise
-            raise new from exc
+            _reraise(exc, source)
     return run
 
 
