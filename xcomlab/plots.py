@@ -69,21 +69,24 @@ class ByteLocator(Locator):
     """Linear byte axis: ticks every 1, 2 or 5 × 10^k of one unit (KiB, MiB, GiB …)."""
 
     def __call__(self) -> Any:
-        vmin, vmax = self.axis.get_view_interval()
+        axis: Any = self.axis
+        vmin, vmax = axis.get_view_interval()
         return self.tick_values(vmin, vmax)
 
     def tick_values(self, vmin: float, vmax: float) -> Any:
         _, size = _unit(max(abs(vmin), abs(vmax)))
-        return MaxNLocator(nbins=6, steps=_STEPS).tick_values(vmin / size, vmax / size) * size
+        ticks = MaxNLocator(nbins=6, steps=_STEPS).tick_values(vmin / size, vmax / size)
+        return np.asarray(ticks, dtype="float64") * size
 
 
 class ByteFormatter(Formatter):
     """Labels of a :class:`ByteLocator` axis, every tick in the same unit (``0``, ``2 MiB`` …)."""
 
     def __call__(self, x: float, pos: int | None = None) -> str:
-        vmin, vmax = self.axis.get_view_interval()
+        axis: Any = self.axis
+        vmin, vmax = axis.get_view_interval()
         name, size = _unit(max(abs(vmin), abs(vmax)))
-        ticks = self.axis.get_majorticklocs()
+        ticks = axis.get_majorticklocs()
         step = float(np.min(np.diff(ticks))) / size if len(ticks) > 1 else 1.0
         if abs(x) < 1e-9 * size:
             return "0"
@@ -107,7 +110,8 @@ class RoundLogLocator(Locator):
         self.binary = binary
 
     def __call__(self) -> Any:
-        vmin, vmax = self.axis.get_view_interval()
+        axis: Any = self.axis
+        vmin, vmax = axis.get_view_interval()
         return self.tick_values(vmin, vmax)
 
     def tick_values(self, vmin: float, vmax: float) -> Any:

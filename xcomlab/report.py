@@ -40,7 +40,7 @@ from xcomlab.analysis.profile import Profile, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
-from xcomlab.errors import InsufficientDataError, XcomlabError
+from xcomlab.errors import InsufficientDataError, ParameterError, XcomlabError
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.randomness import RNG, seed_of
@@ -559,14 +559,25 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
 
 
 def write_report(source_or_frame: Any, path: str | Path, *,
-                 load_options: Mapping[str, Any] | None = None, **kw: Any) -> Path:
+                 load_options: Mapping[str, Any] | None = None, to: str | None = None,
+                 figures: bool = True, **kw: Any) -> Path:
     """Load (or take) a frame, render the report and write it to ``path``.
 
     A source is read once through :func:`~xcomlab.analysis.secrets.scan_secrets`, so the
     secret scan sees each value as it streams and the frame keeps none (unless
     ``load_options={"keep_values": True}``, which also lets the backend comparison measure
     compression). ``**kw`` goes to :func:`render`.
+
+    ``to`` is ``"html"`` or ``"md"`` (default: ``md`` when ``path`` ends in ``.md`` or
+    ``.markdown``). The Markdown flavour has the same sections (GitHub tables, commands in
+    code blocks); its charts are written as PNG files in ``<name>_figures/`` next to it and
+    linked relatively, or left out with a note when ``figures=False``.
     """
+    out = Path(path)
+    fmt = to or ("md" if out.suffix.lower() in (".md", ".markdown") else "html")
+    if fmt not in ("html", "md"):
+        msg = f"report format {fmt!r}; expected 'html' or 'md'"
+        raise ParameterError(msg)
     if isinstance(source_or_frame, pd.DataFrame):
         frame, secrets = source_or_frame, kw.pop("secrets", None)
         kw.setdefault("source_name", "an XCom frame")
@@ -576,6 +587,13 @@ def write_report(source_or_frame: Any, path: str | Path, *,
         frame = secrets.frame
         kw.setdefault("source_name", Path(str(source_or_frame)).name
                       if "://" not in str(source_or_frame) else str(source_or_frame).split("@")[-1])
-    out = Path(path)
-    out.write_text(render(frame, secrets=secrets, **kw), encoding="utf-8")
+    html = render(frame, secrets=secrets, **kw)
+    if fmt == "html":
+        out.write_text(html, encoding="utf-8")
+        return out
+    from xcomlab.report_markdown import to_markdown
+
+    folder = out.with_name(f"{out.stem}_figures")
+    text, _ = to_markdown(html, figures=folder if figures else None, link_base=folder.name)
+    out.write_text(text, encoding="utf-8")
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
@@ -57,7 +57,7 @@ def partial_day(last: pd.Timestamp | None) -> str:
 
 def growth(fc: Forecast, dialect: str, last: pd.Timestamp | None = None) -> str:
     """The growth sentence: bytes per day (logical, on disk) and % of the table per month."""
-    t = fc.fit.loc[TOTAL]
+    t: Any = fc.fit.loc[TOTAL]
     per_day = float(t["level_bytes_per_day"])
     month = 30 * per_day / fc.current_bytes if fc.current_bytes else float("nan")
     days = int(t["days_fitted"])
@@ -87,6 +87,7 @@ def _secret_action(sec: SecretReport, dialect: str) -> Action | None:
     if len(rows) > MAX_LISTED:
         where.append(f"and {len(rows) - MAX_LISTED:,} more in Secrets")
     lines = ["-- 1. rotate each credential where it was issued; 2. delete the stored copies:"]
+    r: Any
     for r in rows.head(MAX_LISTED).itertuples():
         table = str(r.source_table)
         if not _IDENT.fullmatch(table):
