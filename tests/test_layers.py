@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("simulate", 3, ("xcomlab.simulate",)),
     ("recommend", 4, ("xcomlab.recommend",)),
     # shells and tools over the public API, and the package's own lazy front door
-    ("shells", 5, ("xcomlab.report", "xcomlab.widgets", "xcomlab.cli", "xcomlab.__main__",
+    ("shells", 5, ("xcomlab.report", "xcomlab.report_actions", "xcomlab.report_markdown", "xcomlab.widgets", "xcomlab.cli", "xcomlab.__main__",
                    "xcomlab.teach", "xcomlab.measure", "xcomlab.disk_validation", "xcomlab")),
 ]
 

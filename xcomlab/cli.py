@@ -272,7 +272,8 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(args.source, args.output, load_options={**_load_opts(args),
                                                                 "keep_values": args.keep_values},
                         title=args.title, retention_policy=policy, ceilings=ceilings,
-                        dialect=args.dialect, now=None if args.no_timestamp else datetime.now(UTC))
+                        dialect=args.dialect, now=None if args.no_timestamp else datetime.now(UTC),
+                        to=args.to, figures=not args.no_figures)
     size = path.stat().st_size
     if args.json:
         return _write(json.dumps({"path": str(path.resolve()), "bytes": size}))
@@ -354,9 +355,15 @@ def _recommend_parser(sub: Any) -> None:
 
 
 def _report_parser(sub: Any) -> None:
-    rep = _policy_options(_source_parser(sub, "report", "one self-contained HTML capacity report"))
+    rep = _policy_options(_source_parser(sub, "report", "one capacity report: self-contained HTML, "
+                                                         "or Markdown for tickets and PRs"))
     rep.add_argument("-o", "--output", type=Path, default=Path("report.html"),
-                     help="where to write the HTML (default report.html)")
+                     help="where to write it (default report.html; a .md name writes Markdown)")
+    rep.add_argument("--to", choices=("html", "md"), default=None,
+                     help="report format (default: md for a .md/.markdown output, else html); "
+                          "--format names the export's format")
+    rep.add_argument("--no-figures", action="store_true",
+                     help="Markdown: leave the charts out (default: PNG files in <name>_figures/)")
     rep.add_argument("--title", default=None)
     rep.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
                      help="database the on-disk sizes, audit and backends refer to")
