@@ -28,7 +28,7 @@ try:
     import pandas as pd
 
     from xcomlab.analysis.audit import check_limits, migration_audit
-    from xcomlab.analysis.disk import disk_ratio
+    from xcomlab.analysis.disk import disk_ratio, scope_label
     from xcomlab.analysis.forecast import forecast
     from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
     from xcomlab.analysis.secrets import scan_secrets
@@ -76,6 +76,10 @@ def _profile(args: argparse.Namespace) -> int:
     if summary["migration_blockers"]:
         out.append(f"Airflow 2 -> 3 upgrade: {blockers or 'nothing in the way'}")
     out.append(f"Secrets: {secrets!r} (xcomlab scan for the masked list)")
+    scope = summary["on_disk_scope"]
+    for key in ("on_disk_bytes", "on_disk_bytes_all_tables"):
+        sizes = ", ".join(f"{d} {b:,} B" for d, b in summary[key].items())
+        out.append(f"On disk, modelled ({scope[key]}): {sizes}")
     out.extend(f"note: {n}" for n in rep.notes)
     if rep.rejections:
         out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
@@ -137,7 +141,7 @@ def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, s
     """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
     if args.disk_ratio is not None:
         return args.disk_ratio, "given"
-    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model"
+    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model, {scope_label(('xcom',))}"
 
 
 def _forecast(args: argparse.Namespace) -> int:

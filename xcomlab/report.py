@@ -200,13 +200,16 @@ def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Map
 
 def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: list[str]) -> str:
     disk = s["on_disk_bytes"]
+    scope = s["on_disk_scope"]
     span = (f"{s['first_timestamp'][:10]} to {s['last_timestamp'][:10]}"
             if s["first_timestamp"] else "no timestamps")
     secrets = "not scanned" if s["secrets"] is None else _int(s["secrets"])
     cards = [("live XComs", _int(s["rows"]), "xcom table rows"),
              ("logical bytes", _bytes(s["value_bytes"]),
               f"{_int(s['value_bytes'])} B" + ("" if s["sizes_exact"] else ", some estimated")),
-             *((f"{d} on disk", _bytes(disk[d]), "predicted" + (", used below" if d == dialect else ""))
+             *((f"{d} on disk ({scope['on_disk_bytes']})", _bytes(disk[d]),
+                f"modelled, ×{s['disk_ratio'][d]:.2f}; all tables {_bytes(s['on_disk_bytes_all_tables'][d])}"
+                + (", used below" if d == dialect else ""))
                for d in disk),
              ("schema", str(s["airflow_schema"]), span),
              ("DAGs", _int(len(s["by_dag"])), f"{_int(s['internal_rows'])} internal rows"),
@@ -289,7 +292,7 @@ def _forecast(fc: Forecast, ceilings: Mapping[str, float], dialect: str) -> str:
              if days < SHORT_HISTORY_DAYS else "")
     horizon = len(fc.projection)
     end = fc.projection.iloc[-1]
-    head = (f"<p>Live value bytes now {_bytes(fc.current_bytes)}; on disk in {_e(dialect)} ×"
+    head = (f"<p>Live value bytes now {_bytes(fc.current_bytes)}; on disk in {_e(dialect)} (xcom table) ×"
             f"{fc.disk_ratio:.2f} = {_bytes(fc.current_bytes * fc.disk_ratio)}. Growth "
             f"{_pct(total['growth_per_month'])} per month of the write rate; in {horizon} days the "
             f"table is expected at {_bytes(end['expected'] * fc.disk_ratio)} on disk "
@@ -512,7 +515,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         secrets = scan_secrets(frame)
     name = source_name or "an XCom frame"
     s = summarize(frame, secrets=secrets)
-    ratio = float(disk_ratio(primary_rows(frame), dialect))
+    ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it
     seed = seed_of(rng)
     rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
     lim, mig = check_limits(frame), migration_audit(frame, dialect=dialect)
