@@ -95,16 +95,17 @@ def test_cli_prints_the_api_figures(name: str) -> None:
         fc = json.loads(_cli("forecast", src, "--json", "--dialect", d))
         assert fc["disk_ratio"] == pytest.approx(s["disk_ratio"][d], rel=1e-12)
         assert fc["current_bytes"] == s["value_bytes"]
+    here = s["deployment"]["dialect"]  # the dialect the source says (sqlite for af3, postgresql for af2)
     ret = json.loads(_cli("retention", src, "--json", "--max-age", "30"))
-    assert ret["disk_ratio"] == pytest.approx(s["disk_ratio"]["postgresql"], rel=1e-12)
-    assert "xcom table" in ret["disk_ratio_source"]
+    assert ret["disk_ratio"] == pytest.approx(s["disk_ratio"][here], rel=1e-12)
+    assert ret["disk_ratio_source"] == f"{here} on-disk model, xcom table"
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_report_prints_the_api_figures(name: str, tmp_path: Path) -> None:
     s = _summary(name)
     text = " ".join(_report_text(name, str(tmp_path)).split())
-    ratio = s["disk_ratio"]["postgresql"]
+    ratio = s["disk_ratio"][s["deployment"]["dialect"]]  # the inferred dialect's, as the CLI uses
     for d in DIALECTS:
         card = (f"{d} on disk (xcom table) {format_bytes(s['on_disk_bytes'][d])} modelled, "
                 f"×{s['disk_ratio'][d]:.2f}; all tables {format_bytes(s['on_disk_bytes_all_tables'][d])}")

@@ -40,6 +40,7 @@ from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retenti
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import InsufficientDataError, XcomlabError
+from xcomlab.ingest.deployment import Deployment, infer_deployment
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.randomness import RNG, seed_of
@@ -175,13 +176,21 @@ def _pareto_plot(table: pd.DataFrame, best: str) -> Callable[[Any], Any]:
 # --- sections ---------------------------------------------------------------------------
 
 def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Mapping[str, float],
-              ret: RetentionReport, sec: SecretReport | None, rec: Recommendation) -> list[str]:
-    """One line per section: what a reader of the summary alone must know."""
-    hard = lim.summary[lim.summary["kind"] == "hard"]
-    broken = {f"{k} ({r['dialect']}, Airflow {r['airflow']})": int(r["rows_over"])
-              for k, r in hard.iterrows() if r["rows_over"]}
-    out = [f"Hard limits: {', '.join(f'{v:,} row(s) over {k}' for k, v in broken.items())}."
-           if broken else "Hard limits: no row over any bundled hard limit."]
+              ret: RetentionReport, sec: SecretReport | None, rec: Recommendation,
+              dep: Deployment) -> list[str]:
+    """One line per section: what a reader of the summary alone must know.
+
+    Ranked by what applies to this deployment: limits of another database or release
+    come last, as "if you moved to …".
+    """
+    hard = lim.summary[(lim.summary["kind"] == "hard") & (lim.summary["rows_over"] > 0)]
+    here = hard[hard["applies"].astype(bool)]
+    where = dep.describe()
+    out = [f"Hard limits on {where}: "
+           + ", ".join(f"{int(r['rows_over']):,} row(s) over {k}" for k, r in here.iterrows()) + "."
+           if len(here) else f"Hard limits on {where}: no row over any of its hard limits."]
+    moved = [f"If you moved to {r['dialect']} (Airflow {r['airflow']}): {int(r['rows_over']):,} row(s) "
+             f"would be over {k}." for k, r in hard[~hard["applies"].astype(bool)].iterrows()]
     if mig.verdict != "not applicable":
         out.append(f"Airflow 2 → 3 upgrade to {mig.target}: {mig.verdict}.")
     ttt = fc.time_to_thresholds(dict(ceilings))
@@ -195,7 +204,7 @@ def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Map
                f"Secrets: {sec.rows_flagged:,} XCom(s) hold what looks like a credential."
                if sec.rows_flagged else "Secrets: nothing found.")
     out.append(f"Backend: {rec.best.name} at {_usd(rec.table.loc[rec.best.name, 'monthly_cost_usd'])}/month.")
-    return out
+    return out + moved
 
 
 def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: list[str]) -> str:
@@ -260,8 +269,9 @@ _BADGE: Final = {"ok": "good", "not applicable": "good", "data loss": "warn", "b
 
 
 def _audit(lim: LimitReport, mig: MigrationAudit) -> str:
-    summary = lim.summary[["kind", "dialect", "airflow", "limit_bytes", "rows_over", "largest_bytes",
-                           "what_happens"]]
+    summary = lim.summary[["kind", "dialect", "airflow", "applies", "limit_bytes", "rows_over",
+                           "largest_bytes", "what_happens"]].assign(
+        applies=lim.summary["applies"].map({True: "here", False: "if you moved"}))
     over = int((lim.summary["rows_over"] > 0).sum())
     head = (f"<p>{_int(len(lim.violations))} live rows are over at least one limit; "
             f"{over} of {len(lim.summary)} limits are exceeded. Hard limits fail the write; "
@@ -471,8 +481,8 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:0 0 24px
 
 def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | None = None,
            retention_policy: RetentionPolicy | None = None,
-           ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str = "postgresql",
-           secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
+           ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str | None = None,
+           airflow: str | None = None, secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
            recommend_options: Mapping[str, Any] | None = None) -> str:
     """The capacity report of an XCom frame as one self-contained HTML page.
 
@@ -486,8 +496,10 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         The what-if policy (default :data:`DEFAULT_RETENTION`: 30 days).
     ceilings
         On-disk sizes for time-to-threshold, ``{label: bytes}``.
-    dialect
-        Database the on-disk sizes, the audit and the backends refer to.
+    dialect, airflow
+        Database and Airflow release the on-disk sizes, the audit and the backends refer
+        to; default: inferred from the source
+        (:func:`xcomlab.ingest.deployment.infer_deployment`), PostgreSQL when it does not say.
     secrets
         A :class:`~xcomlab.analysis.secrets.SecretReport`; default: scan the frame's
         ``value`` column when it has one, else the section says values were not seen.
@@ -514,14 +526,17 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     if secrets is None and S.VALUE in frame.columns:
         secrets = scan_secrets(frame)
     name = source_name or "an XCom frame"
-    s = summarize(frame, secrets=secrets)
+    dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    dialect = dep.dialect_or_default
+    s = summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
     ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it
     seed = seed_of(rng)
     rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
-    lim, mig = check_limits(frame), migration_audit(frame, dialect=dialect)
+    lim = check_limits(frame, dialect=dep.dialect, airflow=dep.airflow)
+    mig = migration_audit(frame, dialect=dialect)
     fc = forecast(frame, disk_ratio=ratio, rng=seed)
     ret = retention(frame, retention_policy or DEFAULT_RETENTION, disk_ratio=ratio)
-    findings = _findings(lim, mig, fc, ceilings, ret, secrets, rec)
+    findings = _findings(lim, mig, fc, ceilings, ret, secrets, rec, dep)
     body = {
         "summary": _summary(frame, s, dialect, findings),
         "profile": _profile(profile(frame, top=_TOP)),
@@ -535,7 +550,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     page_title = title or f"XCom capacity report: {name}"
     nav = "".join(f"<a href=\"#{sid}\">{_e(_TITLES[sid])}</a>" for sid in SECTIONS)
     sub = (f"{_int(s['rows'])} live XComs · {_bytes(s['value_bytes'])} logical · "
-           f"schema {s['airflow_schema']} · {dialect}")
+           f"schema {s['airflow_schema']} · {dep.describe()}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<meta name=\"generator\" content=\"xcomlab {_e(xcomlab.__version__)}\">"

@@ -19,6 +19,7 @@ from xcomlab.analysis.disk import estimate as estimate_disk
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.errors import XcomlabError
 from xcomlab.ingest import load_report
+from xcomlab.ingest.deployment import infer_deployment
 from xcomlab.schema import primary_rows
 
 __all__ = ["Profile", "daily", "primary_rows", "profile", "summarize"]
@@ -142,7 +143,8 @@ def _mapped(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("rows", ascending=False)
 
 
-def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> dict[str, Any]:
+def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None, dialect: str | None = None,
+              airflow: str | None = None) -> dict[str, Any]:
     """The headline numbers of an XCom frame, as plain JSON-ready values.
 
     Keys: ``airflow_schema, rows, value_bytes, by_dag ({dag_id: {rows, value_bytes}}),
@@ -158,6 +160,9 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> di
     ``disk_ratio`` — the live table's on-disk bytes per value byte, the ratio forecasts
     and retention use; ``on_disk_scope`` names what each covers. Counts cover the live
     ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
+    ``deployment`` (``dialect, dialect_from, airflow, airflow_from``) is what the source says
+    (:func:`~xcomlab.ingest.deployment.infer_deployment`; ``dialect``/``airflow`` override);
+    ``limit_violations_here`` counts only the limits that hold on it.
     """
     S.validate_frame(frame)
     rows = primary_rows(frame)
@@ -169,7 +174,10 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> di
     with contextlib.suppress(XcomlabError):  # a frame built by hand carries no load report
         exact = exact and load_report(frame).sizes_exact
     ts = rows[S.TIMESTAMP]
+    dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    lim = check_limits(frame, dialect=dep.dialect, airflow=dep.airflow)
     return {
+        "deployment": dep.as_dict(),
         "airflow_schema": str(schema.iloc[0]) if len(schema) else None,
         "rows": len(rows),
         "value_bytes": int(sizes.sum()),
@@ -184,8 +192,9 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> di
         "sizes_exact": exact,
         "tables": {str(k): {"rows": int(v["size"]), "value_bytes": int(v["sum"])}
                    for k, v in tables.iterrows()},
-        "limit_violations": check_limits(frame).counts,
-        "migration_blockers": migration_audit(frame).blockers,
+        "limit_violations": lim.counts,
+        "limit_violations_here": {k: v for k, v in lim.counts.items() if lim.summary.loc[k, "applies"]},
+        "migration_blockers": migration_audit(frame, dialect=dep.dialect_or_default).blockers,
         "secrets": (secrets.rows_flagged if secrets is not None
                     else scan_secrets(frame).rows_flagged if S.VALUE in frame.columns else None),
         **_on_disk(frame),
