@@ -60,6 +60,16 @@ def _deployment(args: argparse.Namespace, frame: pd.DataFrame) -> Deployment:
     return dep
 
 
+def _measured(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Sizes the connected database reports, beside the model (a database URL only; None otherwise)."""
+    if not isinstance(args.source, str) or "://" not in args.source:
+        return None
+    from xcomlab.analysis.measured import measured_summary
+    from xcomlab.ingest.dbsize import measure_sizes
+
+    return measured_summary(frame, measure_sizes(args.source))
+
+
 def _write(text: str) -> int:
     sys.stdout.write(text.rstrip("\n") + "\n")
     return 0
@@ -72,6 +82,7 @@ def _profile(args: argparse.Namespace) -> int:
     assert frame is not None
     dep = _deployment(args, frame)
     summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
+    summary["measured_on_disk"] = _measured(args, frame)
     if args.json:
         return _write(json.dumps(summary, indent=2))
     p = xcomlab.profile(frame, top=args.top)
@@ -93,6 +104,13 @@ def _profile(args: argparse.Namespace) -> int:
     for key in ("on_disk_bytes", "on_disk_bytes_all_tables"):
         sizes = ", ".join(f"{d} {b:,} B" for d, b in summary[key].items())
         out.append(f"On disk, modelled ({scope[key]}): {sizes}")
+    if (m := summary["measured_on_disk"]) is not None:
+        for c in m["comparison"][:2]:
+            err = "–" if c["error_pct"] is None else f"{c['error_pct']:+.1f}%"
+            shown = "–" if c["measured_bytes"] is None else f"{c['measured_bytes']:,} B"
+            out.append(f"On disk, measured ({c['scope']}, {m['dialect']} {m['method']}): {shown}; "
+                       f"model {c['modelled_bytes']:,} B ({err})")
+        out.extend(f"note: {n}" for n in m["notes"])
     out.extend(f"note: {n}" for n in rep.notes)
     if rep.rejections:
         out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
@@ -160,6 +178,9 @@ def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, s
     """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
     if args.disk_ratio is not None:
         return args.disk_ratio, "given"
+    m = _measured(args, frame)
+    if m is not None and m["disk_ratio"] and m["dialect"] == args.dialect:
+        return float(m["disk_ratio"]), f"{args.dialect} measured ({m['method']}), {scope_label(('xcom',))}"
     return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model, {scope_label(('xcom',))}"
 
 

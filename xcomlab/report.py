@@ -220,6 +220,7 @@ def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: lis
                 f"modelled, ×{s['disk_ratio'][d]:.2f}; all tables {_bytes(s['on_disk_bytes_all_tables'][d])}"
                 + (", used below" if d == dialect else ""))
                for d in disk),
+             *_measured_cards(s.get("measured_on_disk")),
              ("schema", str(s["airflow_schema"]), span),
              ("DAGs", _int(len(s["by_dag"])), f"{_int(s['internal_rows'])} internal rows"),
              ("secrets flagged", secrets, "XComs with a finding")]
@@ -241,6 +242,16 @@ def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: lis
             + "<h3>Tables read</h3>"
             + _table(tables, {"rows": _int, "value_bytes": _bytes})
             + _list(facts + with_notes))
+
+
+def _measured_cards(m: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    if not m:
+        return []
+    c = m["comparison"][0]
+    if c["measured_bytes"] is None:
+        return []
+    err = "" if c["error_pct"] is None else f"; model {c['error_pct']:+.1f}%"
+    return [(f"{m['dialect']} measured ({c['scope']})", _bytes(c["measured_bytes"]), f"{m['method']}{err}")]
 
 
 def _profile(p: Profile) -> str:
@@ -483,7 +494,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
            retention_policy: RetentionPolicy | None = None,
            ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str | None = None,
            airflow: str | None = None, secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
-           recommend_options: Mapping[str, Any] | None = None) -> str:
+           recommend_options: Mapping[str, Any] | None = None, measured: Any = None) -> str:
     """The capacity report of an XCom frame as one self-contained HTML page.
 
     Parameters
@@ -509,6 +520,9 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         Seed or generator of the forecast bootstrap and the latency sampling.
     recommend_options
         Passed to :func:`xcomlab.recommend.recommend` (``prices``, ``db_ceiling_bytes`` …).
+    measured
+        A :class:`~xcomlab.ingest.dbsize.MeasuredSize` of the connected database: shown beside
+        the model with its error, and its ratio is the forecast's starting point.
 
     Returns
     -------
@@ -530,6 +544,12 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     dialect = dep.dialect_or_default
     s = summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
     ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it
+    if measured is not None:
+        from xcomlab.analysis.measured import measured_summary
+
+        s["measured_on_disk"] = measured_summary(frame, measured)
+        if measured.dialect == dialect and s["measured_on_disk"]["disk_ratio"]:
+            ratio = float(s["measured_on_disk"]["disk_ratio"])
     seed = seed_of(rng)
     rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
     lim = check_limits(frame, dialect=dep.dialect, airflow=dep.airflow)
@@ -574,6 +594,10 @@ def write_report(source_or_frame: Any, path: str | Path, *,
         frame, secrets = source_or_frame, kw.pop("secrets", None)
         kw.setdefault("source_name", "an XCom frame")
     else:
+        if isinstance(source_or_frame, str) and "://" in source_or_frame and "measured" not in kw:
+            from xcomlab.ingest.dbsize import measure_sizes
+
+            kw["measured"] = measure_sizes(source_or_frame)
         secrets = scan_secrets(source_or_frame, **dict(load_options or {}))
         assert secrets.frame is not None
         frame = secrets.frame
