@@ -120,7 +120,8 @@ def test_retention_text_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_recommend_json(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _json(capsys, "recommend", str(AF3), "--json", "--object-stores", "s3,gcs")
+    # af3 is an airflow.db (SQLite): --dialect prices the database as RDS PostgreSQL instead
+    out = _json(capsys, "recommend", str(AF3), "--json", "--object-stores", "s3,gcs", "--dialect", "postgresql")
     cands = {c["name"]: c for c in out["candidates"]}
     assert out["best"] in cands and out["reason"].startswith(out["best"])
     assert {c["object_store"] for c in cands.values()} == {"", "s3", "gcs"}
@@ -131,7 +132,7 @@ def test_recommend_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_recommend_price_override_and_ceiling(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _json(capsys, "recommend", str(AF3), "--json", "--object-stores", "s3",
+    out = _json(capsys, "recommend", str(AF3), "--json", "--object-stores", "s3", "--dialect", "postgresql",
                 "--price", "rds-postgresql-gp3.storage=100", "--db-ceiling", "1MB")
     db = {c["name"]: c for c in out["candidates"]}["db"]
     assert db["db_storage_usd"] == pytest.approx(db["peak_db_bytes"] / 1e9 * 100)

@@ -28,10 +28,11 @@ try:
     import pandas as pd
 
     from xcomlab.analysis.audit import check_limits, migration_audit
-    from xcomlab.analysis.disk import disk_ratio
+    from xcomlab.analysis.disk import disk_ratio, scope_label
     from xcomlab.analysis.forecast import forecast
     from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
     from xcomlab.analysis.secrets import scan_secrets
+    from xcomlab.ingest.deployment import Deployment, infer_deployment
     from xcomlab.models.cost import Prices, load_prices
     from xcomlab.recommend import DEFAULT_DB, recommend
 except ModuleNotFoundError as _exc:
@@ -52,6 +53,23 @@ def _load(args: argparse.Namespace) -> pd.DataFrame:
     return xcomlab.load_export(args.source, **_load_opts(args))
 
 
+def _deployment(args: argparse.Namespace, frame: pd.DataFrame) -> Deployment:
+    """What the source says, overridden by ``--dialect`` / ``--airflow``; sets ``args.dialect``."""
+    dep = infer_deployment(frame, dialect=args.dialect, airflow=args.airflow)
+    args.dialect = dep.dialect_or_default
+    return dep
+
+
+def _measured(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Sizes the connected database reports, beside the model (a database URL only; None otherwise)."""
+    if not isinstance(args.source, str) or "://" not in args.source:
+        return None
+    from xcomlab.analysis.measured import measured_summary
+    from xcomlab.ingest.dbsize import measure_sizes
+
+    return measured_summary(frame, measure_sizes(args.source))
+
+
 def _write(text: str) -> int:
     sys.stdout.write(text.rstrip("\n") + "\n")
     return 0
@@ -62,20 +80,37 @@ def _profile(args: argparse.Namespace) -> int:
     secrets = scan_secrets(args.source, **_load_opts(args))
     frame = secrets.frame
     assert frame is not None
-    summary = xcomlab.summarize(frame, secrets=secrets)
+    dep = _deployment(args, frame)
+    summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
+    summary["measured_on_disk"] = _measured(args, frame)
     if args.json:
         return _write(json.dumps(summary, indent=2))
     p = xcomlab.profile(frame, top=args.top)
     rep = xcomlab.load_report(frame)
-    out = [repr(rep), repr(p), "", "Largest DAGs:", p.by_dag.head(args.top).to_string(), "",
+    out = [repr(rep), f"Deployment: {dep.describe()}", repr(p), "", "Largest DAGs:", p.by_dag.head(args.top).to_string(), "",
            "Largest keys:", p.by_key.head(args.top).to_string(), "",
            "Largest values:", p.top_rows.to_string(), ""]
-    broken = {k: v for k, v in summary["limit_violations"].items() if v}
-    out.append(f"Limits: {broken or 'no row over any bundled limit'} (xcomlab audit for details)")
+    broken = {k: v for k, v in summary["limit_violations_here"].items() if v}
+    out.append(f"Limits here: {broken or 'no row over a limit of this deployment'} (xcomlab audit for details)")
+    elsewhere = {k: v for k, v in summary["limit_violations"].items()
+                 if v and k not in summary["limit_violations_here"]}
+    if elsewhere:
+        out.append(f"If you moved to another database or release: {elsewhere}")
     blockers = {k: v for k, v in summary["migration_blockers"].items() if v}
     if summary["migration_blockers"]:
         out.append(f"Airflow 2 -> 3 upgrade: {blockers or 'nothing in the way'}")
     out.append(f"Secrets: {secrets!r} (xcomlab scan for the masked list)")
+    scope = summary["on_disk_scope"]
+    for key in ("on_disk_bytes", "on_disk_bytes_all_tables"):
+        sizes = ", ".join(f"{d} {b:,} B" for d, b in summary[key].items())
+        out.append(f"On disk, modelled ({scope[key]}): {sizes}")
+    if (m := summary["measured_on_disk"]) is not None:
+        for c in m["comparison"][:2]:
+            err = "–" if c["error_pct"] is None else f"{c['error_pct']:+.1f}%"
+            shown = "–" if c["measured_bytes"] is None else f"{c['measured_bytes']:,} B"
+            out.append(f"On disk, measured ({c['scope']}, {m['dialect']} {m['method']}): {shown}; "
+                       f"model {c['modelled_bytes']:,} B ({err})")
+        out.extend(f"note: {n}" for n in m["notes"])
     out.extend(f"note: {n}" for n in rep.notes)
     if rep.rejections:
         out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
@@ -85,19 +120,25 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     frame = _load(args)
+    dep = _deployment(args, frame)
     policy = {f"policy_{args.policy}": args.policy} if args.policy else None
-    limits = check_limits(frame, policy_bytes=policy, all_tables=args.all_tables)
+    limits = check_limits(frame, policy_bytes=policy, all_tables=args.all_tables, dialect=dep.dialect,
+                          airflow=dep.airflow)
     migration = migration_audit(frame, target=args.target, dialect=args.dialect)
     if args.json:
         return _write(json.dumps({
+            "deployment": dep.as_dict(),
             "limit_violations": limits.counts,
+            "limit_violations_here": {k: v for k, v in limits.counts.items() if limits.summary.loc[k, "applies"]},
             "violations": json.loads(limits.violations.head(args.top).to_json(orient="records")),
             "migration": {"target": migration.target, "dialect": migration.dialect,
                           "verdict": migration.verdict, "blockers": migration.blockers,
                           "notes": migration.notes},
         }, indent=2))
-    cols = ["limit_bytes", "kind", "rows_over", "largest_bytes", "what_happens"]
-    out = [repr(limits), limits.summary[cols].to_string(max_colwidth=70), ""]
+    cols = ["limit_bytes", "kind", "applies", "rows_over", "largest_bytes", "what_happens"]
+    table = limits.summary.sort_values("applies", ascending=False, kind="stable")[cols]
+    table = table.assign(applies=table["applies"].map({True: "here", False: "if you moved"}))
+    out = [f"Deployment: {dep.describe()}", repr(limits), table.to_string(max_colwidth=70), ""]
     if len(limits.violations):
         out += ["Largest offending rows:", limits.violations.head(args.top).to_string(), ""]
     out.append(repr(migration))
@@ -137,11 +178,15 @@ def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, s
     """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
     if args.disk_ratio is not None:
         return args.disk_ratio, "given"
-    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model"
+    m = _measured(args, frame)
+    if m is not None and m["disk_ratio"] and m["dialect"] == args.dialect:
+        return float(m["disk_ratio"]), f"{args.dialect} measured ({m['method']}), {scope_label(('xcom',))}"
+    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model, {scope_label(('xcom',))}"
 
 
 def _forecast(args: argparse.Namespace) -> int:
     frame = _load(args)
+    _deployment(args, frame)
     ratio, how = _disk_ratio(frame, args)
     policy = _policy(args, required=False)
     fc = forecast(frame, horizon_days=args.horizon, by="dag_id" if args.by_dag else None,
@@ -194,6 +239,7 @@ def _policy(args: argparse.Namespace, *, required: bool = True) -> RetentionPoli
 
 def _retention(args: argparse.Namespace) -> int:
     frame = _load(args)
+    _deployment(args, frame)
     ratio, how = _disk_ratio(frame, args)
     policy = _policy(args)
     assert policy is not None
@@ -237,6 +283,7 @@ def _prices(args: argparse.Namespace) -> Any:
 
 def _recommend(args: argparse.Namespace) -> int:
     frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
+    _deployment(args, frame)
     stores = tuple(s.strip() for s in args.object_stores.split(",") if s.strip())
     rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
                     db_ceiling_bytes=args.db_ceiling[1] if args.db_ceiling else None,
@@ -272,7 +319,8 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(args.source, args.output, load_options={**_load_opts(args),
                                                                 "keep_values": args.keep_values},
                         title=args.title, retention_policy=policy, ceilings=ceilings,
-                        dialect=args.dialect, now=None if args.no_timestamp else datetime.now(UTC),
+                        dialect=args.dialect, airflow=args.airflow,
+                        now=None if args.no_timestamp else datetime.now(UTC),
                         to=args.to, figures=not args.no_figures)
     size = path.stat().st_size
     if args.json:
@@ -299,6 +347,13 @@ def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentPars
                    help="xcom tables to read (default: all: xcom, _xcom_archive, "
                         "_airflow_deleted__xcom__*)")
     p.add_argument("--top", type=int, default=10, help="rows per table shown (default 10)")
+    p.add_argument("--dialect", default=None, choices=("postgresql", "mysql", "sqlite"),
+                   help="database the sizes, limits and backends refer to (default: what the source "
+                        "says: an airflow.db is sqlite, a pg_dump postgresql, a URL names itself; "
+                        "postgresql when it does not say)")
+    p.add_argument("--airflow", default=None, metavar="RELEASE",
+                   help="Airflow release of the deployment, e.g. 2.8 or 3.3 (default: from the "
+                        "detected schema)")
     p.add_argument("--debug", action="store_true",
                    help="on an error, show the full traceback instead of one line")
     return p
@@ -311,7 +366,6 @@ def _parser() -> argparse.ArgumentParser:
     _source_parser(sub, "profile", "rows and bytes per DAG, task and key").set_defaults(run=_profile)
     audit = _source_parser(sub, "audit", "rows over hard limits and policies; the 2 -> 3 upgrade check")
     audit.add_argument("--target", default="3.3.2", help="Airflow 3 release to upgrade to")
-    audit.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
     audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes")
     audit.add_argument("--all-tables", action="store_true", help="also check archive tables")
     audit.set_defaults(run=_audit)
@@ -333,7 +387,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _recommend_parser(sub: Any) -> None:
     rec = _source_parser(sub, "recommend", "cost and latency per backend configuration, and advice")
-    rec.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
     rec.add_argument("--object-stores", default="s3,gcs,azure",
                      help="comma-separated stores to try: s3, gcs, azure, file, s3express")
     rec.add_argument("--db-ceiling", type=_size, default=None,
@@ -365,8 +418,6 @@ def _report_parser(sub: Any) -> None:
     rep.add_argument("--no-figures", action="store_true",
                      help="Markdown: leave the charts out (default: PNG files in <name>_figures/)")
     rep.add_argument("--title", default=None)
-    rep.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
-                     help="database the on-disk sizes, audit and backends refer to")
     rep.add_argument("--ceiling", type=_size, action="append", default=None,
                      help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
     rep.add_argument("--keep-values", action="store_true",
@@ -386,8 +437,6 @@ def _policy_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _disk_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
-                   help="database whose on-disk size the ceilings refer to")
     p.add_argument("--disk-ratio", type=float, default=None,
                    help="on-disk bytes per value byte (default: from the disk model)")
     return p

@@ -41,6 +41,7 @@ from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retenti
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import InsufficientDataError, ParameterError, XcomlabError
+from xcomlab.ingest.deployment import Deployment, infer_deployment
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.randomness import RNG, seed_of
@@ -159,13 +160,21 @@ def _png(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.2), alt
 # --- sections ---------------------------------------------------------------------------
 
 def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Mapping[str, float],
-              ret: RetentionReport, sec: SecretReport | None, rec: Recommendation) -> list[str]:
-    """One line per section: what a reader of the summary alone must know."""
-    hard = lim.summary[lim.summary["kind"] == "hard"]
-    broken = {f"{k} ({r['dialect']}, Airflow {r['airflow']})": int(r["rows_over"])
-              for k, r in hard.iterrows() if r["rows_over"]}
-    out = [f"Hard limits: {', '.join(f'{v:,} row(s) over {k}' for k, v in broken.items())}."
-           if broken else "Hard limits: no row over any bundled hard limit."]
+              ret: RetentionReport, sec: SecretReport | None, rec: Recommendation,
+              dep: Deployment) -> list[str]:
+    """One line per section: what a reader of the summary alone must know.
+
+    Ranked by what applies to this deployment: limits of another database or release
+    come last, as "if you moved to …".
+    """
+    hard = lim.summary[(lim.summary["kind"] == "hard") & (lim.summary["rows_over"] > 0)]
+    here = hard[hard["applies"].astype(bool)]
+    where = dep.describe()
+    out = [f"Hard limits on {where}: "
+           + ", ".join(f"{int(r['rows_over']):,} row(s) over {k}" for k, r in here.iterrows()) + "."
+           if len(here) else f"Hard limits on {where}: no row over any of its hard limits."]
+    moved = [f"If you moved to {r['dialect']} (Airflow {r['airflow']}): {int(r['rows_over']):,} row(s) "
+             f"would be over {k}." for k, r in hard[~hard["applies"].astype(bool)].iterrows()]
     if mig.verdict != "not applicable":
         out.append(f"Airflow 2 → 3 upgrade to {mig.target}: {mig.verdict}.")
     ttt = fc.time_to_thresholds(dict(ceilings))
@@ -179,7 +188,7 @@ def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Map
                f"Secrets: {sec.rows_flagged:,} XCom(s) hold what looks like a credential."
                if sec.rows_flagged else "Secrets: nothing found.")
     out.append(f"Backend: {rec.best.name} at {_usd(rec.table.loc[rec.best.name, 'monthly_cost_usd'])}/month.")
-    return out
+    return out + moved
 
 
 def _actions(todo: list[Action]) -> str:
@@ -194,14 +203,18 @@ def _actions(todo: list[Action]) -> str:
 def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: list[str],
              todo: list[Action]) -> str:
     disk = s["on_disk_bytes"]
+    scope = s["on_disk_scope"]
     span = (f"{s['first_timestamp'][:10]} to {s['last_timestamp'][:10]}"
             if s["first_timestamp"] else "no timestamps")
     secrets = "not scanned" if s["secrets"] is None else _int(s["secrets"])
     cards = [("live XComs", _int(s["rows"]), "xcom table rows"),
              ("logical bytes", _bytes(s["value_bytes"]),
               f"{_int(s['value_bytes'])} B" + ("" if s["sizes_exact"] else ", some estimated")),
-             *((f"{d} on disk", _bytes(disk[d]), "predicted" + (", used below" if d == dialect else ""))
+             *((f"{d} on disk ({scope['on_disk_bytes']})", _bytes(disk[d]),
+                f"modelled, ×{s['disk_ratio'][d]:.2f}; all tables {_bytes(s['on_disk_bytes_all_tables'][d])}"
+                + (", used below" if d == dialect else ""))
                for d in disk),
+             *_measured_cards(s.get("measured_on_disk")),
              ("schema", str(s["airflow_schema"]), span),
              ("DAGs", _int(len(s["by_dag"])), f"{_int(s['internal_rows'])} internal rows"),
              ("secrets flagged", secrets, "XComs with a finding")]
@@ -224,6 +237,16 @@ def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: lis
             + "<h3>Tables read</h3>"
             + _table(tables, {"rows": _int, "value_bytes": _bytes})
             + _list(facts + with_notes))
+
+
+def _measured_cards(m: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    if not m:
+        return []
+    c = m["comparison"][0]
+    if c["measured_bytes"] is None:
+        return []
+    err = "" if c["error_pct"] is None else f"; model {c['error_pct']:+.1f}%"
+    return [(f"{m['dialect']} measured ({c['scope']})", _bytes(c["measured_bytes"]), f"{m['method']}{err}")]
 
 
 def _profile(p: Profile, last: pd.Timestamp | None) -> str:
@@ -253,8 +276,9 @@ _BADGE: Final = {"ok": "good", "not applicable": "good", "data loss": "warn", "b
 
 
 def _audit(lim: LimitReport, mig: MigrationAudit) -> str:
-    summary = lim.summary[["kind", "dialect", "airflow", "limit_bytes", "rows_over", "largest_bytes",
-                           "what_happens"]]
+    summary = lim.summary[["kind", "dialect", "airflow", "applies", "limit_bytes", "rows_over",
+                           "largest_bytes", "what_happens"]].assign(
+        applies=lim.summary["applies"].map({True: "here", False: "if you moved"}))
     over = int((lim.summary["rows_over"] > 0).sum())
     head = (f"<p>{_int(len(lim.violations))} live rows are over at least one limit; "
             f"{over} of {len(lim.summary)} limits are exceeded. Hard limits fail the write; "
@@ -286,7 +310,7 @@ def _forecast(fc: Forecast, ceilings: Mapping[str, float], dialect: str,
              if days < SHORT_HISTORY_DAYS else "")
     horizon = len(fc.projection)
     end = fc.projection.iloc[-1]
-    head = (f"<p>Live value bytes now {_bytes(fc.current_bytes)}; on disk in {_e(dialect)} ×"
+    head = (f"<p>Live value bytes now {_bytes(fc.current_bytes)}; on disk in {_e(dialect)} (xcom table) ×"
             f"{fc.disk_ratio:.2f} = {_bytes(fc.current_bytes * fc.disk_ratio)}. Growth "
             f"{_pct(total['growth_per_month'])} per month of the write rate; in {horizon} days the "
             f"table is expected at {_bytes(end['expected'] * fc.disk_ratio)} on disk "
@@ -478,9 +502,9 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:0 0 24px
 
 def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | None = None,
            retention_policy: RetentionPolicy | None = None,
-           ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str = "postgresql",
-           secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
-           recommend_options: Mapping[str, Any] | None = None) -> str:
+           ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str | None = None,
+           airflow: str | None = None, secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
+           recommend_options: Mapping[str, Any] | None = None, measured: Any = None) -> str:
     """The capacity report of an XCom frame as one self-contained HTML page.
 
     Parameters
@@ -493,8 +517,10 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         The what-if policy (default :data:`DEFAULT_RETENTION`: 30 days).
     ceilings
         On-disk sizes for time-to-threshold, ``{label: bytes}``.
-    dialect
-        Database the on-disk sizes, the audit and the backends refer to.
+    dialect, airflow
+        Database and Airflow release the on-disk sizes, the audit and the backends refer
+        to; default: inferred from the source
+        (:func:`xcomlab.ingest.deployment.infer_deployment`), PostgreSQL when it does not say.
     secrets
         A :class:`~xcomlab.analysis.secrets.SecretReport`; default: scan the frame's
         ``value`` column when it has one, else the section says values were not seen.
@@ -504,6 +530,9 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         Seed or generator of the forecast bootstrap and the latency sampling.
     recommend_options
         Passed to :func:`xcomlab.recommend.recommend` (``prices``, ``db_ceiling_bytes`` …).
+    measured
+        A :class:`~xcomlab.ingest.dbsize.MeasuredSize` of the connected database: shown beside
+        the model with its error, and its ratio is the forecast's starting point.
 
     Returns
     -------
@@ -521,16 +550,25 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     if secrets is None and S.VALUE in frame.columns:
         secrets = scan_secrets(frame)
     name = source_name or "an XCom frame"
-    s = summarize(frame, secrets=secrets)
-    ratio = float(disk_ratio(primary_rows(frame), dialect))
+    dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    dialect = dep.dialect_or_default
+    s = summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
+    ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it
+    if measured is not None:
+        from xcomlab.analysis.measured import measured_summary
+
+        s["measured_on_disk"] = measured_summary(frame, measured)
+        if measured.dialect == dialect and s["measured_on_disk"]["disk_ratio"]:
+            ratio = float(s["measured_on_disk"]["disk_ratio"])
     seed = seed_of(rng)
     rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
-    lim, mig = check_limits(frame), migration_audit(frame, dialect=dialect)
+    lim = check_limits(frame, dialect=dep.dialect, airflow=dep.airflow)
+    mig = migration_audit(frame, dialect=dialect)
     fc = forecast(frame, disk_ratio=ratio, rng=seed)
     ret = retention(frame, retention_policy or DEFAULT_RETENTION, disk_ratio=ratio)
     live = primary_rows(frame)[S.TIMESTAMP].dropna()
     last = pd.Timestamp(live.max()) if len(live) else None
-    findings = [growth(fc, dialect, last), *_findings(lim, mig, fc, ceilings, ret, secrets, rec)]
+    findings = [growth(fc, dialect, last), *_findings(lim, mig, fc, ceilings, ret, secrets, rec, dep)]
     todo = actions(secrets=secrets, retention=ret, policy_text=_policy_text(ret.policy),
                    recommendation=rec, migration=mig, dialect=dialect,
                    source=shlex.quote(name) if source_name else "SOURCE")
@@ -547,7 +585,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     page_title = title or f"XCom capacity report: {name}"
     nav = "".join(f"<a href=\"#{sid}\">{_e(_TITLES[sid])}</a>" for sid in SECTIONS)
     sub = (f"{_int(s['rows'])} live XComs · {_bytes(s['value_bytes'])} logical · "
-           f"schema {s['airflow_schema']} · {dialect}")
+           f"schema {s['airflow_schema']} · {dep.describe()}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<meta name=\"generator\" content=\"xcomlab {_e(xcomlab.__version__)}\">"
@@ -582,6 +620,10 @@ def write_report(source_or_frame: Any, path: str | Path, *,
         frame, secrets = source_or_frame, kw.pop("secrets", None)
         kw.setdefault("source_name", "an XCom frame")
     else:
+        if isinstance(source_or_frame, str) and "://" in source_or_frame and "measured" not in kw:
+            from xcomlab.ingest.dbsize import measure_sizes
+
+            kw["measured"] = measure_sizes(source_or_frame)
         secrets = scan_secrets(source_or_frame, **dict(load_options or {}))
         assert secrets.frame is not None
         frame = secrets.frame

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import csv
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ from xcomlab.errors import XcomlabError
 
 __all__ = [
     "DIALECTS",
+    "TABLE_SCOPES",
     "DiskEstimate",
     "canonical_dialect",
     "constants",
@@ -53,10 +54,16 @@ __all__ = [
     "estimate",
     "estimate_compressibility",
     "on_disk_bytes",
+    "scope_label",
 ]
 
 #: Dialects the model knows.
 DIALECTS: Final = ("postgresql", "mysql", "sqlite")
+#: Which rows an estimate covers (docs/figures.md): ``live``, the ``xcom`` table Airflow
+#: reads and writes (every row when the frame has no ``xcom`` rows); ``all``, every table
+#: of the frame (``xcom`` plus ``_xcom_archive`` and ``_airflow_deleted__xcom__*``).
+TABLE_SCOPES: Final = ("live", "all")
+TableScope = Literal["live", "all"]
 _JSON_SCHEMAS: Final = ("3.0-3.2", "3.3+")
 _SCHEMA_ALIASES: Final = {"2": "2.3-2.11", "2.x": "2.3-2.11", "2.10": "2.3-2.11",
                           "3": "3.3+", "3.x": "3.3+", "3.3": "3.3+"}
@@ -122,6 +129,10 @@ class DiskEstimate:
         Compressed/raw ratio applied to TOASTed values (PostgreSQL only).
     assumptions : tuple of str
         The constants used, each with its source and date.
+    tables : tuple of str
+        The tables modelled, each as its own table (own pages, indexes and segments).
+    by_table : dict
+        Predicted bytes per table (sums to ``total_bytes``).
     """
 
     dialect: str
@@ -134,6 +145,13 @@ class DiskEstimate:
     per_dag: pd.Series = field(repr=False)
     compressibility: float | None = None
     assumptions: tuple[str, ...] = field(default=(), repr=False)
+    tables: tuple[str, ...] = ("xcom",)
+    by_table: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def scope(self) -> str:
+        """What the figure covers, in words (see :func:`scope_label`)."""
+        return scope_label(self.tables)
 
     @property
     def ratio(self) -> float:
@@ -142,7 +160,22 @@ class DiskEstimate:
 
     def _repr_html_(self) -> str:
         parts = pd.Series(self.breakdown, name="bytes").to_frame().to_html()
-        return f"<p><b>{self.dialect}</b>: {self.total_bytes:,} B for {self.rows:,} rows</p>{parts}"
+        return (f"<p><b>{self.dialect}</b>: {self.total_bytes:,} B for {self.rows:,} rows "
+                f"({self.scope})</p>{parts}")
+
+
+def scope_label(tables: tuple[str, ...] | list[str]) -> str:
+    """The words every surface prints for the tables a figure covers.
+
+    ``("xcom",)`` → ``"xcom table"``; several → ``"all XCom tables (xcom + 2 archive)"``.
+    """
+    tables = tuple(tables)
+    if tables == ("xcom",) or not tables:
+        return "xcom table"
+    archives = sum(t != "xcom" for t in tables)
+    if "xcom" not in tables:
+        return f"archive tables ({archives})" if archives > 1 else f"{tables[0]} table"
+    return f"all XCom tables (xcom + {archives} archive)"
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -600,19 +633,24 @@ def _ratio(frame: pd.DataFrame, compressibility: float | None, values: Any) -> t
     return np.full(n, default.value), f"compressibility = {default.value:g} (default, no values): {default}"
 
 
-def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | None = None,
-             compressibility: float | None = None, values: Any = None) -> DiskEstimate:
+def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableScope = "live",
+             schema: str | None = None, compressibility: float | None = None,
+             values: Any = None) -> DiskEstimate:
     """Predict the bytes the rows of ``frame`` take on disk in ``dialect``.
 
     Parameters
     ----------
     frame
         An XCom frame (one row per XCom; ``value_bytes`` and the id columns are read).
-        Each row is modelled in its own table: live ``xcom`` rows carry the primary
-        key and both indexes, ``_xcom_archive`` rows the primary key only, ``db clean``
-        archives none.
+        Each table is modelled as its own table (own pages, indexes, segments): live
+        ``xcom`` rows carry the primary key and both indexes, ``_xcom_archive`` rows the
+        primary key only, ``db clean`` archives none.
     dialect
         ``"postgresql"``, ``"mysql"`` (InnoDB, DYNAMIC rows; MariaDB too) or ``"sqlite"``.
+    tables
+        ``"live"`` (default): the ``xcom`` table only — the figure the profile, the CLI
+        and the report print as "on disk (xcom table)"; ``"all"``: every table of the
+        frame, archives included (docs/figures.md).
     schema
         Airflow schema (``"2.x"``/``"2.3-2.11"``: bytes value; ``"3.x"``/``"3.3+"``:
         JSON value). Default: the frame's most common ``airflow_schema``.
@@ -633,12 +671,15 @@ def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | 
     >>> est.total_bytes, est.breakdown  # doctest: +SKIP
     """
     d = canonical_dialect(dialect)
+    frame, values = _scoped(frame, tables, values)
     sch = _schema(frame, schema)
     r = _rows(frame, sch)
     ratio, ratio_note = _ratio(frame, compressibility, values)
-    per_row, fixed = _MODELS[d](r, ratio)
+    names = _table_names(frame)
+    per_row, fixed, by_table = _per_table(d, r, ratio, names)
     breakdown = {name: round(float(v.sum()) + fixed.get(name, 0)) for name, v in per_row.items()}
     total = sum(breakdown.values())
+    by_table[next(iter(by_table))] += total - sum(by_table.values())  # rounding: parts add up
     share = np.zeros(len(frame))
     for name, v in per_row.items():
         s = float(v.sum())
@@ -653,7 +694,55 @@ def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | 
         breakdown=breakdown, per_row_overhead=(total - logical) / len(frame) if len(frame) else 0.0,
         per_dag=per_dag.round().astype("int64").sort_values(ascending=False),
         compressibility=_weighted(ratio, r.value) if d == "postgresql" else None, assumptions=tuple(used),
+        tables=tuple(by_table), by_table=by_table,
     )
+
+
+def _scoped(frame: pd.DataFrame, tables: str, values: Any) -> tuple[pd.DataFrame, Any]:
+    """The rows ``tables`` covers, and the matching ``values`` when they were given per row."""
+    if tables not in TABLE_SCOPES:
+        msg = f"tables={tables!r}; expected one of {TABLE_SCOPES}"
+        raise DiskModelError(msg)
+    if tables == "all" or S.SOURCE_TABLE not in frame:
+        return frame, values
+    live = (frame[S.SOURCE_TABLE] == "xcom").to_numpy()
+    if not live.any() or live.all():
+        return frame, values
+    if values is not None and len(values) == len(frame):
+        values = pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(object),
+                           dtype=object)[live].reset_index(drop=True)
+    return frame[live], values
+
+
+def _table_names(frame: pd.DataFrame) -> np.ndarray:
+    if S.SOURCE_TABLE not in frame:
+        return np.full(len(frame), "xcom", dtype=object)
+    return frame[S.SOURCE_TABLE].astype(str).to_numpy(object)
+
+
+def _per_table(d: str, r: _Rows, ratio: np.ndarray, names: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
+    """Model each table on its own — pages, B-trees and segments are per table — and add up.
+
+    An index a table does not have (archives made by ``CREATE TABLE AS``) gets no pages.
+    """
+    n = len(names)
+    per_row: dict[str, np.ndarray] = {}
+    fixed: dict[str, int] = {}
+    by_table: dict[str, int] = {}
+    order = sorted(set(names.tolist()), key=lambda t: (t != "xcom", t)) or ["xcom"]
+    for table in order:
+        idx = np.flatnonzero(names == table) if n else np.arange(0)
+        part = _Rows(**{f.name: getattr(r, f.name)[idx] for f in fields(_Rows)})
+        rows, fx = _MODELS[d](part, ratio[idx])
+        total = 0.0
+        for name, v in rows.items():
+            has = name in ("table", "out_of_line") or bool(v.any()) or not n
+            per_row.setdefault(name, np.zeros(n))[idx] = v
+            fixed[name] = fixed.get(name, 0) + (fx.get(name, 0) if has else 0)
+            total += float(v.sum()) + (fx.get(name, 0) if has else 0)
+        by_table[table] = round(total)
+    return per_row, fixed, by_table
 
 
 def _weighted(ratio: np.ndarray, value: np.ndarray) -> float:
@@ -663,14 +752,21 @@ def _weighted(ratio: np.ndarray, value: np.ndarray) -> float:
     return float((r * w).sum() / w.sum()) if w.sum() else float(ratio.mean()) if len(ratio) else 0.0
 
 
-def on_disk_bytes(frame: pd.DataFrame, **kwargs: Any) -> dict[str, int]:
-    """Predicted on-disk bytes of ``frame``'s rows per dialect (``postgresql, mysql, sqlite``).
+def on_disk_bytes(frame: pd.DataFrame, *, tables: TableScope = "live", **kwargs: Any) -> dict[str, int]:
+    """Predicted on-disk bytes per dialect (``postgresql, mysql, sqlite``).
 
-    Keyword arguments go to :func:`estimate`.
+    ``tables="live"`` (default): the ``xcom`` table, the figure ``summarize`` reports as
+    ``on_disk_bytes``; ``tables="all"``: archives included (``on_disk_bytes_all_tables``).
+    Other keyword arguments go to :func:`estimate`.
     """
-    return {d: estimate(frame, d, **kwargs).total_bytes for d in DIALECTS}
+    return {d: estimate(frame, d, tables=tables, **kwargs).total_bytes for d in DIALECTS}
 
 
-def disk_ratio(frame: pd.DataFrame, dialect: str = "postgresql", **kwargs: Any) -> float:
-    """On-disk bytes per logical value byte in ``dialect`` (see :func:`estimate`)."""
-    return estimate(frame, dialect, **kwargs).ratio
+def disk_ratio(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableScope = "live",
+               **kwargs: Any) -> float:
+    """On-disk bytes per logical value byte of the ``xcom`` table (``tables="live"``) in ``dialect``.
+
+    The ratio the forecast and the retention what-if multiply live value bytes by
+    (see :func:`estimate`).
+    """
+    return estimate(frame, dialect, tables=tables, **kwargs).ratio
