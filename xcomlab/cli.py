@@ -21,11 +21,14 @@ from typing import Any
 import xcomlab
 from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import ParameterError, XcomlabError, mask_quoted, mask_url
+from xcomlab.units import format_bytes, format_count, format_share, format_usd
 
 #: What the `lab` extra installs that the commands need (the base install is the backend only).
-LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm")
+LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm", "rich")
 try:
     import pandas as pd
+
+    from xcomlab import console as C
 
     from xcomlab.analysis.audit import check_limits, migration_audit
     from xcomlab.analysis.disk import disk_ratio
@@ -41,7 +44,11 @@ except ModuleNotFoundError as _exc:
             f"({_exc.name} is missing): pip install 'xcomlab[lab]'")
     raise SystemExit(_msg) from None
 
-__all__ = ["main"]
+__all__ = ["SCHEMA_VERSION", "main"]
+
+#: Version of the ``--json`` output's layout (xcomlab/data/cli_output.schema.json). Raise it
+#: when a field is renamed, removed or changes meaning; adding a field keeps it.
+SCHEMA_VERSION = 1
 
 
 def _load_opts(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,6 +64,27 @@ def _write(text: str) -> int:
     return 0
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _json_out(command: str, body: dict[str, Any]) -> int:
+    """One JSON object: ``schema_version``, ``command``, then the command's fields."""
+    doc = {"schema_version": SCHEMA_VERSION, "command": command, **body}
+    return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
+
+
+def _records(frame: pd.DataFrame, **kw: Any) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", **kw))
+
+
 def _profile(args: argparse.Namespace) -> int:
     # One pass: the secret scan sees each value as it streams; the frame keeps none.
     secrets = scan_secrets(args.source, **_load_opts(args))
@@ -64,23 +92,35 @@ def _profile(args: argparse.Namespace) -> int:
     assert frame is not None
     summary = xcomlab.summarize(frame, secrets=secrets)
     if args.json:
-        return _write(json.dumps(summary, indent=2))
+        return _json_out("profile", summary)
     p = xcomlab.profile(frame, top=args.top)
     rep = xcomlab.load_report(frame)
-    out = [repr(rep), repr(p), "", "Largest DAGs:", p.by_dag.head(args.top).to_string(), "",
-           "Largest keys:", p.by_key.head(args.top).to_string(), "",
-           "Largest values:", p.top_rows.to_string(), ""]
-    broken = {k: v for k, v in summary["limit_violations"].items() if v}
-    out.append(f"Limits: {broken or 'no row over any bundled limit'} (xcomlab audit for details)")
-    blockers = {k: v for k, v in summary["migration_blockers"].items() if v}
+    out = C.Out()
+    C.load_line(out, rep)
+    s = p.summary
+    out.line(f"{s['rows']:,} live rows, {format_bytes(s['value_bytes'])} of values "
+             f"({s['value_bytes']:,} bytes), {len(p.by_dag):,} DAGs, Airflow schema {s['airflow_schema']}")
+    out.heading("Largest DAGs")
+    C.size_table(out, p.by_dag.head(args.top), "DAG")
+    out.heading("Largest keys")
+    C.size_table(out, p.by_key.head(args.top), "key")
+    out.heading("Largest values")
+    C.rows_table(out, p.top_rows, [("encoding", "encoding", False)])
+    out.line()
+    broken = C.counts(summary["limit_violations"])
+    out.line(f"Limits: {'rows over ' + broken if broken else 'no row over any bundled limit'} "
+             "(xcomlab audit explains each)")
     if summary["migration_blockers"]:
-        out.append(f"Airflow 2 -> 3 upgrade: {blockers or 'nothing in the way'}")
-    out.append(f"Secrets: {secrets!r} (xcomlab scan for the masked list)")
-    out.extend(f"note: {n}" for n in rep.notes)
+        blockers = C.counts(summary["migration_blockers"])
+        out.line(f"Airflow 2 -> 3 upgrade: {blockers or 'nothing in the way'} (xcomlab audit)")
+    kinds = C.counts(secrets.by_kind)
+    out.line(f"Secrets: {secrets.rows_flagged:,} of {secrets.rows_scanned:,} rows flagged"
+             f"{': ' + kinds if kinds else ''} (xcomlab scan lists them, masked)")
+    out.notes(rep.notes)
     if rep.rejections:
-        out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
-                   f"{mask_quoted(rep.rejections[0].detail)}")
-    return _write("\n".join(out))
+        out.line(f"{len(rep.rejections):,} rows rejected; first: {rep.rejections[0].where()}: "
+                 f"{mask_quoted(rep.rejections[0].detail)}")
+    return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -89,35 +129,49 @@ def _audit(args: argparse.Namespace) -> int:
     limits = check_limits(frame, policy_bytes=policy, all_tables=args.all_tables)
     migration = migration_audit(frame, target=args.target, dialect=args.dialect)
     if args.json:
-        return _write(json.dumps({
+        return _json_out("audit", {
             "limit_violations": limits.counts,
-            "violations": json.loads(limits.violations.head(args.top).to_json(orient="records")),
+            "violations": _records(limits.violations.head(args.top)),
             "migration": {"target": migration.target, "dialect": migration.dialect,
                           "verdict": migration.verdict, "blockers": migration.blockers,
                           "notes": migration.notes},
-        }, indent=2))
-    cols = ["limit_bytes", "kind", "rows_over", "largest_bytes", "what_happens"]
-    out = [repr(limits), limits.summary[cols].to_string(max_colwidth=70), ""]
+        })
+    out = C.Out()
+    over = int((limits.summary["rows_over"] > 0).sum())
+    out.line(f"Limits: {over} of {len(limits.summary)} limits have rows over them"
+             + (f" ({C.counts(limits.counts)})" if over else ""), bold=True)
+    out.table([C.Col("limit"), C.Col("size", True), C.Col("kind"), C.Col("rows over", True),
+               C.Col("largest", True), C.Col("what happens", flex=True)],
+              ([name, format_bytes(r.limit_bytes), r.kind, format_count(r.rows_over),
+                format_bytes(r.largest_bytes) if r.rows_over else "", r.what_happens]
+               for name, r in limits.summary.iterrows()))
     if len(limits.violations):
-        out += ["Largest offending rows:", limits.violations.head(args.top).to_string(), ""]
-    out.append(repr(migration))
+        out.heading("Largest offending rows")
+        C.rows_table(out, limits.violations.head(args.top), [("targets", "over", False)])
+    out.heading(f"Upgrade to Airflow {migration.target} on {migration.dialect}: {migration.verdict}")
     if len(migration.summary):
-        out.append(migration.summary.to_string(max_colwidth=90))
-    out.extend(f"note: {n}" for n in migration.notes)
-    return _write("\n".join(out))
+        out.table([C.Col("check"), C.Col("severity"), C.Col("rows", True), C.Col("bytes", True),
+                   C.Col("explanation", flex=True)],
+                  ([kind, r.severity, format_count(r.rows), format_bytes(r.bytes), r.explanation]
+                   for kind, r in migration.summary.iterrows()))
+    out.notes(migration.notes)
+    return 0
 
 
 def _scan(args: argparse.Namespace) -> int:
     report = scan_secrets(args.source, **_load_opts(args))
     if args.json:
-        return _write(json.dumps({"rows_scanned": report.rows_scanned,
+        return _json_out("scan", {"rows_scanned": report.rows_scanned,
                                   "rows_flagged": report.rows_flagged, "by_kind": report.by_kind,
-                                  "findings": json.loads(report.findings.to_json(orient="records"))},
-                                 indent=2))
-    out = [repr(report)]
+                                  "findings": _records(report.findings)})
+    out = C.Out()
+    kinds = C.counts(report.by_kind)
+    out.line(f"Secrets: {report.rows_flagged:,} of {report.rows_scanned:,} rows flagged"
+             + (f" ({kinds})" if kinds else ""), bold=True)
     if len(report.findings):
-        out.append(report.findings.to_string(index=False, max_colwidth=60))
-    return _write("\n".join(out))
+        out.table([C.Col("kind"), C.Col("evidence (masked)"), C.Col("where", flex=True)],
+                  ([r.kind, r.evidence, C.where(r)] for r in report.findings.itertuples(index=False)))
+    return 0
 
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -151,7 +205,7 @@ def _forecast(args: argparse.Namespace) -> int:
     marks = [d for d in (30, 90, 180, 365, args.horizon) if d <= args.horizon]
     points = fc.projection.iloc[sorted({d - 1 for d in marks})]
     if args.json:
-        return _write(json.dumps({
+        return _json_out("forecast", {
             "now": fc.now.isoformat(), "current_bytes": fc.current_bytes,
             "start_bytes": fc.start_bytes, "retention": policy is not None, "disk_ratio": ratio,
             "disk_ratio_source": how, "horizon_days": args.horizon,
@@ -160,12 +214,42 @@ def _forecast(args: argparse.Namespace) -> int:
             "thresholds": json.loads(ttt.reset_index().to_json(orient="records")),
             "projection": json.loads(points.reset_index().to_json(orient="records", date_format="iso")),
             "notes": fc.notes,
-        }, indent=2))
-    out = [repr(fc), f"on-disk ratio {ratio:.3g} ({how})", "", "Time to ceilings (on-disk):",
-           ttt.to_string(), "", "Table size ahead (value bytes):", points.to_string(), "",
-           "Fit:", fc.fit.head(args.top + 1).to_string()]
-    out.extend(f"note: {n}" for n in fc.notes)
-    return _write("\n".join(out))
+        })
+    _forecast_text(fc, ttt, points, ratio, how, args)
+    return 0
+
+
+def _forecast_text(fc: Any, ttt: pd.DataFrame, points: pd.DataFrame, ratio: float, how: str,
+                   args: argparse.Namespace) -> None:
+    out = C.Out()
+    total = fc.fit.iloc[0]
+    last = fc.projection["expected"].iloc[-1]
+    out.line(f"Value bytes now {format_bytes(fc.current_bytes)} ({fc.current_bytes:,}); growth "
+             f"{total['growth_per_month']:+.1%}/month; {format_bytes(last)} expected in "
+             f"{len(fc.projection):,} days ({len(fc.fit) - 1:,} DAGs)", bold=True)
+    out.line(f"on-disk ratio {ratio:.3g} ({how}): on-disk bytes per value byte")
+    out.heading("Time to ceilings (on-disk)")
+    out.table([C.Col("ceiling"), C.Col("size", True), C.Col("days", True), C.Col("date"),
+               C.Col("range (days)", True)],
+              ([name, format_bytes(r.ceiling_bytes), f"not in {args.horizon:,}" if pd.isna(r.days)
+                else C.days(r.days), C.date(r.date),
+                "" if pd.isna(r.earliest_days) and pd.isna(r.latest_days)
+                else f"{C.days(r.earliest_days)} to {C.days(r.latest_days)}"]
+               for name, r in ttt.iterrows()))
+    out.heading("Table size ahead (value bytes)")
+    out.table([C.Col("date"), C.Col("written per day", True), C.Col("expected", True),
+               C.Col("low", True), C.Col("high", True)],
+              ([C.date(d), format_bytes(r.written), format_bytes(r.expected), format_bytes(r.lower),
+                format_bytes(r.upper)] for d, r in points.iterrows()))
+    out.heading("Fit (bytes written per day)")
+    out.table([C.Col("DAG"), C.Col("first day"), C.Col("days", True), C.Col("per day", True),
+               C.Col("trend per month", True), C.Col("growth per month", True), C.Col("weekly"),
+               C.Col("active")],
+              ([dag, C.date(r.first_day), format_count(r.days_fitted), format_bytes(r.level_bytes_per_day),
+                format_bytes(r.trend_bytes_per_day_per_month), format_share(r.growth_per_month),
+                "yes" if r.weekly else "no", "yes" if r.active else "no"]
+               for dag, r in fc.fit.head(args.top + 1).iterrows()))
+    out.notes(fc.notes)
 
 
 def _num(x: float) -> float | None:
@@ -199,21 +283,33 @@ def _retention(args: argparse.Namespace) -> int:
     assert policy is not None
     rep = retention(frame, policy, now=args.now, disk_ratio=ratio)
     if args.json:
-        return _write(json.dumps({
+        return _json_out("retention", {
             "now": rep.now.isoformat(), "disk_ratio": ratio, "disk_ratio_source": how,
             "totals": {k: _num(v) if isinstance(v, float) else v for k, v in rep.totals.items()},
-            "by_dag": json.loads(rep.by_dag.reset_index().to_json(orient="records")),
+            "by_dag": _records(rep.by_dag.reset_index()),
             "db_clean_command": rep.db_clean_command, "limitations": rep.limitations,
-        }, indent=2))
+        })
     t = rep.totals
-    out = [repr(rep), f"on disk (ratio {ratio:.3g}, {how}): frees {t['on_disk_bytes_freed']:,.0f} bytes; "
-           f"steady state {t['steady_state_on_disk_bytes']:,.0f} bytes", "",
-           rep.by_dag.head(args.top).to_string(float_format=lambda x: f"{x:,.0f}"), ""]
-    out.append("Equivalent command:" if rep.db_clean_command else "No equivalent airflow db clean command.")
+    out = C.Out()
+    out.line(f"Frees {t['rows_freed']:,} of {t['rows']:,} rows, {format_bytes(t['bytes_freed'])} of "
+             f"{format_bytes(t['value_bytes'])} of values, as of {rep.now:%Y-%m-%d}", bold=True)
+    out.line(f"On disk (ratio {ratio:.3g}, {how}): frees {format_bytes(t['on_disk_bytes_freed'])}; "
+             f"steady state {format_bytes(t['steady_state_on_disk_bytes'])}")
+    out.heading("Per DAG (value bytes)")
+    out.table([C.Col("DAG"), C.Col("rows", True), C.Col("rows freed", True), C.Col("freed", True),
+               C.Col("left", True), C.Col("per day", True), C.Col("steady state", True),
+               C.Col("orphaned refs", True)],
+              ([dag, format_count(r.rows), format_count(r.rows_freed), format_bytes(r.bytes_freed),
+                format_bytes(r.bytes_left), format_bytes(r.bytes_per_day), format_bytes(r.steady_state_bytes),
+                format_count(r.orphaned_refs)] for dag, r in rep.by_dag.head(args.top).iterrows()))
+    out.line()
     if rep.db_clean_command:
-        out.append(rep.db_clean_command)
-    out.extend(f"note: {n}" for n in rep.limitations)
-    return _write("\n".join(out))
+        out.line("Equivalent command:")
+        out.command(rep.db_clean_command)
+    else:
+        out.line("No equivalent airflow db clean command.")
+    out.notes(rep.limitations)
+    return 0
 
 
 def _prices(args: argparse.Namespace) -> Any:
@@ -244,24 +340,36 @@ def _recommend(args: argparse.Namespace) -> int:
                     retention_days=args.retention_days, object_base=args.object_base, rng=args.seed)
     table = rec.table
     if args.json:
-        records = json.loads(table.reset_index().to_json(orient="records"))
-        return _write(json.dumps({"best": rec.best.name, "reason": rec.reason, "settings": rec.settings,
-                                  "pareto": [str(n) for n in rec.pareto.index], "notes": rec.notes,
-                                  "candidates": records}, indent=2))
-    cols = ["kind", "monthly_cost_usd", "push_p50_ms", "push_p99_ms", "pull_p50_ms", "pull_p99_ms",
-            "peak_db_bytes", "offloaded_share", "violations", "pareto"]
-    shown = table[cols]
-    fmt = {"monthly_cost_usd": lambda x: f"${x:,.4g}", "peak_db_bytes": lambda x: f"{x / 2**20:,.1f} MiB",
-           "offloaded_share": lambda x: f"{x:.1%}", "pareto": lambda x: "yes" if x else "",
-           **{c: (lambda x: f"{x:,.1f}") for c in cols if c.endswith("_ms")}}
-    out = [f"Recommended: {rec.best.name}", rec.reason, "", shown.to_string(formatters=fmt), ""]
+        return _json_out("recommend", {
+            "best": rec.best.name, "reason": rec.reason, "settings": rec.settings,
+            "pareto": [str(n) for n in rec.pareto.index], "notes": rec.notes,
+            "candidates": _records(table.reset_index())})
+    out = C.Out()
+    out.line(f"Recommended: {rec.best.name}", bold=True)
+    out.line(rec.reason)
+    out.line()
+
+    def ms(a: float, b: float) -> str:
+        return f"{a:,.1f} / {b:,.1f}"
+
+    out.line("Candidates (push and pull: p50 / p99 ms; violations: over your ceiling or budget):")
+    out.table([C.Col("candidate"), C.Col("per month", True),
+               C.Col("push ms", True), C.Col("pull ms", True), C.Col("peak DB", True),
+               C.Col("offloaded", True), C.Col("violations", True), C.Col("Pareto")],
+              ([name, format_usd(r.monthly_cost_usd), ms(r.push_p50_ms, r.push_p99_ms),
+                ms(r.pull_p50_ms, r.pull_p99_ms), format_bytes(r.peak_db_bytes),
+                format_share(r.offloaded_share), format_count(r.violations), "yes" if r.pareto else ""]
+               for name, r in table.iterrows()))
+    out.line()
     for group, env in rec.settings.items():
         if env:
-            out += [f"Settings ({group}):", *(f"  {k}={v}" for k, v in env.items())]
+            out.line(f"Settings ({group}):")
+            for k, v in env.items():
+                out.line(f"  {k}={v}", indent=4)
     if not any(rec.settings.values()):
-        out.append("Settings: none needed: keep Airflow's default XCom backend.")
-    out.extend(f"note: {n}" for n in rec.notes)
-    return _write("\n".join(out))
+        out.line("Settings: none needed: keep Airflow's default XCom backend.")
+    out.notes(rec.notes)
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -275,8 +383,11 @@ def _report(args: argparse.Namespace) -> int:
                         dialect=args.dialect, now=None if args.no_timestamp else datetime.now(UTC))
     size = path.stat().st_size
     if args.json:
-        return _write(json.dumps({"path": str(path.resolve()), "bytes": size}))
-    return _write(f"wrote {path} ({size / 1024:,.0f} KiB); open file://{path.resolve()}")
+        return _json_out("report", {"path": str(path.resolve()), "bytes": size})
+    out = C.Out()
+    out.line(f"wrote {path} ({format_bytes(size)})")
+    out.line(f"open file://{path.resolve()}")
+    return 0
 
 
 def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
@@ -425,6 +536,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _resolve_source(args)
         return int(args.run(args))
+    except BrokenPipeError:  # `xcomlab profile … | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (XcomlabError, FileNotFoundError) as exc:
         if debug:
             raise
