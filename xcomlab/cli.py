@@ -390,8 +390,24 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default: ``(default: X)``, ``(default: off)`` for a
+    switch; options whose default is "none" say in words what happens without them."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return f"{text} (default: off)"
+        if action.default is None:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text,
+                                                formatter_class=_Help)
     p.add_argument("source", nargs="?", default=None,
                    help="export file, directory, or database URL (postgresql://, mysql://, "
                         "sqlite:///); default: the database Airflow's own configuration names "
@@ -399,7 +415,8 @@ def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentPars
     p.add_argument("--airflow-home", default=None, metavar="DIR",
                    help="read the connection from DIR/airflow.cfg when no SOURCE is given "
                         "(default: $AIRFLOW_HOME or ~/airflow)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (xcomlab/data/cli_output.schema.json) instead of tables")
     p.add_argument("--format", choices=xcomlab.ingest.loader.FORMATS, default=None,
                    help="export format (default: guessed from the name and first bytes)")
     p.add_argument("--errors", choices=("raise", "collect"), default="raise",
@@ -408,28 +425,29 @@ def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentPars
     p.add_argument("--tables", nargs="*", default=None, metavar="TABLE",
                    help="xcom tables to read (default: all: xcom, _xcom_archive, "
                         "_airflow_deleted__xcom__*)")
-    p.add_argument("--top", type=int, default=10, help="rows per table shown (default 10)")
+    p.add_argument("--top", type=int, default=10, help="rows per table shown")
     p.add_argument("--debug", action="store_true",
                    help="on an error, show the full traceback instead of one line")
     return p
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xcomlab", description=xcomlab.__doc__)
+    p = argparse.ArgumentParser(prog="xcomlab", description=xcomlab.__doc__, formatter_class=_Help)
     p.add_argument("--version", action="version", version=f"xcomlab {xcomlab.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     _source_parser(sub, "profile", "rows and bytes per DAG, task and key").set_defaults(run=_profile)
     audit = _source_parser(sub, "audit", "rows over hard limits and policies; the 2 -> 3 upgrade check")
     audit.add_argument("--target", default="3.3.2", help="Airflow 3 release to upgrade to")
-    audit.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
-    audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes")
-    audit.add_argument("--all-tables", action="store_true", help="also check archive tables")
+    audit.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
+                       help="database the upgrade check runs for")
+    audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes (default: none, only the bundled limits)")
+    audit.add_argument("--all-tables", action="store_true", help="also check the archive tables (_xcom_archive, _airflow_deleted__xcom__*)")
     audit.set_defaults(run=_audit)
     _source_parser(sub, "scan", "values that look like credentials (masked)").set_defaults(run=_scan)
     fc = _disk_options(_source_parser(sub, "forecast", "growth and time to ceilings (20 GB, 50 GiB, yours)"))
-    fc.add_argument("--horizon", type=int, default=180, help="days to project (default 180)")
+    fc.add_argument("--horizon", type=int, default=180, help="days to project")
     fc.add_argument("--ceiling", type=_size, action="append", default=None,
-                    help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
+                    help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default: 20 GB and 50 GiB)")
     fc.add_argument("--by-dag", action="store_true", help="project each DAG too")
     fc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     _policy_options(fc).set_defaults(run=_forecast)
@@ -443,21 +461,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def _recommend_parser(sub: Any) -> None:
     rec = _source_parser(sub, "recommend", "cost and latency per backend configuration, and advice")
-    rec.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
+    rec.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
+                     help="metadata database whose storage and latency the candidates use")
     rec.add_argument("--object-stores", default="s3,gcs,azure",
                      help="comma-separated stores to try: s3, gcs, azure, file, s3express")
     rec.add_argument("--db-ceiling", type=_size, default=None,
-                     help="largest acceptable metadata DB, e.g. 20GB (Cloud Composer) or 50GiB")
+                     help="largest acceptable metadata DB, e.g. 20GB (Cloud Composer) or 50GiB "
+                          "(default: no ceiling)")
     rec.add_argument("--latency-budget-ms", type=float, default=None,
-                     help="largest acceptable p99 push and pull time (ms)")
+                     help="largest acceptable p99 push and pull time in ms (default: no budget)")
     rec.add_argument("--price", action="append", default=None, metavar="SERVICE.ITEM=USD",
-                     help="override one price in its unit, e.g. s3.put=0.004 (repeatable)")
+                     help="override one price in its unit, e.g. s3.put=0.004 (repeatable; default: "
+                          "the bundled prices)")
     rec.add_argument("--prices", default=None, metavar="FILE",
-                     help="your own price table (columns of xcomlab/data/pricing.csv)")
+                     help="your own price table with the columns of xcomlab/data/pricing.csv "
+                          "(default: that bundled table)")
     rec.add_argument("--horizon", type=int, default=30, help="days of growth to size the DB for")
     rec.add_argument("--retention-days", type=float, default=None,
-                     help="size the DB at the steady state of this retention instead")
-    rec.add_argument("--object-base", default=None, help="your object-store URL for the settings")
+                     help="size the DB at the steady state of this retention in days instead "
+                          "(default: no retention)")
+    rec.add_argument("--object-base", default=None,
+                     help="your object-store URL for the settings (default: a placeholder URL)")
     rec.add_argument("--keep-values", action="store_true",
                      help="read values to measure their compression (more memory)")
     rec.add_argument("--seed", type=int, default=0, help="latency sampling seed")
@@ -467,12 +491,12 @@ def _recommend_parser(sub: Any) -> None:
 def _report_parser(sub: Any) -> None:
     rep = _policy_options(_source_parser(sub, "report", "one self-contained HTML capacity report"))
     rep.add_argument("-o", "--output", type=Path, default=Path("report.html"),
-                     help="where to write the HTML (default report.html)")
-    rep.add_argument("--title", default=None)
+                     help="where to write the HTML")
+    rep.add_argument("--title", default=None, help="report title (default: from the source name)")
     rep.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
                      help="database the on-disk sizes, audit and backends refer to")
     rep.add_argument("--ceiling", type=_size, action="append", default=None,
-                     help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
+                     help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default: 20 GB and 50 GiB)")
     rep.add_argument("--keep-values", action="store_true",
                      help="keep values in memory so the backend comparison measures compression")
     rep.add_argument("--no-timestamp", action="store_true",
@@ -481,10 +505,12 @@ def _report_parser(sub: Any) -> None:
 
 
 def _policy_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--max-age", type=float, default=None, help="remove rows older than DAYS")
-    p.add_argument("--keep-last", type=int, default=None, help="keep the N latest runs per DAG")
+    p.add_argument("--max-age", type=float, default=None,
+                   help="remove rows older than DAYS (default: no age limit)")
+    p.add_argument("--keep-last", type=int, default=None,
+                   help="keep the N latest runs per DAG (default: no run limit)")
     p.add_argument("--dag-max-age", nargs="*", default=None, metavar="DAG=DAYS",
-                   help="per-DAG age overrides")
+                   help="per-DAG age overrides (default: none)")
     p.add_argument("--drop-internal", action="store_true", help="remove keys Airflow writes itself")
     return p
 
