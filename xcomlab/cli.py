@@ -29,7 +29,6 @@ try:
     import pandas as pd
 
     from xcomlab import console as C
-
     from xcomlab.analysis.audit import check_limits, migration_audit
     from xcomlab.analysis.disk import disk_ratio
     from xcomlab.analysis.forecast import forecast

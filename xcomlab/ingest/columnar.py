@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
+from xcomlab.ingest.compressed import compressed_tell, inner_name, open_text
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
-from xcomlab.ingest.compressed import compressed_tell, inner_name, open_text
 from xcomlab.ingest.source import TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
 

@@ -77,7 +77,7 @@ def _corrupt(path: str, codec: str, exc: BaseException) -> ExportFormatError:
 
 def _decompressor(codec: str, raw: IO[bytes]) -> IO[bytes]:
     if codec == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if codec == "xz":
         return lzma.LZMAFile(raw, mode="rb")
     # Arrow's zstd stream reports a truncated last frame; zstandard's stream reader ends quietly.
@@ -174,7 +174,7 @@ def open_binary(path: str | os.PathLike[str], codec: str | None = None) -> io.Bu
     """``path`` opened for reading, decompressed when it is compressed (``codec`` or sniffed)."""
     codec = codec or codec_of(path)
     if codec is None:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(path, "rb")
     return io.BufferedReader(_Decompressed(os.fspath(path), codec), buffer_size=_CHUNK)
 
 

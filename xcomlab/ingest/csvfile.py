@@ -31,7 +31,15 @@ import pyarrow.csv as pa_csv
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Reason, Rejection
-from xcomlab.ingest.compressed import arrow_stream, codec_of, compressed_tell, corrupt, inner_name, open_binary, open_text
+from xcomlab.ingest.compressed import (
+    arrow_stream,
+    codec_of,
+    compressed_tell,
+    corrupt,
+    inner_name,
+    open_binary,
+    open_text,
+)
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table

@@ -22,10 +22,10 @@ import pyarrow.csv as pa_csv
 
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
+from xcomlab.ingest.compressed import open_binary
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema, hex_to_binary
-from xcomlab.ingest.compressed import open_binary
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
 
 __all__ = ["copy_unescape", "read_pgdump"]
