@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.ticker import Formatter, FuncFormatter, Locator, MaxNLocator
 
 from xcomlab.constants import DEFAULT_CEILINGS
+from xcomlab.units import format_bytes  # one formatter for plots, report, widgets and CLI
 
 __all__ = ["daily", "forecast", "format_bytes", "size_cdf", "size_hist", "top_bar"]
 
@@ -23,17 +24,6 @@ def _ax(ax: Any, figsize: tuple[float, float] = (7, 3)) -> Any:
     import matplotlib.pyplot as plt
 
     return plt.subplots(figsize=figsize)[1]
-
-
-def format_bytes(n: Any) -> str:
-    """``1234567`` → ``1.2 MiB``; NaN/None → ``–``. Shared by plots, the report and widgets."""
-    if n is None or pd.isna(n):
-        return "–"
-    x = float(n)
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if abs(x) >= size:
-            return f"{x / size:,.1f} {unit}"
-    return f"{x:,.0f} B"
 
 
 # --- axes ticked at round values of their unit --------------------------------------------
