@@ -89,7 +89,7 @@ def test_cli_prints_the_api_figures(name: str) -> None:
         assert out[key] == s[key], key
     assert out["disk_ratio"] == pytest.approx(s["disk_ratio"], rel=1e-12)
     text = _cli("profile", src)
-    sizes = ", ".join(f"{d} {s['on_disk_bytes'][d]:,} B" for d in DIALECTS)
+    sizes = ", ".join(f"{d} {format_bytes(s['on_disk_bytes'][d])}" for d in DIALECTS)  # exact in --json
     assert f"On disk, modelled (xcom table): {sizes}" in text
     for d in ("postgresql", "mysql"):
         fc = json.loads(_cli("forecast", src, "--json", "--dialect", d))
