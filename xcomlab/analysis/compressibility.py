@@ -1,0 +1,200 @@
+"""Compressibility measured on the export's own values: pglz, lz4, zstd and gzip ratios.
+
+:func:`xcomlab.load_export` keeps a bounded, seeded sample of stored values per power-of-two
+size class (:class:`~xcomlab.ingest.sample.ValueSample`). :func:`compressibility` runs each
+codec that matters on it:
+
+``pglz``
+    PostgreSQL's default TOAST compressor (:mod:`xcomlab.analysis.pglz`, checked against
+    ``pg_column_size`` on PostgreSQL 15): a value's ratio is its compressed size over its
+    raw size when TOAST keeps the compressed form, else 1.
+``lz4``
+    TOAST with ``default_toast_compression = lz4`` (PostgreSQL ≥ 14): ``LZ4_compress_default``
+    as the ``lz4`` package's block API runs it, kept on the same rule.
+``zstd``, ``gzip``
+    What the reference backend (and common-io's ``gzip``) store: zstd level 3, zlib level 6
+    plus gzip's 18-byte frame.
+
+Ratios are compressed/raw bytes. Per class they are weighted by the sampled bytes; the
+export-wide ratio weights each class by the bytes the *whole export* holds in it, so a few
+sampled values stand for their class. Without a sample (frames built by hand, live
+databases read without ``sample_values``) :attr:`Compressibility.source` is ``"default"``
+and the callers fall back to their documented defaults.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from xcomlab.analysis import pglz
+from xcomlab.errors import XcomlabError
+from xcomlab.ingest.sample import ValueSample, value_sample
+
+__all__ = ["CODECS", "Compressibility", "compressibility", "measure_values"]
+
+#: Codecs measured on the sample.
+CODECS: Final = ("pglz", "lz4", "zstd", "gzip")
+_CACHE_ATTR: Final = "_xcomlab_compressibility"
+
+
+class CompressibilityError(XcomlabError, ValueError):
+    """An unknown codec, or a ratio asked of a measurement that has none."""
+
+
+def _toast_kept(raw: int, compressed: int | None) -> int:
+    """Bytes TOAST stores (without the varlena header) for a value it tried to compress."""
+    if compressed is None or compressed + pglz.HEADER_BYTES >= raw - 2:
+        return raw  # toast_compress_datum keeps the raw value unless it saves > 2 B
+    return compressed
+
+
+def _pglz(data: bytes) -> int:
+    return _toast_kept(len(data), pglz.compressed_size(data))
+
+
+def _lz4(data: bytes) -> int:
+    import lz4.block  # imported on use: only this codec needs it
+
+    if len(data) < pglz.MIN_INPUT_BYTES:
+        return len(data)  # TOAST does not try values that short (toast_compress_datum)
+    out = len(lz4.block.compress(data, mode="default", store_size=False))
+    return _toast_kept(len(data), out if out <= len(data) else None)
+
+
+def _zstd(data: bytes) -> int:
+    import zstandard
+
+    return len(zstandard.ZstdCompressor(level=3).compress(data))
+
+
+def _gzip(data: bytes) -> int:
+    return len(zlib.compress(data, 6)) + 12  # zlib's 6 B of framing → gzip's 18 B
+
+
+_MEASURE: Final[dict[str, Callable[[bytes], int]]] = {"pglz": _pglz, "lz4": _lz4, "zstd": _zstd,
+                                                      "gzip": _gzip}
+
+
+def measure_values(values: list[bytes], codec: str) -> tuple[int, int]:
+    """(stored bytes, raw bytes) of ``values`` compressed one by one with ``codec``."""
+    if codec not in _MEASURE:
+        msg = f"codec={codec!r}; expected one of {list(CODECS)}"
+        raise CompressibilityError(msg)
+    f = _MEASURE[codec]
+    return sum(f(v) for v in values), sum(len(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Compressibility:
+    """Compression ratios measured on a value sample.
+
+    Attributes
+    ----------
+    by_class : pandas.DataFrame
+        One row per power-of-two size class (index: the class's smallest size in bytes):
+        ``rows`` and ``bytes`` of the whole export, ``sampled`` values and
+        ``sampled_bytes``, and one compressed/raw ratio column per codec.
+    n_values : int
+        Values measured (0: nothing to measure).
+    """
+
+    by_class: pd.DataFrame
+    n_values: int
+
+    @property
+    def measured(self) -> bool:
+        """True when the ratios come from the export's own values."""
+        return self.n_values > 0
+
+    @property
+    def source(self) -> str:
+        """``"measured on N values"``, or ``"default"`` when there were none."""
+        return f"measured on {self.n_values} values" if self.measured else "default"
+
+    def ratio(self, codec: str, *, min_bytes: int = 0) -> float | None:
+        """Export-wide ratio of ``codec`` over values of at least ``min_bytes`` (by class),
+        each class weighted by the bytes the export holds in it; None when not measured."""
+        if codec not in CODECS:
+            msg = f"codec={codec!r}; expected one of {list(CODECS)}"
+            raise CompressibilityError(msg)
+        t = self.by_class[(self.by_class["sampled"] > 0) & (self.by_class.index * 2 > min_bytes)]
+        w = t["bytes"].astype(float)
+        return float((t[codec] * w).sum() / w.sum()) if w.sum() > 0 else None
+
+    def per_row(self, codec: str, value_bytes: np.ndarray) -> np.ndarray | None:
+        """Each row's ratio: its size class's, or the nearest measured class's; None when not measured."""
+        t = self.by_class[self.by_class["sampled"] > 0]
+        if not len(t):
+            return None
+        lo = t.index.to_numpy(np.float64)
+        cls = np.exp2(np.floor(np.log2(np.maximum(np.asarray(value_bytes, np.float64), 1))))
+        nearest = np.abs(np.log2(cls)[:, None] - np.log2(lo)[None, :]).argmin(axis=1)
+        return t[codec].to_numpy(np.float64)[nearest]
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{c} {r:.3f}" for c in CODECS if (r := self.ratio(c)) is not None)
+        return f"Compressibility({self.source}; {parts or 'no ratios'})"
+
+    def _repr_html_(self) -> str:
+        return f"<p><b>compressibility</b>: {self.source}</p>" + self.by_class.to_html()
+
+
+def _measure(sample: ValueSample | None) -> Compressibility:
+    cols = ["rows", "bytes", "sampled", "sampled_bytes", *CODECS]
+    rows = []
+    classes = sample.classes() if sample is not None else {}
+    for c, kept in classes.items():
+        data = [s.data for s in kept]
+        raw = sum(len(d) for d in data)
+        ratios = [measure_values(data, codec)[0] / raw if raw else 1.0 for codec in CODECS]
+        rows.append([int(sample.rows[c]), int(sample.bytes[c]), len(data), raw, *ratios])  # type: ignore[union-attr]
+    index = pd.Index([1 << c for c in classes], name="class_min_bytes")
+    table = pd.DataFrame(rows, columns=cols, index=index)
+    return Compressibility(table, int(table["sampled"].sum()) if len(table) else 0)
+
+
+def compressibility(source: Any) -> Compressibility:
+    """Compression ratios of pglz, lz4, zstd and gzip on an export's sampled values.
+
+    Parameters
+    ----------
+    source
+        A frame from :func:`xcomlab.load_export` (its ``attrs`` carry the
+        :class:`~xcomlab.ingest.sample.ValueSample`), a ``ValueSample``, or a list of
+        stored values (``str``/``bytes``).
+
+    Returns
+    -------
+    Compressibility
+        Measured once per sample and cached on it. ``source`` is ``"default"`` when
+        there were no values to measure.
+
+    Examples
+    --------
+    >>> import xcomlab
+    >>> frame = xcomlab.load_export("data/samples/af3/xcom_copy.csv")  # doctest: +SKIP
+    >>> compressibility(frame).ratio("pglz", min_bytes=2032)  # doctest: +SKIP
+    """
+    if isinstance(source, ValueSample):
+        sample: ValueSample | None = source
+    elif isinstance(source, list | tuple | pd.Series):
+        sample = ValueSample(per_class=1 << 30, class_bytes=1 << 62, max_value_bytes=1 << 62)
+        vals = [v for v in source if isinstance(v, str | bytes | bytearray | memoryview)]
+        sample.add([bytes(v) if not isinstance(v, str) else v.encode() for v in vals])
+    else:
+        sample = value_sample(source)
+    if sample is None:
+        return _measure(None)
+    key = (sample.n_values, int(sample.rows.sum()))
+    cached = getattr(sample, _CACHE_ATTR, None)
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
+    out = _measure(sample)
+    object.__setattr__(sample, _CACHE_ATTR, (key, out))
+    return out
