@@ -267,8 +267,8 @@ def estimate_compressibility(values: pd.Series | list[Any], *, min_bytes: int = 
     ``pg_column_size``) or lz4; a value TOAST would keep raw counts as 1. Returns None
     when no value is long enough.
     """
-    if codec not in TOAST_CODECS:
-        msg = f"codec={codec!r}; expected one of {TOAST_CODECS}"
+    if codec.removesuffix("_jsonb") not in TOAST_CODECS:
+        msg = f"codec={codec!r}; expected one of {TOAST_CODECS} (or with _jsonb)"
         raise DiskModelError(msg)
     gen = np.random.default_rng(rng)
     long = [v for v in map(_encoded, values) if v is not None and len(v) >= min_bytes]
@@ -592,12 +592,17 @@ def canonical_dialect(dialect: str) -> str:
 
 
 def _ratio(frame: pd.DataFrame, compressibility: float | None, values: Any,
-           codec: str) -> tuple[np.ndarray, str, str]:
-    """Per-row TOAST ratio, the note for ``assumptions`` and the ``compression_source``."""
+           codec: str, json: bool) -> tuple[np.ndarray, str, str]:
+    """Per-row TOAST ratio, the note for ``assumptions`` and the ``compression_source``.
+
+    For a ``jsonb`` value column (``json``) the ratio is measured on the binary form TOAST
+    compresses, and applied to the modelled jsonb size.
+    """
     n = len(frame)
     if codec not in TOAST_CODECS:
         msg = f"toast_compression={codec!r}; expected one of {TOAST_CODECS}"
         raise DiskModelError(msg)
+    codec = f"{codec}_jsonb" if json else codec
     if compressibility is not None:
         if not 0 < compressibility <= 1:
             msg = f"compressibility={compressibility!r}; expected a compressed/raw ratio in (0, 1]"
@@ -666,7 +671,8 @@ def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | 
     d = canonical_dialect(dialect)
     sch = _schema(frame, schema)
     r = _rows(frame, sch)
-    ratio, ratio_note, source = _ratio(frame, compressibility, values, toast_compression) \
+    ratio, ratio_note, source = _ratio(frame, compressibility, values, toast_compression,
+                                       sch in _JSON_SCHEMAS) \
         if d == "postgresql" else (np.ones(len(frame)), "", "n/a")
     per_row, fixed = _MODELS[d](r, ratio)
     breakdown = {name: round(float(v.sum()) + fixed.get(name, 0)) for name, v in per_row.items()}
