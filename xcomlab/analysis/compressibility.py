@@ -29,7 +29,6 @@ import ctypes.util
 import functools
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -140,22 +139,27 @@ def measure_values(values: list[bytes], codec: str) -> tuple[int, int]:
     return sum(f(v) for v in values), sum(len(v) for v in values)
 
 
-@dataclass(frozen=True)
 class Compressibility:
-    """Compression ratios measured on a value sample.
+    """Compression ratios measured on a value sample, each codec on first use.
+
+    Parameters
+    ----------
+    classes
+        Sampled values per size class (:meth:`ValueSample.classes`).
+    rows, bytes
+        Rows and bytes of the whole export per size class.
 
     Attributes
     ----------
-    by_class : pandas.DataFrame
-        One row per power-of-two size class (index: the class's smallest size in bytes):
-        ``rows`` and ``bytes`` of the whole export, ``sampled`` values and
-        ``sampled_bytes``, and one compressed/raw ratio column per codec.
     n_values : int
         Values measured (0: nothing to measure).
     """
 
-    by_class: pd.DataFrame
-    n_values: int
+    def __init__(self, classes: dict[int, list[bytes]], rows: np.ndarray, bytes: np.ndarray) -> None:
+        self._classes = classes
+        self._rows, self._bytes = rows, bytes
+        self._ratios: dict[str, np.ndarray] = {}
+        self.n_values = sum(len(v) for v in classes.values())
 
     @property
     def measured(self) -> bool:
@@ -167,28 +171,49 @@ class Compressibility:
         """``"measured on N values"``, or ``"default"`` when there were none."""
         return f"measured on {self.n_values} values" if self.measured else "default"
 
-    def ratio(self, codec: str, *, min_bytes: int = 0) -> float | None:
-        """Export-wide ratio of ``codec`` over values of at least ``min_bytes`` (by class),
-        each class weighted by the bytes the export holds in it; None when not measured."""
+    def _class_ratios(self, codec: str) -> np.ndarray:
         if codec not in CODECS:
             msg = f"codec={codec!r}; expected one of {list(CODECS)}"
             raise CompressibilityError(msg)
-        t = self.by_class[(self.by_class["sampled"] > 0) & (self.by_class.index * 2 > min_bytes)]
-        w = t["bytes"].astype(float)
-        return float((t[codec] * w).sum() / w.sum()) if w.sum() > 0 else None
+        if codec not in self._ratios:
+            pairs = [measure_values(v, codec) for v in self._classes.values()]
+            self._ratios[codec] = np.array([st / rw if rw else 1.0 for st, rw in pairs], dtype=np.float64)
+        return self._ratios[codec]
+
+    @property
+    def by_class(self) -> pd.DataFrame:
+        """One row per sampled size class (index: its smallest size in bytes): ``rows`` and
+        ``bytes`` of the whole export, ``sampled`` values, ``sampled_bytes``, and the
+        compressed/raw ratio of every codec (all measured now if not yet)."""
+        cs = list(self._classes)
+        table = pd.DataFrame({
+            "rows": self._rows[cs].astype(np.int64), "bytes": self._bytes[cs].astype(np.int64),
+            "sampled": [len(v) for v in self._classes.values()],
+            "sampled_bytes": [sum(map(len, v)) for v in self._classes.values()],
+            **{codec: self._class_ratios(codec) for codec in CODECS}},
+            index=pd.Index([1 << c for c in cs], name="class_min_bytes"))
+        return table
+
+    def ratio(self, codec: str, *, min_bytes: int = 0) -> float | None:
+        """Export-wide ratio of ``codec`` over the size classes reaching ``min_bytes``, each
+        class weighted by the bytes the export holds in it; None when not measured."""
+        r = self._class_ratios(codec)
+        cs = np.array(list(self._classes), dtype=np.int64)
+        use = (np.exp2(cs + 1) > min_bytes) if len(cs) else np.zeros(0, bool)
+        w = self._bytes[cs[use]].astype(np.float64) if len(cs) else np.zeros(0)
+        return float((r[use] * w).sum() / w.sum()) if w.sum() > 0 else None
 
     def per_row(self, codec: str, value_bytes: np.ndarray) -> np.ndarray | None:
         """Each row's ratio: its size class's, or the nearest measured class's; None when not measured."""
-        t = self.by_class[self.by_class["sampled"] > 0]
-        if not len(t):
+        if not self._classes:
             return None
-        lo = t.index.to_numpy(np.float64)
-        cls = np.exp2(np.floor(np.log2(np.maximum(np.asarray(value_bytes, np.float64), 1))))
-        nearest = np.abs(np.log2(cls)[:, None] - np.log2(lo)[None, :]).argmin(axis=1)
-        return t[codec].to_numpy(np.float64)[nearest]
+        r = self._class_ratios(codec)
+        cs = np.array(list(self._classes), dtype=np.float64)
+        cls = np.floor(np.log2(np.maximum(np.asarray(value_bytes, np.float64), 1)))
+        return r[np.abs(cls[:, None] - cs[None, :]).argmin(axis=1)]
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{c} {r:.3f}" for c in CODECS if (r := self.ratio(c)) is not None)
+        parts = ", ".join(f"{c} {r:.3f}" for c in ("pglz", "zstd") if (r := self.ratio(c)) is not None)
         return f"Compressibility({self.source}; {parts or 'no ratios'})"
 
     def _repr_html_(self) -> str:
@@ -196,17 +221,10 @@ class Compressibility:
 
 
 def _measure(sample: ValueSample | None) -> Compressibility:
-    cols = ["rows", "bytes", "sampled", "sampled_bytes", *CODECS]
-    rows = []
-    classes = sample.classes() if sample is not None else {}
-    for c, kept in classes.items():
-        data = [s.data for s in kept]
-        raw = sum(len(d) for d in data)
-        ratios = [st / rw if rw else 1.0 for st, rw in (measure_values(data, codec) for codec in CODECS)]
-        rows.append([int(sample.rows[c]), int(sample.bytes[c]), len(data), raw, *ratios])  # type: ignore[union-attr]
-    index = pd.Index([1 << c for c in classes], name="class_min_bytes")
-    table = pd.DataFrame(rows, columns=cols, index=index)
-    return Compressibility(table, int(table["sampled"].sum()) if len(table) else 0)
+    if sample is None:
+        return Compressibility({}, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    classes = {c: [s.data for s in kept] for c, kept in sample.classes().items()}
+    return Compressibility(classes, sample.rows.copy(), sample.bytes.copy())
 
 
 def compressibility(source: Any) -> Compressibility:

@@ -79,14 +79,14 @@ def compressed_size(data: bytes) -> int | None:
         return None
     result_max = n * (100 - _MIN_COMP_RATE) // 100
     hashes = _hashes(data, _hash_size(n) - 1)
-    head: dict[int, int] = {}
+    head = [-1] * _hash_size(n)
     older = [-1] * n  # the next entry of a position's hash list (the previous position there)
     out = items = dp = 0
     found = False
     while dp < n:
         if out >= result_max or (not found and out >= _FIRST_SUCCESS_BY):
             return None
-        length, _ = _find_match(data, dp, n, head.get(hashes[dp], -1), older)
+        length = _match_length(data, dp, n, head[hashes[dp]], older)
         if not items & 7:
             out += 1  # a new control byte for the next 8 items
         items += 1
@@ -98,20 +98,24 @@ def compressed_size(data: bytes) -> int | None:
             length = 1
         for p in range(dp, dp + length):
             h = hashes[p]
-            older[p] = head.get(h, -1)
+            older[p] = head[h]
             head[h] = p
         dp += length
     return None if out >= result_max else out
 
 
-def _find_match(data: bytes, ip: int, end: int, hp: int, older: list[int]) -> tuple[int, int]:
-    """Longest match (length, offset) along the hash list from ``hp``; (0, 0) under 3 bytes."""
-    best = off = 0
+def _match_length(data: bytes, ip: int, end: int, hp: int, older: list[int]) -> int:
+    """Length of the match pglz takes along the hash list from ``hp``; 0 under 3 bytes.
+
+    The walk: newest entry first, stop at offset 4095, or once the best match reaches
+    ``good_match`` (128, less 10 % per entry visited). Only the length decides the output
+    size, so the offset is not kept.
+    """
+    best = 0
     good = _GOOD_MATCH
     limit = min(_MAX_MATCH, end - ip)
     while hp >= 0:
-        this_off = ip - hp
-        if this_off >= _MAX_OFFSET:
+        if ip - hp >= _MAX_OFFSET:
             break
         # A candidate beats ``best`` only if its first best + 1 bytes match.
         if best < limit and data[hp + best] == data[ip + best] and data[hp:hp + best] == data[ip:ip + best]:
@@ -120,13 +124,13 @@ def _find_match(data: bytes, ip: int, end: int, hp: int, older: list[int]) -> tu
                 k += 16
             while k < limit and data[hp + k] == data[ip + k]:
                 k += 1
-            best, off = k, this_off
+            best = k
         hp = older[hp]
         if hp >= 0:
             if best >= good:
                 break
             good -= good * _GOOD_DROP // 100
-    return (best, off) if best > 2 else (0, 0)
+    return best if best > 2 else 0
 
 
 def toast_stored_bytes(data: bytes) -> int:
