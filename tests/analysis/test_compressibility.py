@@ -95,3 +95,18 @@ def test_measured_ratio_moves_the_estimate() -> None:
         ests[name] = estimate(f, "postgresql")
     assert ests["text"].total_bytes < 0.4 * ests["noise"].total_bytes
     assert ests["noise"].compressibility == 1.0
+
+
+def test_recommend_measures_codec_ratios_on_a_pg_dump() -> None:
+    """`recommend` on a pg_dump measures zstd on the file's values, no 'keep_values' advice."""
+    from conftest import FIXTURES
+
+    from xcomlab.recommend import evaluate
+
+    path = FIXTURES / "airflow" / "disk" / "pg"
+    notes = {kind: evaluate(xcomlab.load_export(path / f"{kind}.sql")).attrs["notes"][0]
+             for kind in ("compressible", "incompressible")}
+    for note in notes.values():
+        assert "measured on" in note and "keep_values" not in note
+    ratio = {k: float(n.split()[2].rstrip(":")) for k, n in notes.items()}
+    assert ratio["compressible"] < 0.3 < 0.6 < ratio["incompressible"]  # base64 0.75, hex ~0.5
