@@ -182,9 +182,10 @@ def _audit(args: argparse.Namespace) -> int:
     out.line(f"Limits: {over} of {len(limits.summary)} limits have rows over them"
              + (f" ({C.counts(limits.counts)})" if over else ""), bold=True)
     table = limits.summary.sort_values("applies", ascending=False, kind="stable")
-    out.table([C.Col("limit"), C.Col("applies"), C.Col("size", True), C.Col("kind"),
+    # "here": a limit of this deployment; "elsewhere": only if you moved database or release
+    out.table([C.Col("limit"), C.Col("applies"), C.Col("size", True),
                C.Col("rows over", True), C.Col("largest", True), C.Col("what happens", flex=True)],
-              ([name, "here" if r.applies else "if you moved", format_bytes(r.limit_bytes), r.kind,
+              ([name, "here" if r.applies else "elsewhere", format_bytes(r.limit_bytes),
                 format_count(r.rows_over), format_bytes(r.largest_bytes) if r.rows_over else "",
                 r.what_happens]
                for name, r in table.iterrows()))
