@@ -2,7 +2,8 @@
 
 Seeds are cut from our own samples and fixtures (CSV from ``psql \\copy`` and from
 ``airflow db export-archived``, ``pg_dump`` plain SQL, an ``airflow.db`` SQLite file)
-plus JSON Lines and Parquet written from the same rows. Each case mutates one seed
+plus JSON Lines and Parquet written from the same rows, and compressed copies (gzip,
+zstd, xz) of some of them, whose mutations hit the compressed bytes. Each case mutates one seed
 (byte flips, truncation, inserted quotes / ``\\r`` / ``\\xff`` / NUL, deep nesting, a
 huge field, a bad ``map_index``, invalid UTF-8 in an identifier) and checks:
 
@@ -24,8 +25,10 @@ from __future__ import annotations
 
 import csv
 import faulthandler
+import gzip
 import io
 import json
+import lzma
 import os
 import random
 import signal
@@ -40,6 +43,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import zstandard
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # pragma: no cover - when run as a script
@@ -138,7 +142,24 @@ def make_seeds(tmp: Path) -> list[Seed]:
         Seed("af3_jsonl", ".jsonl", jsonl),
         Seed("af3_parquet", ".parquet", parquet),
     ]
+    by_name = {s.name: s for s in seeds}
+    for name, codec in (("af3_copy_csv", "gzip"), ("af2_pgdump", "zstd"), ("af3_jsonl", "xz"),
+                        ("af3_sqlite", "gzip")):
+        suffix, compress = COMPRESSORS[codec]
+        seeds.append(Seed(f"{name}_{codec}", by_name[name].suffix + suffix, compress(by_name[name].data)))
     return seeds
+
+
+#: Codec → (file suffix, compress): compressed seeds and the independent count's decompression.
+COMPRESSORS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "gzip": (".gz", gzip.compress),
+    "zstd": (".zst", lambda b: zstandard.ZstdCompressor().compress(b)),
+    "xz": (".xz", lzma.compress),
+}
+_DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    ".gz": gzip.decompress, ".zst": lambda b: zstandard.ZstdDecompressor().decompress(b, max_output_size=1 << 28),
+    ".xz": lzma.decompress,
+}
 
 
 # ----------------------------------------------------------------------- mutations
@@ -291,8 +312,22 @@ def mutate(number: int, seeds: list[Seed], tmp: Path, base_seed: int = SEED) -> 
 # ------------------------------------------------------------ independent counts
 
 def independent_rows(case: Case) -> int | None:
-    """Rows the mutated input holds, counted without xcomlab; None when unknowable."""
+    """Rows the mutated input holds, counted without xcomlab; None when unknowable.
+
+    A compressed case is decompressed with Python's own codecs first (None when they
+    refuse it: then xcomlab must have refused it too, which ``check_case`` sees)."""
     data = case.path.read_bytes()
+    outer = Path(case.seed.suffix).suffix
+    if outer in _DECOMPRESSORS:
+        try:
+            inner = _DECOMPRESSORS[outer](data)
+        except Exception:
+            return None
+        inner_suffix = case.seed.suffix[: -len(outer)]
+        plain = case.path.with_name(case.path.name + ".plain" + inner_suffix)
+        plain.write_bytes(inner)
+        seed = Seed(case.seed.name, inner_suffix, b"")
+        return independent_rows(Case(case.number, seed, case.mutation, plain))
     try:
         if case.seed.suffix == ".csv":
             text = data.decode("utf-8")

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "xcomlab"
 LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     # errors, the frame contract, Airflow's tables, the retention policy, shared figures
     ("base", 0, ("xcomlab.errors", "xcomlab.constants", "xcomlab.policy", "xcomlab.randomness", "xcomlab.schema",
-                 "xcomlab.airflow_tables", "xcomlab.audit_records")),
+                 "xcomlab.airflow_tables", "xcomlab.audit_records", "xcomlab.units")),
     # the reference backend: imported inside every Airflow task, needs nothing but the base
     ("backend", 1, ("xcomlab.backend",)),
     ("ingest", 1, ("xcomlab.ingest",)),
@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("simulate", 3, ("xcomlab.simulate",)),
     ("recommend", 4, ("xcomlab.recommend",)),
     # shells and tools over the public API, and the package's own lazy front door
-    ("shells", 5, ("xcomlab.report", "xcomlab.widgets", "xcomlab.cli", "xcomlab.__main__",
+    ("shells", 5, ("xcomlab.report", "xcomlab.report_actions", "xcomlab.report_markdown", "xcomlab.widgets", "xcomlab.cli", "xcomlab.console", "xcomlab.__main__",
                    "xcomlab.teach", "xcomlab.measure", "xcomlab.disk_validation", "xcomlab")),
 ]
 

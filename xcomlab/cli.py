@@ -21,17 +21,20 @@ from typing import Any
 import xcomlab
 from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import ParameterError, XcomlabError, mask_quoted, mask_url
+from xcomlab.units import format_bytes, format_count, format_share, format_usd
 
 #: What the `lab` extra installs that the commands need (the base install is the backend only).
-LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm")
+LAB_MODULES = ("pandas", "numpy", "pyarrow", "matplotlib", "tqdm", "rich")
 try:
     import pandas as pd
 
+    from xcomlab import console as C
     from xcomlab.analysis.audit import check_limits, migration_audit
-    from xcomlab.analysis.disk import disk_ratio
+    from xcomlab.analysis.disk import disk_ratio, scope_label
     from xcomlab.analysis.forecast import forecast
     from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
     from xcomlab.analysis.secrets import scan_secrets
+    from xcomlab.ingest.deployment import Deployment, infer_deployment
     from xcomlab.models.cost import Prices, load_prices
     from xcomlab.recommend import DEFAULT_DB, recommend
 except ModuleNotFoundError as _exc:
@@ -41,7 +44,11 @@ except ModuleNotFoundError as _exc:
             f"({_exc.name} is missing): pip install 'xcomlab[lab]'")
     raise SystemExit(_msg) from None
 
-__all__ = ["main"]
+__all__ = ["SCHEMA_VERSION", "main"]
+
+#: Version of the ``--json`` output's layout (xcomlab/data/cli_output.schema.json). Raise it
+#: when a field is renamed, removed or changes meaning; adding a field keeps it.
+SCHEMA_VERSION = 1
 
 
 def _load_opts(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,9 +59,47 @@ def _load(args: argparse.Namespace) -> pd.DataFrame:
     return xcomlab.load_export(args.source, **_load_opts(args))
 
 
+def _deployment(args: argparse.Namespace, frame: pd.DataFrame) -> Deployment:
+    """What the source says, overridden by ``--dialect`` / ``--airflow``; sets ``args.dialect``."""
+    dep = infer_deployment(frame, dialect=args.dialect, airflow=args.airflow)
+    args.dialect = dep.dialect_or_default
+    return dep
+
+
+def _measured(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Sizes the connected database reports, beside the model (a database URL only; None otherwise)."""
+    if not isinstance(args.source, str) or "://" not in args.source:
+        return None
+    from xcomlab.analysis.measured import measured_summary
+    from xcomlab.ingest.dbsize import measure_sizes
+
+    return measured_summary(frame, measure_sizes(args.source))
+
+
 def _write(text: str) -> int:
     sys.stdout.write(text.rstrip("\n") + "\n")
     return 0
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _json_out(command: str, body: dict[str, Any]) -> int:
+    """One JSON object: ``schema_version``, ``command``, then the command's fields."""
+    doc = {"schema_version": SCHEMA_VERSION, "command": command, **body}
+    return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
+
+
+def _records(frame: pd.DataFrame, **kw: Any) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records", **kw))
 
 
 def _profile(args: argparse.Namespace) -> int:
@@ -62,62 +107,115 @@ def _profile(args: argparse.Namespace) -> int:
     secrets = scan_secrets(args.source, **_load_opts(args))
     frame = secrets.frame
     assert frame is not None
-    summary = xcomlab.summarize(frame, secrets=secrets)
+    dep = _deployment(args, frame)
+    summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
+    summary["measured_on_disk"] = _measured(args, frame)
     if args.json:
-        return _write(json.dumps(summary, indent=2))
+        return _json_out("profile", summary)
     p = xcomlab.profile(frame, top=args.top)
     rep = xcomlab.load_report(frame)
-    out = [repr(rep), repr(p), "", "Largest DAGs:", p.by_dag.head(args.top).to_string(), "",
-           "Largest keys:", p.by_key.head(args.top).to_string(), "",
-           "Largest values:", p.top_rows.to_string(), ""]
-    broken = {k: v for k, v in summary["limit_violations"].items() if v}
-    out.append(f"Limits: {broken or 'no row over any bundled limit'} (xcomlab audit for details)")
-    blockers = {k: v for k, v in summary["migration_blockers"].items() if v}
+    out = C.Out()
+    C.load_line(out, rep)
+    out.line(f"Deployment: {dep.describe()}")
+    s = p.summary
+    out.line(f"{s['rows']:,} live rows, {format_bytes(s['value_bytes'])} of values "
+             f"({s['value_bytes']:,} bytes), {len(p.by_dag):,} DAGs, Airflow schema {s['airflow_schema']}")
+    out.heading("Largest DAGs")
+    C.size_table(out, p.by_dag.head(args.top), "DAG")
+    out.heading("Largest keys")
+    C.size_table(out, p.by_key.head(args.top), "key")
+    out.heading("Largest values")
+    C.rows_table(out, p.top_rows, [("encoding", "encoding", False)])
+    out.line()
+    broken = C.counts(summary["limit_violations_here"])
+    out.line(f"Limits here: {'rows over ' + broken if broken else 'no row over a limit of this deployment'} "
+             "(xcomlab audit explains each)")
+    elsewhere = C.counts({k: v for k, v in summary["limit_violations"].items()
+                          if k not in summary["limit_violations_here"]})
+    if elsewhere:
+        out.line(f"If you moved to another database or release: rows over {elsewhere}")
     if summary["migration_blockers"]:
-        out.append(f"Airflow 2 -> 3 upgrade: {blockers or 'nothing in the way'}")
-    out.append(f"Secrets: {secrets!r} (xcomlab scan for the masked list)")
-    out.extend(f"note: {n}" for n in rep.notes)
+        blockers = C.counts(summary["migration_blockers"])
+        out.line(f"Airflow 2 -> 3 upgrade: {blockers or 'nothing in the way'} (xcomlab audit)")
+    kinds = C.counts(secrets.by_kind)
+    out.line(f"Secrets: {secrets.rows_flagged:,} of {secrets.rows_scanned:,} rows flagged"
+             f"{': ' + kinds if kinds else ''} (xcomlab scan lists them, masked)")
+    scope = summary["on_disk_scope"]
+    for key in ("on_disk_bytes", "on_disk_bytes_all_tables"):
+        sizes = ", ".join(f"{d} {format_bytes(b)}" for d, b in summary[key].items())
+        out.line(f"On disk, modelled ({scope[key]}): {sizes}")
+    if (m := summary["measured_on_disk"]) is not None:
+        for c in m["comparison"][:2]:
+            err = "–" if c["error_pct"] is None else f"{c['error_pct']:+.1f}%"
+            shown = "–" if c["measured_bytes"] is None else format_bytes(c["measured_bytes"])
+            out.line(f"On disk, measured ({c['scope']}, {m['dialect']} {m['method']}): {shown}; "
+                     f"model {format_bytes(c['modelled_bytes'])} ({err})")
+        out.notes(m["notes"])
+    out.notes(rep.notes)
     if rep.rejections:
-        out.append(f"{len(rep.rejections)} rows rejected; first: {rep.rejections[0].where()}: "
-                   f"{mask_quoted(rep.rejections[0].detail)}")
-    return _write("\n".join(out))
+        out.line(f"{len(rep.rejections):,} rows rejected; first: {rep.rejections[0].where()}: "
+                 f"{mask_quoted(rep.rejections[0].detail)}")
+    return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
     frame = _load(args)
+    dep = _deployment(args, frame)
     policy = {f"policy_{args.policy}": args.policy} if args.policy else None
-    limits = check_limits(frame, policy_bytes=policy, all_tables=args.all_tables)
-    migration = migration_audit(frame, target=args.target, dialect=args.dialect)
+    limits = check_limits(frame, policy_bytes=policy, all_tables=args.all_tables, dialect=dep.dialect,
+                          airflow=dep.airflow)
+    migration = migration_audit(frame, target=args.target, dialect=dep.dialect_or_default)
     if args.json:
-        return _write(json.dumps({
+        return _json_out("audit", {
+            "deployment": dep.as_dict(),
             "limit_violations": limits.counts,
-            "violations": json.loads(limits.violations.head(args.top).to_json(orient="records")),
+            "limit_violations_here": {k: v for k, v in limits.counts.items()
+                                      if limits.summary.loc[k, "applies"]},
+            "violations": _records(limits.violations.head(args.top)),
             "migration": {"target": migration.target, "dialect": migration.dialect,
                           "verdict": migration.verdict, "blockers": migration.blockers,
                           "notes": migration.notes},
-        }, indent=2))
-    cols = ["limit_bytes", "kind", "rows_over", "largest_bytes", "what_happens"]
-    out = [repr(limits), limits.summary[cols].to_string(max_colwidth=70), ""]
+        })
+    out = C.Out()
+    out.line(f"Deployment: {dep.describe()}")
+    over = int((limits.summary["rows_over"] > 0).sum())
+    out.line(f"Limits: {over} of {len(limits.summary)} limits have rows over them"
+             + (f" ({C.counts(limits.counts)})" if over else ""), bold=True)
+    table = limits.summary.sort_values("applies", ascending=False, kind="stable")
+    # "here": a limit of this deployment; "elsewhere": only if you moved database or release
+    out.table([C.Col("limit"), C.Col("applies"), C.Col("size", True),
+               C.Col("rows over", True), C.Col("largest", True), C.Col("what happens", flex=True)],
+              ([name, "here" if r.applies else "elsewhere", format_bytes(r.limit_bytes),
+                format_count(r.rows_over), format_bytes(r.largest_bytes) if r.rows_over else "",
+                r.what_happens]
+               for name, r in table.iterrows()))
     if len(limits.violations):
-        out += ["Largest offending rows:", limits.violations.head(args.top).to_string(), ""]
-    out.append(repr(migration))
+        out.heading("Largest offending rows")
+        C.rows_table(out, limits.violations.head(args.top), [("targets", "over", False)])
+    out.heading(f"Upgrade to Airflow {migration.target} on {migration.dialect}: {migration.verdict}")
     if len(migration.summary):
-        out.append(migration.summary.to_string(max_colwidth=90))
-    out.extend(f"note: {n}" for n in migration.notes)
-    return _write("\n".join(out))
+        out.table([C.Col("check"), C.Col("severity"), C.Col("rows", True), C.Col("bytes", True),
+                   C.Col("explanation", flex=True)],
+                  ([kind, r.severity, format_count(r.rows), format_bytes(r.bytes), r.explanation]
+                   for kind, r in migration.summary.iterrows()))
+    out.notes(migration.notes)
+    return 0
 
 
 def _scan(args: argparse.Namespace) -> int:
     report = scan_secrets(args.source, **_load_opts(args))
     if args.json:
-        return _write(json.dumps({"rows_scanned": report.rows_scanned,
+        return _json_out("scan", {"rows_scanned": report.rows_scanned,
                                   "rows_flagged": report.rows_flagged, "by_kind": report.by_kind,
-                                  "findings": json.loads(report.findings.to_json(orient="records"))},
-                                 indent=2))
-    out = [repr(report)]
+                                  "findings": _records(report.findings)})
+    out = C.Out()
+    kinds = C.counts(report.by_kind)
+    out.line(f"Secrets: {report.rows_flagged:,} of {report.rows_scanned:,} rows flagged"
+             + (f" ({kinds})" if kinds else ""), bold=True)
     if len(report.findings):
-        out.append(report.findings.to_string(index=False, max_colwidth=60))
-    return _write("\n".join(out))
+        out.table([C.Col("kind"), C.Col("evidence (masked)"), C.Col("where", flex=True)],
+                  ([r.kind, r.evidence, C.where(r)] for r in report.findings.itertuples(index=False)))
+    return 0
 
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -137,11 +235,15 @@ def _disk_ratio(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[float, s
     """On-disk bytes per logical byte: ``--disk-ratio``, else the disk model when installed."""
     if args.disk_ratio is not None:
         return args.disk_ratio, "given"
-    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model"
+    m = _measured(args, frame)
+    if m is not None and m["disk_ratio"] and m["dialect"] == args.dialect:
+        return float(m["disk_ratio"]), f"{args.dialect} measured ({m['method']}), {scope_label(('xcom',))}"
+    return float(disk_ratio(frame, args.dialect)), f"{args.dialect} on-disk model, {scope_label(('xcom',))}"
 
 
 def _forecast(args: argparse.Namespace) -> int:
     frame = _load(args)
+    _deployment(args, frame)
     ratio, how = _disk_ratio(frame, args)
     policy = _policy(args, required=False)
     fc = forecast(frame, horizon_days=args.horizon, by="dag_id" if args.by_dag else None,
@@ -151,7 +253,7 @@ def _forecast(args: argparse.Namespace) -> int:
     marks = [d for d in (30, 90, 180, 365, args.horizon) if d <= args.horizon]
     points = fc.projection.iloc[sorted({d - 1 for d in marks})]
     if args.json:
-        return _write(json.dumps({
+        return _json_out("forecast", {
             "now": fc.now.isoformat(), "current_bytes": fc.current_bytes,
             "start_bytes": fc.start_bytes, "retention": policy is not None, "disk_ratio": ratio,
             "disk_ratio_source": how, "horizon_days": args.horizon,
@@ -160,12 +262,42 @@ def _forecast(args: argparse.Namespace) -> int:
             "thresholds": json.loads(ttt.reset_index().to_json(orient="records")),
             "projection": json.loads(points.reset_index().to_json(orient="records", date_format="iso")),
             "notes": fc.notes,
-        }, indent=2))
-    out = [repr(fc), f"on-disk ratio {ratio:.3g} ({how})", "", "Time to ceilings (on-disk):",
-           ttt.to_string(), "", "Table size ahead (value bytes):", points.to_string(), "",
-           "Fit:", fc.fit.head(args.top + 1).to_string()]
-    out.extend(f"note: {n}" for n in fc.notes)
-    return _write("\n".join(out))
+        })
+    _forecast_text(fc, ttt, points, ratio, how, args)
+    return 0
+
+
+def _forecast_text(fc: Any, ttt: pd.DataFrame, points: pd.DataFrame, ratio: float, how: str,
+                   args: argparse.Namespace) -> None:
+    out = C.Out()
+    total = fc.fit.iloc[0]
+    last = fc.projection["expected"].iloc[-1]
+    out.line(f"Value bytes now {format_bytes(fc.current_bytes)} ({fc.current_bytes:,}); growth "
+             f"{total['growth_per_month']:+.1%}/month; {format_bytes(last)} expected in "
+             f"{len(fc.projection):,} days ({len(fc.fit) - 1:,} DAGs)", bold=True)
+    out.line(f"on-disk ratio {ratio:.3g} ({how}): on-disk bytes per value byte")
+    out.heading("Time to ceilings (on-disk)")
+    out.table([C.Col("ceiling"), C.Col("size", True), C.Col("days", True), C.Col("date"),
+               C.Col("range (days)", True)],
+              ([name, format_bytes(r.ceiling_bytes), f"not in {args.horizon:,}" if pd.isna(r.days)
+                else C.days(r.days), C.date(r.date),
+                "" if pd.isna(r.earliest_days) and pd.isna(r.latest_days)
+                else f"{C.days(r.earliest_days)} to {C.days(r.latest_days)}"]
+               for name, r in ttt.iterrows()))
+    out.heading("Table size ahead (value bytes)")
+    out.table([C.Col("date"), C.Col("written per day", True), C.Col("expected", True),
+               C.Col("low", True), C.Col("high", True)],
+              ([C.date(d), format_bytes(r.written), format_bytes(r.expected), format_bytes(r.lower),
+                format_bytes(r.upper)] for d, r in points.iterrows()))
+    out.heading("Fit (bytes written per day)")
+    out.table([C.Col("DAG"), C.Col("first day"), C.Col("days", True), C.Col("per day", True),
+               C.Col("trend per month", True), C.Col("growth per month", True), C.Col("weekly"),
+               C.Col("active")],
+              ([dag, C.date(r.first_day), format_count(r.days_fitted), format_bytes(r.level_bytes_per_day),
+                format_bytes(r.trend_bytes_per_day_per_month), format_share(r.growth_per_month),
+                "yes" if r.weekly else "no", "yes" if r.active else "no"]
+               for dag, r in fc.fit.head(args.top + 1).iterrows()))
+    out.notes(fc.notes)
 
 
 def _num(x: float) -> float | None:
@@ -194,26 +326,39 @@ def _policy(args: argparse.Namespace, *, required: bool = True) -> RetentionPoli
 
 def _retention(args: argparse.Namespace) -> int:
     frame = _load(args)
+    _deployment(args, frame)
     ratio, how = _disk_ratio(frame, args)
     policy = _policy(args)
     assert policy is not None
     rep = retention(frame, policy, now=args.now, disk_ratio=ratio)
     if args.json:
-        return _write(json.dumps({
+        return _json_out("retention", {
             "now": rep.now.isoformat(), "disk_ratio": ratio, "disk_ratio_source": how,
             "totals": {k: _num(v) if isinstance(v, float) else v for k, v in rep.totals.items()},
-            "by_dag": json.loads(rep.by_dag.reset_index().to_json(orient="records")),
+            "by_dag": _records(rep.by_dag.reset_index()),
             "db_clean_command": rep.db_clean_command, "limitations": rep.limitations,
-        }, indent=2))
+        })
     t = rep.totals
-    out = [repr(rep), f"on disk (ratio {ratio:.3g}, {how}): frees {t['on_disk_bytes_freed']:,.0f} bytes; "
-           f"steady state {t['steady_state_on_disk_bytes']:,.0f} bytes", "",
-           rep.by_dag.head(args.top).to_string(float_format=lambda x: f"{x:,.0f}"), ""]
-    out.append("Equivalent command:" if rep.db_clean_command else "No equivalent airflow db clean command.")
+    out = C.Out()
+    out.line(f"Frees {t['rows_freed']:,} of {t['rows']:,} rows, {format_bytes(t['bytes_freed'])} of "
+             f"{format_bytes(t['value_bytes'])} of values, as of {rep.now:%Y-%m-%d}", bold=True)
+    out.line(f"On disk (ratio {ratio:.3g}, {how}): frees {format_bytes(t['on_disk_bytes_freed'])}; "
+             f"steady state {format_bytes(t['steady_state_on_disk_bytes'])}")
+    out.heading("Per DAG (value bytes)")
+    out.table([C.Col("DAG"), C.Col("rows", True), C.Col("rows freed", True), C.Col("freed", True),
+               C.Col("left", True), C.Col("per day", True), C.Col("steady state", True),
+               C.Col("orphaned refs", True)],
+              ([dag, format_count(r.rows), format_count(r.rows_freed), format_bytes(r.bytes_freed),
+                format_bytes(r.bytes_left), format_bytes(r.bytes_per_day), format_bytes(r.steady_state_bytes),
+                format_count(r.orphaned_refs)] for dag, r in rep.by_dag.head(args.top).iterrows()))
+    out.line()
     if rep.db_clean_command:
-        out.append(rep.db_clean_command)
-    out.extend(f"note: {n}" for n in rep.limitations)
-    return _write("\n".join(out))
+        out.line("Equivalent command:")
+        out.command(rep.db_clean_command)
+    else:
+        out.line("No equivalent airflow db clean command.")
+    out.notes(rep.limitations)
+    return 0
 
 
 def _prices(args: argparse.Namespace) -> Any:
@@ -237,6 +382,7 @@ def _prices(args: argparse.Namespace) -> Any:
 
 def _recommend(args: argparse.Namespace) -> int:
     frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
+    _deployment(args, frame)
     stores = tuple(s.strip() for s in args.object_stores.split(",") if s.strip())
     rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
                     db_ceiling_bytes=args.db_ceiling[1] if args.db_ceiling else None,
@@ -244,24 +390,36 @@ def _recommend(args: argparse.Namespace) -> int:
                     retention_days=args.retention_days, object_base=args.object_base, rng=args.seed)
     table = rec.table
     if args.json:
-        records = json.loads(table.reset_index().to_json(orient="records"))
-        return _write(json.dumps({"best": rec.best.name, "reason": rec.reason, "settings": rec.settings,
-                                  "pareto": [str(n) for n in rec.pareto.index], "notes": rec.notes,
-                                  "candidates": records}, indent=2))
-    cols = ["kind", "monthly_cost_usd", "push_p50_ms", "push_p99_ms", "pull_p50_ms", "pull_p99_ms",
-            "peak_db_bytes", "offloaded_share", "violations", "pareto"]
-    shown = table[cols]
-    fmt = {"monthly_cost_usd": lambda x: f"${x:,.4g}", "peak_db_bytes": lambda x: f"{x / 2**20:,.1f} MiB",
-           "offloaded_share": lambda x: f"{x:.1%}", "pareto": lambda x: "yes" if x else "",
-           **{c: (lambda x: f"{x:,.1f}") for c in cols if c.endswith("_ms")}}
-    out = [f"Recommended: {rec.best.name}", rec.reason, "", shown.to_string(formatters=fmt), ""]
+        return _json_out("recommend", {
+            "best": rec.best.name, "reason": rec.reason, "settings": rec.settings,
+            "pareto": [str(n) for n in rec.pareto.index], "notes": rec.notes,
+            "candidates": _records(table.reset_index())})
+    out = C.Out()
+    out.line(f"Recommended: {rec.best.name}", bold=True)
+    out.line(rec.reason)
+    out.line()
+
+    def ms(a: float, b: float) -> str:
+        return f"{a:,.1f} / {b:,.1f}"
+
+    out.line("Candidates (push and pull: p50 / p99 ms; violations: over your ceiling or budget):")
+    out.table([C.Col("candidate"), C.Col("per month", True),
+               C.Col("push ms", True), C.Col("pull ms", True), C.Col("peak DB", True),
+               C.Col("offloaded", True), C.Col("violations", True), C.Col("Pareto")],
+              ([name, format_usd(r.monthly_cost_usd), ms(r.push_p50_ms, r.push_p99_ms),
+                ms(r.pull_p50_ms, r.pull_p99_ms), format_bytes(r.peak_db_bytes),
+                format_share(r.offloaded_share), format_count(r.violations), "yes" if r.pareto else ""]
+               for name, r in table.iterrows()))
+    out.line()
     for group, env in rec.settings.items():
         if env:
-            out += [f"Settings ({group}):", *(f"  {k}={v}" for k, v in env.items())]
+            out.line(f"Settings ({group}):")
+            for k, v in env.items():
+                out.line(f"  {k}={v}", indent=4)
     if not any(rec.settings.values()):
-        out.append("Settings: none needed: keep Airflow's default XCom backend.")
-    out.extend(f"note: {n}" for n in rec.notes)
-    return _write("\n".join(out))
+        out.line("Settings: none needed: keep Airflow's default XCom backend.")
+    out.notes(rec.notes)
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -272,15 +430,36 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(args.source, args.output, load_options={**_load_opts(args),
                                                                 "keep_values": args.keep_values},
                         title=args.title, retention_policy=policy, ceilings=ceilings,
-                        dialect=args.dialect, now=None if args.no_timestamp else datetime.now(UTC))
+                        dialect=args.dialect, airflow=args.airflow,
+                        now=None if args.no_timestamp else datetime.now(UTC),
+                        to=args.to, figures=not args.no_figures)
     size = path.stat().st_size
     if args.json:
-        return _write(json.dumps({"path": str(path.resolve()), "bytes": size}))
-    return _write(f"wrote {path} ({size / 1024:,.0f} KiB); open file://{path.resolve()}")
+        return _json_out("report", {"path": str(path.resolve()), "bytes": size})
+    out = C.Out()
+    out.line(f"wrote {path} ({format_bytes(size)})")
+    out.line(f"open file://{path.resolve()}")
+    return 0
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default: ``(default: X)``, ``(default: off)`` for a
+    switch; options whose default is "none" say in words what happens without them."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        if isinstance(action, argparse._StoreTrueAction):
+            return f"{text} (default: off)"
+        if action.default is None:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text,
+                                                formatter_class=_Help)
     p.add_argument("source", nargs="?", default=None,
                    help="export file, directory, or database URL (postgresql://, mysql://, "
                         "sqlite:///); default: the database Airflow's own configuration names "
@@ -288,7 +467,8 @@ def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentPars
     p.add_argument("--airflow-home", default=None, metavar="DIR",
                    help="read the connection from DIR/airflow.cfg when no SOURCE is given "
                         "(default: $AIRFLOW_HOME or ~/airflow)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (xcomlab/data/cli_output.schema.json) instead of tables")
     p.add_argument("--format", choices=xcomlab.ingest.loader.FORMATS, default=None,
                    help="export format (default: guessed from the name and first bytes)")
     p.add_argument("--errors", choices=("raise", "collect"), default="raise",
@@ -297,28 +477,34 @@ def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentPars
     p.add_argument("--tables", nargs="*", default=None, metavar="TABLE",
                    help="xcom tables to read (default: all: xcom, _xcom_archive, "
                         "_airflow_deleted__xcom__*)")
-    p.add_argument("--top", type=int, default=10, help="rows per table shown (default 10)")
+    p.add_argument("--top", type=int, default=10, help="rows per table shown")
+    p.add_argument("--dialect", default=None, choices=("postgresql", "mysql", "sqlite"),
+                   help="database the sizes, limits and backends refer to (default: what the source "
+                        "says: an airflow.db is sqlite, a pg_dump postgresql, a URL names itself; "
+                        "postgresql when it does not say)")
+    p.add_argument("--airflow", default=None, metavar="RELEASE",
+                   help="Airflow release of the deployment, e.g. 2.8 or 3.3 (default: from the "
+                        "detected schema)")
     p.add_argument("--debug", action="store_true",
                    help="on an error, show the full traceback instead of one line")
     return p
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xcomlab", description=xcomlab.__doc__)
+    p = argparse.ArgumentParser(prog="xcomlab", description=xcomlab.__doc__, formatter_class=_Help)
     p.add_argument("--version", action="version", version=f"xcomlab {xcomlab.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     _source_parser(sub, "profile", "rows and bytes per DAG, task and key").set_defaults(run=_profile)
     audit = _source_parser(sub, "audit", "rows over hard limits and policies; the 2 -> 3 upgrade check")
     audit.add_argument("--target", default="3.3.2", help="Airflow 3 release to upgrade to")
-    audit.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
-    audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes")
-    audit.add_argument("--all-tables", action="store_true", help="also check archive tables")
+    audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes (default: none, only the bundled limits)")
+    audit.add_argument("--all-tables", action="store_true", help="also check the archive tables (_xcom_archive, _airflow_deleted__xcom__*)")
     audit.set_defaults(run=_audit)
     _source_parser(sub, "scan", "values that look like credentials (masked)").set_defaults(run=_scan)
     fc = _disk_options(_source_parser(sub, "forecast", "growth and time to ceilings (20 GB, 50 GiB, yours)"))
-    fc.add_argument("--horizon", type=int, default=180, help="days to project (default 180)")
+    fc.add_argument("--horizon", type=int, default=180, help="days to project")
     fc.add_argument("--ceiling", type=_size, action="append", default=None,
-                    help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
+                    help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default: 20 GB and 50 GiB)")
     fc.add_argument("--by-dag", action="store_true", help="project each DAG too")
     fc.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     _policy_options(fc).set_defaults(run=_forecast)
@@ -332,21 +518,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _recommend_parser(sub: Any) -> None:
     rec = _source_parser(sub, "recommend", "cost and latency per backend configuration, and advice")
-    rec.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"))
     rec.add_argument("--object-stores", default="s3,gcs,azure",
                      help="comma-separated stores to try: s3, gcs, azure, file, s3express")
     rec.add_argument("--db-ceiling", type=_size, default=None,
-                     help="largest acceptable metadata DB, e.g. 20GB (Cloud Composer) or 50GiB")
+                     help="largest acceptable metadata DB, e.g. 20GB (Cloud Composer) or 50GiB "
+                          "(default: no ceiling)")
     rec.add_argument("--latency-budget-ms", type=float, default=None,
-                     help="largest acceptable p99 push and pull time (ms)")
+                     help="largest acceptable p99 push and pull time in ms (default: no budget)")
     rec.add_argument("--price", action="append", default=None, metavar="SERVICE.ITEM=USD",
-                     help="override one price in its unit, e.g. s3.put=0.004 (repeatable)")
+                     help="override one price in its unit, e.g. s3.put=0.004 (repeatable; default: "
+                          "the bundled prices)")
     rec.add_argument("--prices", default=None, metavar="FILE",
-                     help="your own price table (columns of xcomlab/data/pricing.csv)")
+                     help="your own price table with the columns of xcomlab/data/pricing.csv "
+                          "(default: that bundled table)")
     rec.add_argument("--horizon", type=int, default=30, help="days of growth to size the DB for")
     rec.add_argument("--retention-days", type=float, default=None,
-                     help="size the DB at the steady state of this retention instead")
-    rec.add_argument("--object-base", default=None, help="your object-store URL for the settings")
+                     help="size the DB at the steady state of this retention in days instead "
+                          "(default: no retention)")
+    rec.add_argument("--object-base", default=None,
+                     help="your object-store URL for the settings (default: a placeholder URL)")
     rec.add_argument("--keep-values", action="store_true",
                      help="read values to measure their compression (more memory)")
     rec.add_argument("--seed", type=int, default=0, help="latency sampling seed")
@@ -354,14 +544,18 @@ def _recommend_parser(sub: Any) -> None:
 
 
 def _report_parser(sub: Any) -> None:
-    rep = _policy_options(_source_parser(sub, "report", "one self-contained HTML capacity report"))
+    rep = _policy_options(_source_parser(sub, "report", "one capacity report: self-contained HTML, "
+                                                         "or Markdown for tickets and PRs"))
     rep.add_argument("-o", "--output", type=Path, default=Path("report.html"),
-                     help="where to write the HTML (default report.html)")
-    rep.add_argument("--title", default=None)
-    rep.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
-                     help="database the on-disk sizes, audit and backends refer to")
+                     help="where to write it (default report.html; a .md name writes Markdown)")
+    rep.add_argument("--to", choices=("html", "md"), default=None,
+                     help="report format (default: md for a .md/.markdown output, else html); "
+                          "--format names the export's format")
+    rep.add_argument("--no-figures", action="store_true",
+                     help="Markdown: leave the charts out (default: PNG files in <name>_figures/)")
+    rep.add_argument("--title", default=None, help="report title (default: from the source name)")
     rep.add_argument("--ceiling", type=_size, action="append", default=None,
-                     help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default both)")
+                     help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default: 20 GB and 50 GiB)")
     rep.add_argument("--keep-values", action="store_true",
                      help="keep values in memory so the backend comparison measures compression")
     rep.add_argument("--no-timestamp", action="store_true",
@@ -370,17 +564,17 @@ def _report_parser(sub: Any) -> None:
 
 
 def _policy_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--max-age", type=float, default=None, help="remove rows older than DAYS")
-    p.add_argument("--keep-last", type=int, default=None, help="keep the N latest runs per DAG")
+    p.add_argument("--max-age", type=float, default=None,
+                   help="remove rows older than DAYS (default: no age limit)")
+    p.add_argument("--keep-last", type=int, default=None,
+                   help="keep the N latest runs per DAG (default: no run limit)")
     p.add_argument("--dag-max-age", nargs="*", default=None, metavar="DAG=DAYS",
-                   help="per-DAG age overrides")
+                   help="per-DAG age overrides (default: none)")
     p.add_argument("--drop-internal", action="store_true", help="remove keys Airflow writes itself")
     return p
 
 
 def _disk_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--dialect", default="postgresql", choices=("postgresql", "mysql", "sqlite"),
-                   help="database whose on-disk size the ceilings refer to")
     p.add_argument("--disk-ratio", type=float, default=None,
                    help="on-disk bytes per value byte (default: from the disk model)")
     return p
@@ -425,6 +619,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _resolve_source(args)
         return int(args.run(args))
+    except BrokenPipeError:  # `xcomlab profile … | head`: the reader left; stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (XcomlabError, FileNotFoundError) as exc:
         if debug:
             raise

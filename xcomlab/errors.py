@@ -14,6 +14,7 @@
     ├── SourceConnectionError (ConnectionError)  a database that refuses us (host, login, name)
     ├── AirflowConfigError (ValueError)      no usable connection in Airflow's own configuration
     ├── DiskModelError (ValueError)          analysis.disk: a dialect or parameter the model does not know
+    ├── CompressibilityError (ValueError)    analysis.compressibility: an unknown codec, or no measurement
     ├── MissingPriceError (KeyError)         models.cost: no price for a (service, item) a cost needs
     ├── MeasureError (ValueError)            measure: a measurement run asked for what it cannot do
     ├── TeachError (TypeError)               teach: a result a TaskFlow task could not push as asked

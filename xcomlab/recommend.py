@@ -26,6 +26,8 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.analysis import disk
 from xcomlab.analysis.audit import hard_limit
+from xcomlab.analysis.compressibility import CODECS as CODECS_SAMPLED
+from xcomlab.analysis.compressibility import compressibility
 from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.models.compression import measure_compression_ratio
@@ -210,7 +212,7 @@ def _sampled_ratio(values: pd.Series, codec: str) -> float | None:
 # --- evaluation ----------------------------------------------------------------------------
 
 def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
-           w: ObservedWrites, notes: list[str]) -> float:
+           w: ObservedWrites, notes: list[str], frame: pd.DataFrame) -> float:
     if codec == "none":
         return 1.0
     if isinstance(compression_ratio, dict) and codec in compression_ratio:
@@ -220,8 +222,14 @@ def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
     if w.values is not None and (r := _sampled_ratio(w.values, codec)) is not None:
         notes.append(f"{codec} ratio {r:.3f} measured on sample values")
         return r
+    measured = compressibility(frame)
+    if codec in CODECS_SAMPLED and (r := measured.ratio(codec)) is not None:
+        notes.append(f"{codec} ratio {r:.3f}: {measured.source} of the export (a seeded sample per "
+                     "size class, weighted by the bytes of each class)")
+        return r
     notes.append(f"{codec} ratio {CODECS[codec][0]:.3f}: default (docs/latency.md#compression, "
-                 "lzbench 2025 on Silesia) — pass compression_ratio or keep_values=True to measure")
+                 "lzbench 2025 on Silesia): the export holds no values to measure (a live database "
+                 "read without sample_values=True, or a frame built by hand)")
     return CODECS[codec][0]
 
 
@@ -343,7 +351,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
     cands = (list(candidates) if candidates is not None else _default_candidates(
         frame, dialect=dialect, object_stores=object_stores or ("s3", "gcs", "azure")))
     notes: list[str] = []
-    ratios: dict[str, float] = {codec: _ratio(codec, compression_ratio, w, notes)
+    ratios: dict[str, float] = {codec: _ratio(codec, compression_ratio, w, notes, frame)
                                 for codec in dict.fromkeys(c.compression for c in cands)}
     n = len(w.sizes)
     kept_days = horizon_days + w.span_days if retention_days is None else retention_days

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from html import escape
@@ -39,11 +40,13 @@ from xcomlab.analysis.profile import Profile, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
-from xcomlab.errors import InsufficientDataError, XcomlabError
+from xcomlab.errors import InsufficientDataError, ParameterError, XcomlabError
+from xcomlab.ingest.deployment import Deployment, infer_deployment
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.randomness import RNG, seed_of
 from xcomlab.recommend import Recommendation, recommend
+from xcomlab.report_actions import Action, actions, growth, partial_day
 from xcomlab.schema import primary_rows
 
 __all__ = ["DEFAULT_RETENTION", "SECTIONS", "render", "write_report"]
@@ -86,6 +89,11 @@ def _e(x: Any) -> str:
     return escape(str(x), quote=True)
 
 
+def _header(name: Any) -> str:
+    """A column name that may wrap after each ``_`` (``steady_state_bytes``)."""
+    return _e(name if name is not None else "").replace("_", "_<wbr>")
+
+
 def _table(df: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]] | None = None, *,
            index: bool = True, numeric: Iterable[str] = (), caption: str = "") -> str:
     """An escaped HTML table; ``formats`` per column, numbers right-aligned."""
@@ -93,8 +101,7 @@ def _table(df: pd.DataFrame, formats: Mapping[str, Callable[[Any], str]] | None 
     right = set(numeric) | set(formats)
     names = [*(df.index.names if index else []), *df.columns]
     num = ' class="num"'
-    head = "".join(f"<th{num if str(n) in right else ''}>{_e(n if n is not None else '')}</th>"
-                   for n in names)
+    head = "".join(f"<th{num if str(n) in right else ''}>{_header(n)}</th>" for n in names)
     body = []
     for idx, row in zip(df.index, df.itertuples(index=False), strict=True):
         cells = []
@@ -132,56 +139,42 @@ def _section(sid: str, body: str) -> str:
 
 # --- figures ----------------------------------------------------------------------------
 
-def _png(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.2), alt: str = "") -> str:
-    """Draw on a fresh Agg figure; return an ``<img>`` with the PNG as a ``data:`` URI."""
-    import matplotlib
+def _png(draw: Callable[[Any], Any], size: tuple[float, float] = (7.0, 3.2), alt: str = "",
+         panels: int = 1) -> str:
+    """Draw on a fresh Agg figure; return an ``<img>`` with the PNG as a ``data:`` URI.
+
+    ``draw`` gets one Axes, or a row of ``panels`` Axes sharing y. Labels drawn from the
+    data (DAG ids, keys) are escaped by :func:`xcomlab.plots.plain`, so a ``$`` in them never
+    reaches matplotlib's mathtext parser.
+    """
     from matplotlib.figure import Figure
 
-    # Labels are DAG ids and keys, any text a user chose: "a$\\x$b" must print as
-    # written, not go to the mathtext parser (which raises on it).
-    with matplotlib.rc_context({"text.parse_math": False}):
-        fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
-        draw(fig.subplots())
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: stable bytes
+    fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
+    draw(fig.subplots() if panels == 1 else fig.subplots(1, panels, sharey=True))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})  # no version stamp: stable bytes
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f"<img alt=\"{_e(alt)}\" src=\"data:image/png;base64,{data}\">"
-
-
-def _pareto_plot(table: pd.DataFrame, best: str) -> Callable[[Any], Any]:
-    def draw(ax: Any) -> Any:
-        front = table[table["pareto"]]
-        ax.scatter(table["push_p99_ms"], table["monthly_cost_usd"], s=18, color="#9aa5b1",
-                   label="candidate")
-        ax.scatter(front["push_p99_ms"], front["monthly_cost_usd"], s=36, color="#1f77b4",
-                   label="Pareto front")
-        ax.scatter([table.loc[best, "push_p99_ms"]], [table.loc[best, "monthly_cost_usd"]], s=140,
-                   facecolors="none", edgecolors="#d62728", linewidths=2, label=f"recommended: {best}")
-        labelled = [*dict.fromkeys([best, *map(str, front.index)])]
-        for i, name in enumerate(labelled):  # stacked offsets: front points often coincide
-            r = table.loc[name]
-            ax.annotate(name, (r["push_p99_ms"], r["monthly_cost_usd"]), xytext=(8, 4 + 11 * i),
-                        textcoords="offset points", fontsize=8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("push p99 (ms)")
-        ax.set_ylabel("USD per month")
-        ax.set_title("Cost against push latency per candidate")
-        ax.legend(loc="upper left", fontsize=8)
-        return ax
-    return draw
 
 
 # --- sections ---------------------------------------------------------------------------
 
 def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Mapping[str, float],
-              ret: RetentionReport, sec: SecretReport | None, rec: Recommendation) -> list[str]:
-    """One line per section: what a reader of the summary alone must know."""
-    hard = lim.summary[lim.summary["kind"] == "hard"]
-    broken = {f"{k} ({r['dialect']}, Airflow {r['airflow']})": int(r["rows_over"])
-              for k, r in hard.iterrows() if r["rows_over"]}
-    out = [f"Hard limits: {', '.join(f'{v:,} row(s) over {k}' for k, v in broken.items())}."
-           if broken else "Hard limits: no row over any bundled hard limit."]
+              ret: RetentionReport, sec: SecretReport | None, rec: Recommendation,
+              dep: Deployment) -> list[str]:
+    """One line per section: what a reader of the summary alone must know.
+
+    Ranked by what applies to this deployment: limits of another database or release
+    come last, as "if you moved to …".
+    """
+    hard = lim.summary[(lim.summary["kind"] == "hard") & (lim.summary["rows_over"] > 0)]
+    here = hard[hard["applies"].astype(bool)]
+    where = dep.describe()
+    out = [f"Hard limits on {where}: "
+           + ", ".join(f"{int(r['rows_over']):,} row(s) over {k}" for k, r in here.iterrows()) + "."
+           if len(here) else f"Hard limits on {where}: no row over any of its hard limits."]
+    moved = [f"If you moved to {r['dialect']} (Airflow {r['airflow']}): {int(r['rows_over']):,} row(s) "
+             f"would be over {k}." for k, r in hard[~hard["applies"].astype(bool)].iterrows()]
     if mig.verdict != "not applicable":
         out.append(f"Airflow 2 → 3 upgrade to {mig.target}: {mig.verdict}.")
     ttt = fc.time_to_thresholds(dict(ceilings))
@@ -195,19 +188,33 @@ def _findings(lim: LimitReport, mig: MigrationAudit, fc: Forecast, ceilings: Map
                f"Secrets: {sec.rows_flagged:,} XCom(s) hold what looks like a credential."
                if sec.rows_flagged else "Secrets: nothing found.")
     out.append(f"Backend: {rec.best.name} at {_usd(rec.table.loc[rec.best.name, 'monthly_cost_usd'])}/month.")
-    return out
+    return out + moved
 
 
-def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: list[str]) -> str:
+def _actions(todo: list[Action]) -> str:
+    if not todo:
+        return "<div class=\"callout good\"><b>What to do</b><p>Nothing: no leak, no blocker, no cleanup or backend change called for.</p></div>"
+    items = "".join(f"<li><b>{_e(a.title)}</b>. {_e(a.detail)} (<a href=\"#{a.section}\">"
+                    f"{_e(_TITLES[a.section])}</a>){_list(a.items, 'plain')}<pre>{_e(a.command)}</pre></li>"
+                    for a in todo)
+    return f"<div class=\"callout actions\"><b>What to do</b><ol>{items}</ol></div>"
+
+
+def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: list[str],
+             todo: list[Action]) -> str:
     disk = s["on_disk_bytes"]
+    scope = s["on_disk_scope"]
     span = (f"{s['first_timestamp'][:10]} to {s['last_timestamp'][:10]}"
             if s["first_timestamp"] else "no timestamps")
     secrets = "not scanned" if s["secrets"] is None else _int(s["secrets"])
     cards = [("live XComs", _int(s["rows"]), "xcom table rows"),
              ("logical bytes", _bytes(s["value_bytes"]),
               f"{_int(s['value_bytes'])} B" + ("" if s["sizes_exact"] else ", some estimated")),
-             *((f"{d} on disk", _bytes(disk[d]), "predicted" + (", used below" if d == dialect else ""))
+             *((f"{d} on disk ({scope['on_disk_bytes']})", _bytes(disk[d]),
+                f"modelled, ×{s['disk_ratio'][d]:.2f}; all tables {_bytes(s['on_disk_bytes_all_tables'][d])}"
+                + (", used below" if d == dialect else ""))
                for d in disk),
+             *_measured_cards(s.get("measured_on_disk")),
              ("schema", str(s["airflow_schema"]), span),
              ("DAGs", _int(len(s["by_dag"])), f"{_int(s['internal_rows'])} internal rows"),
              ("secrets flagged", secrets, "XComs with a finding")]
@@ -225,13 +232,24 @@ def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: lis
     except XcomlabError:
         with_notes = ["the frame carries no load report (built by hand)"]
     key = "".join(f"<li>{_e(f)}</li>" for f in findings)
-    return (f"<div class=\"callout key\"><b>Key findings</b><ul>{key}</ul></div>" + _cards(cards)
+    return (f"<div class=\"callout key\"><b>Key findings</b><ul>{key}</ul></div>" + _actions(todo)
+            + _cards(cards)
             + "<h3>Tables read</h3>"
             + _table(tables, {"rows": _int, "value_bytes": _bytes})
             + _list(facts + with_notes))
 
 
-def _profile(p: Profile) -> str:
+def _measured_cards(m: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    if not m:
+        return []
+    c = m["comparison"][0]
+    if c["measured_bytes"] is None:
+        return []
+    err = "" if c["error_pct"] is None else f"; model {c['error_pct']:+.1f}%"
+    return [(f"{m['dialect']} measured ({c['scope']})", _bytes(c["measured_bytes"]), f"{m['method']}{err}")]
+
+
+def _profile(p: Profile, last: pd.Timestamp | None) -> str:
     cols = {"rows": _int, "value_bytes": _bytes, "p50_bytes": _bytes, "p99_bytes": _bytes,
             "max_bytes": _bytes, "share": _pct}
     keep = list(cols)
@@ -241,7 +259,8 @@ def _profile(p: Profile) -> str:
                  + _png(lambda ax: plots.size_hist(p.sizes, ax=ax), (5.6, 3.2), "value size histogram")
                  + _png(lambda ax: plots.size_cdf(p.sizes, ax=ax), (5.6, 3.2), "value size CDF")
                  + "</div>")
-    daily = (_png(lambda ax: plots.daily(p.daily, ax=ax), (11.2, 3.0), "bytes written per day")
+    daily = (_png(lambda ax: plots.daily(p.daily, ax=ax, last_timestamp=last), (11.2, 3.0),
+                  "bytes written per day")
              if len(p.daily) else "<p>No timestamps: no daily series.</p>")
     bars = (_png(lambda ax: plots.top_bar(p.by_dag, n=_TOP, ax=ax, title="Largest DAGs by value bytes"),
                  (11.2, 0.32 * min(_TOP, len(p.by_dag)) + 1.2), "largest DAGs")
@@ -257,8 +276,9 @@ _BADGE: Final = {"ok": "good", "not applicable": "good", "data loss": "warn", "b
 
 
 def _audit(lim: LimitReport, mig: MigrationAudit) -> str:
-    summary = lim.summary[["kind", "dialect", "airflow", "limit_bytes", "rows_over", "largest_bytes",
-                           "what_happens"]]
+    summary = lim.summary[["kind", "dialect", "airflow", "applies", "limit_bytes", "rows_over",
+                           "largest_bytes", "what_happens"]].assign(
+        applies=lim.summary["applies"].map({True: "here", False: "if you moved"}))
     over = int((lim.summary["rows_over"] > 0).sum())
     head = (f"<p>{_int(len(lim.violations))} live rows are over at least one limit; "
             f"{over} of {len(lim.summary)} limits are exceeded. Hard limits fail the write; "
@@ -273,7 +293,8 @@ def _audit(lim: LimitReport, mig: MigrationAudit) -> str:
             + "<h3>Upgrade check</h3>" + verdict + findings + _list(mig.notes))
 
 
-def _forecast(fc: Forecast, ceilings: Mapping[str, float], dialect: str) -> str:
+def _forecast(fc: Forecast, ceilings: Mapping[str, float], dialect: str,
+              last: pd.Timestamp | None = None) -> str:
     ttt = fc.time_to_thresholds(dict(ceilings)).reset_index()
     ttt["reached"] = [("already over" if d == 0 else f"in {int(d):,} days ({date})")
                       if not pd.isna(d) else "not within 10 years"
@@ -289,12 +310,16 @@ def _forecast(fc: Forecast, ceilings: Mapping[str, float], dialect: str) -> str:
              if days < SHORT_HISTORY_DAYS else "")
     horizon = len(fc.projection)
     end = fc.projection.iloc[-1]
-    head = (f"<p>Live value bytes now {_bytes(fc.current_bytes)}; on disk in {_e(dialect)} ×"
+    head = (f"<p>Live value bytes now {_bytes(fc.current_bytes)}; on disk in {_e(dialect)} (xcom table) ×"
             f"{fc.disk_ratio:.2f} = {_bytes(fc.current_bytes * fc.disk_ratio)}. Growth "
             f"{_pct(total['growth_per_month'])} per month of the write rate; in {horizon} days the "
             f"table is expected at {_bytes(end['expected'] * fc.disk_ratio)} on disk "
             f"(5–95 %: {_bytes(end['lower'] * fc.disk_ratio)} to {_bytes(end['upper'] * fc.disk_ratio)}). "
             "No retention is assumed: rows are kept forever.</p>")
+    if last is not None:
+        head += (f"<p class=\"partial\">The export's last day, {_e(partial_day(last))}, is partial: "
+                 "it is drawn hollow and labelled “partial” in the daily chart, and the fitted "
+                 "rate leaves it out, so it does not read as a drop.</p>")
     fit = fc.fit.head(_TOP + 1)[["days_fitted", "level_bytes_per_day", "growth_per_month", "weekly",
                                  "active"]]
     return (short + head + _png(lambda ax: plots.forecast(fc, ax=ax, ceilings=dict(ceilings)),
@@ -364,16 +389,19 @@ def _backends(rec: Recommendation) -> str:
     cols: dict[str, Callable[[Any], str]] = {
         "kind": str, "monthly_cost_usd": _usd, "push_p99_ms": ms, "pull_p99_ms": ms,
         "peak_db_bytes": _bytes, "offloaded_share": _pct, "violations": _int, "pareto": str,
-        "push_p50_ms": ms, "pull_p50_ms": ms, "object_bytes": _bytes}
+        "object_bytes": _bytes}  # p50s left out so the table fits 1000 px: p99 is what decides
     shown = t[list(cols)].assign(pareto=t["pareto"].map({True: "yes", False: ""}))
     fmt = {_SHORT.get(k, k): v for k, v in cols.items() if k not in ("kind", "pareto")}
     shown = shown.rename(columns=_SHORT).rename_axis("candidate")
-    env = "\n".join(f"{k}={v}" for group in rec.settings.values() for k, v in group.items())
+    env = "".join(f"<p>With {_e(group)} (either set, not both):</p><pre>"
+                  + _e("\n".join(f"{k}={v}" for k, v in group_env.items())) + "</pre>"
+                  for group, group_env in rec.settings.items() if group_env)
     return (f"<div class=\"callout good\"><p><b>Recommended: {_e(rec.best.name)}</b></p>"
             f"<p>{_e(rec.reason)}</p></div>"
-            + (f"<h3>Settings</h3><pre>{_e(env)}</pre>" if env else
+            + (f"<h3>Settings</h3>{env}" if env else
                "<h3>Settings</h3><p>None needed: keep Airflow's default XCom backend.</p>")
-            + _png(_pareto_plot(t, rec.best.name), (11.2, 3.6), "cost against latency")
+            + _png(lambda axes: plots.candidates(t, rec.best.name, axes=axes),
+                   (11.2, 0.26 * len(t) + 1.3), "cost and latency per candidate", panels=2)
             + "<h3>Candidates</h3>" + _table(shown, fmt)
             + "<h3>Pareto front</h3><p>Candidates no other beats on cost, push and pull p99 and "
               "violations at once: " + _e(", ".join(map(str, rec.pareto.index))) + ".</p>"
@@ -433,17 +461,19 @@ section { background:#fff; border:1px solid var(--line); border-radius:8px; padd
           margin:20px 0; }
 h2 { font-size:20px; border-bottom:2px solid var(--accent); padding-bottom:4px; margin:12px 0 12px; }
 h3 { font-size:15px; margin:20px 0 6px; color:#334e68; }
-.cards { display:grid; grid-template-columns:repeat(auto-fill,minmax(118px,1fr)); gap:10px; margin:12px 0; }
+.cards { display:grid; grid-template-columns:repeat(auto-fill,minmax(140px,1fr)); gap:10px; margin:12px 0; }
 .card { border:1px solid var(--line); border-radius:6px; padding:10px 12px; background:#fbfcfd; }
 .card .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.04em; }
-.card .value { font-size:21px; font-weight:600; white-space:nowrap; }
+.card { min-width:0; overflow-wrap:anywhere; }
+.card .value { font-size:20px; font-weight:600; }
 .card .detail { color:var(--muted); font-size:12px; }
 .scroll { overflow-x:auto; }
 table { border-collapse:collapse; font-size:13px; margin:6px 0 10px; width:100%; }
-th, td { padding:4px 8px; border-bottom:1px solid var(--line); text-align:left; vertical-align:top; }
-thead th { background:#f0f4f8; font-weight:600; white-space:nowrap; }
+th, td { padding:4px 8px; border-bottom:1px solid var(--line); text-align:left; vertical-align:top;
+         overflow-wrap:anywhere; }
+thead th { background:#f0f4f8; font-weight:600; overflow-wrap:normal; }
 tbody tr:nth-child(even) { background:#fafbfc; }
-tbody th { font-weight:500; white-space:nowrap; }
+tbody th { font-weight:500; }
 .num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 td.empty { color:var(--muted); font-style:italic; }
 caption { text-align:left; color:var(--muted); }
@@ -451,14 +481,18 @@ img { max-width:100%; height:auto; display:block; margin:8px 0; }
 .figs { display:grid; grid-template-columns:1fr 1fr; gap:8px; }
 .figs > img { min-width:0; }
 @media (max-width:900px) { .figs { grid-template-columns:1fr; } }
-pre { background:#f0f4f8; border:1px solid var(--line); border-radius:6px; padding:10px; overflow-x:auto;
-      font-size:12.5px; }
+pre { background:#f0f4f8; border:1px solid var(--line); border-radius:6px; padding:10px;
+      white-space:pre-wrap; overflow-wrap:anywhere; font-size:12.5px; }
 code { font-size:13px; }
 .badge { display:inline-block; padding:1px 10px; border-radius:10px; color:#fff; font-weight:600; }
 .badge.good { background:var(--good); } .badge.warn { background:var(--warn); } .badge.bad { background:var(--bad); }
 .callout { border-left:4px solid var(--warn); background:#fffaf0; padding:6px 14px; margin:10px 0; }
 .callout.good { border-left-color:var(--good); background:#f0fff4; }
 .callout.key { border-left-color:var(--accent); background:#f0f7ff; }
+.callout.actions { border-left-color:var(--bad); background:#fff5f5; }
+.callout ol { margin:4px 0 6px; padding-left:22px; } .callout li { margin:4px 0; }
+.callout pre { background:#fff; margin:4px 0 8px; }
+p.partial { color:var(--muted); font-size:13px; }
 .callout ul { margin:4px 0 6px; padding-left:20px; }
 ul.notes { color:var(--muted); font-size:13px; }
 details { margin:6px 0; } summary { cursor:pointer; color:#334e68; font-weight:600; }
@@ -468,9 +502,9 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:0 0 24px
 
 def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | None = None,
            retention_policy: RetentionPolicy | None = None,
-           ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str = "postgresql",
-           secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
-           recommend_options: Mapping[str, Any] | None = None) -> str:
+           ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str | None = None,
+           airflow: str | None = None, secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
+           recommend_options: Mapping[str, Any] | None = None, measured: Any = None) -> str:
     """The capacity report of an XCom frame as one self-contained HTML page.
 
     Parameters
@@ -483,8 +517,10 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         The what-if policy (default :data:`DEFAULT_RETENTION`: 30 days).
     ceilings
         On-disk sizes for time-to-threshold, ``{label: bytes}``.
-    dialect
-        Database the on-disk sizes, the audit and the backends refer to.
+    dialect, airflow
+        Database and Airflow release the on-disk sizes, the audit and the backends refer
+        to; default: inferred from the source
+        (:func:`xcomlab.ingest.deployment.infer_deployment`), PostgreSQL when it does not say.
     secrets
         A :class:`~xcomlab.analysis.secrets.SecretReport`; default: scan the frame's
         ``value`` column when it has one, else the section says values were not seen.
@@ -494,6 +530,9 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
         Seed or generator of the forecast bootstrap and the latency sampling.
     recommend_options
         Passed to :func:`xcomlab.recommend.recommend` (``prices``, ``db_ceiling_bytes`` …).
+    measured
+        A :class:`~xcomlab.ingest.dbsize.MeasuredSize` of the connected database: shown beside
+        the model with its error, and its ratio is the forecast's starting point.
 
     Returns
     -------
@@ -511,19 +550,33 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     if secrets is None and S.VALUE in frame.columns:
         secrets = scan_secrets(frame)
     name = source_name or "an XCom frame"
-    s = summarize(frame, secrets=secrets)
-    ratio = float(disk_ratio(primary_rows(frame), dialect))
+    dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    dialect = dep.dialect_or_default
+    s = summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
+    ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it
+    if measured is not None:
+        from xcomlab.analysis.measured import measured_summary
+
+        s["measured_on_disk"] = measured_summary(frame, measured)
+        if measured.dialect == dialect and s["measured_on_disk"]["disk_ratio"]:
+            ratio = float(s["measured_on_disk"]["disk_ratio"])
     seed = seed_of(rng)
     rec = recommend(frame, dialect=dialect, rng=seed, **dict(recommend_options or {}))
-    lim, mig = check_limits(frame), migration_audit(frame, dialect=dialect)
+    lim = check_limits(frame, dialect=dep.dialect, airflow=dep.airflow)
+    mig = migration_audit(frame, dialect=dialect)
     fc = forecast(frame, disk_ratio=ratio, rng=seed)
     ret = retention(frame, retention_policy or DEFAULT_RETENTION, disk_ratio=ratio)
-    findings = _findings(lim, mig, fc, ceilings, ret, secrets, rec)
+    live = primary_rows(frame)[S.TIMESTAMP].dropna()
+    last = pd.Timestamp(live.max()) if len(live) else None
+    findings = [growth(fc, dialect, last), *_findings(lim, mig, fc, ceilings, ret, secrets, rec, dep)]
+    todo = actions(secrets=secrets, retention=ret, policy_text=_policy_text(ret.policy),
+                   recommendation=rec, migration=mig, dialect=dialect,
+                   source=shlex.quote(name) if source_name else "SOURCE")
     body = {
-        "summary": _summary(frame, s, dialect, findings),
-        "profile": _profile(profile(frame, top=_TOP)),
+        "summary": _summary(frame, s, dialect, findings, todo),
+        "profile": _profile(profile(frame, top=_TOP), last),
         "audit": _audit(lim, mig),
-        "forecast": _forecast(fc, ceilings, dialect),
+        "forecast": _forecast(fc, ceilings, dialect, last),
         "retention": _retention(ret),
         "secrets": _secrets(secrets),
         "backends": _backends(rec),
@@ -532,7 +585,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     page_title = title or f"XCom capacity report: {name}"
     nav = "".join(f"<a href=\"#{sid}\">{_e(_TITLES[sid])}</a>" for sid in SECTIONS)
     sub = (f"{_int(s['rows'])} live XComs · {_bytes(s['value_bytes'])} logical · "
-           f"schema {s['airflow_schema']} · {dialect}")
+           f"schema {s['airflow_schema']} · {dep.describe()}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<meta name=\"generator\" content=\"xcomlab {_e(xcomlab.__version__)}\">"
@@ -544,23 +597,45 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
 
 
 def write_report(source_or_frame: Any, path: str | Path, *,
-                 load_options: Mapping[str, Any] | None = None, **kw: Any) -> Path:
+                 load_options: Mapping[str, Any] | None = None, to: str | None = None,
+                 figures: bool = True, **kw: Any) -> Path:
     """Load (or take) a frame, render the report and write it to ``path``.
 
     A source is read once through :func:`~xcomlab.analysis.secrets.scan_secrets`, so the
     secret scan sees each value as it streams and the frame keeps none (unless
     ``load_options={"keep_values": True}``, which also lets the backend comparison measure
     compression). ``**kw`` goes to :func:`render`.
+
+    ``to`` is ``"html"`` or ``"md"`` (default: ``md`` when ``path`` ends in ``.md`` or
+    ``.markdown``). The Markdown flavour has the same sections (GitHub tables, commands in
+    code blocks); its charts are written as PNG files in ``<name>_figures/`` next to it and
+    linked relatively, or left out with a note when ``figures=False``.
     """
+    out = Path(path)
+    fmt = to or ("md" if out.suffix.lower() in (".md", ".markdown") else "html")
+    if fmt not in ("html", "md"):
+        msg = f"report format {fmt!r}; expected 'html' or 'md'"
+        raise ParameterError(msg)
     if isinstance(source_or_frame, pd.DataFrame):
         frame, secrets = source_or_frame, kw.pop("secrets", None)
         kw.setdefault("source_name", "an XCom frame")
     else:
+        if isinstance(source_or_frame, str) and "://" in source_or_frame and "measured" not in kw:
+            from xcomlab.ingest.dbsize import measure_sizes
+
+            kw["measured"] = measure_sizes(source_or_frame)
         secrets = scan_secrets(source_or_frame, **dict(load_options or {}))
         assert secrets.frame is not None
         frame = secrets.frame
         kw.setdefault("source_name", Path(str(source_or_frame)).name
                       if "://" not in str(source_or_frame) else str(source_or_frame).split("@")[-1])
-    out = Path(path)
-    out.write_text(render(frame, secrets=secrets, **kw), encoding="utf-8")
+    html = render(frame, secrets=secrets, **kw)
+    if fmt == "html":
+        out.write_text(html, encoding="utf-8")
+        return out
+    from xcomlab.report_markdown import to_markdown
+
+    folder = out.with_name(f"{out.stem}_figures")
+    text, _ = to_markdown(html, figures=folder if figures else None, link_base=folder.name)
+    out.write_text(text, encoding="utf-8")
     return out

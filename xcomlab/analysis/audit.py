@@ -62,6 +62,19 @@ class Limit:
         bound = tuple(int(p) for p in self.airflow[2:].split("."))
         return version <= bound if self.airflow.startswith("<=") else version >= bound
 
+    def applies(self, dialect: str | None, airflow: str | None) -> bool:
+        """Whether the limit holds on this deployment (None: not known, so it may).
+
+        A release known only by its major (``"2.x"``) meets both ``<=2.8`` and ``>=2.9``.
+        """
+        if dialect is not None and self.dialect not in ("any", dialect):
+            return False
+        if airflow is None:
+            return True
+        if airflow.endswith(".x") and self.airflow[:2] in ("<=", ">="):
+            return self.airflow[2:].split(".")[0] == airflow.split(".")[0]
+        return self.applies_to(airflow)
+
 
 def limits() -> list[Limit]:
     """The bundled limits, each with its source and date."""
@@ -100,8 +113,9 @@ class LimitReport:
     Attributes
     ----------
     summary : pandas.DataFrame
-        One row per target: ``limit_bytes, kind, rows_over, bytes_over, largest_bytes,
-        what_happens, source``.
+        One row per target: ``limit_bytes, kind, dialect, airflow, applies, rows_over,
+        bytes_over, largest_bytes, what_happens, source`` (``applies``: the limit holds on
+        the deployment given to :func:`check_limits`).
     violations : pandas.DataFrame
         Offending rows (ids, ``value_bytes``) with a ``targets`` column listing what each breaks.
     """
@@ -124,7 +138,8 @@ class LimitReport:
 
 def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
                  policy_bytes: int | dict[str, int] | None = None,
-                 all_tables: bool = False) -> LimitReport:
+                 all_tables: bool = False, dialect: str | None = None,
+                 airflow: str | None = None) -> LimitReport:
     """Count rows whose stored value is over each limit.
 
     Parameters
@@ -137,6 +152,10 @@ def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
         Extra policy thresholds: one size, or ``{name: size}``.
     all_tables
         Also check archive tables (default: the live ``xcom`` table only).
+    dialect, airflow
+        The deployment (:func:`xcomlab.ingest.deployment.infer_deployment`): the summary's
+        ``applies`` column says which limits hold on it; the others matter only "if you
+        moved to" their database or release. None: every limit may apply.
     """
     S.validate_frame(frame)
     rows = frame if all_tables else primary_rows(frame)
@@ -157,6 +176,7 @@ def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
             broken[i].append(lim.target)
         summary.append({"target": lim.target, "limit_bytes": lim.limit_bytes, "kind": lim.kind,
                         "dialect": lim.dialect, "airflow": lim.airflow,
+                        "applies": lim.applies(dialect, airflow),
                         "rows_over": int(over.sum()),
                         "bytes_over": int(sizes[over].sum()) if over.any() else 0,
                         "largest_bytes": int(sizes[over].max()) if over.any() else 0,

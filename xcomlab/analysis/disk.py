@@ -32,20 +32,23 @@ PostgreSQL, MariaDB and SQLite (within 4 % on other seeds).
 from __future__ import annotations
 
 import csv
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.analysis.compressibility import compressibility as measure_compressibility
+from xcomlab.analysis.compressibility import measure_values
 from xcomlab.errors import XcomlabError
 
 __all__ = [
     "DIALECTS",
+    "TABLE_SCOPES",
+    "TOAST_CODECS",
     "DiskEstimate",
     "canonical_dialect",
     "constants",
@@ -53,10 +56,16 @@ __all__ = [
     "estimate",
     "estimate_compressibility",
     "on_disk_bytes",
+    "scope_label",
 ]
 
 #: Dialects the model knows.
 DIALECTS: Final = ("postgresql", "mysql", "sqlite")
+#: Which rows an estimate covers (docs/figures.md): ``live``, the ``xcom`` table Airflow
+#: reads and writes (every row when the frame has no ``xcom`` rows); ``all``, every table
+#: of the frame (``xcom`` plus ``_xcom_archive`` and ``_airflow_deleted__xcom__*``).
+TABLE_SCOPES: Final = ("live", "all")
+TableScope = Literal["live", "all"]
 _JSON_SCHEMAS: Final = ("3.0-3.2", "3.3+")
 _SCHEMA_ALIASES: Final = {"2": "2.3-2.11", "2.x": "2.3-2.11", "2.10": "2.3-2.11",
                           "3": "3.3+", "3.x": "3.3+", "3.3": "3.3+"}
@@ -120,8 +129,17 @@ class DiskEstimate:
         Predicted bytes per ``dag_id`` (sums to ``total_bytes``), largest first.
     compressibility : float or None
         Compressed/raw ratio applied to TOASTed values (PostgreSQL only).
+    compression_source : str
+        Where that ratio comes from: ``"given"``, ``"measured on N values"`` (the export's
+        own values: its ``value`` column or the sample :func:`xcomlab.load_export` keeps,
+        see :mod:`xcomlab.analysis.compressibility`) or ``"default"`` (no values: the
+        documented ``default_ratio``). ``"n/a"`` where the engine does not compress.
     assumptions : tuple of str
         The constants used, each with its source and date.
+    tables : tuple of str
+        The tables modelled, each as its own table (own pages, indexes and segments).
+    by_table : dict
+        Predicted bytes per table (sums to ``total_bytes``).
     """
 
     dialect: str
@@ -134,6 +152,14 @@ class DiskEstimate:
     per_dag: pd.Series = field(repr=False)
     compressibility: float | None = None
     assumptions: tuple[str, ...] = field(default=(), repr=False)
+    compression_source: str = "n/a"
+    tables: tuple[str, ...] = ("xcom",)
+    by_table: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def scope(self) -> str:
+        """What the figure covers, in words (see :func:`scope_label`)."""
+        return scope_label(self.tables)
 
     @property
     def ratio(self) -> float:
@@ -142,7 +168,22 @@ class DiskEstimate:
 
     def _repr_html_(self) -> str:
         parts = pd.Series(self.breakdown, name="bytes").to_frame().to_html()
-        return f"<p><b>{self.dialect}</b>: {self.total_bytes:,} B for {self.rows:,} rows</p>{parts}"
+        return (f"<p><b>{self.dialect}</b>: {self.total_bytes:,} B for {self.rows:,} rows "
+                f"({self.scope})</p>{parts}")
+
+
+def scope_label(tables: tuple[str, ...] | list[str]) -> str:
+    """The words every surface prints for the tables a figure covers.
+
+    ``("xcom",)`` → ``"xcom table"``; several → ``"all XCom tables (xcom + 2 archive)"``.
+    """
+    tables = tuple(tables)
+    if tables == ("xcom",) or not tables:
+        return "xcom table"
+    archives = sum(t != "xcom" for t in tables)
+    if "xcom" not in tables:
+        return f"archive tables ({archives})" if archives > 1 else f"{tables[0]} table"
+    return f"all XCom tables (xcom + {archives} archive)"
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -235,66 +276,71 @@ def _pages_bytes(item_bytes: np.ndarray, usable: float, page: int) -> tuple[int,
 
 # --- compressibility -----------------------------------------------------------------------
 
-def _zlib_fixed(data: bytes) -> int:
-    """Size of raw deflate with fixed Huffman codes: an LZ coder without entropy coding, like pglz."""
-    c = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_FIXED)
-    return len(c.compress(data) + c.flush())
+#: TOAST compressors the model knows (``default_toast_compression``).
+TOAST_CODECS: Final = ("pglz", "lz4")
+_MAX_PREFIX: Final = 256 * 1024
+
+
+def _encoded(v: Any) -> bytes | None:
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    return None
 
 
 def estimate_compressibility(values: pd.Series | list[Any], *, min_bytes: int = 2032,
-                             sample: int = 500, rng: np.random.Generator | int | None = 0) -> float | None:
-    """Compressed/raw ratio pglz would reach on the long values, from a zlib sample.
+                             sample: int = 500, rng: np.random.Generator | int | None = 0,
+                             codec: str = "pglz") -> float | None:
+    """Compressed/raw ratio TOAST reaches on the long values, measured with ``codec``.
 
     Values of at least ``min_bytes`` (those PostgreSQL tries to compress) are sampled
-    (``sample`` at most) and compressed with zlib using fixed Huffman codes — an LZ77
-    coder without entropy coding, like pglz and lz4 — then scaled by the measured
-    pglz/zlib factor (``pglz_per_zlib_fixed`` in ``storage.csv``: pglz output was 1.13–1.22×
-    the fixed-Huffman output on synthetic XCom JSON and hex Parquet, PG 15). zlib with its
-    default dynamic Huffman codes compresses the same JSON about 1.65× smaller than pglz,
-    so it must not be used as is. lz4 (``default_toast_compression = lz4``, the default
-    from PostgreSQL 19) reaches about pglz's ratio (docs/storage.md#toast-compression:
-    lz4 2.10 vs zlib-1 2.74 on Silesia; YugabyteDB: lz4 ≈ pglz), so the same ratio is
-    used. Returns None when no value is long enough.
+    (``sample`` at most) and compressed one by one with pglz
+    (:mod:`xcomlab.analysis.pglz`, PostgreSQL's algorithm, sizes within bytes of
+    ``pg_column_size``) or lz4; a value TOAST would keep raw counts as 1. Returns None
+    when no value is long enough.
     """
+    if codec.removesuffix("_jsonb") not in TOAST_CODECS:
+        msg = f"codec={codec!r}; expected one of {TOAST_CODECS} (or with _jsonb)"
+        raise DiskModelError(msg)
     gen = np.random.default_rng(rng)
-    raw = [v.encode() if isinstance(v, str) else bytes(v) for v in values
-           if isinstance(v, str | bytes | bytearray | memoryview)]
-    long = [v for v in raw if len(v) >= min_bytes]
+    long = [v for v in map(_encoded, values) if v is not None and len(v) >= min_bytes]
     if not long:
         return None
     if len(long) > sample:
         long = [long[i] for i in gen.choice(len(long), sample, replace=False)]
-    factor = _const("postgresql", "pglz_per_zlib_fixed")
-    total = sum(len(v) for v in long)
-    return min(1.0, factor * sum(_zlib_fixed(v) for v in long) / total)
+    stored, raw = measure_values([v[:_MAX_PREFIX] for v in long], codec)
+    return min(1.0, stored / raw)
 
 
-def _row_ratios(frame: pd.DataFrame, values: Any, default: float, *, min_bytes: int = 1024,
-                max_values: int = 20_000, rng: np.random.Generator | int | None = 0) -> np.ndarray:
-    """Per-row pglz ratio: compressed where values are known, else the (dag, task) mean, else ``default``.
+def _row_ratios(frame: pd.DataFrame, values: Any, default: float, codec: str, *, min_bytes: int = 1024,
+                max_values: int = 2000, rng: np.random.Generator | int | None = 0) -> np.ndarray:
+    """Per-row TOAST ratio: measured where values are known, else the (dag, task) mean, else ``default``.
 
-    Up to ``max_values`` long values are compressed; beyond that a sample is, and the
-    other rows take the byte-weighted ratio of their task's sampled rows.
+    Up to ``max_values`` long values are compressed (each on its first 256 KiB); beyond
+    that a seeded sample is, and the other rows take the byte-weighted ratio of their
+    task's sampled rows.
     """
     n = len(frame)
     out = np.full(n, default)
     vals = pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(object), dtype=object)
-    size = vals.map(lambda v: len(v) if isinstance(v, bytes | bytearray) else len(v.encode())
-                    if isinstance(v, str) else 0).to_numpy(np.int64)
+    enc = vals.map(_encoded)
+    size = enc.map(lambda v: 0 if v is None else len(v)).to_numpy(np.int64)
     idx = np.flatnonzero(size >= min_bytes)
     if not len(idx):
         return out
     gen = np.random.default_rng(rng)
     picked = np.sort(gen.choice(idx, max_values, replace=False)) if len(idx) > max_values else idx
-    factor = _const("postgresql", "pglz_per_zlib_fixed")
-    comp = np.array([_zlib_fixed(v.encode() if isinstance(v, str) else bytes(v)) for v in vals.iloc[picked]])
-    out[picked] = np.minimum(1.0, factor * comp / size[picked])
+    pairs = [measure_values([v[:_MAX_PREFIX]], codec) for v in enc.iloc[picked]]
+    comp = np.array([c for c, _ in pairs], dtype=np.float64)
+    raw = np.array([r for _, r in pairs], dtype=np.float64)
+    out[picked] = np.minimum(1.0, comp / raw)
     rest = np.setdiff1d(idx, picked)
     if len(rest):
         task = frame[S.DAG_ID].astype(str).to_numpy() + "\x00" + frame[S.TASK_ID].astype(str).to_numpy()
-        s = pd.DataFrame({"t": task[picked], "c": factor * comp, "n": size[picked]}).groupby("t")[["c", "n"]].sum()
+        s = pd.DataFrame({"t": task[picked], "c": comp, "n": raw}).groupby("t")[["c", "n"]].sum()
         by_task = (s["c"] / s["n"]).clip(upper=1.0)
-        overall = float(min(1.0, factor * comp.sum() / size[picked].sum()))
+        overall = float(min(1.0, comp.sum() / raw.sum()))
         out[rest] = pd.Series(task[rest]).map(by_task).fillna(overall).to_numpy()
     return out
 
@@ -578,50 +624,77 @@ def canonical_dialect(dialect: str) -> str:
     return d
 
 
-def _ratio(frame: pd.DataFrame, compressibility: float | None, values: Any) -> tuple[np.ndarray, str]:
+def _ratio(frame: pd.DataFrame, compressibility: float | None, values: Any,
+           codec: str, json: bool) -> tuple[np.ndarray, str, str]:
+    """Per-row TOAST ratio, the note for ``assumptions`` and the ``compression_source``.
+
+    For a ``jsonb`` value column (``json``) the ratio is measured on the binary form TOAST
+    compresses, and applied to the modelled jsonb size.
+    """
     n = len(frame)
+    if codec not in TOAST_CODECS:
+        msg = f"toast_compression={codec!r}; expected one of {TOAST_CODECS}"
+        raise DiskModelError(msg)
+    codec = f"{codec}_jsonb" if json else codec
     if compressibility is not None:
         if not 0 < compressibility <= 1:
             msg = f"compressibility={compressibility!r}; expected a compressed/raw ratio in (0, 1]"
             raise DiskModelError(msg)
-        return np.full(n, float(compressibility)), f"compressibility = {compressibility:g} (given)"
+        return np.full(n, float(compressibility)), f"compressibility = {compressibility:g} (given)", "given"
     default = constants()["postgresql", "default_ratio"]
     if values is None and S.VALUE in frame:
         values = frame[S.VALUE]
     if values is not None and len(values) == n:
-        ratios = _row_ratios(frame, values, default.value)
-        return ratios, ("compressibility estimated per value from the values (zlib fixed-Huffman "
-                        f"× pglz_per_zlib_fixed); rows without a long value: default {default.value:g}")
-    if values is not None:
-        est = estimate_compressibility(values)
+        ratios = _row_ratios(frame, values, default.value, codec)
+        long = int(sum(1 for v in values if (e := _encoded(v)) is not None and len(e) >= 1024))
+        if long:
+            return ratios, (f"compressibility measured per value with {codec} on the values; "
+                            f"rows without a long value: default {default.value:g}"), f"measured on {long} values"
+    elif values is not None:
+        est = estimate_compressibility(values, codec=codec)
         if est is not None:
-            return np.full(n, est), (f"compressibility = {est:.3f}, estimated from a sample of the values "
-                                     f"(zlib fixed-Huffman × pglz_per_zlib_fixed)")
-    return np.full(n, default.value), f"compressibility = {default.value:g} (default, no values): {default}"
+            return np.full(n, est), f"compressibility = {est:.3f}, {codec} on a sample of the values", \
+                "measured on the given values"
+    measured = measure_compressibility(frame)
+    per_row = measured.per_row(codec, frame[S.VALUE_BYTES].astype("float64").fillna(0).to_numpy())
+    if per_row is not None:
+        return per_row, (f"compressibility measured with {codec} per size class on the export's value "
+                         f"sample ({measured.source}; xcomlab.analysis.compressibility)"), measured.source
+    return np.full(n, default.value), f"compressibility = {default.value:g} (default, no values): {default}", "default"
 
 
-def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | None = None,
-             compressibility: float | None = None, values: Any = None) -> DiskEstimate:
+def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableScope = "live",
+             schema: str | None = None, compressibility: float | None = None,
+             values: Any = None, toast_compression: str = "pglz") -> DiskEstimate:
     """Predict the bytes the rows of ``frame`` take on disk in ``dialect``.
 
     Parameters
     ----------
     frame
         An XCom frame (one row per XCom; ``value_bytes`` and the id columns are read).
-        Each row is modelled in its own table: live ``xcom`` rows carry the primary
-        key and both indexes, ``_xcom_archive`` rows the primary key only, ``db clean``
-        archives none.
+        Each table is modelled as its own table (own pages, indexes, segments): live
+        ``xcom`` rows carry the primary key and both indexes, ``_xcom_archive`` rows the
+        primary key only, ``db clean`` archives none.
     dialect
         ``"postgresql"``, ``"mysql"`` (InnoDB, DYNAMIC rows; MariaDB too) or ``"sqlite"``.
+    tables
+        ``"live"`` (default): the ``xcom`` table only — the figure the profile, the CLI
+        and the report print as "on disk (xcom table)"; ``"all"``: every table of the
+        frame, archives included (docs/figures.md).
     schema
         Airflow schema (``"2.x"``/``"2.3-2.11"``: bytes value; ``"3.x"``/``"3.3+"``:
         JSON value). Default: the frame's most common ``airflow_schema``.
     compressibility
-        Compressed/raw ratio of TOASTed values (PostgreSQL). Default: estimated from
-        ``values`` (or the frame's ``value`` column, see ``load_export(keep_values=True)``)
-        with :func:`estimate_compressibility`, else the documented default 0.48.
+        Compressed/raw ratio of TOASTed values (PostgreSQL). Default: measured with
+        ``toast_compression`` on ``values``, else on the frame's ``value`` column
+        (``load_export(keep_values=True)``), else per size class on the value sample
+        :func:`xcomlab.load_export` keeps (:func:`xcomlab.analysis.compressibility.compressibility`);
+        the documented default 0.48 only when there are no values
+        (``compression_source`` says which).
     values
-        Stored values (str or bytes) to estimate compressibility from.
+        Stored values (str or bytes) to measure compressibility on.
+    toast_compression
+        ``"pglz"`` (PostgreSQL's ``default_toast_compression`` up to 18) or ``"lz4"``.
 
     Returns
     -------
@@ -633,12 +706,17 @@ def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | 
     >>> est.total_bytes, est.breakdown  # doctest: +SKIP
     """
     d = canonical_dialect(dialect)
+    frame, values = _scoped(frame, tables, values)
     sch = _schema(frame, schema)
     r = _rows(frame, sch)
-    ratio, ratio_note = _ratio(frame, compressibility, values)
-    per_row, fixed = _MODELS[d](r, ratio)
+    ratio, ratio_note, source = _ratio(frame, compressibility, values, toast_compression,
+                                       sch in _JSON_SCHEMAS) \
+        if d == "postgresql" else (np.ones(len(frame)), "", "n/a")
+    names = _table_names(frame)
+    per_row, fixed, by_table = _per_table(d, r, ratio, names)
     breakdown = {name: round(float(v.sum()) + fixed.get(name, 0)) for name, v in per_row.items()}
     total = sum(breakdown.values())
+    by_table[next(iter(by_table))] += total - sum(by_table.values())  # rounding: parts add up
     share = np.zeros(len(frame))
     for name, v in per_row.items():
         s = float(v.sum())
@@ -653,7 +731,56 @@ def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, schema: str | 
         breakdown=breakdown, per_row_overhead=(total - logical) / len(frame) if len(frame) else 0.0,
         per_dag=per_dag.round().astype("int64").sort_values(ascending=False),
         compressibility=_weighted(ratio, r.value) if d == "postgresql" else None, assumptions=tuple(used),
+        tables=tuple(by_table), by_table=by_table,
+        compression_source=source,
     )
+
+
+def _scoped(frame: pd.DataFrame, tables: str, values: Any) -> tuple[pd.DataFrame, Any]:
+    """The rows ``tables`` covers, and the matching ``values`` when they were given per row."""
+    if tables not in TABLE_SCOPES:
+        msg = f"tables={tables!r}; expected one of {TABLE_SCOPES}"
+        raise DiskModelError(msg)
+    if tables == "all" or S.SOURCE_TABLE not in frame:
+        return frame, values
+    live = (frame[S.SOURCE_TABLE] == "xcom").to_numpy()
+    if not live.any() or live.all():
+        return frame, values
+    if values is not None and len(values) == len(frame):
+        values = pd.Series(list(values) if not isinstance(values, pd.Series) else values.to_numpy(object),
+                           dtype=object)[live].reset_index(drop=True)
+    return frame[live], values
+
+
+def _table_names(frame: pd.DataFrame) -> np.ndarray:
+    if S.SOURCE_TABLE not in frame:
+        return np.full(len(frame), "xcom", dtype=object)
+    return frame[S.SOURCE_TABLE].astype(str).to_numpy(object)
+
+
+def _per_table(d: str, r: _Rows, ratio: np.ndarray, names: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, int]]:
+    """Model each table on its own — pages, B-trees and segments are per table — and add up.
+
+    An index a table does not have (archives made by ``CREATE TABLE AS``) gets no pages.
+    """
+    n = len(names)
+    per_row: dict[str, np.ndarray] = {}
+    fixed: dict[str, int] = {}
+    by_table: dict[str, int] = {}
+    order = sorted(set(names.tolist()), key=lambda t: (t != "xcom", t)) or ["xcom"]
+    for table in order:
+        idx = np.flatnonzero(names == table) if n else np.arange(0)
+        part = _Rows(**{f.name: getattr(r, f.name)[idx] for f in fields(_Rows)})
+        rows, fx = _MODELS[d](part, ratio[idx])
+        total = 0.0
+        for name, v in rows.items():
+            has = name in ("table", "out_of_line") or bool(v.any()) or not n
+            per_row.setdefault(name, np.zeros(n))[idx] = v
+            fixed[name] = fixed.get(name, 0) + (fx.get(name, 0) if has else 0)
+            total += float(v.sum()) + (fx.get(name, 0) if has else 0)
+        by_table[table] = round(total)
+    return per_row, fixed, by_table
 
 
 def _weighted(ratio: np.ndarray, value: np.ndarray) -> float:
@@ -663,14 +790,21 @@ def _weighted(ratio: np.ndarray, value: np.ndarray) -> float:
     return float((r * w).sum() / w.sum()) if w.sum() else float(ratio.mean()) if len(ratio) else 0.0
 
 
-def on_disk_bytes(frame: pd.DataFrame, **kwargs: Any) -> dict[str, int]:
-    """Predicted on-disk bytes of ``frame``'s rows per dialect (``postgresql, mysql, sqlite``).
+def on_disk_bytes(frame: pd.DataFrame, *, tables: TableScope = "live", **kwargs: Any) -> dict[str, int]:
+    """Predicted on-disk bytes per dialect (``postgresql, mysql, sqlite``).
 
-    Keyword arguments go to :func:`estimate`.
+    ``tables="live"`` (default): the ``xcom`` table, the figure ``summarize`` reports as
+    ``on_disk_bytes``; ``tables="all"``: archives included (``on_disk_bytes_all_tables``).
+    Other keyword arguments go to :func:`estimate`.
     """
-    return {d: estimate(frame, d, **kwargs).total_bytes for d in DIALECTS}
+    return {d: estimate(frame, d, tables=tables, **kwargs).total_bytes for d in DIALECTS}
 
 
-def disk_ratio(frame: pd.DataFrame, dialect: str = "postgresql", **kwargs: Any) -> float:
-    """On-disk bytes per logical value byte in ``dialect`` (see :func:`estimate`)."""
-    return estimate(frame, dialect, **kwargs).ratio
+def disk_ratio(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableScope = "live",
+               **kwargs: Any) -> float:
+    """On-disk bytes per logical value byte of the ``xcom`` table (``tables="live"``) in ``dialect``.
+
+    The ratio the forecast and the retention what-if multiply live value bytes by
+    (see :func:`estimate`).
+    """
+    return estimate(frame, dialect, tables=tables, **kwargs).ratio

@@ -14,10 +14,12 @@ import pandas as pd
 
 from xcomlab import schema as S
 from xcomlab.analysis.audit import check_limits, migration_audit
-from xcomlab.analysis.disk import on_disk_bytes
+from xcomlab.analysis.disk import DIALECTS, scope_label
+from xcomlab.analysis.disk import estimate as estimate_disk
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.errors import XcomlabError
 from xcomlab.ingest import load_report
+from xcomlab.ingest.deployment import infer_deployment
 from xcomlab.schema import primary_rows
 
 __all__ = ["Profile", "daily", "primary_rows", "profile", "summarize"]
@@ -141,7 +143,8 @@ def _mapped(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("rows", ascending=False)
 
 
-def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> dict[str, Any]:
+def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None, dialect: str | None = None,
+              airflow: str | None = None) -> dict[str, Any]:
     """The headline numbers of an XCom frame, as plain JSON-ready values.
 
     Keys: ``airflow_schema, rows, value_bytes, by_dag ({dag_id: {rows, value_bytes}}),
@@ -150,10 +153,16 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> di
     ``limit_violations ({target: rows})``, ``migration_blockers ({kind: rows}``, empty
     for Airflow 3 exports) and ``secrets`` (rows flagged: from ``secrets``, a
     :class:`~xcomlab.analysis.secrets.SecretReport`, or by scanning the ``value`` column
-    when the frame kept values; else None — values were not seen), and ``on_disk_bytes``
-    (``{dialect: bytes}`` predicted for the live rows by
-    :func:`~xcomlab.analysis.disk.on_disk_bytes`). Counts cover the
-    live ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
+    when the frame kept values; else None — values were not seen). On-disk figures
+    (docs/figures.md), each ``{dialect: …}`` predicted by
+    :func:`~xcomlab.analysis.disk.estimate`: ``on_disk_bytes`` — the live ``xcom``
+    table; ``on_disk_bytes_all_tables`` — every table read, archives included;
+    ``disk_ratio`` — the live table's on-disk bytes per value byte, the ratio forecasts
+    and retention use; ``on_disk_scope`` names what each covers. Counts cover the live
+    ``xcom`` table (see :func:`primary_rows`); ``tables`` lists every table read.
+    ``deployment`` (``dialect, dialect_from, airflow, airflow_from``) is what the source says
+    (:func:`~xcomlab.ingest.deployment.infer_deployment`; ``dialect``/``airflow`` override);
+    ``limit_violations_here`` counts only the limits that hold on it.
     """
     S.validate_frame(frame)
     rows = primary_rows(frame)
@@ -165,7 +174,10 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> di
     with contextlib.suppress(XcomlabError):  # a frame built by hand carries no load report
         exact = exact and load_report(frame).sizes_exact
     ts = rows[S.TIMESTAMP]
+    dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    lim = check_limits(frame, dialect=dep.dialect, airflow=dep.airflow)
     return {
+        "deployment": dep.as_dict(),
         "airflow_schema": str(schema.iloc[0]) if len(schema) else None,
         "rows": len(rows),
         "value_bytes": int(sizes.sum()),
@@ -180,11 +192,26 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None) -> di
         "sizes_exact": exact,
         "tables": {str(k): {"rows": int(v["size"]), "value_bytes": int(v["sum"])}
                    for k, v in tables.iterrows()},
-        "limit_violations": check_limits(frame).counts,
-        "migration_blockers": migration_audit(frame).blockers,
+        "limit_violations": lim.counts,
+        "limit_violations_here": {k: v for k, v in lim.counts.items() if lim.summary.loc[k, "applies"]},
+        "migration_blockers": migration_audit(frame, dialect=dep.dialect_or_default).blockers,
         "secrets": (secrets.rows_flagged if secrets is not None
                     else scan_secrets(frame).rows_flagged if S.VALUE in frame.columns else None),
-        "on_disk_bytes": on_disk_bytes(rows),
+        **_on_disk(frame),
+    }
+
+
+def _on_disk(frame: pd.DataFrame) -> dict[str, Any]:
+    """The on-disk figures of :func:`summarize`: live table, all tables, ratio, and their labels."""
+    live = {d: estimate_disk(frame, d, tables="live") for d in DIALECTS}
+    every = {d: estimate_disk(frame, d, tables="all") for d in DIALECTS}
+    first = next(iter(every.values()))
+    return {
+        "on_disk_bytes": {d: e.total_bytes for d, e in live.items()},
+        "on_disk_bytes_all_tables": {d: e.total_bytes for d, e in every.items()},
+        "disk_ratio": {d: e.ratio if e.logical_bytes else None for d, e in live.items()},
+        "on_disk_scope": {"on_disk_bytes": scope_label(next(iter(live.values())).tables),
+                          "on_disk_bytes_all_tables": scope_label(first.tables)},
     }
 
 

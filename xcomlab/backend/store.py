@@ -489,6 +489,9 @@ class XComStore:
         try:
             self._check_access("get", reader_dag_id, dag_id, run_id, task_id, key, map_index)
             value = self._get(t, default)
+        except AccessDeniedError:  # a refused request, not a fault of the stored row
+            self.recorder.add(t, ok=False)
+            raise
         except Exception as exc:
             self.recorder.add(t, ok=False)
             err = name_row(exc, _row(t.ids))

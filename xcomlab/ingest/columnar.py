@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
+from xcomlab.ingest.compressed import compressed_tell, inner_name, open_text
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
@@ -31,7 +32,7 @@ __all__ = ["read_jsonl", "read_parquet"]
 
 
 def _table_name(path: str) -> str:
-    stem = Path(path).stem
+    stem = Path(inner_name(path)).stem
     return stem if is_xcom_table(stem) else "xcom"
 
 
@@ -108,7 +109,7 @@ def read_jsonl(path: str, *, value_mode: ValueMode | None, airflow_schema: str |
 
 
 def _first_object(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+    with open_text(path, errors="replace", newline="\n") as f:
         for line_no, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -127,7 +128,7 @@ def _first_object(path: str) -> dict[str, Any]:
 
 def _sample_values(path: str, n: int = 200) -> list[Any]:
     out: list[Any] = []
-    with open(path, encoding="utf-8", errors="replace", newline="\n") as f:
+    with open_text(path, errors="replace", newline="\n") as f:
         for line in f:
             if len(out) >= n:
                 break
@@ -151,11 +152,11 @@ class _JsonlReader:
         self._f: Any = None
 
     def tell(self) -> int:
-        return 0 if self._f is None or self._f.closed else self._f.buffer.tell()
+        return 0 if self._f is None or self._f.closed else compressed_tell(self._f.buffer)
 
     def batches(self) -> Iterator[RawBatch]:
         keys = [k for k in self.used if k != "value"]
-        with open(self.path, encoding="utf-8", newline="\n") as self._f:  # lines end at \n only
+        with open_text(self.path, newline="\n") as self._f:  # lines end at \n only
             rows: list[dict[str, Any]] = []
             rejected: list[Rejection] = []
             first = row = 1

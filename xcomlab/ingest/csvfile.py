@@ -6,6 +6,8 @@ CSV parser (integers, booleans and ``+00`` timestamps converted by the parser,
 everything else read as bytes and checked in the loader's builder threads);
 malformed input switches to an exact row-by-row reader that names the bad line.
 A file truncated while it loads stops the process (as with any mapped file).
+A compressed export (gzip, zstd, xz: :mod:`xcomlab.ingest.compressed`) is decompressed
+into the same parser as a stream instead of being mapped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,15 @@ import pyarrow.csv as pa_csv
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, Reason, Rejection
+from xcomlab.ingest.compressed import (
+    arrow_stream,
+    codec_of,
+    compressed_tell,
+    corrupt,
+    inner_name,
+    open_binary,
+    open_text,
+)
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
@@ -114,7 +125,8 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
              airflow_schema: str | None = None) -> Iterator[TableSource]:
     """Yield the one table a CSV export holds."""
     p = Path(path)
-    with p.open("rb") as f:
+    codec = codec_of(p)
+    with open_binary(p, codec) as f:
         first = f.readline()
     if not first.strip():
         msg = f"{path}, line 1: the file is empty; expected a CSV header naming xcom columns"
@@ -123,7 +135,8 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
     with _large_fields():
         header = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]))
     names = [h.strip().strip('"').lower() for h in header]
-    name = table or (p.stem if is_xcom_table(p.stem) else "xcom")
+    stem = Path(inner_name(p)).stem
+    name = table or (stem if is_xcom_table(stem) else "xcom")
     _check_required(path, name, names)
     sample = _sample(p, names)
     mode = value_mode or detect_mode(sample["value"], crlf=crlf)
@@ -138,25 +151,27 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
         notes.append(f"{path}: values are Python reprs of decoded JSON (airflow db export-archived "
                      "on PostgreSQL, Airflow 3): value sizes are approximate. Export with psql "
                      "\\copy or pg_dump for exact sizes.")
-    reader = _CsvReader(path, names, mode, _column_types(frame_columns(names), sample))
+    reader = _CsvReader(path, names, mode, _column_types(frame_columns(names), sample), codec)
     yield TableSource(
         path=path, table=name, columns=names, airflow_schema=schema,
         batches=reader.fast, fallback=reader.slow, locate_line=reader.locate_line,
         notes=notes, sizes_exact=mode not in (ValueMode.MEMORY, ValueMode.PYTHON_REPR),
         total_bytes=p.stat().st_size, bytes_read=reader.tell, read_ahead=_READ_AHEAD,
-        rows_hint=_rows_hint(p),
+        rows_hint=_rows_hint(p, codec),
     )
 
 
-def _rows_hint(p: Path) -> int:
-    """Rows of a CSV export, guessed from the line length of its first MiB."""
+def _rows_hint(p: Path, codec: str | None = None) -> int:
+    """Rows of a CSV export, guessed from the line length of its first MiB (and, when
+    compressed, from how much of the file that MiB took)."""
     size = p.stat().st_size
-    with p.open("rb") as f:
+    with open_binary(p, codec) as f:
         head = f.read(1 << 20)
+        used = compressed_tell(f) if codec else len(head)
     lines = head.count(b"\n")
-    if not lines or not head:
+    if not lines or not head or not used:
         return 0
-    return int(size / len(head) * lines * 1.05) + 1024
+    return int(size / used * lines * 1.05) + 1024
 
 
 #: What a sample of a column's cells must look like for the fast path to let Arrow's
@@ -236,7 +251,7 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 def _sample(p: Path, names: list[str]) -> dict[str, list[str]]:
     """The first :data:`_SAMPLE_ROWS` rows' cells, by column."""
     out: dict[str, list[str]] = {n: [] for n in names}
-    with _large_fields(), p.open(newline="", encoding="utf-8", errors="replace") as f:
+    with _large_fields(), open_text(p, errors="replace") as f:
         rows = csv.reader(f)
         next(rows, None)
         for i, row in enumerate(rows):
@@ -251,8 +266,10 @@ class _CsvReader:
     """Fast (Arrow) and exact (csv module) readers over one file."""
 
     def __init__(self, path: str, names: list[str], mode: ValueMode,
-                 types: dict[str, pa.DataType]) -> None:
+                 types: dict[str, pa.DataType], codec: str | None = None) -> None:
         self.path = path
+        self.codec = codec
+        self._tell: Callable[[], int] | None = None
         self.types = types
         self.names = names
         self.mode = mode
@@ -262,6 +279,8 @@ class _CsvReader:
         self._lines_lock = threading.Lock()
 
     def tell(self) -> int:
+        if self._tell is not None:
+            return self._tell()
         f = self._file
         return 0 if f is None or f.closed else f.tell()
 
@@ -277,9 +296,13 @@ class _CsvReader:
 
     def fast(self) -> Iterator[Callable[[], RawBatch]]:
         """Arrow's streaming parser; each batch is finished by :meth:`_prepare` in the
-        loader's pool."""
-        mapped = _map(self.path)
-        self._file = pa.BufferReader(pa.py_buffer(mapped))
+        loader's pool. A compressed file streams through its decompressor instead."""
+        mapped: mmap.mmap | None = None
+        if self.codec is None:
+            mapped = _map(self.path)
+            self._file = pa.BufferReader(pa.py_buffer(mapped))
+        else:
+            self._file, self._tell = arrow_stream(self.path, self.codec)
         try:
             reader = pa_csv.open_csv(
                 self._file,
@@ -308,7 +331,8 @@ class _CsvReader:
                 blocks += 1
                 # The parser is past all but the last blocks it read (a guess that
                 # is safe either way: a dropped page is read back if touched).
-                released = _release(mapped, released, min((blocks - 2) * BLOCK_BYTES, len(mapped)))
+                if mapped is not None:
+                    released = _release(mapped, released, min((blocks - 2) * BLOCK_BYTES, len(mapped)))
                 group.append(rb)
                 size += rb.nbytes
                 if size >= batch_bytes:
@@ -319,6 +343,10 @@ class _CsvReader:
                 yield functools.partial(self._prepare, group, row)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise SlowPath(str(exc)) from exc
+        except OSError as exc:
+            if self.codec is None:
+                raise
+            raise corrupt(self.path, self.codec, exc) from exc
         finally:
             self._file.close()
 
@@ -342,7 +370,7 @@ class _CsvReader:
         """Row by row with :mod:`csv`: exact lines, every malformed row named."""
         ncols = len(self.names)
         keep = [(i, self.used[n]) for i, n in enumerate(self.names) if n in self.used]
-        with _large_fields(), open(self.path, newline="", encoding="utf-8", errors="strict") as f:
+        with _large_fields(), open_text(self.path, errors="strict") as f:
             rows = csv.reader(f)
             start_line = 2
             try:
@@ -405,7 +433,7 @@ class _LineIndex:
     """Record number → physical line of a CSV file, read forward once as needed."""
 
     def __init__(self, path: str) -> None:
-        self._file = open(path, newline="", encoding="utf-8", errors="replace")  # noqa: SIM115
+        self._file = open_text(path, errors="replace")
         self._rows = csv.reader(self._file)
         next(self._rows, None)
         self._next_start = self._rows.line_num + 1

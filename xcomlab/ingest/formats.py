@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xcomlab.errors import ExportFormatError, UnsupportedSourceError
+from xcomlab.ingest.compressed import codec_of, inner_name, temporary_copy
+from xcomlab.ingest.compressed import head as compressed_head
 from xcomlab.ingest.source import TableSource, is_xcom_table
 from xcomlab.ingest.values import ValueMode
 
@@ -70,9 +72,14 @@ def resolve_format(source: Any, fmt: str | None) -> tuple[str, str]:
 
 
 def sniff(p: Path) -> str:
-    """The format of file ``p``, from its first bytes, then its suffix."""
-    with p.open("rb") as f:
-        head = f.read(4096)
+    """The format of file ``p``, from its first bytes, then its suffix.
+
+    A compressed file (gzip, zstd, xz, told by its magic number) is judged by its
+    decompressed first bytes and by its name without the codec suffix.
+    """
+    codec = codec_of(p)
+    head = compressed_head(p) if codec else _head(p)
+    name = Path(inner_name(p)) if codec else p
     if head.startswith(b"SQLite format 3\x00"):
         return "sqlite"
     if head.startswith(b"PAR1"):
@@ -81,10 +88,7 @@ def sniff(p: Path) -> str:
         msg = (f"{p}: a pg_dump custom-format archive; convert it to plain SQL first with "
                f"`pg_restore -f {p.stem}.sql {p.name}` (or dump with `pg_dump -Fp`)")
         raise UnsupportedSourceError(msg)
-    if head.startswith((b"\x1f\x8b", b"(\xb5/\xfd")):
-        msg = f"{p}: compressed input; decompress it first (gunzip / zstd -d)"
-        raise UnsupportedSourceError(msg)
-    suffix = p.suffix.lower()
+    suffix = name.suffix.lower()
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
     if b"PostgreSQL database dump" in head or b"COPY " in head:
@@ -94,6 +98,11 @@ def sniff(p: Path) -> str:
     msg = (f"{p}: cannot tell the export format from its name or first bytes; pass "
            f"format= one of {FORMATS}")
     raise UnsupportedSourceError(msg)
+
+
+def _head(p: Path) -> bytes:
+    with p.open("rb") as f:
+        return f.read(4096)
 
 
 def _hide_password(url: str) -> str:
@@ -117,17 +126,29 @@ def open_tables(source: Any, fmt: str, wanted: list[str] | None,
 
 
 def _open_directory(d: Path, wanted: list[str] | None, opts: ReaderOptions) -> Iterator[TableSource]:
-    files = sorted(f for f in d.iterdir() if f.suffix.lower() == ".csv" and is_xcom_table(f.stem))
+    files = sorted(f for f in d.iterdir() if _csv_table(f) is not None)
     if not files:
         msg = (f"{d}: no xcom CSV in this directory; expected files such as xcom.csv, "
                "_xcom_archive.csv or _airflow_deleted__xcom__<ts>.csv")
         raise ExportFormatError(msg)
     for f in files:
-        if wanted is None or f.stem in wanted:
+        if wanted is None or _csv_table(f) in wanted:
             yield from _readers(str(f), "csv", opts)
 
 
+def _csv_table(f: Path) -> str | None:
+    """The xcom table a directory entry holds (``xcom.csv``, ``xcom.csv.gz`` …), or None."""
+    inner = Path(inner_name(f))
+    if inner.suffix.lower() == ".csv" and is_xcom_table(inner.stem) and f.is_file():
+        return inner.stem
+    return None
+
+
 def _readers(source: Any, fmt: str, opts: ReaderOptions) -> Iterator[TableSource]:
+    if fmt in ("sqlite", "parquet") and isinstance(source, (str, os.PathLike)):
+        codec = codec_of(source)
+        if codec is not None:
+            return _from_copy(os.fspath(source), codec, fmt, opts)
     if fmt == "csv":
         from xcomlab.ingest.csvfile import read_csv
 
@@ -147,3 +168,35 @@ def _readers(source: Any, fmt: str, opts: ReaderOptions) -> Iterator[TableSource
     reader = read_jsonl if fmt == "jsonl" else read_parquet
     return reader(os.fspath(source), value_mode=opts.value_mode,
                   airflow_schema=opts.airflow_schema, chunk_rows=opts.chunk_rows)
+
+
+def _from_copy(path: str, codec: str, fmt: str, opts: ReaderOptions) -> Iterator[TableSource]:
+    """A compressed SQLite or Parquet file, read from a decompressed temporary copy.
+
+    Both formats need random access. The copy lives while the loader reads its tables
+    (it reads one source to the end before asking for the next) and is deleted after;
+    messages name the original file, and a note says a copy was made.
+    """
+    with temporary_copy(path, codec) as (copy, size):
+        note = (f"{path}: {codec}-compressed {fmt}; read from a temporary decompressed copy "
+                f"({size:,} bytes, deleted after the load)")
+        sources = _renamed(lambda: _readers(str(copy), fmt, opts), str(copy), path)
+        for src in sources():
+            src.path = path
+            src.notes.append(note)
+            src.batches = _renamed(src.batches, str(copy), path)
+            if src.fallback is not None:
+                src.fallback = _renamed(src.fallback, str(copy), path)
+            yield src
+
+
+def _renamed(make: Any, copy: str, path: str) -> Any:
+    """``make``'s batches, with errors naming ``path`` instead of its temporary ``copy``."""
+    def run() -> Iterator[Any]:
+        try:
+            yield from make()
+        except Exception as exc:
+            if exc.args and isinstance(exc.args[0], str) and copy in exc.args[0]:
+                exc.args = (exc.args[0].replace(copy, path), *exc.args[1:])
+            raise
+    return run

@@ -25,6 +25,7 @@ from xcomlab.ingest.formats import FORMATS, Format, ReaderOptions, open_tables, 
 from xcomlab.ingest.frame_builder import FrameBuilder
 from xcomlab.ingest.normalize import BatchContext
 from xcomlab.ingest.pipeline import BatchSource, built_batches
+from xcomlab.ingest.sample import SAMPLE_ATTR, ValueSample
 from xcomlab.ingest.source import SlowPath, TableSource
 from xcomlab.ingest.values import ValueMode
 
@@ -117,6 +118,7 @@ def load_export(
     progress: bool | None = None,
     on_values: Callable[[pd.DataFrame], None] | None = None,
     tune_malloc: bool | None = None,
+    sample_values: bool | None = None,
 ) -> pd.DataFrame:
     """Read an Airflow xcom export, or a live metadata database, into the XCom frame.
 
@@ -159,6 +161,13 @@ def load_export(
         than returned to the OS). The change is process-wide and permanent, so it is
         off unless asked for here or with ``XCOMLAB_TUNE_MALLOC=1`` (read when this
         is None). No effect where the C library is not glibc.
+    sample_values
+        Keep a bounded, seeded sample of stored values per size class
+        (:class:`~xcomlab.ingest.sample.ValueSample`, a few MiB at most) in
+        ``frame.attrs["xcomlab.value_sample"]``, so on-disk estimates and the recommender
+        measure compressibility on the export's own values
+        (:mod:`xcomlab.analysis.compressibility`). Default (None): on for files, off for
+        live database URLs and engines (every value would cross the wire).
 
     Returns
     -------
@@ -173,9 +182,10 @@ def load_export(
     >>> xcomlab.load_report(frame).sizes_exact  # doctest: +SKIP
     True
     """
-    opts = _options(errors, keep_values, airflow_schema, value_mode, chunk_rows, progress,
-                    on_values)
     fmt, label = resolve_format(source, format)
+    sample = ValueSample() if (fmt != "sql" if sample_values is None else sample_values) else None
+    opts = _options(errors, keep_values, airflow_schema, value_mode, chunk_rows, progress,
+                    on_values, sample)
     if allocator.tune_requested(tune_malloc):
         allocator.tune_malloc()
     wanted = [tables] if isinstance(tables, str) else tables
@@ -193,6 +203,8 @@ def load_export(
     rejections.sort(key=lambda r: (r.path, r.table, r.row or 0))
     frame.attrs[_REPORT_ATTR] = LoadReport(label, fmt, tuple(reports), tuple(rejections),
                                            tuple(notes))
+    if sample is not None:
+        frame.attrs[SAMPLE_ATTR] = sample
     return frame
 
 
@@ -205,11 +217,13 @@ class _Options:
     progress: bool | None
     on_values: Callable[[pd.DataFrame], None] | None
     readers: ReaderOptions
+    sample: ValueSample | None = None
 
 
 def _options(errors: str, keep_values: bool, airflow_schema: str | None, value_mode: str | None,
              chunk_rows: int, progress: bool | None,
-             on_values: Callable[[pd.DataFrame], None] | None) -> _Options:
+             on_values: Callable[[pd.DataFrame], None] | None,
+             sample: ValueSample | None = None) -> _Options:
     if errors not in ("raise", "collect"):
         msg = f"errors={errors!r}; expected 'raise' or 'collect'"
         raise ValueError(msg)
@@ -217,9 +231,9 @@ def _options(errors: str, keep_values: bool, airflow_schema: str | None, value_m
         msg = f"airflow_schema={airflow_schema!r}; expected one of {S.AIRFLOW_SCHEMAS}"
         raise ValueError(msg)
     mode = ValueMode(value_mode) if value_mode is not None else None
-    fetch_values = keep_values or on_values is not None
+    fetch_values = keep_values or on_values is not None or sample is not None
     readers = ReaderOptions(airflow_schema, mode, chunk_rows, fetch_values)
-    return _Options(errors == "collect", keep_values, progress, on_values, readers)
+    return _Options(errors == "collect", keep_values, progress, on_values, readers, sample)
 
 
 def _check_found(label: str, wanted: list[str] | None, reports: list[TableReport]) -> None:
@@ -242,17 +256,23 @@ def _load_table(src: TableSource, opts: _Options,
     mark = columns.rows
     if src.rows_hint:
         columns.reserve(mark + src.rows_hint)
+    stream = int(opts.sample.rows.sum()) if opts.sample is not None else 0  # a sub-stream per table
     try:
-        return _stream(src, opts, src.batches(), columns)
+        part = opts.sample.spawn(stream) if opts.sample is not None else None
+        out = _stream(src, opts, src.batches(), columns, part)
     except SlowPath:
         if src.fallback is None:
             raise
         columns.truncate(mark)  # drop what the fast path kept before it gave up
-        return _stream(src, opts, src.fallback(), columns)
+        part = opts.sample.spawn(stream) if opts.sample is not None else None
+        out = _stream(src, opts, src.fallback(), columns, part)
+    if opts.sample is not None and part is not None:
+        opts.sample.absorb(part)
+    return out
 
 
 def _stream(src: TableSource, opts: _Options, batches: Iterator[BatchSource],
-            columns: FrameBuilder) -> tuple[TableReport, list[Rejection]]:
+            columns: FrameBuilder, sample: ValueSample | None = None) -> tuple[TableReport, list[Rejection]]:
     ctx = BatchContext(src.path, src.table, src.airflow_schema, opts.collect,
                        locate_line=src.locate_line)
     start = columns.rows
@@ -263,6 +283,8 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator[BatchSource],
             read += built.rows_read
             if opts.on_values is not None and built.table is not None:
                 opts.on_values(_value_rows(built.table))
+            if sample is not None and built.table is not None:
+                sample.add(built.table.column(S.VALUE))
             columns.add(built.pieces)
             del built
             if bar is not None and src.bytes_read is not None:

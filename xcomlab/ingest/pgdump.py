@@ -22,6 +22,7 @@ import pyarrow.csv as pa_csv
 
 from xcomlab.errors import ExportFormatError, Reason, Rejection
 from xcomlab.ingest.classify import RawValues
+from xcomlab.ingest.compressed import open_binary
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT, frame_columns
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema, hex_to_binary
@@ -70,7 +71,7 @@ def _line_of(first_line: int, row: int) -> int:
 
 
 def _scan(path: str) -> Iterator[_Block]:
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         line_no = 0
         while True:
             line = f.readline()
@@ -117,7 +118,7 @@ class _Bounded(io.RawIOBase):
     """A read-only window ``[start, end)`` of a file, for Arrow's streaming reader."""
 
     def __init__(self, path: str, start: int, end: int) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._f = open_binary(path)
         self._f.seek(start)
         self._left = end - start
         self.consumed = 0
@@ -185,7 +186,7 @@ class _BlockReader:
     def is_bytea(self) -> bool:
         """True when the first non-null value is hex bytea text (``\\\\x…``): Airflow 2."""
         idx = self.block.columns.index("value")
-        with open(self.path, "rb") as f:
+        with open_binary(self.path) as f:
             f.seek(self.block.start)
             while f.tell() < self.block.end:
                 fields = f.readline().rstrip(b"\n").split(b"\t")
@@ -247,7 +248,7 @@ class _BlockReader:
         bytea = self.is_bytea()
         names = self.block.columns
         keep = [(i, self.used[n]) for i, n in enumerate(names) if n in self.used]
-        with open(self.path, "rb") as f:
+        with open_binary(self.path) as f:
             f.seek(self.block.start)
             buf: list[list[str | None]] = []
             rejected: list[Rejection] = []

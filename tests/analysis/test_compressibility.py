@@ -1,0 +1,112 @@
+"""The value sample load_export keeps, and the ratios measured on it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from conftest import SAMPLES
+
+import xcomlab
+from xcomlab.analysis.compressibility import CompressibilityError, compressibility
+from xcomlab.analysis.disk import estimate
+from xcomlab.ingest.sample import ValueSample, value_sample
+
+
+def _mixed(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [json.dumps([{"id": j, "v": "x" * 20} for j in range(rng.randint(1, 400))]) if i % 2
+            else base64.b64encode(rng.randbytes(rng.randint(10, 30_000))).decode() for i in range(n)]
+
+
+def test_sample_is_bounded_seeded_and_counts_everything() -> None:
+    vals = _mixed(3000)
+    s = ValueSample(per_class=8, class_bytes=64 * 1024, max_value_bytes=4096)
+    for i in range(0, 3000, 500):
+        s.add(pa.array(vals[i:i + 500]))
+    assert int(s.rows.sum()) == 3000
+    assert int(s.bytes.sum()) == sum(len(v) for v in vals)
+    for c, kept in s.classes().items():
+        assert len(kept) <= s.capacity(c) <= 8
+        assert all(len(k.data) <= 4096 for k in kept)
+    again = ValueSample(per_class=8, class_bytes=64 * 1024, max_value_bytes=4096)
+    again.add(pa.array(vals))  # other batch boundaries, same stream: same sample
+    assert [k.data for v in again.classes().values() for k in v] == [k.data for v in s.classes().values() for k in v]
+
+
+def test_merge_keeps_the_smallest_keys_of_both() -> None:
+    a, b = ValueSample(per_class=4).spawn(0), ValueSample(per_class=4).spawn(1)
+    a.add(_mixed(200, 1))
+    b.add(_mixed(200, 2))
+    m = a.merge(b)
+    assert int(m.rows.sum()) == 400
+    for c, kept in m.classes().items():
+        pool = sorted(x.key for x in a.classes().get(c, []) + b.classes().get(c, []))
+        assert [k.key for k in kept] == pool[: m.capacity(c)]
+
+
+def test_ratios_tell_compressible_from_incompressible() -> None:
+    records = [json.dumps([{"id": j, "name": f"user_{j % 7}", "ok": True} for j in range(n)]) for n in (50, 200, 900)]
+    noise = [base64.b64encode(random.Random(n).randbytes(n)).decode() for n in (3000, 9000, 30_000)]
+    hi, lo = compressibility(records), compressibility(noise)
+    for codec in ("pglz", "lz4", "zstd", "gzip", "pglz_jsonb"):
+        assert hi.ratio(codec) < 0.3, codec
+    assert lo.ratio("pglz") == 1.0  # TOAST keeps base64 raw: pglz cannot save 25 %
+    assert 0.7 < lo.ratio("zstd") < 0.8  # entropy coders still undo base64's 6 bits a byte
+    assert hi.source == "measured on 3 values"
+    assert compressibility([]).source == "default" and compressibility([]).ratio("pglz") is None
+    with pytest.raises(CompressibilityError, match="codec='brotli'"):
+        hi.ratio("brotli")
+
+
+def test_load_export_keeps_a_sample_and_the_disk_estimate_uses_it() -> None:
+    frame = xcomlab.load_export(SAMPLES / "af3" / "xcom_copy.csv")
+    sample = value_sample(frame)
+    assert sample is not None and sample.n_values > 100 and int(sample.rows.sum()) == frame["value_bytes"].notna().sum()
+    assert value_sample(frame[frame["dag_id"] == frame["dag_id"].iloc[0]]) is sample  # attrs follow subsets
+    est = estimate(frame, "postgresql")
+    assert est.compression_source == f"measured on {sample.n_values} values"
+    assert any("value sample" in a for a in est.assumptions)
+    bare = frame.copy()
+    bare.attrs = {}
+    assert estimate(bare, "postgresql").compression_source == "default"
+    assert estimate(frame, "mysql").compression_source == "n/a"
+    assert value_sample(xcomlab.load_export(SAMPLES / "af3" / "xcom_copy.csv", sample_values=False)) is None
+
+
+def test_measured_ratio_moves_the_estimate() -> None:
+    """The same sizes with compressible or random values: the estimate follows the values."""
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(3000, 40_000, 300)
+    text = [json.dumps([{"id": j, "status": "ok"} for j in range(s // 25)])[:s] for s in sizes]
+    noise = [base64.b64encode(rng.bytes(int(s * 3 / 4))).decode()[:s] for s in sizes]
+    from tests.analysis.test_disk import _frame
+
+    ests = {}
+    for name, vals in (("text", text), ("noise", noise)):
+        f = _frame([len(v) for v in vals], schema="2.3-2.11")
+        s = ValueSample()
+        s.add(vals)
+        f.attrs["xcomlab.value_sample"] = s
+        ests[name] = estimate(f, "postgresql")
+    assert ests["text"].total_bytes < 0.4 * ests["noise"].total_bytes
+    assert ests["noise"].compressibility == 1.0
+
+
+def test_recommend_measures_codec_ratios_on_a_pg_dump() -> None:
+    """`recommend` on a pg_dump measures zstd on the file's values, no 'keep_values' advice."""
+    from conftest import FIXTURES
+
+    from xcomlab.recommend import evaluate
+
+    path = FIXTURES / "airflow" / "disk" / "pg"
+    notes = {kind: evaluate(xcomlab.load_export(path / f"{kind}.sql")).attrs["notes"][0]
+             for kind in ("compressible", "incompressible")}
+    for note in notes.values():
+        assert "measured on" in note and "keep_values" not in note
+    ratio = {k: float(n.split()[2].rstrip(":")) for k, n in notes.items()}
+    assert ratio["compressible"] < 0.3 < 0.6 < ratio["incompressible"]  # base64 0.75, hex ~0.5
