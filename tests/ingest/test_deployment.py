@@ -70,7 +70,7 @@ def test_summarize_and_cli_headline_what_applies(capsys: pytest.CaptureFixture[s
     text = capsys.readouterr().out
     assert text.startswith("Deployment: sqlite (sqlite file), Airflow 3.3 (schema 3.3+)")
     lines = [line for line in text.splitlines() if line.startswith(("mysql_blob", "sqlite_max_length"))]
-    assert lines[0].startswith("sqlite_max_length") and "if you moved" in lines[1]
+    assert lines[0].startswith("sqlite_max_length") and "elsewhere" in lines[1]
     assert main(["audit", str(SAMPLES / "af3" / "airflow.db"), "--dialect", "mysql", "--airflow", "2.8",
                  "--json"]) == 0
     import json

@@ -34,7 +34,7 @@ ENV_PREFIXES: Final = ("XCOMLAB_", "AIRFLOW__XCOMLAB__")
 #: ``XCOMLAB_*`` names that are not store settings: the toolkit's own (``XCOMLAB_TUNE_MALLOC``) and test/CI
 #: switches: ``XCOMLAB_TEST_PG``, ``XCOMLAB_REQUIRE_AIRFLOW``, ``XCOMLAB_AIRFLOW_PYTHON``, …).
 TOOLING_ENV_PREFIXES: Final = ("XCOMLAB_TEST_", "XCOMLAB_REQUIRE_", "XCOMLAB_AIRFLOW_PYTHON",
-                               "XCOMLAB_AIRFLOW2_", "XCOMLAB_FUZZ_",
+                               "XCOMLAB_AIRFLOW2_", "XCOMLAB_FUZZ_", "XCOMLAB_DECOMPRESS_CAP_BYTES",
                                "XCOMLAB_TUNE_MALLOC")
 #: Shown in place of a secret in reprs.
 MASK: Final = "***"
