@@ -1,0 +1,273 @@
+"""The summary of an export: grouped tables sized by the number of groups, never rows.
+
+A :class:`Summary` holds what the analyses need of an XCom frame without its rows:
+
+``keys``
+    per ``(source_table, dag_id, task_id, key)``: ``rows``, ``sized_rows`` (rows whose
+    stored size is known), ``value_bytes``, ``min_bytes``, ``max_bytes``.
+``histogram``
+    per ``(source_table, dag_id, task_id, key, bucket)``: ``rows`` — the log-spaced size
+    buckets of :mod:`xcomlab.summary.histogram`. Quantiles read from them are within
+    :data:`~xcomlab.summary.histogram.QUANTILE_RELATIVE_ERROR` (≈ 1.98 %, ``sqrt(1.04) -
+    1``) of the exact ones.
+``daily``
+    per ``(source_table, dag_id, day)`` (UTC day of ``timestamp``): ``rows``, ``value_bytes``.
+``runs``
+    per ``(source_table, dag_id, run_id)``: ``rows``, ``value_bytes``, ``first_timestamp``.
+``classes``
+    per ``(source_table, encoding, has_nan, internal, reference)``: ``rows``, ``value_bytes``.
+``over``
+    per ``(source_table, target)``: ``limit_bytes`` and ``rows`` with ``value_bytes >
+    limit_bytes`` for every target of ``xcomlab/data/limits.csv`` (hard limits and policy
+    thresholds, the 48 KB one included), counted from exact sizes while summarising.
+
+Every table is indexed by its group columns, sorted, with fixed dtypes, so two summaries
+of the same data compare equal with :meth:`Summary.equals`. :meth:`Summary.merge` adds
+two summaries (sums, minima and maxima): it is associative and commutative, and the
+summary of two frames' rows is the merge of their summaries.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xcomlab import schema as S
+from xcomlab.summary.histogram import bucket_of, quantile_from_counts
+
+__all__ = ["GROUPS", "Summary", "limit_targets", "merge_all", "summarize_frame"]
+
+_T = S.SOURCE_TABLE
+#: Group columns of each table of a summary.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "keys": (_T, S.DAG_ID, S.TASK_ID, S.KEY),
+    "histogram": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "bucket"),
+    "daily": (_T, S.DAG_ID, "day"),
+    "runs": (_T, S.DAG_ID, S.RUN_ID),
+    "classes": (_T, S.ENCODING, S.HAS_NAN, S.INTERNAL, "reference"),
+    "over": (_T, "target"),
+}
+#: How each measure merges.
+_AGG: dict[str, dict[str, str]] = {
+    "keys": {"rows": "sum", "sized_rows": "sum", "value_bytes": "sum", "min_bytes": "min",
+             "max_bytes": "max"},
+    "histogram": {"rows": "sum"},
+    "daily": {"rows": "sum", "value_bytes": "sum"},
+    "runs": {"rows": "sum", "value_bytes": "sum", "first_timestamp": "min"},
+    "classes": {"rows": "sum", "value_bytes": "sum"},
+    "over": {"limit_bytes": "max", "rows": "sum"},
+}
+_DTYPES: dict[str, dict[str, Any]] = {
+    "keys": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64",
+             "min_bytes": "Int64", "max_bytes": "Int64"},
+    "histogram": {"rows": "int64"},
+    "daily": {"rows": "int64", "value_bytes": "int64"},
+    "runs": {"rows": "int64", "value_bytes": "int64", "first_timestamp": "datetime64[ns, UTC]"},
+    "classes": {"rows": "int64", "value_bytes": "int64"},
+    "over": {"limit_bytes": "int64", "rows": "int64"},
+}
+_INDEX_DTYPES: dict[str, Any] = {"bucket": "int64", "day": "datetime64[ns, UTC]",
+                                 S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool"}
+
+
+@cache
+def limit_targets() -> tuple[tuple[str, int], ...]:
+    """``(target, limit_bytes)`` of every row of ``xcomlab/data/limits.csv``, in file order."""
+    text = resources.files("xcomlab").joinpath("data/limits.csv").read_text(encoding="utf-8")
+    return tuple((r["target"], int(r["limit_bytes"])) for r in csv.DictReader(text.splitlines()))
+
+
+def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` indexed by its groups, sorted, with the summary's dtypes."""
+    table = table.astype(_DTYPES[name])
+    index = table.index
+    if isinstance(index, pd.MultiIndex):
+        levels = []
+        for i, level in enumerate(index.names):
+            values = index.get_level_values(i)
+            want = _INDEX_DTYPES.get(str(level), "object")
+            levels.append(values.astype(want) if str(values.dtype) != str(want) else values)
+        table.index = pd.MultiIndex.from_arrays(levels, names=index.names)
+    return table.sort_index()
+
+
+def _empty(name: str) -> pd.DataFrame:
+    groups = GROUPS[name]
+    index = pd.MultiIndex.from_arrays(
+        [pd.Index([], dtype=_INDEX_DTYPES.get(g, "object")) for g in groups], names=groups)
+    cols = {c: pd.Series([], dtype=t) for c, t in _DTYPES[name].items()}
+    return pd.DataFrame(cols, index=index)
+
+
+@dataclass(frozen=True, eq=False)
+class Summary:
+    """Grouped tables of an export (see the module docstring), sized by groups, not rows.
+
+    Build one with :func:`summarize_frame` or :func:`xcomlab.summary.summarize_file`;
+    combine shards or deployments with :meth:`merge`.
+    """
+
+    keys: pd.DataFrame
+    histogram: pd.DataFrame
+    daily: pd.DataFrame
+    runs: pd.DataFrame
+    classes: pd.DataFrame
+    over: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> Summary:
+        """The summary of no rows (the identity of :meth:`merge`)."""
+        return cls(**{f.name: _empty(f.name) for f in fields(cls)})
+
+    def merge(self, other: Summary) -> Summary:
+        """The summary of both summaries' rows (associative and commutative)."""
+        return merge_all([self, other])
+
+    def equals(self, other: Summary) -> bool:
+        """True when every table has the same groups, values and dtypes."""
+        return all(getattr(self, f.name).equals(getattr(other, f.name)) for f in fields(self))
+
+    @property
+    def rows(self) -> int:
+        """Rows summarised (every table)."""
+        return int(self.keys["rows"].sum())
+
+    @property
+    def value_bytes(self) -> int:
+        """Stored value bytes summarised (rows whose size is known)."""
+        return int(self.keys["value_bytes"].sum())
+
+    def tables(self) -> list[str]:
+        """The source tables summarised."""
+        return sorted(set(self.keys.index.get_level_values(_T)))
+
+    def primary(self) -> Summary:
+        """Only the live ``xcom`` table's groups when it has rows, else every group
+        (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
+        if "xcom" not in self.tables():
+            return self
+        return Summary(**{f.name: getattr(self, f.name).xs("xcom", level=_T, drop_level=False)
+                          for f in fields(self)})
+
+    def threshold_counts(self) -> dict[str, int]:
+        """Rows over each limit and threshold of ``limits.csv`` (every table)."""
+        g = self.over.groupby(level="target", sort=False)["rows"].sum()
+        return {t: int(g.get(t, 0)) for t, _ in limit_targets()}
+
+    def sizes(self, by: tuple[str, ...] = (S.DAG_ID,),
+              qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> pd.DataFrame:
+        """Rows, bytes, size quantiles and largest size per group, largest first.
+
+        Columns ``rows, value_bytes, p50_bytes, p90_bytes, p99_bytes, max_bytes, share`` as
+        :func:`xcomlab.analysis.profile.profile` gives them per DAG, task or key, over
+        the rows of this summary (use :meth:`primary` for the live table only). The
+        quantiles are within
+        :data:`~xcomlab.summary.histogram.QUANTILE_RELATIVE_ERROR` of the exact ones;
+        the rest is exact. ``by`` is any subset of ``source_table, dag_id, task_id, key``.
+        """
+        by = tuple(by)
+        keys = self.keys.groupby(level=list(by), sort=False, dropna=False)
+        out = pd.DataFrame({"rows": keys["rows"].sum(), "value_bytes": keys["value_bytes"].sum(),
+                            "min_bytes": keys["min_bytes"].min(), "max_bytes": keys["max_bytes"].max()})
+        hist = self.histogram.groupby(level=[*by, "bucket"], sort=False, dropna=False)["rows"].sum()
+        names = [f"p{round(q * 100)}_bytes" for q in qs]
+        per_group: dict[Any, list[float]] = {}
+        for group, part in hist.groupby(level=list(by), sort=False, dropna=False):
+            key = group if len(by) > 1 else (group[0] if isinstance(group, tuple) else group)
+            lo, hi = out.loc[key, "min_bytes"], out.loc[key, "max_bytes"]
+            per_group[key] = quantile_from_counts(
+                part.index.get_level_values("bucket").to_numpy(), part.to_numpy(), qs,
+                None if pd.isna(lo) else float(lo), None if pd.isna(hi) else float(hi))
+        for i, name in enumerate(names):
+            out[name] = [per_group.get(k, [np.nan] * len(qs))[i] for k in out.index]
+        out["max_bytes"] = out["max_bytes"].astype("float64")
+        total = out["value_bytes"].sum()
+        out["share"] = out["value_bytes"] / total if total else 0.0
+        cols = ["rows", "value_bytes", *names, "max_bytes", "share"]
+        return out[cols].sort_values("value_bytes", ascending=False, kind="stable")
+
+    def __repr__(self) -> str:
+        return (f"Summary({self.rows:,} rows, {self.value_bytes:,} value bytes, "
+                f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
+
+
+def merge_all(summaries: Iterable[Summary]) -> Summary:
+    """One summary of all of ``summaries``' rows (one concat and group-by per table)."""
+    parts = list(summaries)
+    if not parts:
+        return Summary.empty()
+    out: dict[str, pd.DataFrame] = {}
+    for f in fields(Summary):
+        tables = [getattr(s, f.name) for s in parts]
+        tables = [t for t in tables if len(t)] or tables[:1]
+        if len(tables) == 1:
+            out[f.name] = tables[0]
+            continue
+        both = pd.concat(tables)
+        merged = both.groupby(level=list(GROUPS[f.name]), sort=True, dropna=False).agg(_AGG[f.name])
+        out[f.name] = _canonical(f.name, merged)
+    return Summary(**out)
+
+
+def summarize_frame(frame: pd.DataFrame) -> Summary:
+    """Summarise an XCom frame (:mod:`xcomlab.schema`): every row, every table.
+
+    Parameters
+    ----------
+    frame
+        An XCom frame, e.g. from :func:`xcomlab.load_export`.
+
+    Returns
+    -------
+    Summary
+        Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets.
+    """
+    frame = S.validate_frame(frame)
+    ids = {c: frame[c].astype(object).where(frame[c].notna(), None)
+           for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)}
+    size = frame[S.VALUE_BYTES]
+    known = size.notna().to_numpy()
+    exact = size.fillna(0).to_numpy(dtype=np.int64)
+    base = pd.DataFrame({**ids, "rows": 1, "sized": known.astype(np.int64), "bytes": exact,
+                         "min": size, "max": size})
+    keys = base.groupby(list(GROUPS["keys"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), sized_rows=("sized", "sum"), value_bytes=("bytes", "sum"),
+        min_bytes=("min", "min"), max_bytes=("max", "max"))
+    sized = base[known].assign(bucket=bucket_of(exact[known]).astype(np.int64))
+    histogram = sized.groupby(list(GROUPS["histogram"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"))
+    base["day"] = frame[S.TIMESTAMP].dt.floor("D")
+    daily = base.groupby(list(GROUPS["daily"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("bytes", "sum"))
+    base["ts"] = frame[S.TIMESTAMP]
+    runs = base.groupby(list(GROUPS["runs"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("bytes", "sum"), first_timestamp=("ts", "min"))
+    base[S.ENCODING] = frame[S.ENCODING].astype(object)
+    base[S.HAS_NAN] = frame[S.HAS_NAN].to_numpy()
+    base[S.INTERNAL] = frame[S.INTERNAL].to_numpy()
+    base["reference"] = frame[S.REF_URI].notna().to_numpy()
+    classes = base.groupby(list(GROUPS["classes"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("bytes", "sum"))
+    over = _over(ids[_T], known, exact)
+    return Summary(keys=_canonical("keys", keys), histogram=_canonical("histogram", histogram),
+                   daily=_canonical("daily", daily), runs=_canonical("runs", runs),
+                   classes=_canonical("classes", classes), over=_canonical("over", over))
+
+
+def _over(tables: pd.Series, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
+    """Rows over each limit of ``limits.csv`` per source table, from exact sizes."""
+    records = []
+    for table in pd.unique(tables):
+        mine = (tables == table).to_numpy() & known
+        sizes = exact[mine]
+        for target, limit in limit_targets():
+            records.append((table, target, limit, int(np.count_nonzero(sizes > limit))))
+    frame = pd.DataFrame(records, columns=[_T, "target", "limit_bytes", "rows"])
+    return frame.set_index([_T, "target"]) if records else _empty("over")
