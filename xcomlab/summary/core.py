@@ -30,6 +30,7 @@ summary of two frames' rows is the merge of their summaries.
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cache
@@ -179,12 +180,14 @@ class Summary:
         hist = self.histogram.groupby(level=[*by, "bucket"], sort=False, dropna=False)["rows"].sum()
         names = [f"p{round(q * 100)}_bytes" for q in qs]
         per_group: dict[Any, list[float]] = {}
+        lows: dict[Any, float] = out["min_bytes"].astype("float64").to_dict()
+        highs: dict[Any, float] = out["max_bytes"].astype("float64").to_dict()
         for group, part in hist.groupby(level=list(by), sort=False, dropna=False):
             key = group if len(by) > 1 else (group[0] if isinstance(group, tuple) else group)
-            lo, hi = out.loc[key, "min_bytes"], out.loc[key, "max_bytes"]
+            lo, hi = lows.get(key, math.nan), highs.get(key, math.nan)
             per_group[key] = quantile_from_counts(
                 part.index.get_level_values("bucket").to_numpy(), part.to_numpy(), qs,
-                None if pd.isna(lo) else float(lo), None if pd.isna(hi) else float(hi))
+                None if math.isnan(lo) else lo, None if math.isnan(hi) else hi)
         for i, name in enumerate(names):
             out[name] = [per_group.get(k, [np.nan] * len(qs))[i] for k in out.index]
         out["max_bytes"] = out["max_bytes"].astype("float64")
