@@ -233,30 +233,31 @@ def summarize_frame(frame: pd.DataFrame) -> Summary:
         Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets.
     """
     frame = S.validate_frame(frame)
-    ids = {c: frame[c].astype(object).where(frame[c].notna(), None)
-           for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)}
+    # identifiers stay categorical while grouping (codes, not strings); _canonical makes
+    # the group labels plain strings
+    ids = {c: frame[c].astype("category") for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)}
     size = frame[S.VALUE_BYTES]
     known = size.notna().to_numpy()
     exact = size.fillna(0).to_numpy(dtype=np.int64)
     base = pd.DataFrame({**ids, "rows": 1, "sized": known.astype(np.int64), "bytes": exact,
                          "min": size, "max": size})
-    keys = base.groupby(list(GROUPS["keys"]), sort=False, dropna=False).agg(
+    keys = base.groupby(list(GROUPS["keys"]), sort=False, dropna=False, observed=True).agg(
         rows=("rows", "sum"), sized_rows=("sized", "sum"), value_bytes=("bytes", "sum"),
         min_bytes=("min", "min"), max_bytes=("max", "max"))
     sized = base[known].assign(bucket=bucket_of(exact[known]).astype(np.int64))
-    histogram = sized.groupby(list(GROUPS["histogram"]), sort=False, dropna=False).agg(
+    histogram = sized.groupby(list(GROUPS["histogram"]), sort=False, dropna=False, observed=True).agg(
         rows=("rows", "sum"))
     base["day"] = frame[S.TIMESTAMP].dt.floor("D")
-    daily = base.groupby(list(GROUPS["daily"]), sort=False, dropna=False).agg(
+    daily = base.groupby(list(GROUPS["daily"]), sort=False, dropna=False, observed=True).agg(
         rows=("rows", "sum"), value_bytes=("bytes", "sum"))
     base["ts"] = frame[S.TIMESTAMP]
-    runs = base.groupby(list(GROUPS["runs"]), sort=False, dropna=False).agg(
+    runs = base.groupby(list(GROUPS["runs"]), sort=False, dropna=False, observed=True).agg(
         rows=("rows", "sum"), value_bytes=("bytes", "sum"), first_timestamp=("ts", "min"))
-    base[S.ENCODING] = frame[S.ENCODING].astype(object)
+    base[S.ENCODING] = frame[S.ENCODING]
     base[S.HAS_NAN] = frame[S.HAS_NAN].to_numpy()
     base[S.INTERNAL] = frame[S.INTERNAL].to_numpy()
     base["reference"] = frame[S.REF_URI].notna().to_numpy()
-    classes = base.groupby(list(GROUPS["classes"]), sort=False, dropna=False).agg(
+    classes = base.groupby(list(GROUPS["classes"]), sort=False, dropna=False, observed=True).agg(
         rows=("rows", "sum"), value_bytes=("bytes", "sum"))
     over = _over(ids[_T], known, exact)
     return Summary(keys=_canonical("keys", keys), histogram=_canonical("histogram", histogram),
