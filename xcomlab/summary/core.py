@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.summary.histogram import bucket_of, quantile_from_counts
+from xcomlab.summary.groupby import Factor, factor, group
+from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
 
 __all__ = ["GROUPS", "Summary", "limit_targets", "merge_all", "summarize_frame"]
 
@@ -85,8 +86,16 @@ def limit_targets() -> tuple[tuple[str, int], ...]:
     return tuple((r["target"], int(r["limit_bytes"])) for r in csv.DictReader(text.splitlines()))
 
 
+_BIG = np.iinfo(np.int64).max
+
+
 def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     """``table`` indexed by its groups, sorted, with the summary's dtypes."""
+    return _typed(name, table).sort_index()
+
+
+def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the summary's dtypes (index levels too), in any order."""
     table = table.astype(_DTYPES[name])
     index = table.index
     if isinstance(index, pd.MultiIndex):
@@ -96,7 +105,7 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
             want = _INDEX_DTYPES.get(str(level), "object")
             levels.append(values.astype(want) if str(values.dtype) != str(want) else values)
         table.index = pd.MultiIndex.from_arrays(levels, names=index.names)
-    return table.sort_index()
+    return table
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -182,8 +191,8 @@ class Summary:
         per_group: dict[Any, list[float]] = {}
         lows: dict[Any, float] = out["min_bytes"].astype("float64").to_dict()
         highs: dict[Any, float] = out["max_bytes"].astype("float64").to_dict()
-        for group, part in hist.groupby(level=list(by), sort=False, dropna=False):
-            key = group if len(by) > 1 else (group[0] if isinstance(group, tuple) else group)
+        for label, part in hist.groupby(level=list(by), sort=False, dropna=False):
+            key = label if len(by) > 1 else (label[0] if isinstance(label, tuple) else label)
             lo, hi = lows.get(key, math.nan), highs.get(key, math.nan)
             per_group[key] = quantile_from_counts(
                 part.index.get_level_values("bucket").to_numpy(), part.to_numpy(), qs,
@@ -210,10 +219,7 @@ def merge_all(summaries: Iterable[Summary]) -> Summary:
     for f in fields(Summary):
         tables = [getattr(s, f.name) for s in parts]
         tables = [t for t in tables if len(t)] or tables[:1]
-        if len(tables) == 1:
-            out[f.name] = tables[0]
-            continue
-        both = pd.concat(tables)
+        both = pd.concat(tables) if len(tables) > 1 else tables[0]
         merged = both.groupby(level=list(GROUPS[f.name]), sort=True, dropna=False).agg(_AGG[f.name])
         out[f.name] = _canonical(f.name, merged)
     return Summary(**out)
@@ -233,36 +239,46 @@ def summarize_frame(frame: pd.DataFrame) -> Summary:
         Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets.
     """
     frame = S.validate_frame(frame)
-    # identifiers stay categorical while grouping (codes, not strings); _canonical makes
-    # the group labels plain strings
-    ids = {c: frame[c].astype("category") for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)}
+    return _summarize(frame, canonical=True)
+
+
+def _summarize(frame: pd.DataFrame, *, canonical: bool) -> Summary:
+    """The summary of a valid frame; its tables sorted only when ``canonical``."""
+    ids = {c: factor(frame[c]) for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)}
     size = frame[S.VALUE_BYTES]
     known = size.notna().to_numpy()
     exact = size.fillna(0).to_numpy(dtype=np.int64)
-    base = pd.DataFrame({**ids, "rows": 1, "sized": known.astype(np.int64), "bytes": exact,
-                         "min": size, "max": size})
-    keys = base.groupby(list(GROUPS["keys"]), sort=False, dropna=False, observed=True).agg(
-        rows=("rows", "sum"), sized_rows=("sized", "sum"), value_bytes=("bytes", "sum"),
-        min_bytes=("min", "min"), max_bytes=("max", "max"))
-    sized = base[known].assign(bucket=bucket_of(exact[known]).astype(np.int64))
-    histogram = sized.groupby(list(GROUPS["histogram"]), sort=False, dropna=False, observed=True).agg(
-        rows=("rows", "sum"))
-    base["day"] = frame[S.TIMESTAMP].dt.floor("D")
-    daily = base.groupby(list(GROUPS["daily"]), sort=False, dropna=False, observed=True).agg(
-        rows=("rows", "sum"), value_bytes=("bytes", "sum"))
-    base["ts"] = frame[S.TIMESTAMP]
-    runs = base.groupby(list(GROUPS["runs"]), sort=False, dropna=False, observed=True).agg(
-        rows=("rows", "sum"), value_bytes=("bytes", "sum"), first_timestamp=("ts", "min"))
-    base[S.ENCODING] = frame[S.ENCODING]
-    base[S.HAS_NAN] = frame[S.HAS_NAN].to_numpy()
-    base[S.INTERNAL] = frame[S.INTERNAL].to_numpy()
-    base["reference"] = frame[S.REF_URI].notna().to_numpy()
-    classes = base.groupby(list(GROUPS["classes"]), sort=False, dropna=False, observed=True).agg(
-        rows=("rows", "sum"), value_bytes=("bytes", "sum"))
-    over = _over(ids[_T], known, exact)
-    return Summary(keys=_canonical("keys", keys), histogram=_canonical("histogram", histogram),
-                   daily=_canonical("daily", daily), runs=_canonical("runs", runs),
-                   classes=_canonical("classes", classes), over=_canonical("over", over))
+    every = np.ones(len(frame), dtype=np.bool_)
+    measures = {"rows": every, "value_bytes": exact}
+    keys = group({c: ids[c] for c in GROUPS["keys"]}, {**measures, "sized_rows": known},
+                 mins={"min_bytes": np.where(known, exact, _BIG)},
+                 maxs={"max_bytes": np.where(known, exact, -1)})
+    low, high = keys["min_bytes"].to_numpy(), keys["max_bytes"].to_numpy()
+    keys["min_bytes"] = pd.arrays.IntegerArray(low, low == _BIG)
+    keys["max_bytes"] = pd.arrays.IntegerArray(high, high < 0)
+    keys = keys[list(_AGG["keys"])]
+    buckets = Factor(bucket_of(exact[known]).astype(np.int64), pd.RangeIndex(len(EDGES)))
+    histogram = group({**{c: Factor(ids[c].codes[known], ids[c].labels) for c in GROUPS["keys"]},
+                       "bucket": buckets}, {"rows": every[known]})
+    stamps = frame[S.TIMESTAMP]
+    day = factor(stamps.dt.floor("D"))
+    daily = group({_T: ids[_T], S.DAG_ID: ids[S.DAG_ID], "day": day}, measures)
+    nanos = stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    nat = np.isnat(stamps.to_numpy(dtype="datetime64[ns]"))
+    runs = group({c: ids[c] for c in GROUPS["runs"]}, measures,
+                 mins={"first_timestamp": np.where(nat, _BIG, nanos)})
+    first = runs["first_timestamp"].to_numpy()
+    runs["first_timestamp"] = pd.to_datetime(np.where(first == _BIG, np.iinfo(np.int64).min, first),
+                                             utc=True)
+    flags = {S.ENCODING: factor(frame[S.ENCODING]), S.HAS_NAN: factor(frame[S.HAS_NAN].to_numpy()),
+             S.INTERNAL: factor(frame[S.INTERNAL].to_numpy()),
+             "reference": factor(frame[S.REF_URI].notna().to_numpy())}
+    classes = group({_T: ids[_T], **flags}, measures)
+    over = _over(frame[_T], known, exact)
+    tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
+              "classes": classes, "over": over}
+    fix = _canonical if canonical else _typed
+    return Summary(**{name: fix(name, table) for name, table in tables.items()})
 
 
 def _over(tables: pd.Series, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:

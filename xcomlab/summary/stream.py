@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from xcomlab.ingest.batches import iter_frames
-from xcomlab.summary.core import Summary, merge_all, summarize_frame
+from xcomlab.summary.core import Summary, _summarize, merge_all
 
 __all__ = ["PENDING", "summarize_file"]
 
@@ -43,7 +43,7 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
             table, pending = Summary.empty(), []
             current = (item.table_index, item.attempt)
         if len(item.frame):
-            pending.append(summarize_frame(item.frame))
+            pending.append(_summarize(item.frame, canonical=False))  # merge_all sorts
         if len(pending) >= PENDING:
             table, pending = merge_all([table, *pending]), []
     return merge_all([done, table, *pending])
