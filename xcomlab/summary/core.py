@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,8 @@ from xcomlab import schema as S
 from xcomlab.summary.groupby import Factor, factor, group
 from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
 
-__all__ = ["GROUPS", "Summary", "limit_targets", "merge_all", "summarize_frame"]
+__all__ = ["GROUPS", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
+           "summarize_columns", "summarize_frame"]
 
 _T = S.SOURCE_TABLE
 #: Group columns of each table of a summary.
@@ -87,6 +88,7 @@ def limit_targets() -> tuple[tuple[str, int], ...]:
 
 
 _BIG = np.iinfo(np.int64).max
+_NAT = np.iinfo(np.int64).min
 
 
 def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -242,13 +244,48 @@ def summarize_frame(frame: pd.DataFrame) -> Summary:
     return _summarize(frame, canonical=True)
 
 
-def _summarize(frame: pd.DataFrame, *, canonical: bool) -> Summary:
-    """The summary of a valid frame; its tables sorted only when ``canonical``."""
-    ids = {c: factor(frame[c]) for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)}
+class Columns(NamedTuple):
+    """What a summary reads of a batch of rows, however the rows arrived."""
+
+    #: ``source_table, dag_id, task_id, run_id, key`` as codes into labels.
+    ids: dict[str, Factor]
+    #: True where the stored size is known.
+    known: np.ndarray
+    #: The stored size (0 where unknown), int64.
+    exact: np.ndarray
+    #: ``timestamp`` in nanoseconds since the epoch (UTC); meaningless where ``nat``.
+    nanos: np.ndarray
+    nat: np.ndarray
+    encoding: Factor
+    has_nan: np.ndarray
+    internal: np.ndarray
+    reference: np.ndarray
+
+
+def frame_columns(frame: pd.DataFrame) -> Columns:
+    """The :class:`Columns` of a valid XCom frame."""
     size = frame[S.VALUE_BYTES]
-    known = size.notna().to_numpy()
-    exact = size.fillna(0).to_numpy(dtype=np.int64)
-    every = np.ones(len(frame), dtype=np.bool_)
+    stamps = frame[S.TIMESTAMP].to_numpy(dtype="datetime64[ns]")
+    return Columns(
+        ids={c: factor(frame[c]) for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)},
+        known=size.notna().to_numpy(), exact=size.fillna(0).to_numpy(dtype=np.int64),
+        nanos=stamps.view(np.int64), nat=np.isnat(stamps), encoding=factor(frame[S.ENCODING]),
+        has_nan=frame[S.HAS_NAN].to_numpy(dtype=bool), internal=frame[S.INTERNAL].to_numpy(dtype=bool),
+        reference=frame[S.REF_URI].notna().to_numpy())
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _summarize(frame: pd.DataFrame, *, canonical: bool) -> Summary:
+    return summarize_columns(frame_columns(frame), canonical=canonical)
+
+
+def summarize_columns(cols: Columns, *, canonical: bool = True) -> Summary:
+    """The summary of one batch of rows; its tables sorted only when ``canonical``
+    (:func:`merge_all` sorts what it merges)."""
+    ids, known, exact = cols.ids, cols.known, cols.exact
+    every = np.ones(len(known), dtype=np.bool_)
     measures = {"rows": every, "value_bytes": exact}
     keys = group({c: ids[c] for c in GROUPS["keys"]}, {**measures, "sized_rows": known},
                  mins={"min_bytes": np.where(known, exact, _BIG)},
@@ -260,32 +297,31 @@ def _summarize(frame: pd.DataFrame, *, canonical: bool) -> Summary:
     buckets = Factor(bucket_of(exact[known]).astype(np.int64), pd.RangeIndex(len(EDGES)))
     histogram = group({**{c: Factor(ids[c].codes[known], ids[c].labels) for c in GROUPS["keys"]},
                        "bucket": buckets}, {"rows": every[known]})
-    stamps = frame[S.TIMESTAMP]
-    day = factor(stamps.dt.floor("D"))
+    nanos, nat = cols.nanos, cols.nat
+    codes, uniques = pd.factorize(np.where(nat, _NAT, nanos // _DAY_NS * _DAY_NS),
+                                  use_na_sentinel=False)
+    day = Factor(np.asarray(codes, dtype=np.int64), pd.Index(pd.to_datetime(uniques, utc=True)))
     daily = group({_T: ids[_T], S.DAG_ID: ids[S.DAG_ID], "day": day}, measures)
-    nanos = stamps.to_numpy(dtype="datetime64[ns]").view(np.int64)
-    nat = np.isnat(stamps.to_numpy(dtype="datetime64[ns]"))
     runs = group({c: ids[c] for c in GROUPS["runs"]}, measures,
                  mins={"first_timestamp": np.where(nat, _BIG, nanos)})
     first = runs["first_timestamp"].to_numpy()
-    runs["first_timestamp"] = pd.to_datetime(np.where(first == _BIG, np.iinfo(np.int64).min, first),
-                                             utc=True)
-    flags = {S.ENCODING: factor(frame[S.ENCODING]), S.HAS_NAN: factor(frame[S.HAS_NAN].to_numpy()),
-             S.INTERNAL: factor(frame[S.INTERNAL].to_numpy()),
-             "reference": factor(frame[S.REF_URI].notna().to_numpy())}
+    runs["first_timestamp"] = pd.to_datetime(np.where(first == _BIG, _NAT, first), utc=True)
+    flags = {S.ENCODING: cols.encoding, S.HAS_NAN: factor(cols.has_nan),
+             S.INTERNAL: factor(cols.internal), "reference": factor(cols.reference)}
     classes = group({_T: ids[_T], **flags}, measures)
-    over = _over(frame[_T], known, exact)
+    over = _over(ids[_T], known, exact)
     tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
               "classes": classes, "over": over}
     fix = _canonical if canonical else _typed
     return Summary(**{name: fix(name, table) for name, table in tables.items()})
 
 
-def _over(tables: pd.Series, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
+def _over(tables: Factor, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
     """Rows over each limit of ``limits.csv`` per source table, from exact sizes."""
     records = []
-    for table in pd.unique(tables):
-        mine = (tables == table).to_numpy() & known
+    for code in np.unique(tables.codes):
+        table = tables.labels[code]
+        mine = (tables.codes == code) & known
         sizes = exact[mine]
         for target, limit in limit_targets():
             records.append((table, target, limit, int(np.count_nonzero(sizes > limit))))

@@ -5,8 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from xcomlab.ingest.batches import iter_frames
-from xcomlab.summary.core import Summary, _summarize, merge_all
+import numpy as np
+import pandas as pd
+
+from xcomlab import schema as S
+from xcomlab.ingest.batches import iter_pieces
+from xcomlab.ingest.pieces import BatchPieces, Coded, Masked
+from xcomlab.summary.core import Columns, Summary, merge_all, summarize_columns
+from xcomlab.summary.groupby import Factor
 
 __all__ = ["PENDING", "summarize_file"]
 
@@ -35,15 +41,56 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
     table = Summary.empty()  # the current table, folded into ``done`` when it ends
     pending: list[Summary] = []
     current = (-1, 0)
-    for item in iter_frames(source, **load_options):
+    for item in iter_pieces(source, **load_options):
         if (item.table_index, item.attempt) != current:
             if item.table_index != current[0]:
                 done = merge_all([done, table, *pending])
             # a new table, or the fast path gave up: drop what the old attempt summarised
             table, pending = Summary.empty(), []
             current = (item.table_index, item.attempt)
-        if len(item.frame):
-            pending.append(_summarize(item.frame, canonical=False))  # merge_all sorts
+        if item.pieces is not None and len(item.pieces):
+            pending.append(summarize_columns(pieces_columns(item.pieces), canonical=False))
         if len(pending) >= PENDING:
             table, pending = merge_all([table, *pending]), []
     return merge_all([done, table, *pending])
+
+
+_ENCODINGS = pd.Index(list(S.ENCODINGS), dtype="object")
+
+
+def pieces_columns(pieces: BatchPieces) -> Columns:
+    """The :class:`~xcomlab.summary.core.Columns` of one built batch, read from its typed
+    pieces (no frame is made): the same values the frame would hold."""
+    n = len(pieces)
+    size = _masked(pieces.value_bytes, n)
+    micros = _masked(pieces.timestamp, n)
+    reference = np.zeros(n, dtype=np.bool_)
+    if pieces.ref_uri is not None:
+        reference[pieces.ref_uri.rows] = True
+    return Columns(
+        ids={name: _factor(coded, n) for name, coded in pieces.identifiers()},
+        known=~size[1], exact=np.where(size[1], 0, size[0]),
+        nanos=micros[0] * 1000, nat=micros[1],
+        encoding=Factor(np.asarray(pieces.encoding, dtype=np.int64), _ENCODINGS),
+        has_nan=np.asarray(pieces.has_nan, dtype=bool),
+        internal=np.asarray(pieces.internal, dtype=bool), reference=reference)
+
+
+def _factor(coded: Coded, n: int) -> Factor:
+    labels = pd.Index(coded.words, dtype="object")
+    if isinstance(coded.codes, int):
+        codes = np.full(n, coded.codes, dtype=np.int64)
+    else:
+        codes = np.asarray(coded.codes, dtype=np.int64)
+    if (codes < 0).any():  # null: one more label, as for a frame's categories
+        codes = np.where(codes < 0, len(labels), codes)
+        labels = labels.append(pd.Index([np.nan], dtype="object"))
+    return Factor(codes, labels)
+
+
+def _masked(col: Masked, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 values, null mask) of a nullable column of ``n`` rows."""
+    if col.values is None:
+        return np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.bool_)
+    mask = np.zeros(n, dtype=np.bool_) if col.mask is None else np.asarray(col.mask, dtype=bool)
+    return np.asarray(col.values, dtype=np.int64), mask
