@@ -98,15 +98,17 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with the summary's dtypes (index levels too), in any order."""
-    table = table.astype(_DTYPES[name])
+    want = _DTYPES[name]
+    if any(str(table[c].dtype) != str(t) for c, t in want.items()):
+        table = table.astype(want)
     index = table.index
     if isinstance(index, pd.MultiIndex):
-        levels = []
-        for i, level in enumerate(index.names):
-            values = index.get_level_values(i)
-            want = _INDEX_DTYPES.get(str(level), "object")
-            levels.append(values.astype(want) if str(values.dtype) != str(want) else values)
-        table.index = pd.MultiIndex.from_arrays(levels, names=index.names)
+        wanted = [str(_INDEX_DTYPES.get(str(level), "object")) for level in index.names]
+        if any(str(index.levels[i].dtype) != w for i, w in enumerate(wanted)):
+            levels = [index.get_level_values(i) for i in range(len(wanted))]
+            table.index = pd.MultiIndex.from_arrays(
+                [v if str(v.dtype) == w else v.astype(w) for v, w in zip(levels, wanted, strict=True)],
+                names=index.names)
     return table
 
 

@@ -56,16 +56,18 @@ def group(keys: dict[str, Factor], sums: dict[str, np.ndarray],
         index = pd.MultiIndex.from_arrays([keys[k].labels[:0] for k in names], names=names)
         cols = {c: np.zeros(0, np.int64) for c in [*sums, *(mins or {}), *(maxs or {})]}
         return pd.DataFrame(cols, index=index)
-    if float(np.prod(np.array(sizes, dtype=np.float64))) < 2**62:
-        combined = np.zeros(n, dtype=np.int64)
-        for name, size in zip(names, sizes, strict=True):
-            combined = combined * size + keys[name].codes
-        uniq, inverse = np.unique(combined, return_inverse=True)
-        level_codes = np.unravel_index(uniq, sizes)
-    else:  # pragma: no cover - more combinations than an int64 holds
-        stacked = np.stack([keys[k].codes for k in names], axis=1)
-        rows, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        level_codes = tuple(rows[:, i] for i in range(len(names)))
+    # combine the keys one at a time, renumbering the combinations present densely after
+    # each step, so that no step's range exceeds (groups so far) x (next key's labels)
+    inverse = keys[names[0]].codes
+    size = sizes[0]
+    level_codes: list[np.ndarray] = [np.arange(size)]
+    for name, width in zip(names[1:], sizes[1:], strict=True):
+        present, inverse = _dense(inverse * width + keys[name].codes, size * width)
+        level_codes = [lv[present // width] for lv in level_codes] + [present % width]
+        size = len(present)
+    if len(names) == 1:
+        present, inverse = _dense(inverse, size)
+        level_codes = [level_codes[0][present]]
     inverse = inverse.ravel()
     groups = len(level_codes[0])
     out: dict[str, np.ndarray] = {}
@@ -83,3 +85,14 @@ def group(keys: dict[str, Factor], sums: dict[str, np.ndarray],
         [keys[k].labels.take(codes) for k, codes in zip(names, level_codes, strict=True)],
         names=names)
     return pd.DataFrame(out, index=index)
+
+
+def _dense(combined: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``combined`` (ascending) and each row's rank among them."""
+    if total <= 4 * len(combined) + (1 << 16):  # a table over the range: linear time
+        present = np.flatnonzero(np.bincount(combined, minlength=total))
+        rank = np.zeros(total, dtype=np.int64)
+        rank[present] = np.arange(len(present))
+        return present, rank[combined]
+    present, inverse = np.unique(combined, return_inverse=True)
+    return present, inverse.ravel()
