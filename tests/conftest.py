@@ -29,6 +29,7 @@ SLOW_PATHS = (
     "tests/models/test_complexity.py",
     "tests/simulate/test_benchmark_small.py",
     "tests/test_benchmarks.py",
+    "tests/test_benchmark_summary.py",
     "tests/test_benchmarks_backend.py",
 )
 

@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("plots", 1, ("xcomlab.plots",)),
     ("analysis", 2, ("xcomlab.analysis",)),
     ("models", 2, ("xcomlab.models",)),
+    # summaries of an export (grouped tables that merge), built from frames or streamed files
+    ("summary", 2, ("xcomlab.summary",)),
     ("simulate", 3, ("xcomlab.simulate",)),
     ("recommend", 4, ("xcomlab.recommend",)),
     # shells and tools over the public API, and the package's own lazy front door

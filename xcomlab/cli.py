@@ -98,11 +98,44 @@ def _json_out(command: str, body: dict[str, Any]) -> int:
     return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
 
 
+def _profile_summary(args: argparse.Namespace) -> int:
+    """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame)."""
+    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, summarize_file
+
+    whole = summarize_file(args.source, **_load_opts(args))
+    live = whole.primary()
+    by_dag = live.sizes()
+    if args.json:
+        tables = whole.keys.groupby(level="source_table")[["rows", "value_bytes"]].sum()
+        return _json_out("profile", {
+            "shape": "summary",
+            "quantile_relative_error": QUANTILE_RELATIVE_ERROR,
+            "rows": live.rows,
+            "value_bytes": live.value_bytes,
+            "by_dag": {str(k): {"rows": int(r.rows), "value_bytes": int(r.value_bytes),
+                                "p50_bytes": r.p50_bytes, "p90_bytes": r.p90_bytes,
+                                "p99_bytes": r.p99_bytes, "max_bytes": r.max_bytes}
+                       for k, r in by_dag.iterrows()},
+            "tables": {str(k): {"rows": int(r.rows), "value_bytes": int(r.value_bytes)}
+                       for k, r in tables.iterrows()},
+            "rows_over": live.threshold_counts(),
+        })
+    out = C.Out()
+    out.line(f"{live.rows:,} live rows, {format_bytes(live.value_bytes)} of values "
+             f"({live.value_bytes:,} bytes), {len(by_dag):,} DAGs (streamed summary; quantiles "
+             f"within {QUANTILE_RELATIVE_ERROR:.2%})")
+    out.heading("Largest DAGs")
+    C.size_table(out, by_dag.head(args.top), "DAG")
+    return 0
+
+
 def _records(frame: pd.DataFrame, **kw: Any) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records", **kw))
 
 
 def _profile(args: argparse.Namespace) -> int:
+    if args.summary:
+        return _profile_summary(args)
     # One pass: the secret scan sees each value as it streams; the frame keeps none.
     secrets = scan_secrets(args.source, **_load_opts(args))
     frame = secrets.frame
@@ -494,7 +527,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xcomlab", description=xcomlab.__doc__, formatter_class=_Help)
     p.add_argument("--version", action="version", version=f"xcomlab {xcomlab.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    _source_parser(sub, "profile", "rows and bytes per DAG, task and key").set_defaults(run=_profile)
+    prof = _source_parser(sub, "profile", "rows and bytes per DAG, task and key")
+    prof.set_defaults(run=_profile)
+    prof.add_argument("--summary", action="store_true",
+                      help="stream the export into a summary (memory by groups, not rows) and "
+                           "print per-DAG rows, bytes and size quantiles only (quantiles within "
+                           "2%%); default: the full profile from the whole frame")
     audit = _source_parser(sub, "audit", "rows over hard limits and policies; the 2 -> 3 upgrade check")
     audit.add_argument("--target", default="3.3.2", help="Airflow 3 release to upgrade to")
     audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes (default: none, only the bundled limits)")

@@ -1,0 +1,12 @@
+"""Summaries of an export: grouped tables sized by groups, never rows, that merge.
+
+See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds and
+:mod:`xcomlab.summary.histogram` for the quantile error bound.
+"""
+
+from xcomlab.summary.core import GROUPS, Summary, limit_targets, merge_all, summarize_frame
+from xcomlab.summary.histogram import QUANTILE_RELATIVE_ERROR
+from xcomlab.summary.stream import summarize_file
+
+__all__ = ["GROUPS", "QUANTILE_RELATIVE_ERROR", "Summary", "limit_targets", "merge_all",
+           "summarize_file", "summarize_frame"]

@@ -1,0 +1,331 @@
+"""The summary of an export: grouped tables sized by the number of groups, never rows.
+
+A :class:`Summary` holds what the analyses need of an XCom frame without its rows:
+
+``keys``
+    per ``(source_table, dag_id, task_id, key)``: ``rows``, ``sized_rows`` (rows whose
+    stored size is known), ``value_bytes``, ``min_bytes``, ``max_bytes``.
+``histogram``
+    per ``(source_table, dag_id, task_id, key, bucket)``: ``rows`` — the log-spaced size
+    buckets of :mod:`xcomlab.summary.histogram`. Quantiles read from them are within
+    :data:`~xcomlab.summary.histogram.QUANTILE_RELATIVE_ERROR` (≈ 1.98 %, ``sqrt(1.04) -
+    1``) of the exact ones.
+``daily``
+    per ``(source_table, dag_id, day)`` (UTC day of ``timestamp``): ``rows``, ``value_bytes``.
+``runs``
+    per ``(source_table, dag_id, run_id)``: ``rows``, ``value_bytes``, ``first_timestamp``.
+``classes``
+    per ``(source_table, encoding, has_nan, internal, reference)``: ``rows``, ``value_bytes``.
+``over``
+    per ``(source_table, target)``: ``limit_bytes`` and ``rows`` with ``value_bytes >
+    limit_bytes`` for every target of ``xcomlab/data/limits.csv`` (hard limits and policy
+    thresholds, the 48 KB one included), counted from exact sizes while summarising.
+
+Every table is indexed by its group columns, sorted, with fixed dtypes, so two summaries
+of the same data compare equal with :meth:`Summary.equals`. :meth:`Summary.merge` adds
+two summaries (sums, minima and maxima): it is associative and commutative, and the
+summary of two frames' rows is the merge of their summaries.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from functools import cache
+from importlib import resources
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from xcomlab import schema as S
+from xcomlab.summary.groupby import Factor, factor, group
+from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
+
+__all__ = ["GROUPS", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
+           "summarize_columns", "summarize_frame"]
+
+_T = S.SOURCE_TABLE
+#: Group columns of each table of a summary.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "keys": (_T, S.DAG_ID, S.TASK_ID, S.KEY),
+    "histogram": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "bucket"),
+    "daily": (_T, S.DAG_ID, "day"),
+    "runs": (_T, S.DAG_ID, S.RUN_ID),
+    "classes": (_T, S.ENCODING, S.HAS_NAN, S.INTERNAL, "reference"),
+    "over": (_T, "target"),
+}
+#: How each measure merges.
+_AGG: dict[str, dict[str, str]] = {
+    "keys": {"rows": "sum", "sized_rows": "sum", "value_bytes": "sum", "min_bytes": "min",
+             "max_bytes": "max"},
+    "histogram": {"rows": "sum"},
+    "daily": {"rows": "sum", "value_bytes": "sum"},
+    "runs": {"rows": "sum", "value_bytes": "sum", "first_timestamp": "min"},
+    "classes": {"rows": "sum", "value_bytes": "sum"},
+    "over": {"limit_bytes": "max", "rows": "sum"},
+}
+_DTYPES: dict[str, dict[str, Any]] = {
+    "keys": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64",
+             "min_bytes": "Int64", "max_bytes": "Int64"},
+    "histogram": {"rows": "int64"},
+    "daily": {"rows": "int64", "value_bytes": "int64"},
+    "runs": {"rows": "int64", "value_bytes": "int64", "first_timestamp": "datetime64[ns, UTC]"},
+    "classes": {"rows": "int64", "value_bytes": "int64"},
+    "over": {"limit_bytes": "int64", "rows": "int64"},
+}
+_INDEX_DTYPES: dict[str, Any] = {"bucket": "int64", "day": "datetime64[ns, UTC]",
+                                 S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool"}
+
+
+@cache
+def limit_targets() -> tuple[tuple[str, int], ...]:
+    """``(target, limit_bytes)`` of every row of ``xcomlab/data/limits.csv``, in file order."""
+    text = resources.files("xcomlab").joinpath("data/limits.csv").read_text(encoding="utf-8")
+    return tuple((r["target"], int(r["limit_bytes"])) for r in csv.DictReader(text.splitlines()))
+
+
+_BIG = np.iinfo(np.int64).max
+_NAT = np.iinfo(np.int64).min
+
+
+def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` indexed by its groups, sorted, with the summary's dtypes."""
+    return _typed(name, table).sort_index()
+
+
+def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the summary's dtypes (index levels too), in any order."""
+    want = _DTYPES[name]
+    if any(str(table[c].dtype) != str(t) for c, t in want.items()):
+        table = table.astype(want)
+    index = table.index
+    if isinstance(index, pd.MultiIndex):
+        wanted = [str(_INDEX_DTYPES.get(str(level), "object")) for level in index.names]
+        if any(str(index.levels[i].dtype) != w for i, w in enumerate(wanted)):
+            levels = [index.get_level_values(i) for i in range(len(wanted))]
+            table.index = pd.MultiIndex.from_arrays(
+                [v if str(v.dtype) == w else v.astype(w) for v, w in zip(levels, wanted, strict=True)],
+                names=index.names)
+    return table
+
+
+def _empty(name: str) -> pd.DataFrame:
+    groups = GROUPS[name]
+    index = pd.MultiIndex.from_arrays(
+        [pd.Index([], dtype=_INDEX_DTYPES.get(g, "object")) for g in groups], names=groups)
+    cols = {c: pd.Series([], dtype=t) for c, t in _DTYPES[name].items()}
+    return pd.DataFrame(cols, index=index)
+
+
+@dataclass(frozen=True, eq=False)
+class Summary:
+    """Grouped tables of an export (see the module docstring), sized by groups, not rows.
+
+    Build one with :func:`summarize_frame` or :func:`xcomlab.summary.summarize_file`;
+    combine shards or deployments with :meth:`merge`.
+    """
+
+    keys: pd.DataFrame
+    histogram: pd.DataFrame
+    daily: pd.DataFrame
+    runs: pd.DataFrame
+    classes: pd.DataFrame
+    over: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> Summary:
+        """The summary of no rows (the identity of :meth:`merge`)."""
+        return cls(**{f.name: _empty(f.name) for f in fields(cls)})
+
+    def merge(self, other: Summary) -> Summary:
+        """The summary of both summaries' rows (associative and commutative)."""
+        return merge_all([self, other])
+
+    def equals(self, other: Summary) -> bool:
+        """True when every table has the same groups, values and dtypes."""
+        return all(getattr(self, f.name).equals(getattr(other, f.name)) for f in fields(self))
+
+    @property
+    def rows(self) -> int:
+        """Rows summarised (every table)."""
+        return int(self.keys["rows"].sum())
+
+    @property
+    def value_bytes(self) -> int:
+        """Stored value bytes summarised (rows whose size is known)."""
+        return int(self.keys["value_bytes"].sum())
+
+    def tables(self) -> list[str]:
+        """The source tables summarised."""
+        return sorted(set(self.keys.index.get_level_values(_T)))
+
+    def primary(self) -> Summary:
+        """Only the live ``xcom`` table's groups when it has rows, else every group
+        (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
+        if "xcom" not in self.tables():
+            return self
+        return Summary(**{f.name: getattr(self, f.name).xs("xcom", level=_T, drop_level=False)
+                          for f in fields(self)})
+
+    def threshold_counts(self) -> dict[str, int]:
+        """Rows over each limit and threshold of ``limits.csv`` (every table)."""
+        g = self.over.groupby(level="target", sort=False)["rows"].sum()
+        return {t: int(g.get(t, 0)) for t, _ in limit_targets()}
+
+    def sizes(self, by: tuple[str, ...] = (S.DAG_ID,),
+              qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> pd.DataFrame:
+        """Rows, bytes, size quantiles and largest size per group, largest first.
+
+        Columns ``rows, value_bytes, p50_bytes, p90_bytes, p99_bytes, max_bytes, share`` as
+        :func:`xcomlab.analysis.profile.profile` gives them per DAG, task or key, over
+        the rows of this summary (use :meth:`primary` for the live table only). The
+        quantiles are within
+        :data:`~xcomlab.summary.histogram.QUANTILE_RELATIVE_ERROR` of the exact ones;
+        the rest is exact. ``by`` is any subset of ``source_table, dag_id, task_id, key``.
+        """
+        by = tuple(by)
+        keys = self.keys.groupby(level=list(by), sort=False, dropna=False)
+        out = pd.DataFrame({"rows": keys["rows"].sum(), "value_bytes": keys["value_bytes"].sum(),
+                            "min_bytes": keys["min_bytes"].min(), "max_bytes": keys["max_bytes"].max()})
+        hist = self.histogram.groupby(level=[*by, "bucket"], sort=False, dropna=False)["rows"].sum()
+        names = [f"p{round(q * 100)}_bytes" for q in qs]
+        per_group: dict[Any, list[float]] = {}
+        lows: dict[Any, float] = out["min_bytes"].astype("float64").to_dict()
+        highs: dict[Any, float] = out["max_bytes"].astype("float64").to_dict()
+        for label, part in hist.groupby(level=list(by), sort=False, dropna=False):
+            key = label if len(by) > 1 else (label[0] if isinstance(label, tuple) else label)
+            lo, hi = lows.get(key, math.nan), highs.get(key, math.nan)
+            per_group[key] = quantile_from_counts(
+                part.index.get_level_values("bucket").to_numpy(), part.to_numpy(), qs,
+                None if math.isnan(lo) else lo, None if math.isnan(hi) else hi)
+        for i, name in enumerate(names):
+            out[name] = [per_group.get(k, [np.nan] * len(qs))[i] for k in out.index]
+        out["max_bytes"] = out["max_bytes"].astype("float64")
+        total = out["value_bytes"].sum()
+        out["share"] = out["value_bytes"] / total if total else 0.0
+        cols = ["rows", "value_bytes", *names, "max_bytes", "share"]
+        return out[cols].sort_values("value_bytes", ascending=False, kind="stable")
+
+    def __repr__(self) -> str:
+        return (f"Summary({self.rows:,} rows, {self.value_bytes:,} value bytes, "
+                f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
+
+
+def merge_all(summaries: Iterable[Summary]) -> Summary:
+    """One summary of all of ``summaries``' rows (one concat and group-by per table)."""
+    parts = list(summaries)
+    if not parts:
+        return Summary.empty()
+    out: dict[str, pd.DataFrame] = {}
+    for f in fields(Summary):
+        tables = [getattr(s, f.name) for s in parts]
+        tables = [t for t in tables if len(t)] or tables[:1]
+        both = pd.concat(tables) if len(tables) > 1 else tables[0]
+        merged = both.groupby(level=list(GROUPS[f.name]), sort=True, dropna=False).agg(_AGG[f.name])
+        out[f.name] = _canonical(f.name, merged)
+    return Summary(**out)
+
+
+def summarize_frame(frame: pd.DataFrame) -> Summary:
+    """Summarise an XCom frame (:mod:`xcomlab.schema`): every row, every table.
+
+    Parameters
+    ----------
+    frame
+        An XCom frame, e.g. from :func:`xcomlab.load_export`.
+
+    Returns
+    -------
+    Summary
+        Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets.
+    """
+    frame = S.validate_frame(frame)
+    return _summarize(frame, canonical=True)
+
+
+class Columns(NamedTuple):
+    """What a summary reads of a batch of rows, however the rows arrived."""
+
+    #: ``source_table, dag_id, task_id, run_id, key`` as codes into labels.
+    ids: dict[str, Factor]
+    #: True where the stored size is known.
+    known: np.ndarray
+    #: The stored size (0 where unknown), int64.
+    exact: np.ndarray
+    #: ``timestamp`` in nanoseconds since the epoch (UTC); meaningless where ``nat``.
+    nanos: np.ndarray
+    nat: np.ndarray
+    encoding: Factor
+    has_nan: np.ndarray
+    internal: np.ndarray
+    reference: np.ndarray
+
+
+def frame_columns(frame: pd.DataFrame) -> Columns:
+    """The :class:`Columns` of a valid XCom frame."""
+    size = frame[S.VALUE_BYTES]
+    stamps = frame[S.TIMESTAMP].to_numpy(dtype="datetime64[ns]")
+    return Columns(
+        ids={c: factor(frame[c]) for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)},
+        known=size.notna().to_numpy(), exact=size.fillna(0).to_numpy(dtype=np.int64),
+        nanos=stamps.view(np.int64), nat=np.isnat(stamps), encoding=factor(frame[S.ENCODING]),
+        has_nan=frame[S.HAS_NAN].to_numpy(dtype=bool), internal=frame[S.INTERNAL].to_numpy(dtype=bool),
+        reference=frame[S.REF_URI].notna().to_numpy())
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _summarize(frame: pd.DataFrame, *, canonical: bool) -> Summary:
+    return summarize_columns(frame_columns(frame), canonical=canonical)
+
+
+def summarize_columns(cols: Columns, *, canonical: bool = True) -> Summary:
+    """The summary of one batch of rows; its tables sorted only when ``canonical``
+    (:func:`merge_all` sorts what it merges)."""
+    ids, known, exact = cols.ids, cols.known, cols.exact
+    every = np.ones(len(known), dtype=np.bool_)
+    measures = {"rows": every, "value_bytes": exact}
+    keys = group({c: ids[c] for c in GROUPS["keys"]}, {**measures, "sized_rows": known},
+                 mins={"min_bytes": np.where(known, exact, _BIG)},
+                 maxs={"max_bytes": np.where(known, exact, -1)})
+    low, high = keys["min_bytes"].to_numpy(), keys["max_bytes"].to_numpy()
+    keys["min_bytes"] = pd.arrays.IntegerArray(low, low == _BIG)
+    keys["max_bytes"] = pd.arrays.IntegerArray(high, high < 0)
+    keys = keys[list(_AGG["keys"])]
+    buckets = Factor(bucket_of(exact[known]).astype(np.int64), pd.RangeIndex(len(EDGES)))
+    histogram = group({**{c: Factor(ids[c].codes[known], ids[c].labels) for c in GROUPS["keys"]},
+                       "bucket": buckets}, {"rows": every[known]})
+    nanos, nat = cols.nanos, cols.nat
+    codes, uniques = pd.factorize(np.where(nat, _NAT, nanos // _DAY_NS * _DAY_NS),
+                                  use_na_sentinel=False)
+    day = Factor(np.asarray(codes, dtype=np.int64), pd.Index(pd.to_datetime(uniques, utc=True)))
+    daily = group({_T: ids[_T], S.DAG_ID: ids[S.DAG_ID], "day": day}, measures)
+    runs = group({c: ids[c] for c in GROUPS["runs"]}, measures,
+                 mins={"first_timestamp": np.where(nat, _BIG, nanos)})
+    first = runs["first_timestamp"].to_numpy()
+    runs["first_timestamp"] = pd.to_datetime(np.where(first == _BIG, _NAT, first), utc=True)
+    flags = {S.ENCODING: cols.encoding, S.HAS_NAN: factor(cols.has_nan),
+             S.INTERNAL: factor(cols.internal), "reference": factor(cols.reference)}
+    classes = group({_T: ids[_T], **flags}, measures)
+    over = _over(ids[_T], known, exact)
+    tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
+              "classes": classes, "over": over}
+    fix = _canonical if canonical else _typed
+    return Summary(**{name: fix(name, table) for name, table in tables.items()})
+
+
+def _over(tables: Factor, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
+    """Rows over each limit of ``limits.csv`` per source table, from exact sizes."""
+    records = []
+    for code in np.unique(tables.codes):
+        table = tables.labels[code]
+        mine = (tables.codes == code) & known
+        sizes = exact[mine]
+        for target, limit in limit_targets():
+            records.append((table, target, limit, int(np.count_nonzero(sizes > limit))))
+    frame = pd.DataFrame(records, columns=[_T, "target", "limit_bytes", "rows"])
+    return frame.set_index([_T, "target"]) if records else _empty("over")
