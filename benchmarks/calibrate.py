@@ -1,0 +1,264 @@
+"""Latency calibration: measure every local backend, rewrite the committed calibration data.
+
+Usage::
+
+    python -m benchmarks.calibrate [--repeats 10] [--sizes 100,1000,...] [--out FILE] [--quick]
+
+Drives :func:`xcomlab.measure.run` (set then get, interleaved across stores) over
+
+``sqlite``            SQLite file, values inline
+``postgresql``        PostgreSQL on 127.0.0.1:5432, values inline (a throwaway schema)
+``mariadb``           MariaDB/MySQL on 127.0.0.1:3306, values inline (a throwaway database)
+``sqlite+file``       values offloaded to ``file://`` (zstd), reference rows in SQLite
+``sqlite+memory``     values offloaded to fsspec ``memory://`` (zstd)
+``sqlite+s3``         values offloaded to moto's S3 API server on loopback (zstd) — a *local
+                      stand-in* for an object store, not a cloud figure (label ``s3local``)
+``sqlite+file+fernet``  as ``sqlite+file`` with Fernet encryption (calibrates the encrypt step)
+
+for sizes 100 B – 64 MB and two kinds of value (compressible records, incompressible random
+base64 text), ``--repeats`` times each (64 MB fewer, under the per-store byte cap). It writes
+one CSV (``xcomlab/data/latency_calibration.csv`` by default) whose ``#`` header records the
+date, the machine (``/proc/cpuinfo``), versions and the load average, then prints the held-out
+p50 error table (:func:`xcomlab.models.calibration.held_out_errors`).
+
+MariaDB refuses statements above ``max_allowed_packet`` (16 MiB by default) and the session
+value is read-only there, so a 64 MB point needs the *global* value raised: the script raises
+it for the run and restores the previous value in a ``finally`` (``--no-raise-packet`` skips
+sizes that do not fit instead). Needs ``moto[server]``, ``s3fs``, ``psycopg`` and ``PyMySQL``;
+a database that does not answer is left out and said so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+import xcomlab.measure as xm
+from xcomlab.backend import StoreConfig
+from xcomlab.models.calibration import CALIBRATION_COLUMNS, DEFAULT_CALIBRATION
+
+PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("XCOMLAB_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+SIZES = (100, 1_000, 10_000, 100_000, 1_000_000, 8_000_000, 64_000_000)
+QUICK_SIZES = (100, 10_000, 1_000_000)
+#: moto's S3 server on loopback: measured, but a stand-in — not a cloud round trip.
+BACKEND_OF_STORE = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mysql",
+                    "sqlite+file": "file", "sqlite+file+fernet": "file",
+                    "sqlite+memory": "memory", "sqlite+s3": "s3local"}
+#: Fernet key used only for the calibration run (a throwaway, fixed so runs are comparable).
+_KEY = "Y2FsaWJyYXRpb24tb25seS1ub3QtYS1zZWNyZXQtISE="
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def _pg_schema(url: str) -> Iterator[tuple[str, str]]:
+    """A throwaway schema on the loopback PostgreSQL: (store URL, server version)."""
+    import sqlalchemy as sa
+
+    schema = f"xcomlab_cal_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        version = str(conn.exec_driver_sql("SHOW server_version").scalar())
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}", f"PostgreSQL {version}"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def _mysql_db(url: str, packet_bytes: int | None) -> Iterator[tuple[str, str, int]]:
+    """A throwaway MariaDB database; raises the global ``max_allowed_packet`` for the run and
+    restores it afterwards. Yields (store URL, server version, packet limit in effect)."""
+    import sqlalchemy as sa
+
+    db = f"xcomlab_cal_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {db}")
+        version = str(conn.exec_driver_sql("SELECT VERSION()").scalar())
+        before = int(conn.exec_driver_sql("SELECT @@global.max_allowed_packet").scalar() or 0)
+        if packet_bytes and packet_bytes > before:
+            conn.exec_driver_sql(f"SET GLOBAL max_allowed_packet = {int(packet_bytes)}")
+    try:
+        yield url.rsplit("/", 1)[0] + f"/{db}", f"MariaDB {version}", max(before, packet_bytes or 0)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {db}")
+            conn.exec_driver_sql(f"SET GLOBAL max_allowed_packet = {before}")
+        engine.dispose()
+
+
+def _cpu() -> str:
+    """CPU model and count from /proc/cpuinfo, RAM from /proc/meminfo (Linux), else platform."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
+        model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+        count = sum(line.startswith("processor") for line in info)
+        mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines()
+                   if line.startswith("MemTotal"))
+        return f"{count} × {model}, {int(mem) / 2**20:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    except (OSError, StopIteration, ValueError):
+        return f"{os.cpu_count()} CPUs, {platform.platform()}"
+
+
+def _versions(servers: list[str]) -> str:
+    pkgs = []
+    for name in ("xcomlab", "SQLAlchemy", "psycopg", "PyMySQL", "moto", "s3fs", "zstandard", "cryptography"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pkgs.append(f"{name} {metadata.version(name)}")
+    return "; ".join([f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}",
+                      *servers, *pkgs])
+
+
+def _stores(workdir: Path, s3: xm.S3Endpoint | None, pg: str | None, my: str | None) -> dict[str, StoreConfig]:
+    db = f"sqlite:///{workdir / 'cal.db'}"
+    stores = {"sqlite": StoreConfig(url=db, table="xcomlab_cal")}
+    if pg:
+        stores["postgresql"] = StoreConfig(url=pg, table="xcomlab_cal")
+    if my:
+        stores["mariadb"] = StoreConfig(url=my, table="xcomlab_cal")
+    obj = {"url": db, "threshold": 0}  # each store its own reference table (same ids in each)
+    stores["sqlite+file"] = StoreConfig(object_base=f"file://{workdir / 'objects'}",
+                                        table="xcomlab_cal_file", **obj)
+    stores["sqlite+memory"] = StoreConfig(object_base=f"memory://xcomlab-cal-{uuid.uuid4().hex[:8]}",
+                                          table="xcomlab_cal_memory", **obj)
+    if s3 is not None:
+        stores["sqlite+s3"] = StoreConfig(object_base=s3.base(f"cal-{uuid.uuid4().hex[:8]}"),
+                                          storage_options=dict(s3.storage_options),
+                                          table="xcomlab_cal_s3", **obj)
+    stores["sqlite+file+fernet"] = StoreConfig(object_base=f"file://{workdir / 'sealed'}",
+                                               fernet_keys=(_KEY,), table="xcomlab_cal_sealed", **obj)
+    return stores
+
+
+def to_calibration_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The measurement frame reduced to :data:`CALIBRATION_COLUMNS`, seconds to 4 significant digits."""
+    out = frame.assign(backend=frame["store"].map(BACKEND_OF_STORE))
+    out = out[out["ok"].astype(bool)].copy()
+    # a get records no size: take the set's of the same (store, kind, size, repeat)
+    at = ["store", "kind", "size", "repeat"]
+    sets = out[out["op"] == "set"].drop_duplicates(at).set_index(at)[["bytes_in", "bytes_stored"]]
+    gets = out["op"] == "get"
+    known = sets.reindex(pd.MultiIndex.from_frame(out.loc[gets, at]))
+    out.loc[gets, "bytes_in"] = known["bytes_in"].to_numpy()
+    out.loc[gets, "bytes_stored"] = known["bytes_stored"].to_numpy()
+    out["codec"] = out.groupby(at)["codec"].transform("first")
+    out = out[CALIBRATION_COLUMNS]
+    for col in [c for c in CALIBRATION_COLUMNS if c.endswith("_s")]:
+        out[col] = out[col].astype("float64").map(lambda v: float(f"{v:.4g}"))
+    return out.reset_index(drop=True)
+
+
+def write_csv(frame: pd.DataFrame, path: Path, header: dict[str, str]) -> None:
+    """Write the calibration CSV with a ``# key: value`` header."""
+    lines = [f"# {k}: {v}" for k, v in header.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        fh.write("\n".join(lines) + "\n")
+        frame.to_csv(fh, index=False, lineterminator="\n")
+
+
+def measure(sizes: tuple[int, ...], repeats: int, *, raise_packet: bool = True,
+            use_s3: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Run the calibration workload; return the calibration frame and the CSV header."""
+    load_before = os.getloadavg()
+    started = datetime.now(UTC)
+    servers: list[str] = []
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        pg = my = None
+        if _answers(5432):
+            pg, v = stack.enter_context(_pg_schema(PG_URL))
+            servers.append(v)
+        else:
+            notes.append("PostgreSQL did not answer on 127.0.0.1:5432: not measured")
+        if _answers(3306):
+            packet = 2 * max(sizes) + (1 << 20) if raise_packet else None
+            my, v, limit = stack.enter_context(_mysql_db(MYSQL_URL, packet))
+            servers.append(f"{v} (max_allowed_packet {limit} B for this run, restored after)")
+        else:
+            notes.append("MariaDB did not answer on 127.0.0.1:3306: not measured")
+        s3 = stack.enter_context(xm.moto_server(bucket="xcomlab-calibration")) if use_s3 else None
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xcomlab-cal-")))
+        frame = xm.run(_stores(work, s3, pg, my), sizes=sizes, repeats=repeats, kinds=xm.KINDS,
+                       rng=0, max_total_bytes=2 * (sum(s for s in sizes if s < 32e6) * repeats
+                                                   + max(sizes) * max(2, repeats * 6 // 10)))
+    load_after = os.getloadavg()
+    plan = frame[(frame["op"] == "set")].groupby("size")["repeat"].nunique()
+    header = {
+        "what": "xcomlab latency calibration: one row per measured set/get "
+                "(python -m benchmarks.calibrate; xcomlab.models.calibration.load_default_calibration)",
+        "date": started.strftime("%Y-%m-%d"),
+        "machine": _cpu(),
+        "versions": _versions(servers),
+        "load": (f"load average (1/5/15 min) {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f} "
+                 f"before, {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} after; "
+                 "the machine was shared with other jobs: stores run interleaved, models use medians"),
+        "repeats": ", ".join(f"{s} B × {n}" for s, n in plan.items())
+                   + " per store, kind and op; fit on odd repeats, hold out even ones",
+        "stand-in": "backend s3local is moto's S3 API server on 127.0.0.1 (in-process): "
+                    "a local stand-in, not a cloud object store",
+    }
+    if notes:
+        header["notes"] = "; ".join(notes)
+    return to_calibration_frame(frame), header
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, write the CSV, print the held-out error table."""
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.calibrate", description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--sizes", default=None, help="comma-separated byte counts (default 100 B – 64 MB)")
+    ap.add_argument("--quick", action="store_true", help="3 sizes, 4 repeats (a smoke run)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"CSV to write (default {DEFAULT_CALIBRATION}; --quick writes nothing unless given)")
+    ap.add_argument("--no-raise-packet", action="store_true",
+                    help="leave MariaDB's max_allowed_packet alone (sizes above it fail)")
+    ap.add_argument("--no-s3", action="store_true", help="skip the moto S3 server")
+    args = ap.parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    if args.sizes:
+        sizes = tuple(int(s) for s in args.sizes.split(","))
+    repeats = 4 if args.quick and args.repeats == 10 else args.repeats
+    t0 = time.perf_counter()
+    frame, header = measure(tuple(sizes), repeats, raise_packet=not args.no_raise_packet,
+                            use_s3=not args.no_s3)
+    out = args.out if args.out is not None else (None if args.quick else DEFAULT_CALIBRATION)
+    if out is not None:
+        write_csv(frame, out, header)
+        print(f"wrote {len(frame)} rows to {out}")
+    for k, v in header.items():
+        print(f"{k}: {v}")
+    from xcomlab.models.validation import held_out_errors
+
+    table = held_out_errors(frame)
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(table.to_string())
+    print(f"took {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
