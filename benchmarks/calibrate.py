@@ -16,7 +16,8 @@ Drives :func:`xcomlab.measure.run` (set then get, interleaved across stores) ove
 ``sqlite+file+fernet``  as ``sqlite+file`` with Fernet encryption (calibrates the encrypt step)
 
 for sizes 100 B – 64 MB and two kinds of value (compressible records, incompressible random
-base64 text), ``--repeats`` times each (64 MB fewer, under the per-store byte cap). It writes
+base64 text), ``--repeats`` times each (4× up to 100 KB, 2× at 1 MB, 60 % from 32 MB:
+:func:`plan_repeats`), every repeat of everything before the next (interleaved). It writes
 one CSV (``xcomlab/data/latency_calibration.csv`` by default) whose ``#`` header records the
 date, the machine (``/proc/cpuinfo``), versions and the load average, then prints the held-out
 p50 error table (:func:`xcomlab.models.calibration.held_out_errors`).
@@ -153,6 +154,19 @@ def _stores(workdir: Path, s3: xm.S3Endpoint | None, pg: str | None, my: str | N
     return stores
 
 
+def plan_repeats(sizes: tuple[int, ...], repeats: int) -> dict[int, int]:
+    """Repeats per size: ``4 × repeats`` up to 100 KB (cheap, and the noisiest: a commit's
+    fsync varies 10× under load), ``2 ×`` at 1 MB, ``repeats`` above, 60 % of it from 32 MB
+    (at least 4, so both halves of the split hold two)."""
+    def n(size: int) -> int:
+        if size <= 100_000:
+            return 4 * repeats
+        if size <= 1_000_000:
+            return 2 * repeats
+        return repeats if size < 32_000_000 else max(4, repeats * 6 // 10)
+    return {s: n(s) for s in sizes}
+
+
 def to_calibration_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The measurement frame reduced to :data:`CALIBRATION_COLUMNS`, seconds to 4 significant digits."""
     out = frame.assign(backend=frame["store"].map(BACKEND_OF_STORE))
@@ -202,9 +216,8 @@ def measure(sizes: tuple[int, ...], repeats: int, *, raise_packet: bool = True,
             notes.append("MariaDB did not answer on 127.0.0.1:3306: not measured")
         s3 = stack.enter_context(xm.moto_server(bucket="xcomlab-calibration")) if use_s3 else None
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xcomlab-cal-")))
-        frame = xm.run(_stores(work, s3, pg, my), sizes=sizes, repeats=repeats, kinds=xm.KINDS,
-                       rng=0, max_total_bytes=2 * (sum(s for s in sizes if s < 32e6) * repeats
-                                                   + max(sizes) * max(2, repeats * 6 // 10)))
+        frame = xm.run(_stores(work, s3, pg, my), sizes=sizes, repeats=plan_repeats(sizes, repeats),
+                       kinds=xm.KINDS, rng=0, max_total_bytes=2**62)
     load_after = os.getloadavg()
     plan = frame[(frame["op"] == "set")].groupby("size")["repeat"].nunique()
     header = {
@@ -251,11 +264,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(frame)} rows to {out}")
     for k, v in header.items():
         print(f"{k}: {v}")
-    from xcomlab.models.validation import held_out_errors
+    from xcomlab.models.validation import error_table, held_out_errors, markdown
 
-    table = held_out_errors(frame)
-    with pd.option_context("display.width", 160, "display.max_rows", 500):
-        print(table.to_string())
+    errors = held_out_errors(frame)
+    with pd.option_context("display.width", 200, "display.max_rows", 1000):
+        print(errors.round(4).to_string())
+    print("\nstore step, worst |held-out p50 error| per backend and size:")
+    print(markdown(error_table(errors, "step_error")))
+    print("\nwhole operation (serialize + compress + encrypt + store):")
+    print(markdown(error_table(errors, "error")))
     print(f"took {time.perf_counter() - t0:.0f} s")
     return 0
 

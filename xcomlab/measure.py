@@ -185,23 +185,27 @@ def default_stores(workdir: str | Path, *, urls: Mapping[str, str] | None = None
 # --- the workload ---------------------------------------------------------------------------------
 
 
-def _plan(sizes: Sequence[int], repeats: int, max_total_bytes: int) -> list[tuple[int, int]]:
+def _plan(sizes: Sequence[int], repeats: int | Mapping[int, int],
+          max_total_bytes: int) -> list[tuple[int, int]]:
     """``(size, repeats)`` per size, ascending, cutting repeats so the total fits the cap."""
     left, plan = max_total_bytes, []
     for size in sorted(set(sizes)):
-        n = min(repeats, left // size)
+        want = repeats if isinstance(repeats, int) else int(repeats.get(size, 0))
+        n = min(want, left // size)
         if n > 0:
             plan.append((size, n))
             left -= n * size
     return plan
 
 
-def _check(sizes: Sequence[int], repeats: int, ops: Sequence[str], kinds: Sequence[str]) -> None:
+def _check(sizes: Sequence[int], repeats: int | Mapping[int, int], ops: Sequence[str],
+           kinds: Sequence[str]) -> None:
     if not sizes or any(int(s) < 2 for s in sizes):
         msg = f"sizes={tuple(sizes)}; expected byte counts ≥ 2"
         raise MeasureError(msg)
-    if repeats < 1:
-        msg = f"repeats={repeats}; expected ≥ 1"
+    counts = [repeats] if isinstance(repeats, int) else [repeats.get(int(s), 0) for s in sizes]
+    if any(int(n) < 1 for n in counts):
+        msg = f"repeats={repeats}; expected ≥ 1 (per size when a mapping)"
         raise MeasureError(msg)
     bad = [op for op in ops if op not in OPS]
     if bad or not ops or "set" not in ops:
@@ -251,10 +255,11 @@ def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed
            ops: Sequence[str], kinds: Sequence[str]) -> pd.DataFrame:
     """Run the plan against every store, interleaved; return their measurement rows for ``ops``.
 
-    Each repeat of each (size, kind) visits every store before the next repeat starts, in an
-    order rotated by the repeat, so a burst of load from elsewhere on the machine falls on
-    all stores alike instead of on whichever one was running. Each store writes under a
-    dag_id of its own, so stores may share a database table.
+    Repeat ``r`` runs every (size, kind) on every store before repeat ``r + 1`` starts, the
+    store order rotating, so a burst of load from elsewhere on the machine falls on one
+    repeat of everything — which the medians over repeats discard — rather than on every
+    repeat of one size or one store. Values are built once and kept for the whole run. Each
+    store writes under a dag_id of its own, so stores may share a database table.
     """
     tag = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
@@ -265,24 +270,23 @@ def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed
             p.once(value_of(100, seed), 100, "records", -1, ("set", "get", "delete"))
             p.labels.clear()
             p.store.recorder.clear()
-        for size, n in plan:
-            for kind in kinds:
-                value = value_of(size, seed, kind)
-                for r in range(n):
-                    turn = r % len(probes)
-                    for p in probes[turn:] + probes[:turn]:
-                        p.once(value, size, kind, r, ops)
-                del value
+        values = {(size, kind): value_of(size, seed, kind) for size, _ in plan for kind in kinds}
+        for r in range(max((n for _, n in plan), default=0)):
+            for i, (size, kind) in enumerate((s, k) for s, n in plan if r < n for k in kinds):
+                turn = (r + i) % len(probes)
+                for p in probes[turn:] + probes[:turn]:
+                    p.once(values[(size, kind)], size, kind, r, ops)
+        values.clear()
         return pd.concat([p.frame(ops) for p in probes], ignore_index=True)
 
 
 def run(stores: Mapping[str, StoreConfig] | None = None, *,
-        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 5, rng: RNG = 0,
+        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int | Mapping[int, int] = 5, rng: RNG = 0,
         ops: Sequence[str] = ("set", "get"), kinds: Sequence[str] = ("records",),
         max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES) -> pd.DataFrame:
     """Write and read values of each size against each store; return the measurements.
 
-    Stores are driven interleaved: every store runs repeat ``r`` of a size before any runs
+    Stores, sizes and kinds are driven interleaved: repeat ``r`` of everything runs before
     repeat ``r + 1``, so load from other processes spreads over all of them.
 
     Parameters
@@ -293,7 +297,8 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
     sizes
         Serialized sizes in bytes (JSON text); values come from :func:`value_of`.
     repeats
-        Operations per size, kind and op (different keys, same value).
+        Operations per size, kind and op (different keys, same value); a mapping gives
+        each size its own count (small sizes are cheap to repeat and noisy).
     rng
         Seed or generator of the values (recorded as ``attrs["seed"]``).
     ops
