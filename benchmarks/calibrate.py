@@ -50,7 +50,11 @@ import pandas as pd
 
 import xcomlab.measure as xm
 from xcomlab.backend import StoreConfig
-from xcomlab.models.calibration import CALIBRATION_COLUMNS, DEFAULT_CALIBRATION
+from xcomlab.models.calibration import (
+    CALIBRATION_COLUMNS,
+    DEFAULT_CALIBRATION,
+    load_default_calibration,
+)
 
 PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("XCOMLAB_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
@@ -134,23 +138,23 @@ def _versions(servers: list[str]) -> str:
 
 
 def _stores(workdir: Path, s3: xm.S3Endpoint | None, pg: str | None, my: str | None) -> dict[str, StoreConfig]:
-    db = f"sqlite:///{workdir / 'cal.db'}"
-    stores = {"sqlite": StoreConfig(url=db, table="xcomlab_cal")}
+    def db(name: str) -> str:  # one SQLite file per store: no store's WAL checkpoint lands on another
+        return f"sqlite:///{workdir / name}.db"
+
+    stores = {"sqlite": StoreConfig(url=db("inline"), table="xcomlab_cal")}
     if pg:
         stores["postgresql"] = StoreConfig(url=pg, table="xcomlab_cal")
     if my:
         stores["mariadb"] = StoreConfig(url=my, table="xcomlab_cal")
-    obj = {"url": db, "threshold": 0}  # each store its own reference table (same ids in each)
-    stores["sqlite+file"] = StoreConfig(object_base=f"file://{workdir / 'objects'}",
-                                        table="xcomlab_cal_file", **obj)
-    stores["sqlite+memory"] = StoreConfig(object_base=f"memory://xcomlab-cal-{uuid.uuid4().hex[:8]}",
-                                          table="xcomlab_cal_memory", **obj)
+    obj = {"threshold": 0, "table": "xcomlab_cal"}
+    stores["sqlite+file"] = StoreConfig(url=db("file"), object_base=f"file://{workdir / 'objects'}", **obj)
+    stores["sqlite+memory"] = StoreConfig(url=db("memory"), **obj,
+                                          object_base=f"memory://xcomlab-cal-{uuid.uuid4().hex[:8]}")
     if s3 is not None:
-        stores["sqlite+s3"] = StoreConfig(object_base=s3.base(f"cal-{uuid.uuid4().hex[:8]}"),
-                                          storage_options=dict(s3.storage_options),
-                                          table="xcomlab_cal_s3", **obj)
-    stores["sqlite+file+fernet"] = StoreConfig(object_base=f"file://{workdir / 'sealed'}",
-                                               fernet_keys=(_KEY,), table="xcomlab_cal_sealed", **obj)
+        stores["sqlite+s3"] = StoreConfig(url=db("s3"), object_base=s3.base(f"cal-{uuid.uuid4().hex[:8]}"),
+                                          storage_options=dict(s3.storage_options), **obj)
+    stores["sqlite+file+fernet"] = StoreConfig(url=db("sealed"), object_base=f"file://{workdir / 'sealed'}",
+                                               fernet_keys=(_KEY,), **obj)
     return stores
 
 
@@ -239,6 +243,45 @@ def measure(sizes: tuple[int, ...], repeats: int, *, raise_packet: bool = True,
     return to_calibration_frame(frame), header
 
 
+ROOT = Path(__file__).resolve().parents[1]
+DOC_PAGES = (ROOT / "docs" / "latency.md", ROOT / "benchmarks" / "README.md")
+_START, _END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
+
+
+def report(frame: pd.DataFrame, header: dict[str, str]) -> str:
+    """The held-out error tables (store step, whole operation) and the noise floor, as Markdown."""
+    from xcomlab.models.validation import error_table, held_out_errors, markdown, repeatability
+
+    errors = held_out_errors(frame)
+    noise = repeatability(frame)
+    return "\n".join([
+        f"Measured {header.get('date', '?')} on {header.get('machine', '?')}; "
+        f"{header.get('load', '')}.",
+        "",
+        "**Store step** (database or object storage, reference row included; no codecs), worst "
+        "|held-out p50 error| per backend and size:",
+        "",
+        markdown(error_table(errors, "step_error")),
+        "",
+        "**Whole operation** (serialize + compress + encrypt + store step):",
+        "",
+        markdown(error_table(errors, "error")),
+        "",
+        "**Noise floor**: the fit half's median against the held-out half's, same store step "
+        "(no model can be closer than the measurements are to themselves):",
+        "",
+        markdown(error_table(noise, "step_error")),
+    ])
+
+
+def replace_between_markers(page: Path, text: str) -> None:
+    """Replace what sits between the calibration-table markers of ``page`` by ``text``."""
+    src = page.read_text(encoding="utf-8")
+    head, _, rest = src.partition(_START)
+    _, _, tail = rest.partition(_END)
+    page.write_text(f"{head}{_START}\n{text}\n{_END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, write the CSV, print the held-out error table."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.calibrate", description=__doc__.split("\n")[0])
@@ -250,12 +293,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-raise-packet", action="store_true",
                     help="leave MariaDB's max_allowed_packet alone (sizes above it fail)")
     ap.add_argument("--no-s3", action="store_true", help="skip the moto S3 server")
+    ap.add_argument("--docs", action="store_true",
+                    help="rewrite the held-out tables in docs/latency.md and benchmarks/README.md")
+    ap.add_argument("--report-only", type=Path, default=None, metavar="CSV",
+                    help="measure nothing: print (and with --docs, write) the tables of this CSV")
     args = ap.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     if args.sizes:
         sizes = tuple(int(s) for s in args.sizes.split(","))
     repeats = 4 if args.quick and args.repeats == 10 else args.repeats
     t0 = time.perf_counter()
+    if args.report_only is not None:
+        data = load_default_calibration(args.report_only)
+        text = report(data.frame, data.meta)
+        print(text)
+        if args.docs:
+            for page in DOC_PAGES:
+                replace_between_markers(page, text)
+                print(f"updated {page}")
+        return 0
     frame, header = measure(tuple(sizes), repeats, raise_packet=not args.no_raise_packet,
                             use_s3=not args.no_s3)
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_CALIBRATION)
@@ -264,15 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(frame)} rows to {out}")
     for k, v in header.items():
         print(f"{k}: {v}")
-    from xcomlab.models.validation import error_table, held_out_errors, markdown
-
-    errors = held_out_errors(frame)
-    with pd.option_context("display.width", 200, "display.max_rows", 1000):
-        print(errors.round(4).to_string())
-    print("\nstore step, worst |held-out p50 error| per backend and size:")
-    print(markdown(error_table(errors, "step_error")))
-    print("\nwhole operation (serialize + compress + encrypt + store):")
-    print(markdown(error_table(errors, "error")))
+    text = report(frame, header)
+    print(text)
+    if args.docs:
+        for page in DOC_PAGES:
+            replace_between_markers(page, text)
+            print(f"updated {page}")
     print(f"took {time.perf_counter() - t0:.0f} s")
     return 0
 

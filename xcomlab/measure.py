@@ -256,9 +256,10 @@ def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed
     """Run the plan against every store, interleaved; return their measurement rows for ``ops``.
 
     Repeat ``r`` runs every (size, kind) on every store before repeat ``r + 1`` starts, the
-    store order rotating, so a burst of load from elsewhere on the machine falls on one
-    repeat of everything — which the medians over repeats discard — rather than on every
-    repeat of one size or one store. Values are built once and kept for the whole run. Each
+    store order rotating and the (size, kind) order shuffled (seeded), so a burst of load
+    from elsewhere on the machine falls on one repeat of everything — which the medians over
+    repeats discard — rather than on every repeat of one size or one store, and no size
+    always follows the largest (whose cleanup, e.g. a WAL checkpoint, lands on the next). Values are built once and kept for the whole run. Each
     store writes under a dag_id of its own, so stores may share a database table.
     """
     tag = uuid.uuid4().hex[:8]
@@ -271,8 +272,12 @@ def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed
             p.labels.clear()
             p.store.recorder.clear()
         values = {(size, kind): value_of(size, seed, kind) for size, _ in plan for kind in kinds}
+        order = random.Random(seed)
         for r in range(max((n for _, n in plan), default=0)):
-            for i, (size, kind) in enumerate((s, k) for s, n in plan if r < n for k in kinds):
+            todo = [(s, k) for s, n in plan if r < n for k in kinds]
+            if r:  # the first repeat ascends (a cap-cut plan fails early); later ones are shuffled
+                order.shuffle(todo)
+            for i, (size, kind) in enumerate(todo):
                 turn = (r + i) % len(probes)
                 for p in probes[turn:] + probes[:turn]:
                     p.once(values[(size, kind)], size, kind, r, ops)
