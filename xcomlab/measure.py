@@ -227,13 +227,14 @@ class _Probe:
 
     def once(self, value: Any, size: int, kind: str, r: int, ops: Sequence[str]) -> None:
         key, task_id = f"r{r}", f"{kind}_{size}"
+        dag_id, run_id = self.ids["dag_id"], self.ids["run_id"]
         for op in (o for o in OPS if o in ops):
             if op == "set":
-                self.store.set(key, value, task_id=task_id, **self.ids)
+                self.store.set(key, value, dag_id=dag_id, run_id=run_id, task_id=task_id)
             elif op == "get":
-                self.store.get(key, task_id=task_id, **self.ids)
+                self.store.get(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
             else:
-                self.store.delete(key, task_id=task_id, **self.ids)
+                self.store.delete(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
             self.labels.append((size, kind, r))
 
     def frame(self, ops: Sequence[str]) -> pd.DataFrame:
