@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -25,7 +26,7 @@ from xcomlab.models.latency_params import (
     LatencyParams,
 )
 
-__all__ = ["CALIBRATION_COLUMNS", "DEFAULT_CALIBRATION", "NETWORKED", "Calibration", "CalibrationData",
+__all__ = ["CALIBRATION_COLUMNS", "DEFAULT_CALIBRATION", "DEFAULT_PARAMS", "NETWORKED", "Calibration", "CalibrationData",
            "calibrate", "default_codecs", "default_params", "load_default_calibration"]
 
 #: The kind of value the defaults are fitted on: JSON records, typical task output.
@@ -151,6 +152,38 @@ def default_codecs() -> CodecSpeeds:
     return _default_fit()[1]
 
 
+class _Calibrated(Mapping[str, LatencyParams]):
+    """:data:`DOCUMENTED_PARAMS` with the locally measurable backends fitted from the committed
+    calibration (:func:`default_params`), loaded on first use so importing xcomlab reads no CSV."""
+
+    def __init__(self) -> None:
+        self._params: dict[str, LatencyParams] | None = None
+
+    def _load(self) -> dict[str, LatencyParams]:
+        if self._params is None:
+            self._params = default_params()
+        return self._params
+
+    def __getitem__(self, name: str) -> LatencyParams:
+        return self._load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"DEFAULT_PARAMS({self._load()!r})"
+
+
+#: The defaults every model starts from: measured here where a backend runs on this machine
+#: (SQLite, PostgreSQL and MariaDB on loopback, local files, memory, moto S3 on loopback — see
+#: docs/latency.md#calibration), documented figures for the cloud (S3, GCS, Azure, S3 Express)
+#: and for the network between a worker and its database.
+DEFAULT_PARAMS: Final[Mapping[str, LatencyParams]] = _Calibrated()
+
+
 def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], codecs: CodecSpeeds) -> Calibration:
     """Fit the store step of each measured (op, backend) and the codec speeds.
 
@@ -228,6 +261,9 @@ def _normalise(measurements: pd.DataFrame) -> pd.DataFrame:
         out[col] = m[col].astype("float64") if col in m else np.nan
     if "compression" in m:
         out["compression"] = m["compression"].fillna("none").astype(str).replace("", "none")
+    # which rows were encrypted (the codec chain says so); without a chain, any row may be
+    chain = m["codec"].fillna("").astype(str) if "codec" in m else pd.Series("fernet", index=m.index)
+    out["encrypted"] = chain.str.contains("fernet")
     # the store step: the whole operation minus the client-side codec phases — time outside
     # every phase (checksums, copies) included — minus, on the object tier, the reference row
     # (the model adds that from the metadata DB's own fit); the phase alone without a total
@@ -378,6 +414,8 @@ def _fit_codecs(m: pd.DataFrame, codecs: CodecSpeeds, notes: list[str]) -> Codec
         out = replace(out, serialize_s_per_byte=f[1])
     if (f := _slope(pull, "bytes_in", "serialize_s")) is not None:
         out = replace(out, deserialize_s_per_byte=f[1])
+    # the Fernet phase only where a value was encrypted (elsewhere it times a no-op)
+    push, pull = push[push["encrypted"]], pull[pull["encrypted"]]
     if (f := _slope(push, "bytes", "encrypt_s")) is not None:
         out = replace(out, encrypt_call_s=f[0], encrypt_s_per_byte=f[1])
     if (f := _slope(pull, "bytes", "encrypt_s")) is not None:

@@ -10,7 +10,7 @@ Fixed costs carry a lognormal tail (median = the documented figure, shape ``sigm
 per-byte costs are deterministic. Sums of several fixed costs (fan-in, several requests)
 are approximated by one lognormal with the same mean and variance (Fenton–Wilkinson).
 
-The defaults (:data:`~xcomlab.models.latency_params.DEFAULT_PARAMS`) name their sources:
+The defaults (:data:`~xcomlab.models.calibration.DEFAULT_PARAMS`) name their sources:
 fitted on the committed calibration where a backend runs on one machine, documented figures
 for the network and the cloud (docs/latency.md#calibration). A model follows the
 fitted-model contract: ``LatencyModel(...)`` stores priors only, ``fit(measurements)``
@@ -30,12 +30,11 @@ import pandas as pd
 
 from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import NotFittedError, ParameterError
-from xcomlab.models.calibration import calibrate, default_codecs
+from xcomlab.models.calibration import DEFAULT_PARAMS, calibrate, default_codecs
 from xcomlab.models.latency_params import (
     BACKENDS,
     CODECS,
     DB_BACKENDS,
-    DEFAULT_PARAMS,
     OBJECT_BACKENDS,
     STREAM_BYTES_PER_S,
     ApiHop,

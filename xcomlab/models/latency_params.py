@@ -3,12 +3,13 @@
 Every default names its source in ``docs/latency.md`` (section and row) with its date;
 tags (docs/methods.md#tags): [P] primary, [S] secondary, [D] derived, [L] measured in this
 sandbox, [A] an assumption of ours — calibrate them with :meth:`LatencyModel.fit
-<xcomlab.models.latency.LatencyModel.fit>`.
+<xcomlab.models.latency.LatencyModel.fit>`. :data:`DOCUMENTED_PARAMS` holds them; the defaults
+a model starts from (:data:`xcomlab.models.calibration.DEFAULT_PARAMS`) fit the measurable ones
+on the committed calibration.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -21,7 +22,6 @@ __all__ = [
     "BACKENDS",
     "CODECS",
     "DB_BACKENDS",
-    "DEFAULT_PARAMS",
     "DOCUMENTED_PARAMS",
     "LARGE_VALUE_BYTES",
     "OBJECT_BACKENDS",
@@ -123,8 +123,9 @@ def _server_db(backend: str, source: str) -> LatencyParams:
         source=source)
 
 
-#: The documented figures (sources in docs/latency.md); :data:`DEFAULT_PARAMS` replaces the ones
-#: measurable on one machine by the committed calibration's fit.
+#: The documented figures (sources in docs/latency.md); the defaults models start from,
+#: :data:`xcomlab.models.calibration.DEFAULT_PARAMS`, replace the ones measurable on one machine
+#: by the committed calibration's fit.
 DOCUMENTED_PARAMS: Final[dict[str, LatencyParams]] = {
     "postgresql": _server_db("postgresql", "docs/latency.md#db-round-trips (2ndQuadrant ~2019, "
                              "GoCardless 2022, AWS EBS 2025–26)"),
@@ -169,41 +170,6 @@ DOCUMENTED_PARAMS: Final[dict[str, LatencyParams]] = {
                              push_requests=2, pull_requests=1, sigma=0.4, tier="object",
                              source="prior [A]; measured in DEFAULT_PARAMS"),
 }
-
-
-class _Calibrated(Mapping[str, LatencyParams]):
-    """:data:`DOCUMENTED_PARAMS` with the locally measurable backends fitted from the committed
-    calibration (:func:`xcomlab.models.calibration.default_params`), loaded on first use so
-    importing xcomlab reads no CSV."""
-
-    def __init__(self) -> None:
-        self._params: dict[str, LatencyParams] | None = None
-
-    def _load(self) -> dict[str, LatencyParams]:
-        if self._params is None:
-            from xcomlab.models.calibration import default_params  # cycle: calibration imports us
-
-            self._params = default_params()
-        return self._params
-
-    def __getitem__(self, name: str) -> LatencyParams:
-        return self._load()[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __repr__(self) -> str:
-        return f"DEFAULT_PARAMS({self._load()!r})"
-
-
-#: The defaults every model starts from: measured here where a backend runs on this machine
-#: (SQLite, PostgreSQL and MariaDB on loopback, local files, memory, moto S3 on loopback — see
-#: docs/latency.md#calibration), documented figures for the cloud (S3, GCS, Azure, S3 Express)
-#: and for the network between a worker and its database.
-DEFAULT_PARAMS: Final[Mapping[str, LatencyParams]] = _Calibrated()
 
 
 @dataclass(frozen=True)
