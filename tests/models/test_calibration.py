@@ -161,3 +161,20 @@ def test_fit_recovers_a_knee_and_the_median_fixed_time() -> None:
     # without sizes beyond the knee there is no knee
     small = frame[frame["bytes_in"] <= LARGE_VALUE_BYTES]
     assert LatencyModel().fit(small).params_["sqlite"].large_push_s_per_byte == 0.0
+
+
+def test_the_calibrate_script_reports_and_rewrites_only_between_markers(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import calibrate
+
+    assert calibrate.main(["--report-only", str(DEFAULT_CALIBRATION)]) == 0
+    out = capsys.readouterr().out
+    assert "**Store step**" in out and "**Noise floor**" in out and "| sqlite |" in out
+    page = tmp_path / "page.md"
+    page.write_text("before\n<!-- calibration-table:start -->\nold\n<!-- calibration-table:end -->\nafter\n",
+                    encoding="utf-8")
+    calibrate.replace_between_markers(page, "new table")
+    assert page.read_text(encoding="utf-8") == (
+        "before\n<!-- calibration-table:start -->\nnew table\n<!-- calibration-table:end -->\nafter\n")
+    assert calibrate.plan_repeats((100, 1_000_000, 8_000_000, 64_000_000), 10) == {
+        100: 40, 1_000_000: 20, 8_000_000: 10, 64_000_000: 6}
