@@ -258,8 +258,9 @@ def report(frame: pd.DataFrame, header: dict[str, str]) -> str:
         f"Measured {header.get('date', '?')} on {header.get('machine', '?')}; "
         f"{header.get('load', '')}.",
         "",
-        "**Store step** (database or object storage, reference row included; no codecs), worst "
-        "|held-out p50 error| per backend and size:",
+        "**Store step** (database or object storage, reference row included; no codecs — a "
+        "DB-tier read keeps the JSON parse its driver runs), worst |held-out p50 error| per "
+        "backend and size:",
         "",
         markdown(error_table(errors, "step_error")),
         "",

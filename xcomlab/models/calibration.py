@@ -203,6 +203,8 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
                f"{sorted(_OPS)} and a backend in {list(BACKENDS)} (or an alias such as 'memory')")
         raise SchemaMismatchError(msg)
     notes: list[str] = []
+    fitted_codecs = _fit_codecs(m, codecs, notes)
+    m = _db_reads_without_decode(m, fitted_codecs)
     rows, resid = [], []
     fitted: dict[tuple[str, str], tuple[float, float, float, float]] = {}
     for (op, backend), g in m.groupby(["op", "backend"], sort=True):
@@ -224,7 +226,7 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
                                    "predicted_s": yhat, "residual_s": res}))
     params = {b: _calibrated(priors[b], {op: v for (op, bb), v in fitted.items() if bb == b})
               for b in sorted({bb for _, bb in fitted})}
-    return Calibration(params, _fit_codecs(m, codecs, notes), pd.DataFrame(rows).set_index(["op", "backend"]),
+    return Calibration(params, fitted_codecs, pd.DataFrame(rows).set_index(["op", "backend"]),
                        pd.concat(resid, ignore_index=True), notes, len(m))
 
 
@@ -403,6 +405,22 @@ def _slope(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float] | None:
     return _linear(d[x].to_numpy(), d[y].to_numpy()) if len(d) >= 3 else None
 
 
+def _db_reads_without_decode(m: pd.DataFrame, codecs: CodecSpeeds) -> pd.DataFrame:
+    """DB-tier reads: the store step without the JSON parse the model adds as deserialization.
+
+    A JSON column is parsed by the driver inside the database phase, so a DB-tier read's
+    ``serialize_s`` holds only what follows; the model composes every pull as store step +
+    ``bytes_in × deserialize_s_per_byte``. The step fitted is therefore the read minus that
+    modelled decode (not minus the partial ``serialize_s``), never below 1 % of the read.
+    """
+    if m["serialize_s"].isna().all() or m["seconds"].isna().all():
+        return m
+    db_pull = (m["op"] == "pull") & (m["tier"] == "db")
+    rest = m["seconds"] - m[["compress_s", "encrypt_s"]].fillna(0).sum(axis=1)
+    step = np.maximum(rest - m["bytes_in"] * codecs.deserialize_s_per_byte, 0.01 * m["seconds"])
+    return m.assign(storage_s=m["storage_s"].where(~db_pull | step.isna(), step))
+
+
 def _fit_codecs(m: pd.DataFrame, codecs: CodecSpeeds, notes: list[str]) -> CodecSpeeds:
     """Codec speeds from the phase columns (pull rows' ``serialize_s`` is deserialization)."""
     out = codecs
@@ -412,7 +430,10 @@ def _fit_codecs(m: pd.DataFrame, codecs: CodecSpeeds, notes: list[str]) -> Codec
         return replace(out, serialize_s_per_byte=0.0, deserialize_s_per_byte=0.0)
     if (f := _slope(push, "bytes_in", "serialize_s")) is not None:
         out = replace(out, serialize_s_per_byte=f[1])
-    if (f := _slope(pull, "bytes_in", "serialize_s")) is not None:
+    # the whole JSON parse shows in serialize_s only where the store reads text (object tier);
+    # on the DB tier the driver parses inside the database phase
+    parsed = pull[pull["tier"] == "object"] if (pull["tier"] == "object").sum() >= 3 else pull
+    if (f := _slope(parsed, "bytes_in", "serialize_s")) is not None:
         out = replace(out, deserialize_s_per_byte=f[1])
     # the Fernet phase only where a value was encrypted (elsewhere it times a no-op)
     push, pull = push[push["encrypted"]], pull[pull["encrypted"]]
