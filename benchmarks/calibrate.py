@@ -173,20 +173,10 @@ def plan_repeats(sizes: tuple[int, ...], repeats: int) -> dict[int, int]:
 
 def to_calibration_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The measurement frame reduced to :data:`CALIBRATION_COLUMNS`, seconds to 4 significant digits."""
-    out = frame.assign(backend=frame["store"].map(BACKEND_OF_STORE))
-    out = out[out["ok"].astype(bool)].copy()
-    # a get records no size: take the set's of the same (store, kind, size, repeat)
-    at = ["store", "kind", "size", "repeat"]
-    sets = out[out["op"] == "set"].drop_duplicates(at).set_index(at)[["bytes_in", "bytes_stored"]]
-    gets = out["op"] == "get"
-    known = sets.reindex(pd.MultiIndex.from_frame(out.loc[gets, at]))
-    out.loc[gets, "bytes_in"] = known["bytes_in"].to_numpy()
-    out.loc[gets, "bytes_stored"] = known["bytes_stored"].to_numpy()
-    out["codec"] = out.groupby(at)["codec"].transform("first")
-    out = out[CALIBRATION_COLUMNS]
+    out = calibration_frame(frame, BACKEND_OF_STORE)
     for col in [c for c in CALIBRATION_COLUMNS if c.endswith("_s")]:
         out[col] = out[col].astype("float64").map(lambda v: float(f"{v:.4g}"))
-    return out.reset_index(drop=True)
+    return out
 
 
 def write_csv(frame: pd.DataFrame, path: Path, header: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ from xcomlab.models.latency_params import (
 )
 
 __all__ = ["CALIBRATION_COLUMNS", "DEFAULT_CALIBRATION", "DEFAULT_PARAMS", "NETWORKED", "Calibration", "CalibrationData",
-           "calibrate", "default_codecs", "default_params", "load_default_calibration"]
+           "calibrate", "calibration_frame", "default_codecs", "default_params", "load_default_calibration"]
 
 #: The kind of value the defaults are fitted on: JSON records, typical task output.
 DEFAULT_KIND: Final = "records"
@@ -82,6 +82,32 @@ class CalibrationData:
     def __repr__(self) -> str:
         return (f"CalibrationData({len(self.frame)} operations, {self.meta.get('date', '?')}, "
                 f"{self.meta.get('machine', '?')})")
+
+
+def calibration_frame(measurements: pd.DataFrame, backend_of_store: Mapping[str, str]) -> pd.DataFrame:
+    """A :func:`xcomlab.measure.run` frame as calibration rows (:data:`CALIBRATION_COLUMNS`).
+
+    Keeps the successful operations, names each store's model backend (``backend_of_store``,
+    e.g. ``{"sqlite": "sqlite", "sqlite+file": "file"}``) and gives every get the sizes and
+    codec of the set it read (same store, kind, size and repeat). A store missing from the
+    mapping is an error.
+    """
+    missing = sorted(set(measurements["store"]) - set(backend_of_store))
+    if missing:
+        msg = f"stores {missing} have no backend in backend_of_store={dict(backend_of_store)}"
+        raise SchemaMismatchError(msg)
+    out = measurements[measurements["ok"].astype(bool)].copy() if "ok" in measurements else measurements.copy()
+    if "kind" not in out:
+        out["kind"] = DEFAULT_KIND
+    out["backend"] = out["store"].map(backend_of_store)
+    at = ["store", "kind", "size", "repeat"]
+    sets = out[out["op"] == "set"].drop_duplicates(at).set_index(at)[["bytes_in", "bytes_stored"]]
+    gets = out["op"] == "get"
+    known = sets.reindex(pd.MultiIndex.from_frame(out.loc[gets, at]))
+    out.loc[gets, "bytes_in"] = known["bytes_in"].to_numpy()
+    out.loc[gets, "bytes_stored"] = known["bytes_stored"].to_numpy()
+    out["codec"] = out.groupby(at)["codec"].transform("first")
+    return out[CALIBRATION_COLUMNS].reset_index(drop=True)
 
 
 def load_default_calibration(path: str | Path | None = None) -> CalibrationData:
