@@ -53,6 +53,7 @@ from xcomlab.backend import StoreConfig
 from xcomlab.models.calibration import (
     CALIBRATION_COLUMNS,
     DEFAULT_CALIBRATION,
+    calibration_frame,
     load_default_calibration,
 )
 

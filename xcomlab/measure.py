@@ -165,19 +165,23 @@ def default_stores(workdir: str | Path, *, urls: Mapping[str, str] | None = None
                    s3: S3Endpoint | None = None) -> dict[str, StoreConfig]:
     """Stores to measure: each database with everything inline, and each object store.
 
-    ``workdir`` holds the SQLite file and the ``file://`` objects. ``urls`` adds databases
-    (``{"postgresql": url, "mariadb": url}``), measured with every value inline; ``s3`` adds
-    an S3 object store (values offloaded, ``threshold=0``, reference rows in SQLite).
+    ``workdir`` holds the SQLite files (one for inline values, one for reference rows) and the
+    ``file://`` objects. ``urls`` adds databases (``{"postgresql": url, "mariadb": url}``),
+    measured with every value inline; ``s3`` adds an S3 object store (values offloaded,
+    ``threshold=0``, reference rows in SQLite).
     """
     wd = Path(workdir)
     sqlite = f"sqlite:///{wd / 'measure.db'}"
+    # reference rows in a file of their own: a WAL checkpoint after a large inline write
+    # would otherwise land on the next small write of the other store
+    refs = f"sqlite:///{wd / 'measure-refs.db'}"
     stores = {"sqlite": StoreConfig(url=sqlite),
-              "sqlite+file": StoreConfig(url=sqlite, object_base=f"file://{wd / 'objects'}",
+              "sqlite+file": StoreConfig(url=refs, object_base=f"file://{wd / 'objects'}",
                                          threshold=0)}
     for name, url in (urls or {}).items():
         stores[name] = StoreConfig(url=url)
     if s3 is not None:
-        stores["sqlite+s3"] = StoreConfig(url=sqlite, object_base=s3.base(f"measure-{uuid.uuid4().hex[:8]}"),
+        stores["sqlite+s3"] = StoreConfig(url=refs, object_base=s3.base(f"measure-{uuid.uuid4().hex[:8]}"),
                                           storage_options=dict(s3.storage_options), threshold=0)
     return stores
 
