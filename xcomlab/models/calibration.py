@@ -443,7 +443,7 @@ def _db_reads_without_decode(m: pd.DataFrame, codecs: CodecSpeeds) -> pd.DataFra
         return m
     db_pull = (m["op"] == "pull") & (m["tier"] == "db")
     rest = m["seconds"] - m[["compress_s", "encrypt_s"]].fillna(0).sum(axis=1)
-    step = np.maximum(rest - m["bytes_in"] * codecs.deserialize_s_per_byte, 0.01 * m["seconds"])
+    step = (rest - m["bytes_in"] * codecs.deserialize_s_per_byte).clip(lower=0.01 * m["seconds"])
     return m.assign(storage_s=m["storage_s"].where(~db_pull | step.isna(), step))
 
 
