@@ -16,7 +16,7 @@ AIRFLOW2_VERSION ?= 2.10.5
 # Test tools for the backend suite in that venv (pandas: the store's rows() / measurements()).
 AIRFLOW2_TEST_DEPS := pytest hypothesis psycopg2-binary pymysql pandas statsd
 
-.PHONY: demo test check lint typecheck bench install install-dev airflow-env airflow2-env test-sa14 samples clean
+.PHONY: demo test check lint typecheck bench calibrate install install-dev airflow-env airflow2-env test-sa14 samples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -111,6 +111,12 @@ bench: install-dev airflow-env airflow2-env
 	$(BIN)/python -m benchmarks.backend --airflow-python $(CURDIR)/$(AIRFLOW_PY)
 	$(BIN)/python -m benchmarks.import_cost --airflow-python $(CURDIR)/$(AIRFLOW_PY) \
 	  --airflow-python $(CURDIR)/$(AIRFLOW2_PY)
+
+# Re-measure the latency calibration (xcomlab/data/latency_calibration.csv, DEFAULT_PARAMS) and
+# rewrite the held-out tables in docs/latency.md and benchmarks/README.md (~7 min, needs the
+# loopback PostgreSQL and MariaDB; raises MariaDB's global max_allowed_packet for the run only).
+calibrate: install-dev
+	$(BIN)/python -m benchmarks.calibrate --docs
 
 samples: install
 	$(BIN)/python -m xcomlab.synth --samples data/samples

@@ -22,12 +22,13 @@ Examples
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -40,6 +41,7 @@ from xcomlab.randomness import RNG, seed_of
 
 __all__ = [
     "DEFAULT_SIZES",
+    "KINDS",
     "OPS",
     "MeasureError",
     "S3Endpoint",
@@ -51,6 +53,9 @@ __all__ = [
 
 #: Serialized sizes (bytes of JSON) measured by default: 100 B to 64 MB.
 DEFAULT_SIZES: Final = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 64_000_000)
+#: Kinds of value :func:`value_of` writes: ``records`` (JSON event records, zstd ≈ 3–5×) and
+#: ``random`` (one JSON string of random base64 text, like an encoded binary: zstd ≈ 0.75×).
+KINDS: Final = ("records", "random")
 #: Operations :func:`run` can drive, in the order they run per value.
 OPS: Final = ("set", "get", "delete")
 #: Default cap on the JSON bytes written per store (repeats of large sizes are cut first).
@@ -74,17 +79,24 @@ def _record(rng: random.Random, i: int) -> dict[str, Any]:
             "note": "".join(rng.choices("abcdefghij klmnop", k=rng.randrange(4, 24)))}
 
 
-def value_of(nbytes: int, seed: int = 0) -> Any:
+def value_of(nbytes: int, seed: int = 0, kind: str = "records") -> Any:
     """A JSON-able value whose ``json.dumps`` text is ``nbytes`` long (± a few bytes).
 
-    A list of event records (ids, categories, amounts, short text) — compressible like
-    typical task output (zstd ≈ 3–5×) — padded to the size; the same ``(nbytes, seed)``
-    always gives the same value.
+    ``kind="records"``: a list of event records (ids, categories, amounts, short text) —
+    compressible like typical task output (zstd ≈ 3–5×) — padded to the size.
+    ``kind="random"``: one string of random base64 characters, as a task returning an
+    encoded binary would (incompressible beyond base64's 6 bits per character). The same
+    ``(nbytes, seed, kind)`` always gives the same value.
     """
     if nbytes < 2:
         msg = f"nbytes={nbytes}; the smallest JSON value measured is 2 bytes ([])"
         raise MeasureError(msg)
+    if kind not in KINDS:
+        msg = f"kind={kind!r}; expected one of {KINDS}"
+        raise MeasureError(msg)
     rng = random.Random(f"{seed}:{nbytes}")
+    if kind == "random":  # '"' + text + '"'
+        return base64.b64encode(rng.randbytes(nbytes))[: nbytes - 2].decode()
     out: list[Any] = []
     total, i = 2, 0  # "[]"
     pad_overhead = len(json.dumps({"pad": ""})) + 2
@@ -153,19 +165,23 @@ def default_stores(workdir: str | Path, *, urls: Mapping[str, str] | None = None
                    s3: S3Endpoint | None = None) -> dict[str, StoreConfig]:
     """Stores to measure: each database with everything inline, and each object store.
 
-    ``workdir`` holds the SQLite file and the ``file://`` objects. ``urls`` adds databases
-    (``{"postgresql": url, "mariadb": url}``), measured with every value inline; ``s3`` adds
-    an S3 object store (values offloaded, ``threshold=0``, reference rows in SQLite).
+    ``workdir`` holds the SQLite files (one for inline values, one for reference rows) and the
+    ``file://`` objects. ``urls`` adds databases (``{"postgresql": url, "mariadb": url}``),
+    measured with every value inline; ``s3`` adds an S3 object store (values offloaded,
+    ``threshold=0``, reference rows in SQLite).
     """
     wd = Path(workdir)
     sqlite = f"sqlite:///{wd / 'measure.db'}"
+    # reference rows in a file of their own: a WAL checkpoint after a large inline write
+    # would otherwise land on the next small write of the other store
+    refs = f"sqlite:///{wd / 'measure-refs.db'}"
     stores = {"sqlite": StoreConfig(url=sqlite),
-              "sqlite+file": StoreConfig(url=sqlite, object_base=f"file://{wd / 'objects'}",
+              "sqlite+file": StoreConfig(url=refs, object_base=f"file://{wd / 'objects'}",
                                          threshold=0)}
     for name, url in (urls or {}).items():
         stores[name] = StoreConfig(url=url)
     if s3 is not None:
-        stores["sqlite+s3"] = StoreConfig(url=sqlite, object_base=s3.base(f"measure-{uuid.uuid4().hex[:8]}"),
+        stores["sqlite+s3"] = StoreConfig(url=refs, object_base=s3.base(f"measure-{uuid.uuid4().hex[:8]}"),
                                           storage_options=dict(s3.storage_options), threshold=0)
     return stores
 
@@ -173,69 +189,115 @@ def default_stores(workdir: str | Path, *, urls: Mapping[str, str] | None = None
 # --- the workload ---------------------------------------------------------------------------------
 
 
-def _plan(sizes: Sequence[int], repeats: int, max_total_bytes: int) -> list[tuple[int, int]]:
+def _plan(sizes: Sequence[int], repeats: int | Mapping[int, int],
+          max_total_bytes: int) -> list[tuple[int, int]]:
     """``(size, repeats)`` per size, ascending, cutting repeats so the total fits the cap."""
     left, plan = max_total_bytes, []
     for size in sorted(set(sizes)):
-        n = min(repeats, left // size)
+        want = repeats if isinstance(repeats, int) else int(repeats.get(size, 0))
+        n = min(want, left // size)
         if n > 0:
             plan.append((size, n))
             left -= n * size
     return plan
 
 
-def _check(sizes: Sequence[int], repeats: int, ops: Sequence[str]) -> None:
+def _check(sizes: Sequence[int], repeats: int | Mapping[int, int], ops: Sequence[str],
+           kinds: Sequence[str]) -> None:
     if not sizes or any(int(s) < 2 for s in sizes):
         msg = f"sizes={tuple(sizes)}; expected byte counts ≥ 2"
         raise MeasureError(msg)
-    if repeats < 1:
-        msg = f"repeats={repeats}; expected ≥ 1"
+    counts = [repeats] if isinstance(repeats, int) else [repeats.get(int(s), 0) for s in sizes]
+    if any(int(n) < 1 for n in counts):
+        msg = f"repeats={repeats}; expected ≥ 1 (per size when a mapping)"
         raise MeasureError(msg)
     bad = [op for op in ops if op not in OPS]
     if bad or not ops or "set" not in ops:
         msg = f"ops={tuple(ops)}; expected 'set' and any of {OPS}"
         raise MeasureError(msg)
-
-
-def _drive(name: str, cfg: StoreConfig, plan: list[tuple[int, int]], seed: int,
-           ops: Sequence[str]) -> pd.DataFrame:
-    """Run the plan against one store; return its measurement rows for ``ops``."""
-    dag_id = f"xcomlab_measure_{uuid.uuid4().hex[:8]}"
-    run_id = f"seed_{seed}"
-    labels: list[tuple[int, int]] = []
-    with XComStore(cfg.replace(measure=True)) as store:
-        store.recorder.clear()
-        for size, n in plan:
-            value = value_of(size, seed)
-            for r in range(n):
-                key, task_id = f"r{r}", f"size_{size}"
-                for op in (o for o in OPS if o in ops):
-                    if op == "set":
-                        store.set(key, value, dag_id=dag_id, run_id=run_id, task_id=task_id)
-                    elif op == "get":
-                        store.get(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
-                    else:
-                        store.delete(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
-                    labels.append((size, r))
-            del value
-        frame = store.measurements()
-        store.clear(dag_id=dag_id)  # leave nothing behind (objects included)
-    # purges inside set/delete record their own rows before the operation's row: drop them
-    frame = frame[frame["op"].isin(list(ops))].reset_index(drop=True)
-    if len(frame) != len(labels):
-        msg = f"store {name!r} recorded {len(frame)} operations, expected {len(labels)}"
+    if not kinds or any(k not in KINDS for k in kinds) or len(set(kinds)) != len(kinds):
+        msg = f"kinds={tuple(kinds)}; expected distinct values among {KINDS}"
         raise MeasureError(msg)
-    frame.insert(0, "store", name)
-    frame["size"] = [s for s, _ in labels]
-    frame["repeat"] = [r for _, r in labels]
-    return frame
+
+
+@dataclass
+class _Probe:
+    """One open store, its XCom ids (a dag_id of its own) and the labels of the operations it ran."""
+
+    name: str
+    store: XComStore
+    ids: dict[str, str]
+    labels: list[tuple[int, str, int]]
+
+    def once(self, value: Any, size: int, kind: str, r: int, ops: Sequence[str]) -> None:
+        key, task_id = f"r{r}", f"{kind}_{size}"
+        dag_id, run_id = self.ids["dag_id"], self.ids["run_id"]
+        for op in (o for o in OPS if o in ops):
+            if op == "set":
+                self.store.set(key, value, dag_id=dag_id, run_id=run_id, task_id=task_id)
+            elif op == "get":
+                self.store.get(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
+            else:
+                self.store.delete(key, dag_id=dag_id, run_id=run_id, task_id=task_id)
+            self.labels.append((size, kind, r))
+
+    def frame(self, ops: Sequence[str]) -> pd.DataFrame:
+        frame = self.store.measurements()
+        self.store.clear(dag_id=self.ids["dag_id"])  # leave nothing behind (objects included)
+        # purges inside set/delete record their own rows before the operation's row: drop them
+        frame = frame[frame["op"].isin(list(ops))].reset_index(drop=True)
+        if len(frame) != len(self.labels):
+            msg = f"store {self.name!r} recorded {len(frame)} operations, expected {len(self.labels)}"
+            raise MeasureError(msg)
+        frame.insert(0, "store", self.name)
+        frame["size"] = [s for s, _, _ in self.labels]
+        frame["kind"] = [k for _, k, _ in self.labels]
+        frame["repeat"] = [r for _, _, r in self.labels]
+        return frame
+
+
+def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed: int,
+           ops: Sequence[str], kinds: Sequence[str]) -> pd.DataFrame:
+    """Run the plan against every store, interleaved; return their measurement rows for ``ops``.
+
+    Repeat ``r`` runs every (size, kind) on every store before repeat ``r + 1`` starts, the
+    store order rotating and the (size, kind) order shuffled (seeded), so a burst of load
+    from elsewhere on the machine falls on one repeat of everything — which the medians over
+    repeats discard — rather than on every repeat of one size or one store, and no size
+    always follows the largest (whose cleanup, e.g. a WAL checkpoint, lands on the next). Values are built once and kept for the whole run. Each
+    store writes under a dag_id of its own, so stores may share a database table.
+    """
+    tag = uuid.uuid4().hex[:8]
+    with ExitStack() as stack:
+        probes = [_Probe(name, stack.enter_context(XComStore(cfg.replace(measure=True))),
+                         {"dag_id": f"xcomlab_measure_{tag}_{i}", "run_id": f"seed_{seed}"}, [])
+                  for i, (name, cfg) in enumerate(configs.items())]
+        for p in probes:  # warm up (connection, table, object-store client), unrecorded
+            p.once(value_of(100, seed), 100, "records", -1, ("set", "get", "delete"))
+            p.labels.clear()
+            p.store.recorder.clear()
+        values = {(size, kind): value_of(size, seed, kind) for size, _ in plan for kind in kinds}
+        order = random.Random(seed)
+        for r in range(max((n for _, n in plan), default=0)):
+            todo = [(s, k) for s, n in plan if r < n for k in kinds]
+            if r:  # the first repeat ascends (a cap-cut plan fails early); later ones are shuffled
+                order.shuffle(todo)
+            for i, (size, kind) in enumerate(todo):
+                turn = (r + i) % len(probes)
+                for p in probes[turn:] + probes[:turn]:
+                    p.once(values[(size, kind)], size, kind, r, ops)
+        values.clear()
+        return pd.concat([p.frame(ops) for p in probes], ignore_index=True)
 
 
 def run(stores: Mapping[str, StoreConfig] | None = None, *,
-        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int = 5, rng: RNG = 0,
-        ops: Sequence[str] = ("set", "get"),
+        sizes: Sequence[int] = DEFAULT_SIZES, repeats: int | Mapping[int, int] = 5, rng: RNG = 0,
+        ops: Sequence[str] = ("set", "get"), kinds: Sequence[str] = ("records",),
         max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES) -> pd.DataFrame:
     """Write and read values of each size against each store; return the measurements.
+
+    Stores, sizes and kinds are driven interleaved: repeat ``r`` of everything runs before
+    repeat ``r + 1``, so load from other processes spreads over all of them.
 
     Parameters
     ----------
@@ -245,14 +307,18 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
     sizes
         Serialized sizes in bytes (JSON text); values come from :func:`value_of`.
     repeats
-        Operations per size and op (different keys, same value).
+        Operations per size, kind and op (different keys, same value); a mapping gives
+        each size its own count (small sizes are cheap to repeat and noisy).
     rng
         Seed or generator of the values (recorded as ``attrs["seed"]``).
     ops
         Among ``set``, ``get``, ``delete``; each repeat runs them in that order.
+    kinds
+        Kinds of value among :data:`KINDS` (compressible records, incompressible random text).
     max_total_bytes
-        Cap on the JSON bytes written per store: the largest sizes get fewer repeats, and a
-        size that does not fit once is skipped (listed in ``frame.attrs["skipped_sizes"]``).
+        Cap on the JSON bytes written per store, shared equally by the kinds: the largest
+        sizes get fewer repeats, and a size that does not fit once is skipped (listed in
+        ``frame.attrs["skipped_sizes"]``).
 
     Returns
     -------
@@ -260,18 +326,17 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
         One row per operation: ``store`` then the columns of
         :meth:`XComStore.measurements` (``op, tier, dialect, protocol, codec, bytes_in,
         bytes_stored, serialize_s, compress_s, encrypt_s, object_s, db_s, total_s, ok`` …),
-        then ``size`` (the requested size) and ``repeat``.
+        then ``size`` (the requested size), ``kind`` and ``repeat``.
     """
-    _check(sizes, repeats, ops)
+    _check(sizes, repeats, ops, kinds)
     seed = seed_of(rng)
-    plan = _plan([int(s) for s in sizes], repeats, max_total_bytes)
+    plan = _plan([int(s) for s in sizes], repeats, max_total_bytes // len(kinds))
     with tempfile.TemporaryDirectory(prefix="xcomlab-measure-") as tmp:
         configs = dict(stores) if stores is not None else default_stores(tmp)
         if not configs:
             msg = "stores is empty; pass {name: StoreConfig} or None for the defaults"
             raise MeasureError(msg)
-        frames = [_drive(name, cfg, plan, seed, ops) for name, cfg in configs.items()]
-    out = pd.concat(frames, ignore_index=True)
+        out = _drive(configs, plan, seed, ops, kinds)
     out.attrs["skipped_sizes"] = sorted(set(sizes) - {s for s, _ in plan})
     out.attrs["seed"] = seed
     return out

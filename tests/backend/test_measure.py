@@ -56,8 +56,8 @@ def test_run_memory_objects_and_the_latency_fit(tmp_path: Path) -> None:
               "db": StoreConfig(url=url)}
     df = xm.run(stores, sizes=SIZES, repeats=3)
     result = LatencyModel().fit(df)
-    # the memory protocol is fitted as "file"; the DB tier as the sqlite dialect
-    assert set(result.fits_.index) == {("push", "file"), ("pull", "file"),
+    # the memory protocol is fitted as "memory"; the DB tier as the sqlite dialect
+    assert set(result.fits_.index) == {("push", "memory"), ("pull", "memory"),
                                       ("push", "sqlite"), ("pull", "sqlite")}
     assert (result.fits_["n"] == len(SIZES) * 3).all()
     pred = result.predict("push", "sqlite", [1_000, 100_000], airflow3=False)
@@ -107,3 +107,33 @@ def test_moto_server_and_s3_store(tmp_path: Path) -> None:
     assert set(df["protocol"]) == {"s3"} and set(df["tier"]) == {"object"}
     assert s3_options(s3.endpoint)["client_kwargs"] == s3.storage_options["client_kwargs"]
     assert set(LatencyModel().fit(df).fits_.index.get_level_values("backend")) == {"s3"}
+
+
+def test_random_values_are_sized_and_incompressible() -> None:
+    zstd = pytest.importorskip("zstandard")
+    for n in (2, 3, 100, 10_001):
+        assert len(json.dumps(xm.value_of(n, seed=4, kind="random")).encode()) == n
+    assert xm.value_of(500, kind="random") == xm.value_of(500, kind="random")
+    raw = json.dumps(xm.value_of(200_000, kind="random")).encode()
+    ratio = len(zstd.ZstdCompressor().compress(raw)) / len(raw)
+    assert 0.7 < ratio < 0.8  # base64: 6 bits of entropy per 8-bit character
+    with pytest.raises(xm.MeasureError, match="kind"):
+        xm.value_of(100, kind="zeros")
+
+
+def test_run_interleaves_stores_and_kinds(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    stores = {"a": StoreConfig(url=url), "b": StoreConfig(url=url, object_base=f"file://{tmp_path / 'o'}",
+                                                          threshold=0)}
+    df = xm.run(stores, sizes=(100, 5_000), repeats=3, kinds=xm.KINDS)
+    assert len(df) == 2 * 2 * 2 * 3 * 2
+    assert set(df["kind"]) == set(xm.KINDS)
+    sets = df[df["op"] == "set"]
+    assert (sets["bytes_in"] == sets["size"]).all()
+    big = sets[(sets["store"] == "b") & (sets["size"] == 5_000)].groupby("kind")["bytes_stored"].median()
+    assert big["records"] < 0.5 * big["random"]  # compressible vs not, through the same zstd
+    # interleaved: the stores alternate within one (size, kind); each repeat starts with another
+    first = sets.sort_values("at").groupby(["size", "kind", "repeat"])["store"].first()
+    assert set(first) == {"a", "b"}
+    with pytest.raises(xm.MeasureError, match="kinds"):
+        xm.run(stores, kinds=("records", "records"))

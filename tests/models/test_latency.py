@@ -317,7 +317,7 @@ def test_the_fitted_model_contract() -> None:
         with pytest.raises(NotFittedError, match=r"call \.fit\(measurements\)"):
             call()
     assert m.fit() is m
-    assert repr(m) == "LatencyModel(fitted on the documented defaults (docs/latency.md); metadata=sqlite)"
+    assert repr(m) == "LatencyModel(fitted on the defaults (docs/latency.md#calibration); metadata=sqlite)"
     assert isinstance(m.summary(), pd.DataFrame) and m.fits_.empty
     measured = _synthetic(np.random.default_rng(1), {("push", "s3"): (0.02, 1e-8)}, sigma=0.2)
     assert m.fit(measured) is m

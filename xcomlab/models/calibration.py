@@ -6,19 +6,44 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from xcomlab.errors import SchemaMismatchError
-from xcomlab.models.latency_params import BACKENDS, CODECS, CodecSpeeds, LatencyParams
+from xcomlab.models.latency_params import (
+    BACKENDS,
+    CODECS,
+    DOCUMENTED_PARAMS,
+    LARGE_VALUE_BYTES,
+    CodecSpeeds,
+    LatencyParams,
+)
 
-__all__ = ["Calibration", "calibrate"]
+__all__ = ["CALIBRATION_COLUMNS", "DEFAULT_CALIBRATION", "DEFAULT_PARAMS", "NETWORKED", "Calibration", "CalibrationData",
+           "calibrate", "calibration_frame", "default_codecs", "default_params", "load_default_calibration"]
+
+#: The kind of value the defaults are fitted on: JSON records, typical task output.
+DEFAULT_KIND: Final = "records"
+#: Client/server databases: measured on loopback, used across a data-centre network (the
+#: documented RTT per statement and per-stream transfer are added back, docs/latency.md#calibration).
+NETWORKED: Final = ("postgresql", "mysql")
+
+#: The committed calibration measurements (``python -m benchmarks.calibrate`` rewrites them).
+DEFAULT_CALIBRATION: Final = Path(str(resources.files("xcomlab").joinpath("data/latency_calibration.csv")))
+#: Columns of the calibration CSV: the measurement frame's, with the model ``backend`` per store.
+CALIBRATION_COLUMNS: Final = ["store", "backend", "kind", "op", "tier", "codec", "size", "repeat",
+                              "bytes_in", "bytes_stored", "serialize_s", "compress_s", "encrypt_s",
+                              "object_s", "db_s", "total_s"]
 
 _ALIASES: Final = {"postgres": "postgresql", "postgresql+psycopg": "postgresql", "pg": "postgresql",
-                   "mariadb": "mysql", "mysql+pymysql": "mysql", "memory": "file", "local": "file",
+                   "mariadb": "mysql", "mysql+pymysql": "mysql", "local": "file",
                    "gs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure", "s3a": "s3"}
 _OPS: Final = {"set": "push", "push": "push", "put": "push", "encode": "push",
                "get": "pull", "pull": "pull", "decode": "pull"}
@@ -37,13 +62,163 @@ class Calibration:
     measurements: int
 
 
+@dataclass(frozen=True)
+class CalibrationData:
+    """Calibration measurements and what they were measured on.
+
+    ``frame`` has :data:`CALIBRATION_COLUMNS` (one row per set/get); ``meta`` the CSV's
+    ``# key: value`` header (date, machine, versions, load, repeats).
+    """
+
+    frame: pd.DataFrame
+    meta: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+
+    def split(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(fit set, held-out set): odd repeats fit, even repeats are held out."""
+        odd = self.frame["repeat"].astype(int) % 2 == 1
+        return self.frame[odd], self.frame[~odd]
+
+    def __repr__(self) -> str:
+        return (f"CalibrationData({len(self.frame)} operations, {self.meta.get('date', '?')}, "
+                f"{self.meta.get('machine', '?')})")
+
+
+def calibration_frame(measurements: pd.DataFrame, backend_of_store: Mapping[str, str]) -> pd.DataFrame:
+    """A :func:`xcomlab.measure.run` frame as calibration rows (:data:`CALIBRATION_COLUMNS`).
+
+    Keeps the successful operations, names each store's model backend (``backend_of_store``,
+    e.g. ``{"sqlite": "sqlite", "sqlite+file": "file"}``) and gives every get the sizes and
+    codec of the set it read (same store, kind, size and repeat). A store missing from the
+    mapping is an error.
+    """
+    missing = sorted(set(measurements["store"]) - set(backend_of_store))
+    if missing:
+        msg = f"stores {missing} have no backend in backend_of_store={dict(backend_of_store)}"
+        raise SchemaMismatchError(msg)
+    out = measurements[measurements["ok"].astype(bool)].copy() if "ok" in measurements else measurements.copy()
+    if "kind" not in out:
+        out["kind"] = DEFAULT_KIND
+    out["backend"] = out["store"].map(backend_of_store)
+    at = ["store", "kind", "size", "repeat"]
+    sets = out[out["op"] == "set"].drop_duplicates(at).set_index(at)[["bytes_in", "bytes_stored"]]
+    gets = out["op"] == "get"
+    known = sets.reindex(pd.MultiIndex.from_frame(out.loc[gets, at]))
+    out.loc[gets, "bytes_in"] = known["bytes_in"].to_numpy()
+    out.loc[gets, "bytes_stored"] = known["bytes_stored"].to_numpy()
+    out["codec"] = out.groupby(at)["codec"].transform("first")
+    return out[CALIBRATION_COLUMNS].reset_index(drop=True)
+
+
+def load_default_calibration(path: str | Path | None = None) -> CalibrationData:
+    """The committed latency calibration (or the CSV at ``path``), with its header.
+
+    Raises
+    ------
+    SchemaMismatchError
+        When the file lacks a column of :data:`CALIBRATION_COLUMNS`.
+    """
+    where = Path(path) if path is not None else DEFAULT_CALIBRATION
+    meta: dict[str, str] = {}
+    with where.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            key, _, value = line[1:].partition(":")
+            meta[key.strip()] = value.strip()
+    frame = pd.read_csv(where, comment="#")
+    missing = [c for c in CALIBRATION_COLUMNS if c not in frame.columns]
+    if missing:
+        msg = f"{where}: calibration CSV lacks columns {missing}; expected {CALIBRATION_COLUMNS}"
+        raise SchemaMismatchError(msg)
+    return CalibrationData(frame, meta, str(where))
+
+
+@lru_cache(maxsize=1)
+def _default_fit() -> tuple[Calibration, CodecSpeeds, str]:
+    data = load_default_calibration()
+    fit, _ = data.split()
+    records = fit[fit["kind"] == DEFAULT_KIND]
+    cal = calibrate(records if len(records) else fit, dict(DOCUMENTED_PARAMS), CodecSpeeds())
+    return cal, cal.codecs, f"{data.meta.get('date', '?')}, {data.meta.get('machine', '?')}"
+
+
+def default_params() -> dict[str, LatencyParams]:
+    """The documented parameters with every backend measured in the committed calibration fitted
+    (on its JSON-records values, :data:`DEFAULT_KIND`, and the fit half of the repeats).
+
+    SQLite, local files, ``memory://`` and the loopback S3 stand-in (``s3local``) take the
+    fitted store steps as they are [L]. PostgreSQL and MariaDB (``mysql``) take the fitted
+    server side — statements, commit, per-byte write/read, measured on loopback — and keep the
+    documented same-data-centre RTT per statement and per-stream transfer rate, which a
+    loopback cannot measure ([S]/[P], docs/latency.md#db-round-trips). Cloud object stores
+    keep their documented figures.
+    """
+    cal, _, where = _default_fit()
+    out = dict(DOCUMENTED_PARAMS)
+    for name, p in cal.params.items():
+        source = f"fitted on the committed calibration [L] ({where}; docs/latency.md#calibration)"
+        if name in NETWORKED:
+            doc = DOCUMENTED_PARAMS[name]
+            p = replace(p, rtt_s=doc.rtt_s, push_requests=doc.push_requests, pull_requests=doc.pull_requests,
+                        push_server_s=p.push_server_s / doc.push_requests,
+                        pull_server_s=p.pull_server_s / doc.pull_requests,
+                        transfer_s_per_byte=doc.transfer_s_per_byte,
+                        source=f"{source}; + same-DC RTT {doc.rtt_s * 1e3:g} ms per statement and "
+                               "network transfer [S/P], docs/latency.md#db-round-trips")
+        else:
+            p = replace(p, source=source)
+        out[name] = p
+    return out
+
+
+def default_codecs() -> CodecSpeeds:
+    """Codec speeds (JSON, zstd, Fernet) fitted with :func:`default_params` [L];
+    gzip, never measured there, keeps its documented speed."""
+    return _default_fit()[1]
+
+
+class _Calibrated(Mapping[str, LatencyParams]):
+    """:data:`DOCUMENTED_PARAMS` with the locally measurable backends fitted from the committed
+    calibration (:func:`default_params`), loaded on first use so importing xcomlab reads no CSV."""
+
+    def __init__(self) -> None:
+        self._params: dict[str, LatencyParams] | None = None
+
+    def _load(self) -> dict[str, LatencyParams]:
+        if self._params is None:
+            self._params = default_params()
+        return self._params
+
+    def __getitem__(self, name: str) -> LatencyParams:
+        return self._load()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __repr__(self) -> str:
+        return f"DEFAULT_PARAMS({self._load()!r})"
+
+
+#: The defaults every model starts from: measured here where a backend runs on this machine
+#: (SQLite, PostgreSQL and MariaDB on loopback, local files, memory, moto S3 on loopback — see
+#: docs/latency.md#calibration), documented figures for the cloud (S3, GCS, Azure, S3 Express)
+#: and for the network between a worker and its database.
+DEFAULT_PARAMS: Final[Mapping[str, LatencyParams]] = _Calibrated()
+
+
 def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], codecs: CodecSpeeds) -> Calibration:
     """Fit the store step of each measured (op, backend) and the codec speeds.
 
-    Per (op, backend), the store step ``db_s`` (DB tier) or ``object_s`` (object tier) —
-    or, without phase columns, ``seconds`` minus the codec phases present — is fitted as
-    ``a + b·bytes_stored`` (``a`` is the mean fixed time; the parameters keep the median
-    ``a·exp(−σ²/2)``, σ from the residuals' log spread). Codec speeds are fitted from
+    Per (op, backend), the store step — ``seconds`` minus the codec phases present (and, on
+    the object tier, minus the reference row's ``db_s``); without ``seconds``, ``db_s`` (DB
+    tier) or ``object_s`` (object tier) — is fitted as
+    ``a + b·bytes_stored + c·max(bytes_stored − LARGE_VALUE_BYTES, 0)`` (``c`` only when sizes
+    above and below the knee were measured); the parameters keep the median of the fixed
+    part (σ from the residuals' log spread). Codec speeds are fitted from
     ``serialize_s``, ``compress_s`` and ``encrypt_s`` when present. Calibrated parameters
     put ``a`` in the server time (one request, no separate RTT/commit) and ``b`` in the
     per-byte cost; backends not measured keep their ``priors``.
@@ -54,18 +229,21 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
                f"{sorted(_OPS)} and a backend in {list(BACKENDS)} (or an alias such as 'memory')")
         raise SchemaMismatchError(msg)
     notes: list[str] = []
+    fitted_codecs = _fit_codecs(m, codecs, notes)
+    m = _db_reads_without_decode(m, fitted_codecs)
     rows, resid = [], []
-    fitted: dict[tuple[str, str], tuple[float, float, float]] = {}
+    fitted: dict[tuple[str, str], tuple[float, float, float, float]] = {}
     for (op, backend), g in m.groupby(["op", "backend"], sort=True):
         x, y = g["bytes"].to_numpy(), g["storage_s"].to_numpy()
-        a, b = _linear(x, y)
-        yhat = a + b * x
+        a, b, c = _step_line(x, y)
+        yhat = a + b * x + c * np.maximum(x - LARGE_VALUE_BYTES, 0.0)
         sig = _sigma(y, a, yhat)
-        fitted[(str(op), str(backend))] = (a, b, sig)
+        a50 = _fixed_p50(y, yhat - a, a)
+        fitted[(str(op), str(backend))] = (a50, b, c, sig)
         res = y - yhat
         ss = float(((y - y.mean()) ** 2).sum())
         rows.append({"op": op, "backend": backend, "n": len(g), "intercept_s": a,
-                     "slope_s_per_byte": b,
+                     "fixed_p50_s": a50, "slope_s_per_byte": b, "large_slope_s_per_byte": c,
                      "r2": 1 - float((res**2).sum()) / ss if ss > 0 else float("nan"),
                      "sigma": sig, "resid_p50_s": float(np.quantile(res, 0.5)),
                      "resid_p90_s": float(np.quantile(res, 0.9)),
@@ -74,7 +252,7 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
                                    "predicted_s": yhat, "residual_s": res}))
     params = {b: _calibrated(priors[b], {op: v for (op, bb), v in fitted.items() if bb == b})
               for b in sorted({bb for _, bb in fitted})}
-    return Calibration(params, _fit_codecs(m, codecs, notes), pd.DataFrame(rows).set_index(["op", "backend"]),
+    return Calibration(params, fitted_codecs, pd.DataFrame(rows).set_index(["op", "backend"]),
                        pd.concat(resid, ignore_index=True), notes, len(m))
 
 
@@ -111,9 +289,17 @@ def _normalise(measurements: pd.DataFrame) -> pd.DataFrame:
         out[col] = m[col].astype("float64") if col in m else np.nan
     if "compression" in m:
         out["compression"] = m["compression"].fillna("none").astype(str).replace("", "none")
-    storage = np.where(out["tier"] == "object", out["object_s"], out["db_s"])
+    # which rows were encrypted (the codec chain says so); without a chain, any row may be
+    chain = m["codec"].fillna("").astype(str) if "codec" in m else pd.Series("fernet", index=m.index)
+    out["encrypted"] = chain.str.contains("fernet")
+    # the store step: the whole operation minus the client-side codec phases — time outside
+    # every phase (checksums, copies) included — minus, on the object tier, the reference row
+    # (the model adds that from the metadata DB's own fit); the phase alone without a total
+    obj = out["tier"] == "object"
     rest = out["seconds"] - out[["serialize_s", "compress_s", "encrypt_s"]].fillna(0).sum(axis=1)
-    out["storage_s"] = pd.Series(storage, index=m.index).fillna(rest)
+    rest = rest - out["db_s"].where(obj, 0.0).fillna(0.0)
+    phase = pd.Series(np.where(obj, out["object_s"], out["db_s"]), index=m.index)
+    out["storage_s"] = rest.fillna(phase)
     return out[out["op"].notna() & out["storage_s"].notna() & out["backend"].isin(list(BACKENDS))]
 
 
@@ -157,35 +343,63 @@ def _labels(m: pd.DataFrame, tier: pd.Series) -> pd.Series:
 
 
 def _linear(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Robust least squares ``y ≈ a + b·x`` on relative residuals, with a, b ≥ 0.
+    """Robust least squares ``y ≈ a + b·x`` on relative residuals, with a, b ≥ 0 (see :func:`_robust`)."""
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float(max(np.median(y), 0.0)), 0.0
+    a, b = _robust(np.column_stack([np.ones_like(x, dtype="float64"), x]), y)
+    return a, b
+
+
+def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """``y ≈ a + b·x + c·max(x − LARGE_VALUE_BYTES, 0)``: a store step, whose per-byte cost
+    rises for values larger than the CPU caches and the allocator's reuse (fresh pages for
+    every buffer); ``c = 0`` unless sizes on both sides of the knee were measured."""
+    sizes = np.unique(x)
+    if (sizes > LARGE_VALUE_BYTES).sum() < 1 or (sizes <= LARGE_VALUE_BYTES).sum() < 2:
+        return (*_linear(x, y), 0.0)
+    hinge = np.maximum(x - LARGE_VALUE_BYTES, 0.0)
+    a, b, c = _robust(np.column_stack([np.ones_like(x, dtype="float64"), x, hinge]), y)
+    return a, b, c
+
+
+def _robust(design: np.ndarray, y: np.ndarray) -> list[float]:
+    """Non-negative robust least squares of ``y`` on the columns of ``design``.
 
     Timings span orders of magnitude, so residuals are taken relative to the fitted time
     (a 1 ms miss matters at 2 ms, not at 2 s), with Huber weights (k = 1.345 robust standard
-    deviations, iteratively reweighted) so a few fsync or GC stalls do not tilt the line.
+    deviations, iteratively reweighted) so a few fsync or GC stalls do not tilt the line. A
+    coefficient that comes out negative is fixed at 0 and the rest refitted.
     """
-    if len(x) < 2 or np.ptp(x) == 0:
-        return float(max(np.median(y), 0.0)), 0.0
     floor = max(float(np.median(np.abs(y))) * 1e-3, 1e-12)
-    huber = np.ones_like(y)
-    b, a = np.polyfit(x, y, 1, w=1.0 / np.maximum(np.abs(y), floor))
+    active = np.ones(design.shape[1], dtype=bool)
+    coef = np.zeros(design.shape[1])
+    weights = 1.0 / np.maximum(np.abs(y), floor)
     for _ in range(50):
-        fitted = np.maximum(a + b * x, floor)
+        while True:
+            sol, *_ = np.linalg.lstsq(design[:, active] * weights[:, None], y * weights, rcond=None)
+            if (sol >= 0).all() or active.sum() == 1:
+                break
+            active[np.flatnonzero(active)[int(np.argmin(sol))]] = False
+        new = np.zeros_like(coef)
+        new[active] = np.maximum(sol, 0.0)
+        done = np.allclose(new, coef, rtol=1e-6, atol=0)
+        coef = new
+        fitted = np.maximum(design @ coef, floor)
         r = (y - fitted) / fitted
         scale = 1.4826 * float(np.median(np.abs(r - np.median(r))))
-        if scale <= 0:
+        if done or scale <= 0:
             break
         huber = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(r), 1e-300))
-        b_new, a_new = np.polyfit(x, y, 1, w=np.sqrt(huber) / fitted)
-        done = np.isclose(a_new, a, rtol=1e-6, atol=0) and np.isclose(b_new, b, rtol=1e-6, atol=0)
-        a, b = a_new, b_new
-        if done:
-            break
-    w = huber / np.maximum(a + b * x, floor) ** 2
-    if b < 0:
-        return float(max(np.average(y, weights=w), 0.0)), 0.0
-    if a < 0:
-        return 0.0, float(max((w * x) @ y / ((w * x) @ x), 0.0))
-    return float(a), float(b)
+        weights = np.sqrt(huber) / fitted
+    return [float(v) for v in coef]
+
+
+def _fixed_p50(y: np.ndarray, per_byte: np.ndarray, fixed: float) -> float:
+    """The median of the fixed part: ``median(y − per-byte part)`` over the operations where the
+    fixed part dominates (else all). The line's intercept is a robust mean; a p50 needs the median."""
+    use = fixed >= per_byte
+    rest = (y - per_byte)[use] if use.sum() >= 5 else y - per_byte
+    return float(max(np.median(rest), 0.0))
 
 
 def _sigma(y: np.ndarray, fixed: float, yhat: np.ndarray) -> float:
@@ -199,16 +413,15 @@ def _sigma(y: np.ndarray, fixed: float, yhat: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
-def _calibrated(p: LatencyParams, ops: dict[str, tuple[float, float, float]]) -> LatencyParams:
+def _calibrated(p: LatencyParams, ops: dict[str, tuple[float, float, float, float]]) -> LatencyParams:
     """Replace a backend's store step by the fitted lines (unmeasured ops keep their default)."""
-    sig = float(np.mean([v[2] for v in ops.values()]))
-    # least squares gives the mean fixed time; the parameters hold the median: ÷ exp(σ²/2)
-    ops = {op: (a * float(np.exp(-s * s / 2)), b, s) for op, (a, b, s) in ops.items()}
-    push = ops.get("push", (p.fixed_s("push"), p.per_byte_s("push"), p.sigma))
-    pull = ops.get("pull", (p.fixed_s("pull"), p.per_byte_s("pull"), p.sigma))
+    sig = float(np.mean([v[3] for v in ops.values()]))
+    push = ops.get("push", (p.fixed_s("push"), p.per_byte_s("push"), p.large_push_s_per_byte, p.sigma))
+    pull = ops.get("pull", (p.fixed_s("pull"), p.per_byte_s("pull"), p.large_pull_s_per_byte, p.sigma))
     return replace(p, rtt_s=0.0, commit_s=0.0, push_requests=1, pull_requests=1,
                    push_server_s=push[0], pull_server_s=pull[0], transfer_s_per_byte=0.0,
-                   write_s_per_byte=push[1], read_s_per_byte=pull[1], sigma=sig,
+                   write_s_per_byte=push[1], read_s_per_byte=pull[1],
+                   large_push_s_per_byte=push[2], large_pull_s_per_byte=pull[2], sigma=sig,
                    source=f"fitted ({', '.join(sorted(ops))})")
 
 
@@ -216,6 +429,22 @@ def _slope(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float] | None:
     d = frame[[x, y]].dropna()
     d = d[d[y] > 0]
     return _linear(d[x].to_numpy(), d[y].to_numpy()) if len(d) >= 3 else None
+
+
+def _db_reads_without_decode(m: pd.DataFrame, codecs: CodecSpeeds) -> pd.DataFrame:
+    """DB-tier reads: the store step without the JSON parse the model adds as deserialization.
+
+    A JSON column is parsed by the driver inside the database phase, so a DB-tier read's
+    ``serialize_s`` holds only what follows; the model composes every pull as store step +
+    ``bytes_in × deserialize_s_per_byte``. The step fitted is therefore the read minus that
+    modelled decode (not minus the partial ``serialize_s``), never below 1 % of the read.
+    """
+    if m["serialize_s"].isna().all() or m["seconds"].isna().all():
+        return m
+    db_pull = (m["op"] == "pull") & (m["tier"] == "db")
+    rest = m["seconds"] - m[["compress_s", "encrypt_s"]].fillna(0).sum(axis=1)
+    step = (rest - m["bytes_in"] * codecs.deserialize_s_per_byte).clip(lower=0.01 * m["seconds"])
+    return m.assign(storage_s=m["storage_s"].where(~db_pull | step.isna(), step))
 
 
 def _fit_codecs(m: pd.DataFrame, codecs: CodecSpeeds, notes: list[str]) -> CodecSpeeds:
@@ -227,8 +456,13 @@ def _fit_codecs(m: pd.DataFrame, codecs: CodecSpeeds, notes: list[str]) -> Codec
         return replace(out, serialize_s_per_byte=0.0, deserialize_s_per_byte=0.0)
     if (f := _slope(push, "bytes_in", "serialize_s")) is not None:
         out = replace(out, serialize_s_per_byte=f[1])
-    if (f := _slope(pull, "bytes_in", "serialize_s")) is not None:
+    # the whole JSON parse shows in serialize_s only where the store reads text (object tier);
+    # on the DB tier the driver parses inside the database phase
+    parsed = pull[pull["tier"] == "object"] if (pull["tier"] == "object").sum() >= 3 else pull
+    if (f := _slope(parsed, "bytes_in", "serialize_s")) is not None:
         out = replace(out, deserialize_s_per_byte=f[1])
+    # the Fernet phase only where a value was encrypted (elsewhere it times a no-op)
+    push, pull = push[push["encrypted"]], pull[pull["encrypted"]]
     if (f := _slope(push, "bytes", "encrypt_s")) is not None:
         out = replace(out, encrypt_call_s=f[0], encrypt_s_per_byte=f[1])
     if (f := _slope(pull, "bytes", "encrypt_s")) is not None:

@@ -10,10 +10,12 @@ Fixed costs carry a lognormal tail (median = the documented figure, shape ``sigm
 per-byte costs are deterministic. Sums of several fixed costs (fan-in, several requests)
 are approximated by one lognormal with the same mean and variance (Fenton–Wilkinson).
 
-The defaults (:mod:`xcomlab.models.latency_params`) name their sources; a model follows
-the fitted-model contract: ``LatencyModel(...)`` stores priors only, ``fit(measurements)``
+The defaults (:data:`~xcomlab.models.calibration.DEFAULT_PARAMS`) name their sources:
+fitted on the committed calibration where a backend runs on one machine, documented figures
+for the network and the cloud (docs/latency.md#calibration). A model follows the
+fitted-model contract: ``LatencyModel(...)`` stores priors only, ``fit(measurements)``
 calibrates them (:mod:`xcomlab.models.calibration`) and returns the model, ``fit()`` with
-no measurements adopts the documented defaults; fitted attributes end in ``_``.
+no measurements adopts the defaults; fitted attributes end in ``_``.
 """
 
 from __future__ import annotations
@@ -28,12 +30,11 @@ import pandas as pd
 
 from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import NotFittedError, ParameterError
-from xcomlab.models.calibration import calibrate
+from xcomlab.models.calibration import DEFAULT_PARAMS, calibrate, default_codecs
 from xcomlab.models.latency_params import (
     BACKENDS,
     CODECS,
     DB_BACKENDS,
-    DEFAULT_PARAMS,
     OBJECT_BACKENDS,
     STREAM_BYTES_PER_S,
     ApiHop,
@@ -51,7 +52,7 @@ __all__ = ["BACKENDS", "CODECS", "DB_BACKENDS", "DEFAULT_PARAMS", "OBJECT_BACKEN
 
 Op = Literal["push", "pull"]
 #: What a model fitted on no measurements says it was fitted on.
-DEFAULTS_SOURCE = "the documented defaults (docs/latency.md)"
+DEFAULTS_SOURCE = "the defaults (docs/latency.md#calibration)"
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,12 @@ class LatencyModel:
     codecs_ : CodecSpeeds
         Codec speeds after :meth:`fit`.
     fits_ : pandas.DataFrame
-        One row per measured (op, backend): ``n, intercept_s, slope_s_per_byte, r2, sigma``
-        and residual quantiles ``resid_p50_s, resid_p90_s, resid_p99_s`` (empty when fitted
-        on no measurements).
+        One row per measured (op, backend): ``n, intercept_s`` (the fitted line's),
+        ``fixed_p50_s`` (the median fixed time the parameters keep), ``slope_s_per_byte``,
+        ``large_slope_s_per_byte`` (extra per byte beyond
+        :data:`~xcomlab.models.latency_params.LARGE_VALUE_BYTES`), ``r2, sigma`` and residual
+        quantiles ``resid_p50_s, resid_p90_s, resid_p99_s`` (empty when fitted on no
+        measurements).
     residuals_ : pandas.DataFrame
         One row per measurement used: ``op, backend, bytes, seconds, predicted_s, residual_s``.
     notes_ : list of str
@@ -142,7 +146,7 @@ class LatencyModel:
             When the frame has none of the columns or rows a fit needs.
         """
         priors = {**DEFAULT_PARAMS, **(self.params or {})}
-        codecs = self.codecs or CodecSpeeds()
+        codecs = self.codecs or default_codecs()
         if measurements is None:
             self.params_, self.codecs_ = priors, codecs
             self.fits_, self.residuals_, self.notes_ = pd.DataFrame(), pd.DataFrame(), []
@@ -207,14 +211,14 @@ class LatencyModel:
         # the metadata-DB part (the value itself, or the reference row)
         db_calls = 1.0 if batched else float(fan_in)
         terms.append((db.fixed_s(op), db.sigma, db_calls))
-        linear = linear + db.per_byte_s(op) * db_bytes
+        linear = linear + db.bytes_s(op, db_bytes)
         if airflow3:
             api = self.api or ApiHop()
             terms.append((api.rtt_s + api.server_s, api.sigma, db_calls))
             linear = linear + api.per_byte_s * db_bytes
         if is_object:  # one object request per value, batched or not (docs/airflow-xcom.md#mapping: per-element GET)
             terms.append((p.fixed_s(op), p.sigma, float(fan_in)))
-            linear = linear + p.per_byte_s(op) * stored
+            linear = linear + p.bytes_s(op, stored)
         return _Parts(terms, linear * fan_in)
 
     def _codec_s(self, op: Op, n: np.ndarray, codec: str, ratio: float | None,

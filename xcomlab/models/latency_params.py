@@ -3,7 +3,9 @@
 Every default names its source in ``docs/latency.md`` (section and row) with its date;
 tags (docs/methods.md#tags): [P] primary, [S] secondary, [D] derived, [L] measured in this
 sandbox, [A] an assumption of ours — calibrate them with :meth:`LatencyModel.fit
-<xcomlab.models.latency.LatencyModel.fit>`.
+<xcomlab.models.latency.LatencyModel.fit>`. :data:`DOCUMENTED_PARAMS` holds them; the defaults
+a model starts from (:data:`xcomlab.models.calibration.DEFAULT_PARAMS`) fit the measurable ones
+on the committed calibration.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ __all__ = [
     "BACKENDS",
     "CODECS",
     "DB_BACKENDS",
-    "DEFAULT_PARAMS",
+    "DOCUMENTED_PARAMS",
+    "LARGE_VALUE_BYTES",
     "OBJECT_BACKENDS",
     "STREAM_BYTES_PER_S",
     "ApiHop",
@@ -36,13 +39,16 @@ Op = Literal["push", "pull"]
 Compression = str | None  # "none", "gzip", "zstd" (see CODECS) or None
 
 DB_BACKENDS: Final = ("postgresql", "mysql", "sqlite")
-OBJECT_BACKENDS: Final = ("s3", "gcs", "azure", "file", "s3express")
+OBJECT_BACKENDS: Final = ("s3", "gcs", "azure", "file", "s3express", "memory", "s3local")
 BACKENDS: Final = DB_BACKENDS + OBJECT_BACKENDS
 
 # Per-connection network rate: AWS S3 user guide "Performance guidelines — scale storage
 # connections horizontally": one request per 85–90 MB/s (read 2026-11-25). [P] for S3; we
 # borrow it as the in-region per-stream rate for the other paths too [A].
 STREAM_BYTES_PER_S: Final = 87.5e6
+#: Size beyond which a measured store step may cost more per byte (the knee of
+#: :meth:`LatencyParams.bytes_s`): 8 MB, a size both measured and far above the CPU caches [L].
+LARGE_VALUE_BYTES: Final = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class LatencyParams:
     ``write_s_per_byte`` / ``read_s_per_byte`` on the server's storage; ``sigma`` the
     lognormal shape of the fixed part (p99/p50 = exp(2.326·sigma)). ``tier`` is ``"db"``
     or ``"object"`` (an object store also writes a reference row in the metadata DB).
+    ``large_push_s_per_byte`` / ``large_pull_s_per_byte``: the extra cost of each byte beyond
+    :data:`LARGE_VALUE_BYTES` (measured: per-byte costs rise for values far larger than the
+    CPU caches; 0 in the documented figures).
     """
 
     backend: str
@@ -69,6 +78,8 @@ class LatencyParams:
     sigma: float = 0.5
     source: str = ""
     tier: str = "db"
+    large_push_s_per_byte: float = 0.0
+    large_pull_s_per_byte: float = 0.0
 
     def fixed_s(self, op: Op) -> float:
         """Median fixed time of one store step (no bytes)."""
@@ -77,9 +88,16 @@ class LatencyParams:
         return self.pull_requests * (self.rtt_s + self.pull_server_s)
 
     def per_byte_s(self, op: Op) -> float:
-        """Seconds per stored byte of one store step."""
+        """Seconds per stored byte of one store step (up to :data:`LARGE_VALUE_BYTES`)."""
         storage = self.write_s_per_byte if op == "push" else self.read_s_per_byte
         return self.transfer_s_per_byte + storage
+
+    def bytes_s(self, op: Op, nbytes: np.ndarray) -> np.ndarray:
+        """Seconds the bytes of one store step take: :meth:`per_byte_s` for every byte, plus
+        ``large_*_s_per_byte`` for each byte beyond :data:`LARGE_VALUE_BYTES`."""
+        large = self.large_push_s_per_byte if op == "push" else self.large_pull_s_per_byte
+        out = self.per_byte_s(op) * nbytes
+        return out + large * np.maximum(nbytes - LARGE_VALUE_BYTES, 0.0) if large else out
 
 
 # EBS gp3 baseline 125 MiB/s (docs/latency.md#db-round-trips "EBS gp3", AWS docs 2025–26) and WAL logging
@@ -105,7 +123,10 @@ def _server_db(backend: str, source: str) -> LatencyParams:
         source=source)
 
 
-DEFAULT_PARAMS: Final[dict[str, LatencyParams]] = {
+#: The documented figures (sources in docs/latency.md); the defaults models start from,
+#: :data:`xcomlab.models.calibration.DEFAULT_PARAMS`, replace the ones measurable on one machine
+#: by the committed calibration's fit.
+DOCUMENTED_PARAMS: Final[dict[str, LatencyParams]] = {
     "postgresql": _server_db("postgresql", "docs/latency.md#db-round-trips (2ndQuadrant ~2019, "
                              "GoCardless 2022, AWS EBS 2025–26)"),
     # No MySQL-specific public round-trip figure in the reference: PostgreSQL's [A].
@@ -140,6 +161,14 @@ DEFAULT_PARAMS: Final[dict[str, LatencyParams]] = {
                           push_requests=2, pull_requests=1, transfer_s_per_byte=0.0,
                           write_s_per_byte=0.71e-9, read_s_per_byte=0.044e-9, sigma=0.4,
                           tier="object", source="local measurement [L] 2026-11-25"),
+    # In-process fsspec memory:// and moto's S3 API server on loopback: no public figure; both are
+    # measured (DEFAULT_PARAMS). These priors only serve when the calibration data is absent [A].
+    "memory": LatencyParams("memory", rtt_s=0.0, push_server_s=10e-6, pull_server_s=5e-6,
+                            push_requests=2, pull_requests=1, transfer_s_per_byte=0.0,
+                            sigma=0.4, tier="object", source="prior [A]; measured in DEFAULT_PARAMS"),
+    "s3local": LatencyParams("s3local", rtt_s=0.0, push_server_s=2e-3, pull_server_s=2e-3,
+                             push_requests=2, pull_requests=1, sigma=0.4, tier="object",
+                             source="prior [A]; measured in DEFAULT_PARAMS"),
 }
 
 
