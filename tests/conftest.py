@@ -31,6 +31,15 @@ SLOW_PATHS = (
     "tests/test_benchmarks.py",
     "tests/test_benchmark_summary.py",
     "tests/test_benchmarks_backend.py",
+    # CLI and report by subprocess, the fuzzer and the compressed-format matrix: run in CI
+    # (`make test`), left out of the fast loop
+    "tests/test_cli_output.py",
+    "tests/test_cli_errors.py",
+    "tests/test_one_figure.py",
+    "tests/test_report_output.py",
+    "tests/test_fuzz.py",
+    "tests/ingest/test_compressed.py",
+    "tests/backend/test_metrics.py",
 )
 
 PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
