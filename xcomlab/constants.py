@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DEFAULT_CEILINGS", "REFERENCE_ROW_BYTES"]
+__all__ = ["DEFAULT_CEILINGS", "DIALECTS", "DIALECT_ALIASES", "REFERENCE_ROW_BYTES"]
+
+#: Metadata databases xcomlab models (MariaDB is modelled as ``mysql``: InnoDB both).
+DIALECTS: Final = ("postgresql", "mysql", "sqlite")
+#: Other spellings of those dialects users and URLs write.
+DIALECT_ALIASES: Final = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql",
+                          "innodb": "mysql"}
 
 #: Ceilings people plan against, in on-disk bytes (docs/managed-airflow.md, read
 #: 2026-11): Cloud Composer blocks upgrades and snapshots above 20 GB

@@ -43,6 +43,7 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.analysis.compressibility import compressibility as measure_compressibility
 from xcomlab.analysis.compressibility import measure_values
+from xcomlab.constants import DIALECT_ALIASES, DIALECTS
 from xcomlab.errors import XcomlabError
 
 __all__ = [
@@ -59,8 +60,6 @@ __all__ = [
     "scope_label",
 ]
 
-#: Dialects the model knows.
-DIALECTS: Final = ("postgresql", "mysql", "sqlite")
 #: Which rows an estimate covers (docs/figures.md): ``live``, the ``xcom`` table Airflow
 #: reads and writes (every row when the frame has no ``xcom`` rows); ``all``, every table
 #: of the frame (``xcom`` plus ``_xcom_archive`` and ``_airflow_deleted__xcom__*``).
@@ -613,11 +612,9 @@ def _sqlite_btree(cells: np.ndarray, usable: float, page: int, inner_cell: float
 # --- the estimate --------------------------------------------------------------------------
 
 _MODELS: Final = {"postgresql": _postgresql, "mysql": _mysql, "sqlite": _sqlite}
-_DIALECT_ALIASES: Final = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql",
-                           "innodb": "mysql"}
 def canonical_dialect(dialect: str) -> str:
     """The dialect name the model uses for ``dialect`` (``postgres``/``pg`` → ``postgresql``, ``mariadb`` → ``mysql``)."""
-    d = _DIALECT_ALIASES.get(dialect.lower(), dialect.lower())
+    d = DIALECT_ALIASES.get(dialect.lower(), dialect.lower())
     if d not in DIALECTS:
         msg = f"dialect {dialect!r}; expected one of {DIALECTS} (or 'postgres', 'mariadb')"
         raise DiskModelError(msg)

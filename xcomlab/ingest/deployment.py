@@ -19,16 +19,16 @@ from typing import Final
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.constants import DIALECT_ALIASES, DIALECTS
 from xcomlab.errors import ParameterError, XcomlabError
 from xcomlab.ingest.loader import LoadReport, load_report
 
 __all__ = ["DEFAULT_DIALECT", "DIALECTS", "Deployment", "infer_deployment"]
 
-DIALECTS: Final = ("postgresql", "mysql", "sqlite")
 #: What the analyses assume when neither the source nor the caller says (Airflow's
 #: recommended production database).
 DEFAULT_DIALECT: Final = "postgresql"
-_ALIASES: Final = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql"}
+_ALIASES: Final = DIALECT_ALIASES
 #: Airflow release each detected schema stands for (the earliest of the range; 2.x: unknown minor).
 _RELEASE: Final = {"1.10": "1.10", "2.0-2.2": "2.0", "2.3-2.11": "2.x", "3.0-3.2": "3.0", "3.3+": "3.3"}
 _CSV_SNIFF_BYTES: Final = 256 * 1024
