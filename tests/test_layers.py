@@ -30,14 +30,15 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("synth", 1, ("xcomlab.synth",)),
     # matplotlib drawings of tables and duck-typed results, so results can offer .plot()
     ("plots", 1, ("xcomlab.plots",)),
-    ("analysis", 2, ("xcomlab.analysis",)),
     ("models", 2, ("xcomlab.models",)),
     # summaries of an export (grouped tables that merge), built from frames or streamed files
     ("summary", 2, ("xcomlab.summary",)),
-    ("simulate", 3, ("xcomlab.simulate",)),
-    ("recommend", 4, ("xcomlab.recommend",)),
+    # every analysis reads a frame or a summary
+    ("analysis", 3, ("xcomlab.analysis",)),
+    ("simulate", 4, ("xcomlab.simulate",)),
+    ("recommend", 5, ("xcomlab.recommend",)),
     # shells and tools over the public API, and the package's own lazy front door
-    ("shells", 5, ("xcomlab.report", "xcomlab.report_actions", "xcomlab.report_markdown", "xcomlab.widgets", "xcomlab.cli", "xcomlab.console", "xcomlab.__main__",
+    ("shells", 6, ("xcomlab.report", "xcomlab.report_actions", "xcomlab.report_markdown", "xcomlab.widgets", "xcomlab.cli", "xcomlab.console", "xcomlab.__main__",
                    "xcomlab.teach", "xcomlab.measure", "xcomlab.disk_validation", "xcomlab")),
 ]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DEFAULT_CEILINGS", "DIALECTS", "DIALECT_ALIASES", "REFERENCE_ROW_BYTES"]
+__all__ = ["DEFAULT_CEILINGS", "DIALECTS", "DIALECT_ALIASES", "ONE_OFF_MIN_BYTES", "REFERENCE_ROW_BYTES"]
 
 #: Metadata databases xcomlab models (MariaDB is modelled as ``mysql``: InnoDB both).
 DIALECTS: Final = ("postgresql", "mysql", "sqlite")
@@ -31,3 +31,8 @@ DEFAULT_CEILINGS: Final[dict[str, float]] = {"20 GB": 20e9, "50 GiB": 50 * 2**30
 #: common-io's reference (the JSON string of the URL alone) is smaller, ~100–200 B
 #: (docs/airflow-xcom.md#common-io-path): pass ``ref_bytes`` to size for it.
 REFERENCE_ROW_BYTES: Final = 487
+
+#: The smallest value the growth forecast may call a one-off offender
+#: (:mod:`xcomlab.analysis.forecast`); summaries keep where in time values this large fell
+#: (``Summary.big``), so the forecast reads the same rows from either shape.
+ONE_OFF_MIN_BYTES: Final = 64 * 2**10

@@ -21,6 +21,7 @@ from xcomlab.ingest.frame_builder import FrameBuilder
 from xcomlab.ingest.loader import Format, TableReport, _check_found, _options
 from xcomlab.ingest.normalize import BatchContext
 from xcomlab.ingest.pieces import BatchPieces
+from xcomlab.errors import Rejection
 from xcomlab.ingest.pipeline import built_batches
 from xcomlab.ingest.source import SlowPath, TableSource
 
@@ -58,6 +59,9 @@ class PiecesBatch(NamedTuple):
     attempt: int
     pieces: BatchPieces | None
     report: TableReport | None = None
+    #: On the end item of a table: its rejected rows and the reader's notes.
+    rejections: tuple[Rejection, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def iter_frames(
@@ -138,4 +142,4 @@ def _table_pieces(index: int, src: TableSource, attempt: int, batches: Iterator[
     rep = TableReport(src.table, src.airflow_schema, tuple(src.columns), read, loaded,
                       len(ctx.rejections), src.sizes_exact)
     reports.append(rep)
-    yield PiecesBatch(index, src.table, attempt, None, rep)
+    yield PiecesBatch(index, src.table, attempt, None, rep, tuple(ctx.rejections), tuple(src.notes))

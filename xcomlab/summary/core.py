@@ -13,7 +13,21 @@ A :class:`Summary` holds what the analyses need of an XCom frame without its row
 ``daily``
     per ``(source_table, dag_id, day)`` (UTC day of ``timestamp``): ``rows``, ``value_bytes``.
 ``runs``
-    per ``(source_table, dag_id, run_id)``: ``rows``, ``value_bytes``, ``first_timestamp``.
+    per ``(source_table, dag_id, run_id)``: ``rows``, ``value_bytes``, ``first_timestamp``,
+    ``last_timestamp`` and ``dag_run_id`` (the run's integer id, -1 when the export has none).
+``run_keys``
+    per ``(source_table, dag_id, run_id, key)``: ``rows``, ``value_bytes``, ``refs`` (rows
+    pointing to an object store), ``ref_bytes``, ``first_timestamp``, ``last_timestamp`` —
+    what a retention policy with key rules and keep-last-N runs reads
+    (:mod:`xcomlab.analysis.retention`).
+``sources``
+    per ``(source_table, airflow_schema)``: ``rows``, ``inexact_rows`` (sizes the export
+    lost or rebuilt), ``result_rows`` (a non-null ``dag_result``), ``mapped_rows``
+    (``map_index >= 0``), ``first_timestamp``, ``last_timestamp``.
+``big``
+    per ``(source_table, dag_id, task_id, key, day, bucket)`` for the rows of at least
+    :data:`~xcomlab.constants.ONE_OFF_MIN_BYTES`: ``rows``, ``value_bytes`` — where in time
+    the large values fell (the forecast's one-off offenders).
 ``classes``
     per ``(source_table, encoding, has_nan, internal, reference)``: ``rows``, ``value_bytes``.
 ``over``
@@ -30,9 +44,10 @@ summary of two frames' rows is the merge of their summaries.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, NamedTuple
@@ -41,11 +56,13 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.constants import ONE_OFF_MIN_BYTES
+from xcomlab.ingest.loader import LoadReport
 from xcomlab.summary.groupby import Factor, factor, group
 from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
 
-__all__ = ["GROUPS", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
-           "summarize_columns", "summarize_frame"]
+__all__ = ["GROUPS", "TABLES", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
+           "merge_reports", "summarize_columns", "summarize_frame"]
 
 _T = S.SOURCE_TABLE
 #: Group columns of each table of a summary.
@@ -56,25 +73,43 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "runs": (_T, S.DAG_ID, S.RUN_ID),
     "classes": (_T, S.ENCODING, S.HAS_NAN, S.INTERNAL, "reference"),
     "over": (_T, "target"),
+    "run_keys": (_T, S.DAG_ID, S.RUN_ID, S.KEY),
+    "sources": (_T, S.AIRFLOW_SCHEMA),
+    "big": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "day", "bucket"),
 }
+#: The tables of a summary, in field order.
+TABLES: tuple[str, ...] = tuple(GROUPS)
 #: How each measure merges.
 _AGG: dict[str, dict[str, str]] = {
     "keys": {"rows": "sum", "sized_rows": "sum", "value_bytes": "sum", "min_bytes": "min",
              "max_bytes": "max"},
     "histogram": {"rows": "sum"},
     "daily": {"rows": "sum", "value_bytes": "sum"},
-    "runs": {"rows": "sum", "value_bytes": "sum", "first_timestamp": "min"},
+    "runs": {"rows": "sum", "value_bytes": "sum", "first_timestamp": "min",
+             "last_timestamp": "max", "dag_run_id": "max"},
     "classes": {"rows": "sum", "value_bytes": "sum"},
     "over": {"limit_bytes": "max", "rows": "sum"},
+    "run_keys": {"rows": "sum", "value_bytes": "sum", "refs": "sum", "ref_bytes": "sum",
+                 "first_timestamp": "min", "last_timestamp": "max"},
+    "sources": {"rows": "sum", "inexact_rows": "sum", "result_rows": "sum", "mapped_rows": "sum",
+                "first_timestamp": "min", "last_timestamp": "max"},
+    "big": {"rows": "sum", "value_bytes": "sum"},
 }
 _DTYPES: dict[str, dict[str, Any]] = {
     "keys": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64",
              "min_bytes": "Int64", "max_bytes": "Int64"},
     "histogram": {"rows": "int64"},
     "daily": {"rows": "int64", "value_bytes": "int64"},
-    "runs": {"rows": "int64", "value_bytes": "int64", "first_timestamp": "datetime64[ns, UTC]"},
+    "runs": {"rows": "int64", "value_bytes": "int64", "first_timestamp": "datetime64[ns, UTC]",
+             "last_timestamp": "datetime64[ns, UTC]", "dag_run_id": "int64"},
     "classes": {"rows": "int64", "value_bytes": "int64"},
     "over": {"limit_bytes": "int64", "rows": "int64"},
+    "run_keys": {"rows": "int64", "value_bytes": "int64", "refs": "int64", "ref_bytes": "int64",
+                 "first_timestamp": "datetime64[ns, UTC]", "last_timestamp": "datetime64[ns, UTC]"},
+    "sources": {"rows": "int64", "inexact_rows": "int64", "result_rows": "int64",
+                "mapped_rows": "int64", "first_timestamp": "datetime64[ns, UTC]",
+                "last_timestamp": "datetime64[ns, UTC]"},
+    "big": {"rows": "int64", "value_bytes": "int64"},
 }
 _INDEX_DTYPES: dict[str, Any] = {"bucket": "int64", "day": "datetime64[ns, UTC]",
                                  S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool"}
@@ -134,11 +169,18 @@ class Summary:
     runs: pd.DataFrame
     classes: pd.DataFrame
     over: pd.DataFrame
+    run_keys: pd.DataFrame
+    sources: pd.DataFrame
+    big: pd.DataFrame
+    #: What the read of the export said (:class:`~xcomlab.ingest.loader.LoadReport`): set by
+    #: :func:`~xcomlab.summary.summarize_file` and :func:`summarize_frame` (from the frame's
+    #: own); merged summaries carry every part's tables, rejections and notes.
+    report: LoadReport | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def empty(cls) -> Summary:
         """The summary of no rows (the identity of :meth:`merge`)."""
-        return cls(**{f.name: _empty(f.name) for f in fields(cls)})
+        return cls(**{name: _empty(name) for name in TABLES})
 
     def merge(self, other: Summary) -> Summary:
         """The summary of both summaries' rows (associative and commutative)."""
@@ -146,7 +188,7 @@ class Summary:
 
     def equals(self, other: Summary) -> bool:
         """True when every table has the same groups, values and dtypes."""
-        return all(getattr(self, f.name).equals(getattr(other, f.name)) for f in fields(self))
+        return all(getattr(self, name).equals(getattr(other, name)) for name in TABLES)
 
     @property
     def rows(self) -> int:
@@ -167,8 +209,10 @@ class Summary:
         (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
         if "xcom" not in self.tables():
             return self
-        return Summary(**{f.name: getattr(self, f.name).xs("xcom", level=_T, drop_level=False)
-                          for f in fields(self)})
+        def live(t: pd.DataFrame) -> pd.DataFrame:
+            return t[t.index.get_level_values(_T) == "xcom"]
+
+        return Summary(**{name: live(getattr(self, name)) for name in TABLES}, report=self.report)
 
     def threshold_counts(self) -> dict[str, int]:
         """Rows over each limit and threshold of ``limits.csv`` (every table)."""
@@ -220,13 +264,26 @@ def merge_all(summaries: Iterable[Summary]) -> Summary:
     if not parts:
         return Summary.empty()
     out: dict[str, pd.DataFrame] = {}
-    for f in fields(Summary):
-        tables = [getattr(s, f.name) for s in parts]
+    for name in TABLES:
+        tables = [getattr(s, name) for s in parts]
         tables = [t for t in tables if len(t)] or tables[:1]
         both = pd.concat(tables) if len(tables) > 1 else tables[0]
-        merged = both.groupby(level=list(GROUPS[f.name]), sort=True, dropna=False).agg(_AGG[f.name])
-        out[f.name] = _canonical(f.name, merged)
-    return Summary(**out)
+        merged = both.groupby(level=list(GROUPS[name]), sort=True, dropna=False).agg(_AGG[name])
+        out[name] = _canonical(name, merged)
+    return Summary(**out, report=merge_reports([s.report for s in parts]))
+
+
+def merge_reports(reports: Iterable[LoadReport | None]) -> LoadReport | None:
+    """One load report for several reads: their tables, rejections and notes (None: none had one)."""
+    given = [r for r in reports if r is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    formats = sorted({r.format for r in given})
+    return LoadReport(" + ".join(dict.fromkeys(r.source for r in given)),
+                      formats[0] if len(formats) == 1 else "mixed",
+                      tuple(t for r in given for t in r.tables),
+                      tuple(x for r in given for x in r.rejections),
+                      tuple(dict.fromkeys(n for r in given for n in r.notes)))
 
 
 def summarize_frame(frame: pd.DataFrame) -> Summary:
@@ -243,7 +300,9 @@ def summarize_frame(frame: pd.DataFrame) -> Summary:
         Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets.
     """
     frame = S.validate_frame(frame)
-    return _summarize(frame, canonical=True)
+    out = _summarize(frame, canonical=True)
+    report = frame.attrs.get("xcomlab.load_report")
+    return out if not isinstance(report, LoadReport) else dataclasses.replace(out, report=report)
 
 
 class Columns(NamedTuple):
@@ -262,6 +321,18 @@ class Columns(NamedTuple):
     has_nan: np.ndarray
     internal: np.ndarray
     reference: np.ndarray
+    #: ``airflow_schema`` as codes into its labels.
+    schema: Factor
+    #: False where the export lost or rebuilt the size.
+    size_exact: np.ndarray
+    #: True where ``dag_result`` is not null.
+    result: np.ndarray
+    #: True where ``map_index >= 0``.
+    mapped: np.ndarray
+    #: ``dag_run_id`` (int64, -1 where null).
+    dag_run_id: np.ndarray
+    #: ``ref_bytes`` (int64, 0 where null).
+    ref_bytes: np.ndarray
 
 
 def frame_columns(frame: pd.DataFrame) -> Columns:
@@ -273,7 +344,11 @@ def frame_columns(frame: pd.DataFrame) -> Columns:
         known=size.notna().to_numpy(), exact=size.fillna(0).to_numpy(dtype=np.int64),
         nanos=stamps.view(np.int64), nat=np.isnat(stamps), encoding=factor(frame[S.ENCODING]),
         has_nan=frame[S.HAS_NAN].to_numpy(dtype=bool), internal=frame[S.INTERNAL].to_numpy(dtype=bool),
-        reference=frame[S.REF_URI].notna().to_numpy())
+        reference=frame[S.REF_URI].notna().to_numpy(), schema=factor(frame[S.AIRFLOW_SCHEMA]),
+        size_exact=frame[S.SIZE_EXACT].to_numpy(dtype=bool), result=frame[S.DAG_RESULT].notna().to_numpy(),
+        mapped=frame[S.MAP_INDEX].to_numpy(dtype=np.int64) >= 0,
+        dag_run_id=frame[S.DAG_RUN_ID].fillna(-1).to_numpy(dtype=np.int64),
+        ref_bytes=frame[S.REF_BYTES].fillna(0).to_numpy(dtype=np.int64))
 
 
 _DAY_NS = 86_400 * 10**9
@@ -304,18 +379,41 @@ def summarize_columns(cols: Columns, *, canonical: bool = True) -> Summary:
                                   use_na_sentinel=False)
     day = Factor(np.asarray(codes, dtype=np.int64), pd.Index(pd.to_datetime(uniques, utc=True)))
     daily = group({_T: ids[_T], S.DAG_ID: ids[S.DAG_ID], "day": day}, measures)
+    stamps_min, stamps_max = np.where(nat, _BIG, nanos), np.where(nat, -1, nanos)
     runs = group({c: ids[c] for c in GROUPS["runs"]}, measures,
-                 mins={"first_timestamp": np.where(nat, _BIG, nanos)})
-    first = runs["first_timestamp"].to_numpy()
-    runs["first_timestamp"] = pd.to_datetime(np.where(first == _BIG, _NAT, first), utc=True)
+                 mins={"first_timestamp": stamps_min},
+                 maxs={"last_timestamp": stamps_max, "dag_run_id": cols.dag_run_id})
+    _stamps(runs)
+    run_keys = group({c: ids[c] for c in GROUPS["run_keys"]},
+                     {**measures, "refs": cols.reference, "ref_bytes": cols.ref_bytes},
+                     mins={"first_timestamp": stamps_min}, maxs={"last_timestamp": stamps_max})
+    _stamps(run_keys)
+    sources = group({_T: ids[_T], S.AIRFLOW_SCHEMA: cols.schema},
+                    {"rows": every, "inexact_rows": ~cols.size_exact, "result_rows": cols.result,
+                     "mapped_rows": cols.mapped},
+                    mins={"first_timestamp": stamps_min}, maxs={"last_timestamp": stamps_max})
+    _stamps(sources)
+    large = known & (exact >= ONE_OFF_MIN_BYTES)
+    big = group({**{c: Factor(ids[c].codes[large], ids[c].labels) for c in GROUPS["keys"]},
+                 "day": Factor(day.codes[large], day.labels),
+                 "bucket": Factor(buckets.codes[exact[known] >= ONE_OFF_MIN_BYTES], buckets.labels)},
+                {"rows": every[large], "value_bytes": exact[large]})
     flags = {S.ENCODING: cols.encoding, S.HAS_NAN: factor(cols.has_nan),
              S.INTERNAL: factor(cols.internal), "reference": factor(cols.reference)}
     classes = group({_T: ids[_T], **flags}, measures)
     over = _over(ids[_T], known, exact)
     tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-              "classes": classes, "over": over}
+              "classes": classes, "over": over, "run_keys": run_keys, "sources": sources, "big": big}
     fix = _canonical if canonical else _typed
     return Summary(**{name: fix(name, table) for name, table in tables.items()})
+
+
+def _stamps(table: pd.DataFrame) -> None:
+    """Nanosecond minima/maxima of a grouped table as UTC timestamps (NaT where none)."""
+    for col in ("first_timestamp", "last_timestamp"):
+        if col in table:
+            v = table[col].to_numpy()
+            table[col] = pd.to_datetime(np.where((v == _BIG) | (v < 0), _NAT, v), utc=True)
 
 
 def _over(tables: Factor, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -9,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.errors import Rejection
 from xcomlab.ingest.batches import iter_pieces
+from xcomlab.ingest.formats import resolve_format
+from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.pieces import BatchPieces, Coded, Masked
 from xcomlab.summary.core import Columns, Summary, merge_all, summarize_columns
 from xcomlab.summary.groupby import Factor
@@ -35,13 +39,21 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
     Returns
     -------
     Summary
-        Equal to ``summarize_frame(load_export(source, ...))``.
+        Equal to ``summarize_frame(load_export(source, ...))``, with the read's
+        :class:`~xcomlab.ingest.loader.LoadReport` in ``report``.
     """
     done = Summary.empty()
     table = Summary.empty()  # the current table, folded into ``done`` when it ends
     pending: list[Summary] = []
     current = (-1, 0)
+    reports: list[TableReport] = []
+    rejections: list[Rejection] = []
+    notes: list[str] = []
     for item in iter_pieces(source, **load_options):
+        if item.report is not None:
+            reports.append(item.report)
+            rejections.extend(item.rejections)
+            notes.extend(item.notes)
         if (item.table_index, item.attempt) != current:
             if item.table_index != current[0]:
                 done = merge_all([done, table, *pending])
@@ -52,10 +64,14 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
             pending.append(summarize_columns(pieces_columns(item.pieces), canonical=False))
         if len(pending) >= PENDING:
             table, pending = merge_all([table, *pending]), []
-    return merge_all([done, table, *pending])
+    fmt, label = resolve_format(source, load_options.get("format"))
+    rejections.sort(key=lambda r: (r.path, r.table, r.row or 0))
+    report = LoadReport(label, fmt, tuple(reports), tuple(rejections), tuple(notes))
+    return dataclasses.replace(merge_all([done, table, *pending]), report=report)
 
 
 _ENCODINGS = pd.Index(list(S.ENCODINGS), dtype="object")
+_SCHEMAS = pd.Index(list(S.AIRFLOW_SCHEMAS), dtype="object")
 
 
 def pieces_columns(pieces: BatchPieces) -> Columns:
@@ -64,6 +80,7 @@ def pieces_columns(pieces: BatchPieces) -> Columns:
     n = len(pieces)
     size = _masked(pieces.value_bytes, n)
     micros = _masked(pieces.timestamp, n)
+    run_id, ref = _masked(pieces.dag_run_id, n), _masked(pieces.ref_bytes, n)
     reference = np.zeros(n, dtype=np.bool_)
     if pieces.ref_uri is not None:
         reference[pieces.ref_uri.rows] = True
@@ -73,7 +90,11 @@ def pieces_columns(pieces: BatchPieces) -> Columns:
         nanos=micros[0] * 1000, nat=micros[1],
         encoding=Factor(np.asarray(pieces.encoding, dtype=np.int64), _ENCODINGS),
         has_nan=np.asarray(pieces.has_nan, dtype=bool),
-        internal=np.asarray(pieces.internal, dtype=bool), reference=reference)
+        internal=np.asarray(pieces.internal, dtype=bool), reference=reference,
+        schema=Factor(np.full(n, pieces.airflow_schema, dtype=np.int64), _SCHEMAS),
+        size_exact=np.asarray(pieces.size_exact, dtype=bool), result=~_masked(pieces.dag_result, n)[1],
+        mapped=np.asarray(pieces.map_index, dtype=np.int64) >= 0,
+        dag_run_id=np.where(run_id[1], -1, run_id[0]), ref_bytes=np.where(ref[1], 0, ref[0]))
 
 
 def _factor(coded: Coded, n: int) -> Factor:
