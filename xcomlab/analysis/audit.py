@@ -18,6 +18,7 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.errors import ParameterError
 from xcomlab.schema import primary_rows
+from xcomlab.summary import Summary
 
 __all__ = [
     "JSONB_MAX_BYTES",
@@ -136,7 +137,7 @@ class LimitReport:
         return f"<p><b>{self!r}</b></p>" + self.summary.drop(columns=["source"]).to_html()
 
 
-def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
+def check_limits(frame: pd.DataFrame | Summary, targets: list[Limit] | None = None, *,
                  policy_bytes: int | dict[str, int] | None = None,
                  all_tables: bool = False, dialect: str | None = None,
                  airflow: str | None = None) -> LimitReport:
@@ -145,7 +146,8 @@ def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
     Parameters
     ----------
     frame
-        An XCom frame.
+        An XCom frame, or its :class:`~xcomlab.summary.Summary` (the same counts; offending
+        rows only as far as the summary kept its largest rows).
     targets
         Limits to check (default: :func:`limits`).
     policy_bytes
@@ -157,14 +159,16 @@ def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
         ``applies`` column says which limits hold on it; the others matter only "if you
         moved to" their database or release. None: every limit may apply.
     """
-    S.validate_frame(frame)
-    rows = frame if all_tables else primary_rows(frame)
     checks = list(targets if targets is not None else limits())
     if isinstance(policy_bytes, int):
         policy_bytes = {f"policy_{policy_bytes}": policy_bytes}
     checks += [Limit(name, int(size), "policy", what_happens="over your policy threshold",
                      source="user")
                for name, size in (policy_bytes or {}).items()]
+    if isinstance(frame, Summary):
+        return _summary_limits(frame if all_tables else frame.primary(), checks, dialect, airflow)
+    S.validate_frame(frame)
+    rows = frame if all_tables else primary_rows(frame)
     sizes = rows[S.VALUE_BYTES].astype("float64").to_numpy()
     over_any = np.zeros(len(rows), dtype=bool)
     broken: list[list[str]] = [[] for _ in range(len(rows))]
@@ -185,6 +189,52 @@ def check_limits(frame: pd.DataFrame, targets: list[Limit] | None = None, *,
     viol["targets"] = [", ".join(b) for b, o in zip(broken, over_any, strict=True) if o]
     viol = viol.sort_values(S.VALUE_BYTES, ascending=False).reset_index(drop=True)
     return LimitReport(pd.DataFrame(summary).set_index("target"), viol)
+
+
+def _limit_row(lim: Limit, dialect: str | None, airflow: str | None, rows_over: int, bytes_over: int,
+               largest: int) -> dict[str, Any]:
+    return {"target": lim.target, "limit_bytes": lim.limit_bytes, "kind": lim.kind,
+            "dialect": lim.dialect, "airflow": lim.airflow, "applies": lim.applies(dialect, airflow),
+            "rows_over": rows_over, "bytes_over": bytes_over, "largest_bytes": largest,
+            "what_happens": lim.what_happens, "source": lim.source}
+
+
+def _summary_limits(summary: Summary, checks: list[Limit], dialect: str | None,
+                    airflow: str | None) -> LimitReport:
+    """:func:`check_limits` on a summary: exact for every limit of ``limits.csv`` (counted
+    while summarising); a threshold of your own is read from the size histogram (exact
+    unless a bucket straddles it, then interpolated within that bucket: ≤ 4 % of its
+    size range). Offending rows come from ``Summary.largest`` when the summary has it."""
+    over = summary.over.groupby(level="target")[["limit_bytes", "rows", "value_bytes"]].agg(
+        {"limit_bytes": "max", "rows": "sum", "value_bytes": "sum"})
+    top = summary.keys["max_bytes"].astype("float64").to_numpy()
+    out = []
+    for lim in checks:
+        hit = top[top > lim.limit_bytes]
+        largest = int(hit.max()) if len(hit) else 0
+        if lim.target in over.index and int(over.loc[lim.target, "limit_bytes"]) == lim.limit_bytes:
+            n, b = int(over.loc[lim.target, "rows"]), int(over.loc[lim.target, "value_bytes"])
+        else:
+            n, b = summary.rows_over(lim.limit_bytes)
+        out.append(_limit_row(lim, dialect, airflow, n, b, largest))
+    table = pd.DataFrame(out).set_index("target")
+    return LimitReport(table, _largest_violations(summary, checks))
+
+
+def _largest_violations(summary: Summary, checks: list[Limit]) -> pd.DataFrame:
+    """The offending rows a summary kept (its ``largest`` rows over a limit), largest first."""
+    largest = getattr(summary, "largest", None)
+    cols = [*_ID_COLUMNS, S.VALUE_BYTES]
+    if largest is None or not len(largest):
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in (S.MAP_INDEX, S.VALUE_BYTES) else object)
+                             for c in cols}).assign(targets=pd.Series(dtype=object))
+    rows = largest.reset_index() if not set(cols) <= set(largest.columns) else largest
+    sizes = rows[S.VALUE_BYTES].astype("float64").to_numpy()
+    broken = [[lim.target for lim in checks if v > lim.limit_bytes] for v in sizes]
+    keep = np.array([bool(b) for b in broken], dtype=bool)
+    viol = rows.loc[keep, cols].copy()
+    viol["targets"] = [", ".join(b) for b in broken if b]
+    return viol.sort_values(S.VALUE_BYTES, ascending=False, kind="stable").reset_index(drop=True)
 
 
 # --- the Airflow 2 → 3 upgrade ---------------------------------------------------------------
@@ -246,7 +296,7 @@ class MigrationAudit:
         return f"<p><b>{self!r}</b></p>" + self.summary.to_html()
 
 
-def migration_audit(frame: pd.DataFrame, *, target: str = "3.3.2", dialect: str = "postgresql",
+def migration_audit(frame: pd.DataFrame | Summary, *, target: str = "3.3.2", dialect: str = "postgresql",
                     dag_run_ids: Any = None) -> MigrationAudit:
     """Audit the live rows of an Airflow 2 export for an upgrade to ``target``.
 
@@ -263,12 +313,14 @@ def migration_audit(frame: pd.DataFrame, *, target: str = "3.3.2", dialect: str 
         pass ``(dag_id, execution_date)`` pairs: the 2.3 migration drops rows whose run
         is missing (inner join, docs/airflow-xcom.md#schema-2-3).
     """
-    S.validate_frame(frame)
-    rows = primary_rows(frame)
     notes: list[str] = []
     if not target.startswith("3"):
         msg = f"target={target!r}; expected an Airflow 3 release such as '3.3.2'"
         raise ParameterError(msg)
+    if isinstance(frame, Summary):
+        return _summary_migration(frame.primary(), target, dialect, dag_run_ids)
+    S.validate_frame(frame)
+    rows = primary_rows(frame)
     schema = rows[S.AIRFLOW_SCHEMA].dropna()
     if len(schema) and (schema >= "3.0-3.2").all():
         empty = pd.DataFrame(columns=["kind", "severity", "rows", "bytes", "explanation"]).set_index("kind")
@@ -310,6 +362,66 @@ def migration_audit(frame: pd.DataFrame, *, target: str = "3.3.2", dialect: str 
     offending = (pd.concat(parts, ignore_index=True) if parts
                  else rows.iloc[:0][[*_ID_COLUMNS, S.VALUE_BYTES]].assign(kind=pd.Series(dtype=str)))
     return MigrationAudit(target, dialect, verdict, table, offending, notes)
+
+
+def _verdict(table: pd.DataFrame) -> str:
+    hit = table[table["rows"] > 0]
+    return ("blocked" if (hit["severity"] == "blocker").any()
+            else "data loss" if (hit["severity"] == "data loss").any()
+            else "warnings" if len(hit) else "ok")
+
+
+def _no_rows() -> pd.DataFrame:
+    cols = {c: pd.Series(dtype="int64" if c in (S.MAP_INDEX, S.VALUE_BYTES) else object)
+            for c in [*_ID_COLUMNS, S.VALUE_BYTES]}
+    return pd.DataFrame(cols).assign(kind=pd.Series(dtype=str))
+
+
+def _summary_migration(live: Summary, target: str, dialect: str, dag_run_ids: Any) -> MigrationAudit:
+    """:func:`migration_audit` on a summary: the same counts and bytes (from its ``classes``,
+    ``over`` and ``runs`` tables); the offending rows themselves are not listed."""
+    schemas = live.sources.index.get_level_values(S.AIRFLOW_SCHEMA)
+    if len(schemas) and all(str(x) >= "3.0-3.2" for x in schemas):
+        empty = pd.DataFrame(columns=["kind", "severity", "rows", "bytes", "explanation"]).set_index("kind")
+        return MigrationAudit(target, dialect, "not applicable", empty, _no_rows(),
+                              ["the export is already in an Airflow 3 schema"])
+    notes: list[str] = []
+    c = live.classes.reset_index()
+    enc = c[S.ENCODING].astype(str)
+    nan_sev, nan_text = _nan_rule(target)
+    pg = dialect == "postgresql"
+
+    def count(mask: pd.Series) -> tuple[int, int]:
+        return int(c.loc[mask, "rows"].sum()), int(c.loc[mask, "value_bytes"].sum())
+
+    findings: list[tuple[str, str, tuple[int, int], str]] = [
+        ("pickled", "data loss", count(enc == "pickle"),
+         "moved to _xcom_archive by migration 0049; Airflow 3 cannot read them"),
+        ("nan_values", nan_sev if pg else "warning", count(c[S.HAS_NAN].astype(bool) & (enc != "pickle")),
+         nan_text if pg else nan_text.split(":")[0] + " (the cast failure is PostgreSQL's)"),
+        ("not_json", "blocker" if pg else "warning", count(enc.isin(["text", "unknown"])),
+         "neither JSON nor pickle: CONVERT_FROM(value,'UTF8')::jsonb fails on PostgreSQL"),
+    ]
+    if pg:
+        over = live.over.xs("postgresql_jsonb", level="target")[["rows", "value_bytes"]].sum()
+        findings.append(("jsonb_oversize", "blocker", (int(over["rows"]), int(over["value_bytes"])),
+                         "over 268,435,455 bytes: ALTER ... TYPE JSONB aborts (apache/airflow#73248)"))
+    if dag_run_ids is not None:
+        ids = list(dag_run_ids)
+        if ids and isinstance(ids[0], tuple):
+            msg = ("dag_run_ids as (dag_id, execution_date) pairs need the rows' logical dates: "
+                   "pass the frame (load_export), not a summary")
+            raise ParameterError(msg)
+        runs = live.runs
+        gone = ~runs["dag_run_id"].isin(ids).to_numpy() | (runs["dag_run_id"].to_numpy() < 0)
+        findings.append(("dag_run_missing", "data loss",
+                         (int(runs["rows"][gone].sum()), int(runs["value_bytes"][gone].sum())),
+                         "no dag_run row: dropped by the 2.3 migration or rejected by the FK"))
+    else:
+        notes.append("dag_run not checked: pass dag_run_ids to find rows whose run is gone")
+    table = pd.DataFrame([{"kind": k, "severity": sev, "rows": n, "bytes": b, "explanation": why}
+                          for k, sev, (n, b), why in findings]).set_index("kind")
+    return MigrationAudit(target, dialect, _verdict(table), table, _no_rows(), notes)
 
 
 def _missing_runs(rows: pd.DataFrame, dag_run_ids: Any) -> np.ndarray:

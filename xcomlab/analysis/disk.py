@@ -45,6 +45,8 @@ from xcomlab.analysis.compressibility import compressibility as measure_compress
 from xcomlab.analysis.compressibility import measure_values
 from xcomlab.constants import DIALECT_ALIASES, DIALECTS
 from xcomlab.errors import XcomlabError
+from xcomlab.summary import Summary
+from xcomlab.summary.histogram import representative
 
 __all__ = [
     "DIALECTS",
@@ -214,6 +216,9 @@ class _Rows:
     indexed: np.ndarray  # live xcom table: PK and both indexes
     keyed: np.ndarray  # has a primary key (xcom, _xcom_archive)
     key_codes: np.ndarray
+    #: Rows each entry stands for: 1 for a frame's rows; a summary's groups stand for
+    #: many (fractions where a group is split by run-id length).
+    weight: np.ndarray
 
 
 def _schema(frame: pd.DataFrame, schema: str | None) -> str:
@@ -251,6 +256,7 @@ def _rows(frame: pd.DataFrame, schema: str) -> _Rows:
         dag_run_id=run_ids.astype("float64").fillna(1).to_numpy(np.int64),
         map_index=frame[S.MAP_INDEX].to_numpy(np.int64) if S.MAP_INDEX in frame else np.full(n, -1),
         indexed=table == "xcom", keyed=np.isin(table, ["xcom", "_xcom_archive"]), key_codes=codes,
+        weight=np.ones(n),
     )
 
 
@@ -258,17 +264,17 @@ def _align(x: np.ndarray | int, a: int) -> Any:
     return (x + a - 1) // a * a
 
 
-def _pages_bytes(item_bytes: np.ndarray, usable: float, page: int) -> tuple[int, float]:
+def _pages_bytes(item_bytes: np.ndarray, usable: float, page: int, w: np.ndarray) -> tuple[int, float]:
     """Pages needed to append items of these sizes, and the effective bytes per item byte.
 
     Items fill pages in order; a page closes when the next item does not fit, which
     wastes on average the size-biased half item ``E[X²] / 2E[X]`` per page.
     """
-    total = float(item_bytes.sum())
+    total = float((item_bytes * w).sum())
     if total <= 0:
         return 0, 0.0
-    sq = float((item_bytes.astype(np.float64) ** 2).sum())
-    waste = min(sq / (2 * total), usable / 2, max(usable - total / len(item_bytes), 0.0))
+    sq = float((item_bytes.astype(np.float64) ** 2 * w).sum())
+    waste = min(sq / (2 * total), usable / 2, max(usable - total / w.sum(), 0.0))
     pages = int(np.ceil(total / (usable - waste)))
     return pages, pages * page / total
 
@@ -401,17 +407,18 @@ def _postgresql(r: _Rows, ratio: np.ndarray) -> tuple[dict[str, np.ndarray], dic
     toast_item = n_full * (_align(24 + 8 + 4 + chunk, ma) + lp) + last
     out: dict[str, np.ndarray] = {}
     fixed: dict[str, int] = {}
-    out["table"], fixed["table"] = _pg_relation(heap_item, usable, page)
+    out["table"], fixed["table"] = _pg_relation(heap_item, usable, page, r.weight)
     full = int(_align(24 + 8 + 4 + chunk, ma) + lp)
-    out["out_of_line"], fixed["out_of_line"] = _pg_toast(toast_item, n_full, last, full, usable, page)
+    out["out_of_line"], fixed["out_of_line"] = _pg_toast(toast_item, n_full, last, full, usable, page,
+                                                         r.weight)
     for name, (per_row, fx) in _pg_indexes(r).items():
         out[name], fixed[name] = per_row, fx
     return out, fixed
 
 
-def _pg_relation(items: np.ndarray, usable: float, page: int) -> tuple[np.ndarray, int]:
+def _pg_relation(items: np.ndarray, usable: float, page: int, w: np.ndarray) -> tuple[np.ndarray, int]:
     """Heap bytes per row and the fixed forks (FSM ≥ 3 pages, VM ≥ 1 page after VACUUM)."""
-    pages, scale = _pages_bytes(items, usable, page)
+    pages, scale = _pages_bytes(items, usable, page, w)
     if not pages:
         return np.zeros(len(items)), 0
     fsm = 3 + pages // 4000  # one FSM leaf page maps ~4,000 heap pages (fsm_internals.h)
@@ -420,38 +427,52 @@ def _pg_relation(items: np.ndarray, usable: float, page: int) -> tuple[np.ndarra
 
 
 def _pg_toast(items: np.ndarray, n_full: np.ndarray, last: np.ndarray, full: int, usable: float,
-             page: int) -> tuple[np.ndarray, int]:
+             page: int, w: np.ndarray) -> tuple[np.ndarray, int]:
     """TOAST heap plus its (chunk_id, chunk_seq) index: 20 B per chunk, rightmost splits.
 
     Chunk rows are appended page after page as values are stored; the packing is
-    followed value by value (full chunks fit ``usable // full`` to a page).
+    followed value by value (full chunks fit ``usable // full`` to a page). An entry
+    standing for ``w`` equal values is followed for its first :data:`_TOAST_STEPS`
+    values; the rest add their chunk bytes over ``usable`` (a summary's groups).
     """
-    pages, free, cap = 0, 0.0, int(usable // full)
-    for k, tail in zip(n_full[n_full + last > 0].tolist(), last[n_full + last > 0].tolist(), strict=True):
-        fit = min(k, int(free // full))
-        k, free = k - fit, free - fit * full
-        if k:
-            q, rem = divmod(k, cap)
-            pages += q + (rem > 0)
-            free = usable - (rem or cap) * full
-        if tail:
-            if tail > free:
-                pages, free = pages + 1, usable
-            free -= tail
-    total = float(items.sum())
+    pages, free, cap = 0.0, 0.0, int(usable // full)
+    stored = n_full + last > 0
+    for k0, tail, times in zip(n_full[stored].tolist(), last[stored].tolist(), w[stored].tolist(),
+                               strict=True):
+        steps = min(int(times), _TOAST_STEPS)
+        for _ in range(steps):
+            k = k0
+            fit = min(k, int(free // full))
+            k, free = k - fit, free - fit * full
+            if k:
+                q, rem = divmod(k, cap)
+                pages += q + (rem > 0)
+                free = usable - (rem or cap) * full
+            if tail:
+                if tail > free:
+                    pages, free = pages + 1, usable
+                free -= tail
+        pages += (times - steps) * (k0 * full + tail) / usable
+    pages = float(np.ceil(pages - 1e-9))
+    total = float((items * w).sum())
     n_chunks = n_full + (last > 0)
     entry = 20 / 0.9 * page / (page - 40)  # IndexTuple 8 + oid 4 + int4 4, line pointer 4
     index = n_chunks * entry
     if not pages:
         return index, page  # the index metapage exists even when the TOAST table is empty
-    forks = (3 + pages // 4000 + 1 + pages // 32672) * page  # FSM and VM, as for the heap
+    forks = int(3 + pages // 4000 + 1 + pages // 32672) * page  # FSM and VM, as for the heap
     return items * (pages * page / total) + index, forks + page
 
 
-def _btree(entries: np.ndarray, fill: float, page: int, special: float) -> tuple[np.ndarray, int]:
+#: Equal values followed one by one through the TOAST packing (:func:`_pg_toast`).
+_TOAST_STEPS: Final = 64
+
+
+def _btree(entries: np.ndarray, fill: float, page: int, special: float,
+           w: np.ndarray) -> tuple[np.ndarray, int]:
     """B-tree bytes per row (leaves at ``fill``) and fixed pages (metapage, root, inner)."""
     usable = (page - 24 - special) * fill
-    total = float(entries.sum())
+    total = float((entries * w).sum())
     if total <= 0:
         return np.zeros(len(entries)), page  # an empty index keeps its metapage
     leaves = int(np.ceil(total / usable))
@@ -471,14 +492,15 @@ def _pg_indexes(r: _Rows) -> dict[str, tuple[np.ndarray, int]]:
     # idx_xcom_key: equal keys share posting-list tuples (PG 13+ deduplication): 6 B of heap
     # TID a row plus one tuple per ~200 rows (lists stop near BTMaxItemSize/2, nbtdedup.c).
     codes = np.where(r.indexed, np.clip(r.key_codes, 0, None), -1)
-    same = np.bincount(codes[codes >= 0], minlength=1)[np.clip(codes, 0, None)]
+    same = np.bincount(codes[codes >= 0], weights=r.weight[codes >= 0], minlength=1)[np.clip(codes, 0, None)]
     whole = _align(itup + _pg_varlena(r.key), 8) + lp
     tid = _const("postgresql", "posting_tid_bytes")
     key = np.where(codes < 0, 0, np.where(same > 1, tid + whole * np.ceil(same / 200) / np.maximum(same, 1), whole))
     return {
-        "xcom_pkey": _btree(pk, _const("postgresql", "pkey_fill"), page, special),
-        "idx_xcom_key": _btree(key, _const("postgresql", "key_index_fill"), page, special),
-        "idx_xcom_task_instance": _btree(ti, _const("postgresql", "task_instance_fill"), page, special),
+        "xcom_pkey": _btree(pk, _const("postgresql", "pkey_fill"), page, special, r.weight),
+        "idx_xcom_key": _btree(key, _const("postgresql", "key_index_fill"), page, special, r.weight),
+        "idx_xcom_task_instance": _btree(ti, _const("postgresql", "task_instance_fill"), page, special,
+                                         r.weight),
     }
 
 
@@ -516,31 +538,33 @@ def _mysql(r: _Rows, ratio: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str
     out: dict[str, np.ndarray] = {}
     fixed: dict[str, int] = {}
     fill = _const("mysql", "fill")
-    leaf_pages, scale = _pages_bytes(record + 0.4, usable * fill, page)  # + a 2 B directory slot per ~5 records
+    leaf_pages, scale = _pages_bytes(record + 0.4, usable * fill, page, r.weight)  # + a 2 B slot per ~5 records
     node_ptr = hdr + 1 + _innodb_len(r.task) + _innodb_len(r.key) + 12 + r.task + r.key
-    out["table"], fixed["table"] = _innodb_index(record * scale, leaf_pages, node_ptr, usable)
+    out["table"], fixed["table"] = _innodb_index(record * scale, leaf_pages, node_ptr, usable, r.weight)
     out["out_of_line"] = blob_pages * page
     # BLOB pages live in the clustered index's leaf segment: round them together.
-    reserved = _innodb_reserved(leaf_pages + int(blob_pages.sum()))
-    fixed["table"] += (reserved - leaf_pages - int(blob_pages.sum())) * page
+    blobs = round(float((blob_pages * r.weight).sum()))
+    reserved = _innodb_reserved(leaf_pages + blobs)
+    fixed["table"] += (reserved - leaf_pages - blobs) * page
     fixed["out_of_line"] = 0
     pk = 4 + 4 + r.task + r.key + _innodb_len(r.task) + _innodb_len(r.key)
     key_rec = np.where(r.indexed, hdr + pk, 0)
     ti_rec = np.where(r.indexed, hdr + pk + r.dag + r.run + _innodb_len(r.dag) + _innodb_len(r.run), 0)
     for name, rec in (("idx_xcom_key", key_rec), ("idx_xcom_task_instance", ti_rec)):
-        leaves, sc = _pages_bytes(rec + 0.4, usable * fill, page) if rec.any() else (1, 0.0)
-        per_row, fx = _innodb_index(rec * sc, leaves, rec, usable)
+        leaves, sc = _pages_bytes(rec + 0.4, usable * fill, page, r.weight) if rec.any() else (1, 0.0)
+        per_row, fx = _innodb_index(rec * sc, leaves, rec, usable, r.weight)
         out[name] = per_row
         fixed[name] = fx + (_innodb_reserved(leaves) - leaves) * page
     return out, fixed
 
 
-def _innodb_index(per_row: np.ndarray, leaves: int, node_ptr: np.ndarray, usable: float) -> tuple[np.ndarray, int]:
+def _innodb_index(per_row: np.ndarray, leaves: int, node_ptr: np.ndarray, usable: float,
+                  w: np.ndarray) -> tuple[np.ndarray, int]:
     """Leaf bytes per row and the non-leaf segment (node pointers, one per leaf page)."""
     page = int(_const("mysql", "page_bytes"))
     if leaves <= 1:
         return per_row, page if not per_row.any() else 0
-    ptr = float(node_ptr.mean()) + 4
+    ptr = float((node_ptr * w).sum() / w.sum()) + 4
     return per_row, int(np.ceil(leaves * ptr / usable)) * page
 
 
@@ -574,7 +598,7 @@ def _sqlite(r: _Rows, ratio: np.ndarray) -> tuple[dict[str, np.ndarray], dict[st
     usable = (page - _const("sqlite", "leaf_header_bytes")) * _const("sqlite", "fill")
     ptr = int(_const("sqlite", "cell_pointer_bytes"))
     n = len(r.value)
-    rowid = np.arange(1, n + 1)
+    rowid = np.cumsum(r.weight) - r.weight / 2 + 0.5  # 1..n for a frame; a group's middle row
     ts = np.full(n, 26)  # '2026-05-01 01:02:03.123456': SQLAlchemy's SQLite DateTime text
     value = np.where(r.null_value, 0, r.value)
     payload = _sqlite_record([r.dag_run_id, r.map_index], [r.task, r.key, r.dag, r.run, ts], [value],
@@ -587,7 +611,7 @@ def _sqlite(r: _Rows, ratio: np.ndarray) -> tuple[dict[str, np.ndarray], dict[st
     cell = ptr + _varint(payload) + _varint(rowid) + local + 4 * spilled
     out: dict[str, np.ndarray] = {}
     fixed: dict[str, int] = {}
-    out["table"], fixed["table"] = _sqlite_btree(cell, usable, page, inner_cell=9.0)
+    out["table"], fixed["table"] = _sqlite_btree(cell, usable, page, 9.0, r.weight)
     out["out_of_line"] = np.ceil((payload - local) / over) * page
     fixed["out_of_line"] = 0
     indexes = {
@@ -597,14 +621,16 @@ def _sqlite(r: _Rows, ratio: np.ndarray) -> tuple[dict[str, np.ndarray], dict[st
     }
     for name, (mask, rec) in indexes.items():
         cells = np.where(mask, ptr + _varint(rec) + rec, 0)
-        out[name], fixed[name] = _sqlite_btree(cells, usable, page, inner_cell=float(cells.mean()) + 4 if n else 0)
+        inner = float((cells * r.weight).sum() / r.weight.sum()) + 4 if n else 0
+        out[name], fixed[name] = _sqlite_btree(cells, usable, page, inner, r.weight)
     return out, fixed
 
 
-def _sqlite_btree(cells: np.ndarray, usable: float, page: int, inner_cell: float) -> tuple[np.ndarray, int]:
+def _sqlite_btree(cells: np.ndarray, usable: float, page: int, inner_cell: float,
+                  w: np.ndarray) -> tuple[np.ndarray, int]:
     if not cells.any():
         return np.zeros(len(cells)), page  # an empty B-tree still has its root page
-    leaves, scale = _pages_bytes(cells, usable, page)
+    leaves, scale = _pages_bytes(cells, usable, page, w)
     inner = 0 if leaves == 1 else int(np.ceil(leaves * inner_cell / usable))
     return cells * scale, inner * page
 
@@ -660,7 +686,7 @@ def _ratio(frame: pd.DataFrame, compressibility: float | None, values: Any,
     return np.full(n, default.value), f"compressibility = {default.value:g} (default, no values): {default}", "default"
 
 
-def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableScope = "live",
+def estimate(frame: pd.DataFrame | Summary, dialect: str = "postgresql", *, tables: TableScope = "live",
              schema: str | None = None, compressibility: float | None = None,
              values: Any = None, toast_compression: str = "pglz") -> DiskEstimate:
     """Predict the bytes the rows of ``frame`` take on disk in ``dialect``.
@@ -703,34 +729,173 @@ def estimate(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableS
     >>> est.total_bytes, est.breakdown  # doctest: +SKIP
     """
     d = canonical_dialect(dialect)
+    if isinstance(frame, Summary):
+        return _summary_estimate(frame, d, tables, schema, compressibility, values, toast_compression)
     frame, values = _scoped(frame, tables, values)
     sch = _schema(frame, schema)
     r = _rows(frame, sch)
     ratio, ratio_note, source = _ratio(frame, compressibility, values, toast_compression,
                                        sch in _JSON_SCHEMAS) \
         if d == "postgresql" else (np.ones(len(frame)), "", "n/a")
-    names = _table_names(frame)
+    return _estimate(d, sch, r, ratio, ratio_note, source, _table_names(frame),
+                     frame[S.DAG_ID].astype(str).to_numpy(object))
+
+
+def _estimate(d: str, sch: str, r: _Rows, ratio: np.ndarray, ratio_note: str, source: str,
+              names: np.ndarray, dags: np.ndarray) -> DiskEstimate:
+    """The model over per-row (or per-group, weighted) widths: one formula for both shapes."""
+    w = r.weight
     per_row, fixed, by_table = _per_table(d, r, ratio, names)
-    breakdown = {name: round(float(v.sum()) + fixed.get(name, 0)) for name, v in per_row.items()}
+    breakdown = {name: round(float((v * w).sum()) + fixed.get(name, 0)) for name, v in per_row.items()}
     total = sum(breakdown.values())
     by_table[next(iter(by_table))] += total - sum(by_table.values())  # rounding: parts add up
-    share = np.zeros(len(frame))
+    rows = float(w.sum())
+    share = np.zeros(len(names))
     for name, v in per_row.items():
-        s = float(v.sum())
-        share += v * (breakdown[name] / s) if s else breakdown[name] / max(len(frame), 1)
-    per_dag = pd.Series(share, index=frame.index).groupby(frame[S.DAG_ID], observed=True).sum()
-    logical = int(r.value.sum())
+        s = float((v * w).sum())
+        share += v * (breakdown[name] / s) if s else breakdown[name] / max(rows, 1)
+    per_dag = pd.Series(share * w).groupby(dags).sum()
+    logical = round(float((r.value * w).sum()))
     used = [str(c) for (dl, _), c in constants().items() if dl == d]
     if d == "postgresql":
         used.append(ratio_note)
+    n = round(rows)
     return DiskEstimate(
-        dialect=d, schema=sch, rows=len(frame), logical_bytes=logical, total_bytes=total,
-        breakdown=breakdown, per_row_overhead=(total - logical) / len(frame) if len(frame) else 0.0,
+        dialect=d, schema=sch, rows=n, logical_bytes=logical, total_bytes=total,
+        breakdown=breakdown, per_row_overhead=(total - logical) / n if n else 0.0,
         per_dag=per_dag.round().astype("int64").sort_values(ascending=False),
-        compressibility=_weighted(ratio, r.value) if d == "postgresql" else None, assumptions=tuple(used),
+        compressibility=_weighted(ratio, r.value, w) if d == "postgresql" else None, assumptions=tuple(used),
         tables=tuple(by_table), by_table=by_table,
         compression_source=source,
     )
+
+
+# --- a summary's groups as weighted rows -------------------------------------------------
+
+def _summary_estimate(summary: Summary, d: str, tables: str, schema: str | None,
+                      compressibility: float | None, values: Any, codec: str) -> DiskEstimate:
+    """:func:`estimate` on a summary's groups (see :func:`_summary_rows` for what is approximate)."""
+    if tables not in TABLE_SCOPES:
+        msg = f"tables={tables!r}; expected one of {TABLE_SCOPES}"
+        raise DiskModelError(msg)
+    part = summary if tables == "all" else summary.primary()
+    sch = _schema_of(part, schema)
+    r, names, dags = _summary_rows(part, sch)
+    if d != "postgresql":
+        return _estimate(d, sch, r, np.ones(len(names)), "", "n/a", names, dags)
+    if codec not in TOAST_CODECS:
+        msg = f"toast_compression={codec!r}; expected one of {TOAST_CODECS}"
+        raise DiskModelError(msg)
+    json = sch in _JSON_SCHEMAS
+    full = f"{codec}_jsonb" if json else codec
+    default = constants()["postgresql", "default_ratio"]
+    if compressibility is not None:
+        if not 0 < compressibility <= 1:
+            msg = f"compressibility={compressibility!r}; expected a compressed/raw ratio in (0, 1]"
+            raise DiskModelError(msg)
+        ratio, note, source = np.full(len(names), float(compressibility)), \
+            f"compressibility = {compressibility:g} (given)", "given"
+    elif values is not None and (est := estimate_compressibility(values, codec=full)) is not None:
+        ratio, note, source = np.full(len(names), est), \
+            f"compressibility = {est:.3f}, {full} on a sample of the values", "measured on the given values"
+    else:
+        sample = getattr(summary, "sample", None)
+        measured = measure_compressibility(sample) if sample is not None else None
+        per_row = measured.per_row(full, r.value) if measured is not None else None
+        if per_row is not None and measured is not None:
+            ratio, note, source = per_row, (
+                f"compressibility measured with {full} per size class on the export's value "
+                f"sample ({measured.source}; xcomlab.analysis.compressibility)"), measured.source
+        else:
+            ratio, note, source = np.full(len(names), default.value), \
+                f"compressibility = {default.value:g} (default, no values): {default}", "default"
+    return _estimate(d, sch, r, ratio, note, source, names, dags)
+
+
+def _schema_of(summary: Summary, schema: str | None) -> str:
+    if schema is not None:
+        return _schema(pd.DataFrame(), schema)
+    found = summary.airflow_schema()
+    return found if found is not None else "3.3+"
+
+
+def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.ndarray]:
+    """A summary's groups as weighted rows of the model.
+
+    One entry per ``(table, dag, task, key, size bucket)`` of the histogram (and one per key
+    group for rows without a size), split by the distinct ``run_id`` lengths and
+    ``dag_run_id`` widths of its DAG's runs in proportion to their rows. Each bucket's
+    size is its representative, clamped to the group's exact minimum and maximum and
+    scaled so the group's value bytes are exact. What the rows would say and the groups do
+    not: where in a page each value falls (the page packing is followed per group, not
+    per row), which run each size belongs to (run lengths and sizes are taken as
+    independent within a DAG), ``map_index`` (taken as -1: at most one byte a mapped row
+    in SQLite) and which rows have a ``dag_result`` (in proportion per table). The cost,
+    measured on the bundled samples and synthetic exports: see ``tests/analysis/test_disk_summary.py``.
+    """
+    hist = summary.histogram.reset_index()
+    keys = summary.keys.reset_index()
+    ids = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.KEY]
+    hist["value"] = representative(hist["bucket"].to_numpy())
+    hist = hist.merge(keys[[*ids, "value_bytes", "min_bytes", "max_bytes"]], on=ids, how="left")
+    lo = hist["min_bytes"].astype("float64").to_numpy()
+    hi = hist["max_bytes"].astype("float64").to_numpy()
+    v = np.clip(hist["value"].to_numpy(), np.nan_to_num(lo, nan=0), np.nan_to_num(hi, nan=np.inf))
+    hist["value"] = v
+    est = (hist["value"] * hist["rows"]).groupby([hist[c] for c in ids], sort=False).transform("sum")
+    scale = np.where(est > 0, hist["value_bytes"] / est.where(est > 0, 1), 1.0)
+    hist["value"] = hist["value"] * scale
+    hist["null"] = False
+    nulls = keys[keys["rows"] > keys["sized_rows"]].assign(
+        rows=lambda k: k["rows"] - k["sized_rows"], value=0.0, null=True)
+    groups = pd.concat([hist[[*ids, "rows", "value", "null"]], nulls[[*ids, "rows", "value", "null"]]],
+                       ignore_index=True)
+    runs = _run_widths(summary)
+    groups = groups.merge(runs, on=[S.SOURCE_TABLE, S.DAG_ID], how="left")
+    groups["share"] = groups["share"].fillna(1.0)
+    groups["run_bytes"] = groups["run_bytes"].fillna(0).astype(np.int64)
+    groups["dag_run_id"] = groups["dag_run_id"].fillna(1).astype(np.int64)
+    weight = groups["rows"].to_numpy(np.float64) * groups["share"].to_numpy()
+    table = groups[S.SOURCE_TABLE].astype(str).to_numpy(object)
+    n = len(groups)
+    json = np.full(n, schema in _JSON_SCHEMAS) & (table != "_xcom_archive")
+    result_col = np.full(n, schema == "3.3+") & (table != "_xcom_archive")
+    src = summary.sources.groupby(level=S.SOURCE_TABLE)[["rows", "result_rows"]].sum()
+    with_result = (src["result_rows"] * 2 >= src["rows"]).to_dict()
+    dag_result = result_col & np.array([bool(with_result.get(t, True)) for t in table], dtype=bool)
+    lens = {c: _label_lengths(groups[c]) for c in (S.TASK_ID, S.KEY, S.DAG_ID)}
+    r = _Rows(task=lens[S.TASK_ID], key=lens[S.KEY], dag=lens[S.DAG_ID],
+              run=groups["run_bytes"].to_numpy(np.int64), value=groups["value"].to_numpy(np.float64),
+              null_value=groups["null"].to_numpy(bool), json=json, dag_result=dag_result,
+              has_result_col=result_col, dag_run_id=groups["dag_run_id"].to_numpy(np.int64),
+              map_index=np.full(n, -1, dtype=np.int64), indexed=table == "xcom",
+              keyed=np.isin(table, ["xcom", "_xcom_archive"]),
+              key_codes=pd.factorize(groups[S.KEY].astype(str))[0], weight=weight)
+    return r, table, groups[S.DAG_ID].astype(str).to_numpy(object)
+
+
+def _label_lengths(labels: pd.Series) -> np.ndarray:
+    """UTF-8 bytes of each label (0 for null), computed once per distinct label."""
+    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
+    lens = np.array([len(str(u).encode()) for u in uniques] + [0], dtype=np.int64)
+    return lens[np.where(codes < 0, len(lens) - 1, codes)]
+
+
+def _run_widths(summary: Summary) -> pd.DataFrame:
+    """Per ``(table, dag)``: the share of rows in runs of each ``run_id`` length and
+    ``dag_run_id`` width (SQLite integer bytes), with a ``dag_run_id`` of that width."""
+    runs = summary.runs.reset_index()
+    if not len(runs):
+        return pd.DataFrame(columns=[S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "dag_run_id", "share"])
+    runs["run_bytes"] = _label_lengths(runs[S.RUN_ID])
+    ids = runs["dag_run_id"].where(runs["dag_run_id"] >= 0, 1).to_numpy(np.int64)
+    runs["width"] = _sqlite_int(ids)
+    runs["dag_run_id"] = ids
+    g = runs.groupby([S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "width"], sort=False).agg(
+        rows=("rows", "sum"), dag_run_id=("dag_run_id", "max")).reset_index()
+    total = g.groupby([S.SOURCE_TABLE, S.DAG_ID])["rows"].transform("sum")
+    g["share"] = np.where(total > 0, g["rows"] / total.where(total > 0, 1), 0.0)
+    return g[[S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "dag_run_id", "share"]]
 
 
 def _scoped(frame: pd.DataFrame, tables: str, values: Any) -> tuple[pd.DataFrame, Any]:
@@ -775,16 +940,18 @@ def _per_table(d: str, r: _Rows, ratio: np.ndarray, names: np.ndarray
             has = name in ("table", "out_of_line") or bool(v.any()) or not n
             per_row.setdefault(name, np.zeros(n))[idx] = v
             fixed[name] = fixed.get(name, 0) + (fx.get(name, 0) if has else 0)
-            total += float(v.sum()) + (fx.get(name, 0) if has else 0)
+            total += float((v * part.weight).sum()) + (fx.get(name, 0) if has else 0)
         by_table[table] = round(total)
     return per_row, fixed, by_table
 
 
-def _weighted(ratio: np.ndarray, value: np.ndarray) -> float:
+def _weighted(ratio: np.ndarray, value: np.ndarray, rows: np.ndarray) -> float:
     big = value >= 2032
-    w = value[big] if big.any() else value
+    w = (value * rows)[big] if big.any() else value * rows
     r = ratio[big] if big.any() else ratio
-    return float((r * w).sum() / w.sum()) if w.sum() else float(ratio.mean()) if len(ratio) else 0.0
+    if w.sum():
+        return float((r * w).sum() / w.sum())
+    return float((ratio * rows).sum() / rows.sum()) if len(ratio) and rows.sum() else 0.0
 
 
 def on_disk_bytes(frame: pd.DataFrame, *, tables: TableScope = "live", **kwargs: Any) -> dict[str, int]:

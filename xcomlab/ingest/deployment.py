@@ -23,7 +23,7 @@ from xcomlab.constants import DIALECT_ALIASES, DIALECTS
 from xcomlab.errors import ParameterError, XcomlabError
 from xcomlab.ingest.loader import LoadReport, load_report
 
-__all__ = ["DEFAULT_DIALECT", "DIALECTS", "Deployment", "infer_deployment"]
+__all__ = ["DEFAULT_DIALECT", "DIALECTS", "Deployment", "deployment_of", "infer_deployment"]
 
 #: What the analyses assume when neither the source nor the caller says (Airflow's
 #: recommended production database).
@@ -141,25 +141,34 @@ def infer_deployment(frame: pd.DataFrame, *, dialect: str | None = None,
     >>> infer_deployment(xcomlab.load_export("data/samples/af3/airflow.db")).describe()  # doctest: +SKIP
     'sqlite (sqlite file), Airflow 3.3 (schema 3.3+)'
     """
+    try:
+        report: LoadReport | None = load_report(frame)
+    except XcomlabError:
+        report = None
+    rows = S.primary_rows(frame)
+    mode = rows[S.AIRFLOW_SCHEMA].mode() if S.AIRFLOW_SCHEMA in rows and len(rows) else pd.Series([])
+    schema = str(mode.iloc[0]) if len(mode) else None
+    return deployment_of(report, schema, dialect=dialect, airflow=airflow)
+
+
+def deployment_of(report: LoadReport | None, schema: str | None, *, dialect: str | None = None,
+                  airflow: str | None = None) -> Deployment:
+    """:func:`infer_deployment` from what it reads of a frame: the load report (None: not
+    known) and the live rows' most common ``airflow_schema`` — the entry point for a
+    summary (:class:`xcomlab.summary.Summary` carries both)."""
     notes: list[str] = []
     found: str | None
     release: str | None
     if dialect is not None:
         found, how = _canonical(dialect), "given"
     else:
-        try:
-            found, how = _dialect_of(load_report(frame))
-        except XcomlabError:
-            found, how = None, "unknown"
+        found, how = _dialect_of(report) if report is not None else (None, "unknown")
         if found is None:
             notes.append(f"the source does not say which database wrote it; {DEFAULT_DIALECT} is "
                          "assumed (pass --dialect / dialect= to say)")
     if airflow is not None:
         release, afrom = str(airflow), "given"
     else:
-        rows = S.primary_rows(frame)
-        mode = rows[S.AIRFLOW_SCHEMA].mode() if S.AIRFLOW_SCHEMA in rows and len(rows) else pd.Series([])
-        schema = str(mode.iloc[0]) if len(mode) else None
         release = _RELEASE.get(schema) if schema else None
         afrom = f"schema {schema}" if release else "unknown"
         if release == "2.x":

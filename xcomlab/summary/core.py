@@ -31,8 +31,8 @@ A :class:`Summary` holds what the analyses need of an XCom frame without its row
 ``classes``
     per ``(source_table, encoding, has_nan, internal, reference)``: ``rows``, ``value_bytes``.
 ``over``
-    per ``(source_table, target)``: ``limit_bytes`` and ``rows`` with ``value_bytes >
-    limit_bytes`` for every target of ``xcomlab/data/limits.csv`` (hard limits and policy
+    per ``(source_table, target)``: ``limit_bytes``, and ``rows`` with ``value_bytes >
+    limit_bytes`` and their ``value_bytes`` for every target of ``xcomlab/data/limits.csv`` (hard limits and policy
     thresholds, the 48 KB one included), counted from exact sizes while summarising.
 
 Every table is indexed by its group columns, sorted, with fixed dtypes, so two summaries
@@ -59,7 +59,7 @@ from xcomlab import schema as S
 from xcomlab.constants import ONE_OFF_MIN_BYTES
 from xcomlab.ingest.loader import LoadReport
 from xcomlab.summary.groupby import Factor, factor, group
-from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
+from xcomlab.summary.histogram import _HIGHEST, EDGES, bucket_of, quantile_from_counts, representative
 
 __all__ = ["GROUPS", "TABLES", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
            "merge_reports", "summarize_columns", "summarize_frame"]
@@ -88,7 +88,7 @@ _AGG: dict[str, dict[str, str]] = {
     "runs": {"rows": "sum", "value_bytes": "sum", "first_timestamp": "min",
              "last_timestamp": "max", "dag_run_id": "max"},
     "classes": {"rows": "sum", "value_bytes": "sum"},
-    "over": {"limit_bytes": "max", "rows": "sum"},
+    "over": {"limit_bytes": "max", "rows": "sum", "value_bytes": "sum"},
     "run_keys": {"rows": "sum", "value_bytes": "sum", "refs": "sum", "ref_bytes": "sum",
                  "first_timestamp": "min", "last_timestamp": "max"},
     "sources": {"rows": "sum", "inexact_rows": "sum", "result_rows": "sum", "mapped_rows": "sum",
@@ -103,7 +103,7 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "runs": {"rows": "int64", "value_bytes": "int64", "first_timestamp": "datetime64[ns, UTC]",
              "last_timestamp": "datetime64[ns, UTC]", "dag_run_id": "int64"},
     "classes": {"rows": "int64", "value_bytes": "int64"},
-    "over": {"limit_bytes": "int64", "rows": "int64"},
+    "over": {"limit_bytes": "int64", "rows": "int64", "value_bytes": "int64"},
     "run_keys": {"rows": "int64", "value_bytes": "int64", "refs": "int64", "ref_bytes": "int64",
                  "first_timestamp": "datetime64[ns, UTC]", "last_timestamp": "datetime64[ns, UTC]"},
     "sources": {"rows": "int64", "inexact_rows": "int64", "result_rows": "int64",
@@ -214,10 +214,42 @@ class Summary:
 
         return Summary(**{name: live(getattr(self, name)) for name in TABLES}, report=self.report)
 
+    def airflow_schema(self) -> str | None:
+        """The most common ``airflow_schema`` of the live rows (as
+        :func:`xcomlab.ingest.deployment.infer_deployment` reads a frame); None without rows."""
+        live = self.primary().sources
+        if not len(live):
+            return None
+        counts = live.groupby(level=S.AIRFLOW_SCHEMA)["rows"].sum()
+        top = counts[counts == counts.max()]
+        return str(sorted(top.index.astype(str))[0])
+
+    def timestamps(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        """First and last write (UTC) of the rows summarised; None where none has a timestamp."""
+        first, last = self.sources["first_timestamp"].min(), self.sources["last_timestamp"].max()
+        return (None if pd.isna(first) else first), (None if pd.isna(last) else last)
+
     def threshold_counts(self) -> dict[str, int]:
         """Rows over each limit and threshold of ``limits.csv`` (every table)."""
         g = self.over.groupby(level="target", sort=False)["rows"].sum()
         return {t: int(g.get(t, 0)) for t, _ in limit_targets()}
+
+    def rows_over(self, limit_bytes: int) -> tuple[int, int]:
+        """Rows with ``value_bytes > limit_bytes`` and their bytes, read from the histogram.
+
+        Exact for a limit of ``limits.csv`` (use :meth:`threshold_counts`) and wherever no
+        bucket straddles ``limit_bytes``; the straddling bucket's rows are split in
+        proportion to its integers above the limit, and bytes of buckets wholly above are
+        the buckets' representatives (within :data:`QUANTILE_RELATIVE_ERROR` each).
+        """
+        b = self.histogram.index.get_level_values("bucket").to_numpy()
+        n = self.histogram["rows"].to_numpy(dtype=np.float64)
+        lo, hi = EDGES[b].astype(np.float64), _HIGHEST[b].astype(np.float64)
+        share = np.clip((hi - limit_bytes) / (hi - lo + 1), 0.0, 1.0)
+        mid = representative(b)
+        rows = n * share
+        sizes = np.where(share >= 1, mid, (np.maximum(lo, limit_bytes + 1) + hi) / 2)
+        return round(float(rows.sum())), round(float((rows * sizes).sum()))
 
     def sizes(self, by: tuple[str, ...] = (S.DAG_ID,),
               qs: tuple[float, ...] = (0.5, 0.9, 0.99)) -> pd.DataFrame:
@@ -424,6 +456,7 @@ def _over(tables: Factor, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
         mine = (tables.codes == code) & known
         sizes = exact[mine]
         for target, limit in limit_targets():
-            records.append((table, target, limit, int(np.count_nonzero(sizes > limit))))
-    frame = pd.DataFrame(records, columns=[_T, "target", "limit_bytes", "rows"])
+            over = sizes > limit
+            records.append((table, target, limit, int(np.count_nonzero(over)), int(sizes[over].sum())))
+    frame = pd.DataFrame(records, columns=[_T, "target", "limit_bytes", "rows", "value_bytes"])
     return frame.set_index([_T, "target"]) if records else _empty("over")
