@@ -19,8 +19,10 @@ from xcomlab.analysis.disk import estimate as estimate_disk
 from xcomlab.analysis.secrets import SecretReport, scan_secrets
 from xcomlab.errors import XcomlabError
 from xcomlab.ingest import load_report
-from xcomlab.ingest.deployment import infer_deployment
+from xcomlab.ingest.deployment import deployment_of, infer_deployment
 from xcomlab.schema import primary_rows
+from xcomlab.summary import Summary
+from xcomlab.summary.histogram import representative
 
 __all__ = ["Profile", "daily", "primary_rows", "profile", "summarize"]
 
@@ -97,14 +99,22 @@ class Profile:
         return head + self.by_dag.head(10).to_html(float_format=lambda x: f"{x:,.1f}")
 
 
-def profile(frame: pd.DataFrame, *, top: int = 10) -> Profile:
-    """Profile the live rows of an XCom frame.
+def profile(frame: pd.DataFrame | Summary, *, top: int = 10) -> Profile:
+    """Profile the live rows of an XCom frame, or of its :class:`~xcomlab.summary.Summary`.
+
+    From a summary the rows, bytes and largest sizes are exact and the quantiles within
+    :data:`~xcomlab.summary.QUANTILE_RELATIVE_ERROR`; ``top_rows`` and ``mapped`` come
+    from its ``largest`` and ``mapped`` tables when it has them (else empty), and
+    ``sizes`` holds one entry per size bucket (its representative size) with the bucket's
+    rows as ``sizes.attrs["rows"]``.
 
     Examples
     --------
     >>> p = xcomlab.profile(frame)  # doctest: +SKIP
     >>> p.by_dag.head()  # doctest: +SKIP
     """
+    if isinstance(frame, Summary):
+        return _summary_profile(frame, top)
     rows = primary_rows(S.validate_frame(frame))
     cols = [S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE_BYTES, S.ENCODING]
     top_rows = rows.nlargest(top, S.VALUE_BYTES)[cols] if len(rows) else rows[cols]
@@ -118,6 +128,36 @@ def profile(frame: pd.DataFrame, *, top: int = 10) -> Profile:
         mapped=_mapped(rows),
         sizes=rows[S.VALUE_BYTES].dropna().astype("int64").reset_index(drop=True),
     )
+
+
+_TOP_COLUMNS = [S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, S.VALUE_BYTES, S.ENCODING]
+
+
+def _summary_profile(whole: Summary, top: int) -> Profile:
+    live = whole.primary()
+    per_day = live.daily.groupby(level="day")[["rows", "value_bytes"]].sum()
+    if len(per_day):
+        full = pd.date_range(per_day.index.min(), per_day.index.max(), freq="D", name="date")
+        per_day = per_day.reindex(full, fill_value=0)
+    else:
+        per_day = daily(primary_rows(S.empty_frame()))
+    largest = getattr(live, "largest", None)
+    if largest is not None and len(largest):
+        rows = largest.reset_index() if S.VALUE_BYTES not in largest.columns else largest
+        top_rows = rows.nlargest(top, S.VALUE_BYTES)[_TOP_COLUMNS].reset_index(drop=True)
+    else:
+        top_rows = S.empty_frame()[_TOP_COLUMNS]
+    mapped = getattr(live, "mapped", None)
+    buckets = live.histogram.groupby(level="bucket")["rows"].sum()
+    sizes = pd.Series(representative(buckets.index.to_numpy()), dtype="float64")
+    sizes.attrs["rows"] = buckets.to_numpy()
+    return Profile(
+        summary=summarize(whole),
+        by_dag=live.sizes((S.DAG_ID,)), by_task=live.sizes((S.DAG_ID, S.TASK_ID)),
+        by_key=live.sizes((S.KEY,)), top_rows=top_rows, daily=per_day,
+        mapped=mapped if mapped is not None else pd.DataFrame(
+            columns=["runs", "rows", "mean_fan_out", "max_fan_out"]),
+        sizes=sizes)
 
 
 def daily(frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,7 +183,7 @@ def _mapped(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("rows", ascending=False)
 
 
-def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None, dialect: str | None = None,
+def summarize(frame: pd.DataFrame | Summary, *, secrets: SecretReport | None = None, dialect: str | None = None,
               airflow: str | None = None) -> dict[str, Any]:
     """The headline numbers of an XCom frame, as plain JSON-ready values.
 
@@ -164,6 +204,8 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None, diale
     (:func:`~xcomlab.ingest.deployment.infer_deployment`; ``dialect``/``airflow`` override);
     ``limit_violations_here`` counts only the limits that hold on it.
     """
+    if isinstance(frame, Summary):
+        return _summarize_summary(frame, secrets, dialect, airflow)
     S.validate_frame(frame)
     rows = primary_rows(frame)
     sizes = rows[S.VALUE_BYTES]
@@ -201,7 +243,53 @@ def summarize(frame: pd.DataFrame, *, secrets: SecretReport | None = None, diale
     }
 
 
-def _on_disk(frame: pd.DataFrame) -> dict[str, Any]:
+def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: str | None,
+                       airflow: str | None) -> dict[str, Any]:
+    """:func:`summarize` on a summary: every count and byte exact, on-disk figures from
+    the weighted groups (:func:`~xcomlab.analysis.disk.estimate`)."""
+    live = whole.primary()
+    by_dag = live.keys.groupby(level=S.DAG_ID, sort=True)[["rows", "value_bytes"]].sum()
+    tables = whole.keys.groupby(level=S.SOURCE_TABLE, sort=True)[["rows", "value_bytes"]].sum()
+    classes = live.classes.reset_index()
+    first, last = live.timestamps()
+    schema = live.airflow_schema()
+    report = whole.report
+    exact = int(live.sources["inexact_rows"].sum()) == 0 and (report is None or report.sizes_exact)
+    dep = deployment_of(report, schema, dialect=dialect, airflow=airflow)
+    lim = check_limits(whole, dialect=dep.dialect, airflow=dep.airflow)
+    found = getattr(whole, "secrets", None)
+    return {
+        "deployment": dep.as_dict(),
+        "airflow_schema": schema,
+        "rows": live.rows,
+        "value_bytes": live.value_bytes,
+        "by_dag": {str(k): {"rows": int(v["rows"]), "value_bytes": int(v["value_bytes"])}
+                   for k, v in by_dag.sort_values("value_bytes", ascending=False, kind="stable").iterrows()},
+        "references": int(classes.loc[classes["reference"].astype(bool), "rows"].sum()),
+        "pickled": int(classes.loc[classes[S.ENCODING].astype(str) == "pickle", "rows"].sum()),
+        "nan_values": int(classes.loc[classes[S.HAS_NAN].astype(bool), "rows"].sum()),
+        "internal_rows": int(classes.loc[classes[S.INTERNAL].astype(bool), "rows"].sum()),
+        "first_timestamp": first.isoformat() if first is not None else None,
+        "last_timestamp": last.isoformat() if last is not None else None,
+        "sizes_exact": exact,
+        "tables": {str(k): {"rows": int(v["rows"]), "value_bytes": int(v["value_bytes"])}
+                   for k, v in tables.iterrows()},
+        "limit_violations": lim.counts,
+        "limit_violations_here": {k: v for k, v in lim.counts.items() if lim.summary.loc[k, "applies"]},
+        "migration_blockers": migration_audit(whole, dialect=dep.dialect_or_default).blockers,
+        "secrets": (secrets.rows_flagged if secrets is not None
+                    else _flagged(found) if found is not None else None),
+        **_on_disk(whole),
+    }
+
+
+def _flagged(secrets: pd.DataFrame) -> int:
+    """Rows flagged in a summary's ``secrets`` table (rows with any finding)."""
+    col = "rows_flagged" if "rows_flagged" in secrets else "rows"
+    return int(secrets[col].sum()) if len(secrets) else 0
+
+
+def _on_disk(frame: pd.DataFrame | Summary) -> dict[str, Any]:
     """The on-disk figures of :func:`summarize`: live table, all tables, ratio, and their labels."""
     live = {d: estimate_disk(frame, d, tables="live") for d in DIALECTS}
     every = {d: estimate_disk(frame, d, tables="all") for d in DIALECTS}
