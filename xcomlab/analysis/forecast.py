@@ -32,9 +32,12 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.analysis.retention import RetentionPolicy
 from xcomlab.constants import DEFAULT_CEILINGS
+from xcomlab.constants import ONE_OFF_MIN_BYTES as _ONE_OFF_MIN_BYTES
 from xcomlab.errors import InsufficientDataError, ParameterError
 from xcomlab.randomness import seed_of
 from xcomlab.schema import primary_rows
+from xcomlab.summary import Summary
+from xcomlab.summary.histogram import _HIGHEST, EDGES
 
 __all__ = ["DEFAULT_CEILINGS", "Backtest", "Crossing", "Forecast", "backtest", "forecast"]
 
@@ -49,7 +52,7 @@ BAND: Final = (0.05, 0.95)
 #: offender: kept in the table size, left out of the write rate. A lognormal task with
 #: σ = 1 reaches 100× its median at 4.6 σ (about 2 rows in a million).
 ONE_OFF_RATIO: Final = 100
-ONE_OFF_MIN_BYTES: Final = 64 * 2**10
+ONE_OFF_MIN_BYTES: Final = _ONE_OFF_MIN_BYTES
 TOTAL: Final = "(total)"
 _DAY = pd.Timedelta(days=1)
 
@@ -206,6 +209,61 @@ def _grid(rows: pd.DataFrame) -> _Grid:
     return _Grid(dates, dags, written.to_numpy(), rate.to_numpy(),
                  (int(one_off.sum()), int(size[one_off].sum())), count,
                  runs.reindex(dags, fill_value=0.0).to_numpy())
+
+
+def _summary_grid(live: Summary) -> _Grid:
+    """:func:`_grid` from a summary's ``daily``, ``runs``, ``histogram`` and ``big`` tables.
+
+    Bytes and rows per day and runs per DAG are exact. One-off offenders are read from
+    ``big`` against each task's median from the histogram (within
+    :data:`~xcomlab.summary.QUANTILE_RELATIVE_ERROR`); a size bucket straddling the
+    one-off threshold is split in proportion to its integers above it.
+    """
+    d = live.daily.reset_index()
+    d = d[d["day"].notna()]
+    dates = pd.date_range(d["day"].min(), d["day"].max(), freq="D")
+    dag = d[S.DAG_ID].astype(str)
+
+    def table(values: pd.Series, days: pd.Series, dags: pd.Series) -> pd.DataFrame:
+        t = values.astype("float64").groupby([days, dags]).sum().unstack(fill_value=0)
+        return t.reindex(dates, fill_value=0).astype("float64")
+
+    written = table(d["value_bytes"], d["day"], dag)
+    off_rows, off_bytes, off = _summary_one_offs(live)
+    rate = written.copy()
+    if len(off):
+        per = table(off["bytes"], off["day"], off[S.DAG_ID].astype(str)).reindex(
+            columns=written.columns, fill_value=0.0)
+        rate = (written - per).clip(lower=0.0)
+    count = d.groupby("day")["rows"].sum().reindex(dates, fill_value=0).to_numpy()
+    first, now = live.timestamps()
+    runs = live.runs.reset_index()
+    recent = runs[(runs["last_timestamp"] > now - 28 * _DAY) & runs[S.RUN_ID].notna()]
+    span = min(28.0, max(len(dates), 1))
+    per_dag = recent.groupby(recent[S.DAG_ID].astype(str))[S.RUN_ID].nunique() / span
+    dags = [str(c) for c in written.columns]
+    return _Grid(dates, dags, written.to_numpy(), rate.to_numpy(), (off_rows, off_bytes), count,
+                 per_dag.reindex(dags, fill_value=0.0).to_numpy())
+
+
+def _summary_one_offs(live: Summary) -> tuple[int, int, pd.DataFrame]:
+    """Rows and bytes of one-off offenders in a summary, and their bytes per (dag, day)."""
+    big = live.big.reset_index()
+    none = pd.DataFrame(columns=[S.DAG_ID, "day", "bytes"])
+    if not len(big):
+        return 0, 0, none
+    ids = [S.SOURCE_TABLE, S.DAG_ID, S.TASK_ID, S.KEY]
+    sizes = live.sizes(tuple(ids), qs=(0.5,))
+    many = sizes["rows"] >= 10
+    limit = (ONE_OFF_RATIO * sizes["p50_bytes"]).where(many, np.inf).clip(lower=ONE_OFF_MIN_BYTES)
+    big = big.merge(limit.rename("limit").reset_index(), on=ids, how="left")
+    b = big["bucket"].to_numpy()
+    lo, hi = EDGES[b].astype(np.float64), _HIGHEST[b].astype(np.float64)
+    share = np.clip((hi - big["limit"].to_numpy() + 1) / (hi - lo + 1), 0.0, 1.0)
+    big["n"] = big["rows"] * share
+    big["bytes"] = big["value_bytes"] * share
+    hit = big[big["n"] > 0]
+    return round(float(hit["n"].sum())), round(float(hit["bytes"].sum())), hit[[S.DAG_ID, "day", "bytes"]]
 
 
 def _one_offs(rows: pd.DataFrame, size: pd.Series) -> pd.Series:
@@ -383,7 +441,20 @@ def _live(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     return rows
 
 
-def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = None,
+def _history(frame: pd.DataFrame | Summary, what: str) -> tuple[_Grid, pd.Timestamp]:
+    """The day grid of the live rows and the last write, from a frame or a summary."""
+    if isinstance(frame, Summary):
+        live = frame.primary()
+        _, last = live.timestamps()
+        if last is None:
+            msg = f"{what}: the summary has no live xcom rows with a timestamp; nothing to forecast"
+            raise InsufficientDataError(msg)
+        return _summary_grid(live), pd.Timestamp(last)
+    rows = _live(frame, what)
+    return _grid(rows), pd.Timestamp(rows[S.TIMESTAMP].max())
+
+
+def forecast(frame: pd.DataFrame | Summary, *, horizon_days: int = 180, by: str | None = None,
              retention: RetentionPolicy | None = None, disk_ratio: float = 1.0,
              rng: np.random.Generator | int | None = 0, boot: int = 200) -> Forecast:
     """Fit the growth of the live xcom table and project it ``horizon_days`` ahead.
@@ -391,7 +462,9 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
     Parameters
     ----------
     frame
-        An XCom frame; only ``source_table == "xcom"`` rows count.
+        An XCom frame, or its :class:`~xcomlab.summary.Summary` (the same history per day
+        and DAG; one-off offenders read from size buckets, see :func:`_summary_grid`);
+        only ``source_table == "xcom"`` rows count.
     horizon_days
         Days projected with a band (the expected path is followed for :data:`MAX_DAYS`
         to find ceilings further out).
@@ -419,8 +492,7 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
                "horizon_days ≥ 1, boot ≥ 2 and a positive disk_ratio")
         raise ParameterError(msg)
     seed = seed_of(rng)
-    rows = _live(frame, "forecast")
-    grid = _grid(rows)
+    grid, now = _history(frame, "forecast")
     lo, hi = grid.window()
     gen = np.random.default_rng(seed)
     fits = _fits(grid, lo, hi, boot, gen)
@@ -453,7 +525,7 @@ def forecast(frame: pd.DataFrame, *, horizon_days: int = 180, by: str | None = N
         current_bytes=int(grid.written.sum()),
         start_bytes=float(sum(grid.written[-w:, k].sum() if w else grid.written[:, k].sum()
                               for k, w in enumerate(windows))),
-        now=pd.Timestamp(rows[S.TIMESTAMP].max()),
+        now=now,
         disk_ratio=disk_ratio, retention=retention, seed=seed, expected_path=expected_long, notes=notes)
 
 
@@ -544,14 +616,14 @@ class Backtest:
         return f"<p><b>{self!r}</b></p>" + self.by_dag.to_html(float_format=lambda x: f"{x:,.3g}")
 
 
-def backtest(frame: pd.DataFrame, *, train_fraction: float = 0.7,
+def backtest(frame: pd.DataFrame | Summary, *, train_fraction: float = 0.7,
              rng: np.random.Generator | int | None = 0, boot: int = 200) -> Backtest:
     """Fit :func:`forecast`'s model on the first ``train_fraction`` of the fitted window and
     compare the bytes it expects to be written over the remaining days with the actual."""
     if not 0 < train_fraction < 1:
         msg = f"train_fraction={train_fraction}; expected a fraction strictly between 0 and 1"
         raise ParameterError(msg)
-    grid = _grid(_live(frame, "backtest"))
+    grid, _ = _history(frame, "backtest")
     lo, hi = grid.window()
     cut = lo + round(train_fraction * (hi - lo + 1))
     if cut - lo < 2 or cut > hi:

@@ -26,6 +26,7 @@ from xcomlab import schema as S
 from xcomlab.errors import InsufficientDataError, ParameterError
 from xcomlab.policy import KeyRule, RetentionPolicy
 from xcomlab.schema import primary_rows
+from xcomlab.summary import Summary
 
 __all__ = ["KeyRule", "RetentionPolicy", "RetentionReport", "db_clean_commands", "retention"]
 
@@ -62,7 +63,10 @@ class RetentionReport:
     totals: dict[str, Any]
     db_clean_command: str | None
     limitations: list[str]
-    removed: pd.Series  # boolean mask over the live rows, aligned to the frame's index
+    removed: pd.Series  # boolean mask over the live rows, aligned to the frame's index (empty for a summary)
+    #: Rows whose removal a summary could not settle exactly: those of a (run, key) group
+    #: whose writes straddle an age cut (0 for a frame: every row is decided).
+    straddling_rows: int = 0
 
     def __repr__(self) -> str:
         t = self.totals
@@ -76,14 +80,18 @@ class RetentionReport:
                 + self.by_dag.head(20).to_html(float_format=lambda x: f"{x:,.0f}"))
 
 
-def retention(frame: pd.DataFrame, policy: RetentionPolicy, *, now: pd.Timestamp | str | None = None,
+def retention(frame: pd.DataFrame | Summary, policy: RetentionPolicy, *, now: pd.Timestamp | str | None = None,
               disk_ratio: float = 1.0) -> RetentionReport:
     """Apply ``policy`` to the live rows of an XCom frame, without touching anything.
 
     Parameters
     ----------
     frame
-        An XCom frame (only ``source_table == "xcom"`` rows count, see ``primary_rows``).
+        An XCom frame (only ``source_table == "xcom"`` rows count, see ``primary_rows``), or
+        its :class:`~xcomlab.summary.Summary`: read per ``(dag, run, key)`` group
+        (``Summary.run_keys``), exact except for the rows of a group whose writes
+        straddle an age cut, which are split in proportion to the time before the cut
+        (their count is :attr:`RetentionReport.straddling_rows`).
     policy
         What to keep.
     now
@@ -97,13 +105,15 @@ def retention(frame: pd.DataFrame, policy: RetentionPolicy, *, now: pd.Timestamp
     >>> r = retention(frame, RetentionPolicy(max_age_days=30))  # doctest: +SKIP
     >>> r.totals["bytes_freed"], r.db_clean_command  # doctest: +SKIP
     """
+    if disk_ratio <= 0:
+        msg = f"disk_ratio={disk_ratio}; expected a positive on-disk/logical ratio"
+        raise ParameterError(msg)
+    if isinstance(frame, Summary):
+        return _summary_retention(frame.primary(), policy, now, disk_ratio)
     rows = primary_rows(S.validate_frame(frame))
     if not len(rows):
         msg = "retention: the frame has no live xcom rows; load an export with an xcom table"
         raise InsufficientDataError(msg)
-    if disk_ratio <= 0:
-        msg = f"disk_ratio={disk_ratio}; expected a positive on-disk/logical ratio"
-        raise ParameterError(msg)
     when = _now(rows, now)
     removed = _removed(rows, policy, when)
     by_dag = _by_dag(rows, removed, policy, when)
@@ -119,6 +129,98 @@ def retention(frame: pd.DataFrame, policy: RetentionPolicy, *, now: pd.Timestamp
     return RetentionReport(policy, when, disk_ratio, by_dag, totals,
                            "\n".join(commands) if commands else None,
                            _limitations(policy, totals, commands), removed)
+
+
+def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp | str | None,
+                       disk_ratio: float) -> RetentionReport:
+    g = live.run_keys.reset_index()
+    g = g[g["first_timestamp"].notna()] if g["first_timestamp"].notna().any() else g
+    if not len(g):
+        msg = "retention: the summary has no live xcom rows; summarise an export with an xcom table"
+        raise InsufficientDataError(msg)
+    _, last = live.timestamps()
+    when = _now_of(last, now)
+    g[S.DAG_ID] = g[S.DAG_ID].astype(str)
+    g["key_name"] = g[S.KEY].astype(str)
+    g["internal"] = [S.is_internal_key(k) for k in g["key_name"]]
+    g["run"] = g[S.RUN_ID].astype("object").fillna("")
+    parts, straddle, rates = [], 0.0, {}
+    for dag_id, part in g.groupby(S.DAG_ID, sort=False):
+        applies = policy.applies_to(str(dag_id))
+        pol = policy.for_dag(str(dag_id)) if applies else _KEEP_ALL
+        limit = _age_limits(pd.DataFrame({S.KEY: part["key_name"], S.INTERNAL: part["internal"]}), pol)
+        share, unsure = _older(part, when, limit)
+        gone = np.where(limit == 0, 1.0, share) if applies else np.zeros(len(part))
+        if applies and pol.keep_last_runs is not None:
+            last_write = part.groupby("run")["last_timestamp"].max()
+            keep = last_write.sort_values(ascending=False).index[:pol.keep_last_runs]
+            gone = np.where(part["run"].isin(keep).to_numpy(), gone, 1.0)
+        straddle += float((part["rows"].to_numpy() * (unsure & (gone < 1))).sum()) if applies else 0.0
+        parts.append(part.assign(gone=gone))
+        rates[str(dag_id)] = _summary_steady(part, pol, when, limit)
+    g = pd.concat(parts)
+    g["rows_freed"] = g["rows"] * g["gone"]
+    g["bytes_freed"] = g["value_bytes"] * g["gone"]
+    g["refs_freed"] = g["refs"] * g["gone"]
+    by = g.groupby(S.DAG_ID)
+    out = pd.DataFrame({"rows": by["rows"].sum(), "value_bytes": by["value_bytes"].sum(),
+                        "rows_freed": by["rows_freed"].sum().round(), "bytes_freed": by["bytes_freed"].sum().round()})
+    out["rows_left"] = out["rows"] - out["rows_freed"]
+    out["bytes_left"] = out["value_bytes"] - out["bytes_freed"]
+    out["bytes_per_day"] = [rates[d][0] for d in out.index]
+    out["steady_state_bytes"] = [rates[d][1] for d in out.index]
+    out["orphaned_refs"] = by["refs_freed"].sum().round()
+    out = out.astype({c: "int64" for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
+                                           "rows_left", "bytes_left", "orphaned_refs")})
+    out.index.name = "dag_id"
+    by_dag = out.sort_values(["bytes_freed", "value_bytes"], ascending=False)
+    totals: dict[str, Any] = {c: int(by_dag[c].sum()) for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
+                                                  "rows_left", "bytes_left", "orphaned_refs")}
+    steady = by_dag["steady_state_bytes"]
+    totals["steady_state_bytes"] = float(steady.sum()) if steady.notna().all() else float("nan")
+    totals["on_disk_bytes_freed"] = totals["bytes_freed"] * disk_ratio
+    totals["steady_state_on_disk_bytes"] = totals["steady_state_bytes"] * disk_ratio
+    totals["orphaned_ref_bytes"] = round(float((g["ref_bytes"] * g["gone"]).sum()))
+    commands = db_clean_commands(policy, when)
+    return RetentionReport(policy, when, disk_ratio, by_dag, totals,
+                           "\n".join(commands) if commands else None,
+                           _limitations(policy, totals, commands), pd.Series(dtype=bool), round(straddle))
+
+
+def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Share of each group's rows older than its age limit (``now - ts > limit`` days), and
+    whether the group straddles its cut (its rows then split in proportion to time)."""
+    first = ((now - part["first_timestamp"]) / _DAY).to_numpy(dtype=np.float64)  # age of the oldest row
+    last = ((now - part["last_timestamp"]) / _DAY).to_numpy(dtype=np.float64)  # age of the newest
+    all_old, none_old = last > limit, ~(first > limit)
+    span = np.where(first > last, first - last, 1.0)
+    share = np.where(all_old, 1.0, np.where(none_old, 0.0, np.clip((first - limit) / span, 0.0, 1.0)))
+    return share, ~all_old & ~none_old
+
+
+def _summary_steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp,
+                    limit: np.ndarray) -> tuple[float, float]:
+    """:func:`_steady` on (run, key) groups: recent rows split at the window's start in time."""
+    oldest = part["first_timestamp"].min()
+    span = min(float(RECENT_DAYS), max((now - oldest) / _DAY, 1.0))
+    older, _ = _older(part, now, np.full(len(part), span))
+    recent = 1.0 - older
+    rate = part["value_bytes"].to_numpy(np.float64) * recent / span
+    keep = np.inf
+    if pol.keep_last_runs is not None:
+        runs_per_day = part.loc[recent > 0, "run"].nunique() / span
+        keep = pol.keep_last_runs / runs_per_day if runs_per_day else 0.0
+    kept = np.minimum(np.where(recent > 0, limit, 0.0), keep)
+    if np.isinf(kept[rate > 0]).any():
+        return float(rate.sum()), float("nan")
+    return float(rate.sum()), float((rate * kept).sum())
+
+
+def _now_of(last: pd.Timestamp | None, now: pd.Timestamp | str | None) -> pd.Timestamp:
+    if now is None:
+        return pd.Timestamp(last)
+    ts = pd.Timestamp(now)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _now(rows: pd.DataFrame, now: pd.Timestamp | str | None) -> pd.Timestamp:
