@@ -54,7 +54,7 @@ def check_summarize(frame: pd.DataFrame, summary: Summary) -> None:
             for d, v in a[key].items():
                 assert _close(v, b[key][d], DISK_BOUND), (key, d, v, b[key][d])
         elif key == "by_dag":
-            assert a[key] == b[key] and list(a[key]) == list(b[key]) or \
+            assert (a[key] == b[key] and list(a[key]) == list(b[key])) or \
                 sorted(a[key].items()) == sorted(b[key].items())
         else:
             assert a[key] == b[key], key

@@ -15,13 +15,12 @@ from typing import Any, Literal, NamedTuple
 import pandas as pd
 
 from xcomlab import schema as S
-from xcomlab.errors import XcomlabError
+from xcomlab.errors import Rejection, XcomlabError
 from xcomlab.ingest.formats import open_tables, resolve_format
 from xcomlab.ingest.frame_builder import FrameBuilder
 from xcomlab.ingest.loader import Format, TableReport, _check_found, _options
 from xcomlab.ingest.normalize import BatchContext
 from xcomlab.ingest.pieces import BatchPieces
-from xcomlab.errors import Rejection
 from xcomlab.ingest.pipeline import built_batches
 from xcomlab.ingest.source import SlowPath, TableSource
 
@@ -107,30 +106,35 @@ def iter_pieces(
     airflow_schema: str | None = None,
     value_mode: str | None = None,
     chunk_rows: int = 100_000,
+    values: bool = False,
 ) -> Iterator[PiecesBatch]:
     """:func:`iter_frames` without making frames: each batch's typed columns
-    (:class:`~xcomlab.ingest.pieces.BatchPieces`), for consumers that aggregate them."""
+    (:class:`~xcomlab.ingest.pieces.BatchPieces`), for consumers that aggregate them.
+
+    With ``values`` the stored values are fetched too and each batch's
+    ``pieces.value`` holds them (an Arrow binary array), as ``load_export`` fetches
+    them for ``on_values`` and the value sample."""
     fmt, label = resolve_format(source, format)
-    opts = _options(errors, False, airflow_schema, value_mode, chunk_rows, False, None, None)
+    opts = _options(errors, values, airflow_schema, value_mode, chunk_rows, False, None, None)
     wanted = [tables] if isinstance(tables, str) else tables
     reports: list[TableReport] = []
     for index, src in enumerate(open_tables(source, fmt, wanted, opts.readers)):
         try:
-            yield from _table_pieces(index, src, 0, src.batches(), opts.collect, reports)
+            yield from _table_pieces(index, src, 0, src.batches(), opts, reports)
         except SlowPath:
             if src.fallback is None:
                 raise
             yield PiecesBatch(index, src.table, 1, None)
-            yield from _table_pieces(index, src, 1, src.fallback(), opts.collect, reports)
+            yield from _table_pieces(index, src, 1, src.fallback(), opts, reports)
     _check_found(label, wanted, reports)
 
 
 def _table_pieces(index: int, src: TableSource, attempt: int, batches: Iterator[Any],
-                  collect: bool, reports: list[TableReport]) -> Iterator[PiecesBatch]:
-    ctx = BatchContext(src.path, src.table, src.airflow_schema, collect,
+                  opts: Any, reports: list[TableReport]) -> Iterator[PiecesBatch]:
+    ctx = BatchContext(src.path, src.table, src.airflow_schema, opts.collect,
                        locate_line=src.locate_line)
     read = loaded = 0
-    for built in built_batches(batches, ctx, False, src.read_ahead):
+    for built in built_batches(batches, ctx, opts.keep_values, src.read_ahead):
         read += built.rows_read
         loaded += len(built.pieces)
         pieces = built.pieces

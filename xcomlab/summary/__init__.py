@@ -4,9 +4,22 @@ See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds and
 :mod:`xcomlab.summary.histogram` for the quantile error bound.
 """
 
-from xcomlab.summary.core import GROUPS, Summary, limit_targets, merge_all, summarize_frame
+from xcomlab.summary.core import (
+    FINDING_COLUMNS,
+    GROUPS,
+    LARGEST_PER_TABLE,
+    SECRET_ROWS_PER_GROUP,
+    TABLES,
+    THRESHOLD_GRID,
+    Summary,
+    limit_targets,
+    merge_all,
+    over_targets,
+    summarize_frame,
+)
 from xcomlab.summary.histogram import QUANTILE_RELATIVE_ERROR
 from xcomlab.summary.stream import summarize_file
 
-__all__ = ["GROUPS", "QUANTILE_RELATIVE_ERROR", "Summary", "limit_targets", "merge_all",
-           "summarize_file", "summarize_frame"]
+__all__ = ["FINDING_COLUMNS", "GROUPS", "LARGEST_PER_TABLE", "QUANTILE_RELATIVE_ERROR",
+           "SECRET_ROWS_PER_GROUP", "TABLES", "THRESHOLD_GRID", "Summary", "limit_targets",
+           "merge_all", "over_targets", "summarize_file", "summarize_frame"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,9 @@ from xcomlab.ingest.batches import iter_pieces
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.pieces import BatchPieces, Coded, Masked
-from xcomlab.summary.core import Columns, Summary, merge_all, summarize_columns
+from xcomlab.ingest.sample import ValueSample
+from xcomlab.ingest.secret_rules import scan_batch
+from xcomlab.summary.core import FINDING_COLUMNS, Columns, Summary, merge_all, summarize_columns
 from xcomlab.summary.groupby import Factor
 
 __all__ = ["PENDING", "summarize_file"]
@@ -25,13 +27,20 @@ __all__ = ["PENDING", "summarize_file"]
 PENDING = 16
 
 
-def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) -> Summary:
+def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True,
+                   sample: bool | None = None, **load_options: Any) -> Summary:
     """Summarise an export without building its frame: memory grows with groups, not rows.
 
     Parameters
     ----------
     source
         Anything :func:`xcomlab.load_export` reads.
+    secrets
+        Scan the stored values for secrets (the ``secrets`` and ``secret_rows`` tables):
+        one RE2 prefilter over each batch's bytes, Python only for the rows it picks.
+    sample
+        Keep the bounded value sample (:class:`~xcomlab.ingest.sample.ValueSample`);
+        None: as :func:`xcomlab.load_export` does (every format but SQL dumps).
     **load_options
         ``format, tables, errors, airflow_schema, value_mode, chunk_rows`` as for
         :func:`xcomlab.ingest.batches.iter_frames`.
@@ -39,9 +48,15 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
     Returns
     -------
     Summary
-        Equal to ``summarize_frame(load_export(source, ...))``, with the read's
+        Equal to ``summarize_frame(load_export(source, keep_values=secrets, ...))``
+        (the same sample, drawn the same way), with the read's
         :class:`~xcomlab.ingest.loader.LoadReport` in ``report``.
     """
+    if sample is None:
+        fmt, _ = resolve_format(source, load_options.get("format"))
+        sample = fmt != "sql"
+    root = ValueSample() if sample else None
+    part: ValueSample | None = None
     done = Summary.empty()
     table = Summary.empty()  # the current table, folded into ``done`` when it ends
     pending: list[Summary] = []
@@ -49,7 +64,7 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
     reports: list[TableReport] = []
     rejections: list[Rejection] = []
     notes: list[str] = []
-    for item in iter_pieces(source, **load_options):
+    for item in iter_pieces(source, values=secrets or sample, **load_options):
         if item.report is not None:
             reports.append(item.report)
             rejections.extend(item.rejections)
@@ -57,17 +72,50 @@ def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) ->
         if (item.table_index, item.attempt) != current:
             if item.table_index != current[0]:
                 done = merge_all([done, table, *pending])
+                if root is not None and part is not None:
+                    root.absorb(part)
             # a new table, or the fast path gave up: drop what the old attempt summarised
             table, pending = Summary.empty(), []
             current = (item.table_index, item.attempt)
-        if item.pieces is not None and len(item.pieces):
-            pending.append(summarize_columns(pieces_columns(item.pieces), canonical=False))
+            # as load_export: one key sub-stream per table, restarted with the table
+            part = root.spawn(int(root.rows.sum())) if root is not None else None
+        pieces = item.pieces
+        if pieces is not None and len(pieces):
+            found = _findings(pieces) if secrets else None
+            if part is not None and pieces.value is not None:
+                part.add(pieces.value)
+            pending.append(summarize_columns(pieces_columns(pieces), canonical=False,
+                                             findings=found, sampled=part is not None))
         if len(pending) >= PENDING:
             table, pending = merge_all([table, *pending]), []
+    if root is not None and part is not None:
+        root.absorb(part)
     fmt, label = resolve_format(source, load_options.get("format"))
     rejections.sort(key=lambda r: (r.path, r.table, r.row or 0))
     report = LoadReport(label, fmt, tuple(reports), tuple(rejections), tuple(notes))
-    return dataclasses.replace(merge_all([done, table, *pending]), report=report)
+    return replace(merge_all([done, table, *pending]), sample=root, report=report)
+
+
+def _findings(pieces: BatchPieces) -> pd.DataFrame:
+    """The row-level secret findings of one built batch (:data:`FINDING_COLUMNS`): the
+    prefilter runs over the Arrow value column; only candidate rows reach Python."""
+    empty = pd.DataFrame({c: [] for c in FINDING_COLUMNS})
+    if pieces.value is None:
+        return empty
+    key = pieces.key
+    hits = scan_batch(pieces.value, key.codes, key.words)
+    if not hits:
+        return empty
+    rows = np.array([h[0] for h in hits], dtype=np.int64)
+    n = len(pieces)
+    cols: dict[str, Any] = {}
+    for name, coded in pieces.identifiers():
+        f = _factor(coded, n)
+        cols[name] = f.labels.take(f.codes[rows]).to_numpy(dtype=object)
+    cols[S.MAP_INDEX] = np.asarray(pieces.map_index, dtype=np.int64)[rows]
+    cols["kind"] = [h[1] for h in hits]
+    cols["evidence"] = [h[2] for h in hits]
+    return pd.DataFrame(cols)[list(FINDING_COLUMNS)]
 
 
 _ENCODINGS = pd.Index(list(S.ENCODINGS), dtype="object")
@@ -94,7 +142,8 @@ def pieces_columns(pieces: BatchPieces) -> Columns:
         schema=Factor(np.full(n, pieces.airflow_schema, dtype=np.int64), _SCHEMAS),
         size_exact=np.asarray(pieces.size_exact, dtype=bool), result=~_masked(pieces.dag_result, n)[1],
         mapped=np.asarray(pieces.map_index, dtype=np.int64) >= 0,
-        dag_run_id=np.where(run_id[1], -1, run_id[0]), ref_bytes=np.where(ref[1], 0, ref[0]))
+        dag_run_id=np.where(run_id[1], -1, run_id[0]), ref_bytes=np.where(ref[1], 0, ref[0]),
+        map_index=np.asarray(pieces.map_index, dtype=np.int64))
 
 
 def _factor(coded: Coded, n: int) -> Factor:
