@@ -212,8 +212,11 @@ def _summary_limits(summary: Summary, checks: list[Limit], dialect: str | None,
     for lim in checks:
         hit = top[top > lim.limit_bytes]
         largest = int(hit.max()) if len(hit) else 0
+        same = over[over["limit_bytes"] == lim.limit_bytes]
         if lim.target in over.index and int(over.loc[lim.target, "limit_bytes"]) == lim.limit_bytes:
             n, b = int(over.loc[lim.target, "rows"]), int(over.loc[lim.target, "value_bytes"])
+        elif len(same):  # a threshold of the grid (powers of two, 1 KiB – 1 GiB): exact
+            n, b = int(same["rows"].iloc[0]), int(same["value_bytes"].iloc[0])
         else:
             n, b = summary.rows_over(lim.limit_bytes)
         out.append(_limit_row(lim, dialect, airflow, n, b, largest))
@@ -228,7 +231,7 @@ def _largest_violations(summary: Summary, checks: list[Limit]) -> pd.DataFrame:
     if largest is None or not len(largest):
         return pd.DataFrame({c: pd.Series(dtype="int64" if c in (S.MAP_INDEX, S.VALUE_BYTES) else object)
                              for c in cols}).assign(targets=pd.Series(dtype=object))
-    rows = largest.reset_index() if not set(cols) <= set(largest.columns) else largest
+    rows = largest.reset_index()
     sizes = rows[S.VALUE_BYTES].astype("float64").to_numpy()
     broken = [[lim.target for lim in checks if v > lim.limit_bytes] for v in sizes]
     keep = np.array([bool(b) for b in broken], dtype=bool)

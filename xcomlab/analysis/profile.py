@@ -16,7 +16,7 @@ from xcomlab import schema as S
 from xcomlab.analysis.audit import check_limits, migration_audit
 from xcomlab.analysis.disk import DIALECTS, scope_label
 from xcomlab.analysis.disk import estimate as estimate_disk
-from xcomlab.analysis.secrets import SecretReport, scan_secrets
+from xcomlab.analysis.secrets import SecretReport, scan_secrets, summary_secrets
 from xcomlab.errors import XcomlabError
 from xcomlab.ingest import load_report
 from xcomlab.ingest.deployment import deployment_of, infer_deployment
@@ -143,7 +143,7 @@ def _summary_profile(whole: Summary, top: int) -> Profile:
         per_day = daily(primary_rows(S.empty_frame()))
     largest = getattr(live, "largest", None)
     if largest is not None and len(largest):
-        rows = largest.reset_index() if S.VALUE_BYTES not in largest.columns else largest
+        rows = largest.reset_index()
         top_rows = rows.nlargest(top, S.VALUE_BYTES)[_TOP_COLUMNS].reset_index(drop=True)
     else:
         top_rows = S.empty_frame()[_TOP_COLUMNS]
@@ -257,7 +257,7 @@ def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: st
     exact = int(live.sources["inexact_rows"].sum()) == 0 and (report is None or report.sizes_exact)
     dep = deployment_of(report, schema, dialect=dialect, airflow=airflow)
     lim = check_limits(whole, dialect=dep.dialect, airflow=dep.airflow)
-    found = getattr(whole, "secrets", None)
+    found = summary_secrets(whole) if secrets is None else secrets
     return {
         "deployment": dep.as_dict(),
         "airflow_schema": schema,
@@ -277,16 +277,9 @@ def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: st
         "limit_violations": lim.counts,
         "limit_violations_here": {k: v for k, v in lim.counts.items() if lim.summary.loc[k, "applies"]},
         "migration_blockers": migration_audit(whole, dialect=dep.dialect_or_default).blockers,
-        "secrets": (secrets.rows_flagged if secrets is not None
-                    else _flagged(found) if found is not None else None),
+        "secrets": found.rows_flagged if found is not None else None,
         **_on_disk(whole),
     }
-
-
-def _flagged(secrets: pd.DataFrame) -> int:
-    """Rows flagged in a summary's ``secrets`` table (rows with any finding)."""
-    col = "rows_flagged" if "rows_flagged" in secrets else "rows"
-    return int(secrets[col].sum()) if len(secrets) else 0
 
 
 def _on_disk(frame: pd.DataFrame | Summary) -> dict[str, Any]:

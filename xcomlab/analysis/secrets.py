@@ -19,6 +19,7 @@ import pandas as pd
 
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.ingest import load_export
+from xcomlab.summary import Summary
 from xcomlab.ingest.secret_rules import (  # noqa: F401  (re-exported: the rules' old home)
     _PREFILTER,
     _RULES,
@@ -34,7 +35,7 @@ from xcomlab.ingest.secret_rules import (  # noqa: F401  (re-exported: the rules
     scan_values,
 )
 
-__all__ = ["SECRET_KINDS", "SecretReport", "mask", "scan_secrets", "scan_values"]
+__all__ = ["SECRET_KINDS", "SecretReport", "mask", "scan_secrets", "scan_values", "summary_secrets"]
 
 @dataclass(frozen=True)
 class SecretReport:
@@ -50,16 +51,23 @@ class SecretReport:
     findings: pd.DataFrame
     rows_scanned: int
     frame: pd.DataFrame | None = None
+    #: Set when ``findings`` are a bounded part of them (a summary's ``secret_rows``): the
+    #: counts of every finding.
+    counts: tuple[int, dict[str, int]] | None = None
 
     @property
     def rows_flagged(self) -> int:
         """XComs with at least one finding (the ``secrets`` summary key)."""
+        if self.counts is not None:
+            return self.counts[0]
         f = self.findings
         ids = ["source_table", "dag_id", "task_id", "run_id", "key", "map_index"]
         return len(f.drop_duplicates(ids)) if len(f) else 0
 
     @property
     def by_kind(self) -> dict[str, int]:
+        if self.counts is not None:
+            return dict(self.counts[1])
         return {str(k): int(v) for k, v in self.findings["kind"].value_counts().items()}
 
     def __repr__(self) -> str:
@@ -72,6 +80,35 @@ class SecretReport:
 
 _FINDING_COLUMNS: Final = ["source_table", "dag_id", "task_id", "run_id", "key", "map_index",
                            "kind", "evidence"]
+
+
+def summary_secrets(summary: Summary) -> SecretReport | None:
+    """The secret report of a summary (None when its values were never scanned).
+
+    ``by_kind`` is exact (``Summary.secrets``); ``findings`` are the summary's
+    ``secret_rows`` — every finding unless a (table, dag, task, key, kind) group had
+    more than :data:`~xcomlab.summary.core.SECRET_ROWS_PER_GROUP`, then its first ones.
+    ``rows_flagged`` is exact when no group was cut, else, for a key whose findings of
+    several kinds were cut, the largest kind's count (a row flagged twice counts once).
+    """
+    scanned = summary.rows_scanned("secrets")
+    if not scanned and summary.rows:
+        return None
+    rows = summary.secret_rows.reset_index()
+    findings = rows[_FINDING_COLUMNS] if len(rows) else pd.DataFrame(columns=_FINDING_COLUMNS)
+    per = summary.secrets["rows"]
+    kinds = per.groupby(level="kind").sum()
+    by_kind = {str(k): int(v) for k, v in kinds.sort_values(ascending=False, kind="stable").items() if v}
+    ids = ["source_table", "dag_id", "task_id", "key"]
+    kept = findings.groupby([*ids, "kind"], dropna=False).size() if len(findings) else pd.Series(dtype="int64")
+    cut = per[per > kept.reindex(per.index, fill_value=0).to_numpy()] if len(per) else per
+    if not len(cut):
+        return SecretReport(findings, scanned)
+    cut_keys = set(cut.index.droplevel("kind"))
+    whole = findings[[tuple(r) not in cut_keys for r in findings[ids].itertuples(index=False)]]
+    flagged = len(whole.drop_duplicates([*ids, "run_id", "map_index"])) if len(whole) else 0
+    flagged += int(per[[k[:-1] in cut_keys for k in per.index]].groupby(level=ids).max().sum())
+    return SecretReport(findings, scanned, counts=(flagged, by_kind))
 
 
 def scan_secrets(source: Any, **load_options: Any) -> SecretReport:
