@@ -33,7 +33,7 @@ try:
     from xcomlab.analysis.disk import disk_ratio, scope_label
     from xcomlab.analysis.forecast import forecast
     from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
-    from xcomlab.analysis.secrets import scan_secrets
+    from xcomlab.analysis.secrets import scan_secrets, summary_secrets
     from xcomlab.ingest.deployment import Deployment, deployment_of, infer_deployment
     from xcomlab.models.cost import Prices, load_prices
     from xcomlab.recommend import DEFAULT_DB, recommend
@@ -149,17 +149,23 @@ def _records(frame: pd.DataFrame, **kw: Any) -> list[dict[str, Any]]:
 def _profile(args: argparse.Namespace) -> int:
     if args.summary:
         return _profile_summary(args)
-    # One pass: the secret scan sees each value as it streams; the frame keeps none.
-    secrets = scan_secrets(args.source, **_load_opts(args))
-    frame = secrets.frame
-    assert frame is not None
+    frame: pd.DataFrame | Summary
+    if args.frame:
+        # One pass: the secret scan sees each value as it streams; the frame keeps none.
+        secrets = scan_secrets(args.source, **_load_opts(args))
+        assert secrets.frame is not None
+        frame = secrets.frame
+    else:  # one streamed pass: sizes, secrets and the value sample, memory by groups
+        frame = summarize_file(args.source, **_load_opts(args))
+        secrets = _summary_secrets(frame)
     dep = _deployment(args, frame)
     summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
     summary["measured_on_disk"] = _measured(args, frame)
     if args.json:
         return _json_out("profile", summary)
     p = xcomlab.profile(frame, top=args.top)
-    rep = xcomlab.load_report(frame)
+    rep = frame.report if isinstance(frame, Summary) else xcomlab.load_report(frame)
+    assert rep is not None
     out = C.Out()
     C.load_line(out, rep)
     out.line(f"Deployment: {dep.describe()}")
@@ -204,8 +210,14 @@ def _profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary_secrets(summary: Summary) -> Any:
+    found = summary_secrets(summary)
+    assert found is not None  # summarize_file scans by default
+    return found
+
+
 def _audit(args: argparse.Namespace) -> int:
-    frame = _load(args)
+    frame = _data(args)
     dep = _deployment(args, frame)
     policy = {f"policy_{args.policy}": args.policy} if args.policy else None
     limits = check_limits(frame, policy_bytes=policy, all_tables=args.all_tables, dialect=dep.dialect,
@@ -249,7 +261,10 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    report = scan_secrets(args.source, **_load_opts(args))
+    if args.frame:
+        report = scan_secrets(args.source, **_load_opts(args))
+    else:
+        report = _summary_secrets(summarize_file(args.source, sample=False, **_load_opts(args)))
     if args.json:
         return _json_out("scan", {"rows_scanned": report.rows_scanned,
                                   "rows_flagged": report.rows_flagged, "by_kind": report.by_kind,

@@ -68,7 +68,7 @@ class SecretReport:
     def by_kind(self) -> dict[str, int]:
         if self.counts is not None:
             return dict(self.counts[1])
-        return {str(k): int(v) for k, v in self.findings["kind"].value_counts().items()}
+        return _by_kind(self.findings["kind"].value_counts())
 
     def __repr__(self) -> str:
         return (f"SecretReport({self.rows_flagged} of {self.rows_scanned:,} rows flagged; "
@@ -80,6 +80,19 @@ class SecretReport:
 
 _FINDING_COLUMNS: Final = ["source_table", "dag_id", "task_id", "run_id", "key", "map_index",
                            "kind", "evidence"]
+
+
+def _by_kind(counts: pd.Series) -> dict[str, int]:
+    """``{kind: findings}``, most first, ties by kind (the same order from either shape)."""
+    items = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    return dict(items)
+
+
+def _ordered(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings sorted by their ids and kind (the same order from a frame or a summary)."""
+    cols = [c for c in _FINDING_COLUMNS if c != "evidence"]
+    return findings.sort_values(cols, kind="stable", key=lambda c: c.astype(str) if c.name != "map_index"
+                                else c).reset_index(drop=True)
 
 
 def summary_secrets(summary: Summary) -> SecretReport | None:
@@ -95,10 +108,10 @@ def summary_secrets(summary: Summary) -> SecretReport | None:
     if not scanned and summary.rows:
         return None
     rows = summary.secret_rows.reset_index()
-    findings = rows[_FINDING_COLUMNS] if len(rows) else pd.DataFrame(columns=_FINDING_COLUMNS)
+    findings = _ordered(rows[_FINDING_COLUMNS]) if len(rows) else pd.DataFrame(columns=_FINDING_COLUMNS)
     per = summary.secrets["rows"]
     kinds = per.groupby(level="kind").sum()
-    by_kind = {str(k): int(v) for k, v in kinds.sort_values(ascending=False, kind="stable").items() if v}
+    by_kind = _by_kind(kinds[kinds > 0])
     ids = ["source_table", "dag_id", "task_id", "key"]
     kept = findings.groupby([*ids, "kind"], dropna=False).size() if len(findings) else pd.Series(dtype="int64")
     cut = per[per > kept.reindex(per.index, fill_value=0).to_numpy()] if len(per) else per
@@ -123,10 +136,10 @@ def scan_secrets(source: Any, **load_options: Any) -> SecretReport:
             msg = ("the frame has no value column; load it with keep_values=True or pass the "
                    "export itself to scan_secrets")
             raise SchemaMismatchError(msg)
-        return SecretReport(_findings(source), len(source))
+        return SecretReport(_ordered(_findings(source)), len(source))
     parts: list[pd.DataFrame] = []
     frame = load_export(source, on_values=lambda batch: parts.append(_findings(batch)), **load_options)
-    found = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_FINDING_COLUMNS)
+    found = _ordered(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame(columns=_FINDING_COLUMNS)
     return SecretReport(found, len(frame), frame)
 
 
