@@ -248,12 +248,15 @@ def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: st
     """:func:`summarize` on a summary: every count and byte exact, on-disk figures from
     the weighted groups (:func:`~xcomlab.analysis.disk.estimate`)."""
     live = whole.primary()
+    report = whole.report
     by_dag = live.keys.groupby(level=S.DAG_ID, sort=True)[["rows", "value_bytes"]].sum()
     tables = whole.keys.groupby(level=S.SOURCE_TABLE, sort=True)[["rows", "value_bytes"]].sum()
+    if report is not None:  # in the order the export holds them, as a frame's categories
+        order = list(dict.fromkeys(t.table for t in report.tables if t.table in tables.index))
+        tables = tables.reindex(order + [t for t in tables.index if t not in order])
     classes = live.classes.reset_index()
     first, last = live.timestamps()
     schema = live.airflow_schema()
-    report = whole.report
     exact = int(live.sources["inexact_rows"].sum()) == 0 and (report is None or report.sizes_exact)
     dep = deployment_of(report, schema, dialect=dialect, airflow=airflow)
     lim = check_limits(whole, dialect=dep.dialect, airflow=dep.airflow)

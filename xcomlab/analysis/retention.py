@@ -187,12 +187,17 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
                            _limitations(policy, totals, commands), pd.Series(dtype=bool), round(straddle))
 
 
-def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Share of each group's rows older than its age limit (``now - ts > limit`` days), and
-    whether the group straddles its cut (its rows then split in proportion to time)."""
+def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray,
+           *, inclusive: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Share of each group's rows older than its age limit (``now - ts > limit`` days, or
+    ``>=`` when ``inclusive``), and whether the group straddles its cut (its rows then
+    split in proportion to time)."""
     first = ((now - part["first_timestamp"]) / _DAY).to_numpy(dtype=np.float64)  # age of the oldest row
     last = ((now - part["last_timestamp"]) / _DAY).to_numpy(dtype=np.float64)  # age of the newest
-    all_old, none_old = last > limit, ~(first > limit)
+    if inclusive:
+        all_old, none_old = last >= limit, ~(first >= limit)
+    else:
+        all_old, none_old = last > limit, ~(first > limit)
     span = np.where(first > last, first - last, 1.0)
     share = np.where(all_old, 1.0, np.where(none_old, 0.0, np.clip((first - limit) / span, 0.0, 1.0)))
     return share, ~all_old & ~none_old
@@ -203,7 +208,7 @@ def _summary_steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp,
     """:func:`_steady` on (run, key) groups: recent rows split at the window's start in time."""
     oldest = part["first_timestamp"].min()
     span = min(float(RECENT_DAYS), max((now - oldest) / _DAY, 1.0))
-    older, _ = _older(part, now, np.full(len(part), span))
+    older, _ = _older(part, now, np.full(len(part), span), inclusive=True)  # recent: ts > now - span
     recent = 1.0 - older
     rate = part["value_bytes"].to_numpy(np.float64) * recent / span
     keep = np.inf
