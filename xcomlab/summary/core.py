@@ -59,10 +59,12 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
@@ -72,6 +74,7 @@ from xcomlab import schema as S
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.ingest.sample import ValueSample, value_sample
 from xcomlab.ingest.secret_rules import scan_values
+from xcomlab.summary import store
 from xcomlab.summary.groupby import Factor, factor, group
 from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
 
@@ -232,6 +235,34 @@ class Summary:
         hold the same values and totals."""
         return all(getattr(self, n).equals(getattr(other, n)) for n in TABLES) and \
             _same_sample(self.sample, other.sample)
+
+    def save(self, path: str | os.PathLike[str], *, source: str = "") -> Path:
+        """Write this summary to one file (:mod:`xcomlab.summary.store`: a zip of Parquet
+        tables and a JSON header); ``source`` says what was summarised (never a password)."""
+        flat = {n: getattr(self, n).reset_index() for n in TABLES}
+        about = {"source": str(source), "rows": self.rows, "value_bytes": self.value_bytes,
+                 "source_tables": self.tables(), "rows_scanned": {
+                     "secrets": self.rows_scanned("secrets"), "sample": self.rows_scanned("sample")}}
+        return store.write_file(path, flat, self.sample, about)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Summary:
+        """Read a file :meth:`save` wrote. A summary file is untrusted input: it is
+        checked (format version, sizes, SHA-256 of every member, columns, row total) and
+        :class:`~xcomlab.summary.store.SummaryFileError` names the file when it fails."""
+        flat, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES})
+        tables = {}
+        for n, table in flat.items():
+            try:
+                tables[n] = _canonical(n, table.set_index(list(GROUPS[n]))) if len(table) else _empty(n)
+            except (ValueError, TypeError) as exc:
+                msg = f"{path}: table {n!r} holds values of the wrong type ({exc})"
+                raise store.SummaryFileError(msg) from None
+        out = cls(**tables, sample=sample)
+        if out.rows != header.get("rows"):
+            msg = f"{path}: its tables hold {out.rows:,} rows, its header {header.get('rows')!r} (tampered?)"
+            raise store.SummaryFileError(msg)
+        return out
 
     def rows_scanned(self, scan: str = "secrets") -> int:
         """Rows whose values went through ``scan`` (``secrets`` or ``sample``): equal to
