@@ -75,7 +75,7 @@ def test_tampered_files_are_refused_naming_the_file(tmp_path: Path) -> None:
     # cut short: not even a zip any more
     cut = tmp_path / "cut.xsum"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(SummaryFileError, match="cut.xsum"):
+    with pytest.raises(SummaryFileError, match=r"cut\.xsum"):
         Summary.load(cut)
     # an export is not a summary
     with pytest.raises(SummaryFileError, match="not a summary file"):
@@ -85,7 +85,7 @@ def test_tampered_files_are_refused_naming_the_file(tmp_path: Path) -> None:
     shutil.copy(good, extra)
     with zipfile.ZipFile(extra, "a") as z:
         z.writestr("payload.pkl", b"\x80\x04N.")
-    with pytest.raises(SummaryFileError, match="payload.pkl"):
+    with pytest.raises(SummaryFileError, match=r"payload\.pkl"):
         Summary.load(extra)
 
 

@@ -164,15 +164,27 @@ _NAT = np.iinfo(np.int64).min
 def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     """``table`` indexed by its groups, sorted, with the summary's dtypes (bounded tables
     cut to their first rows)."""
-    table = _typed(name, table).sort_index()
+    table = _typed(name, table)
+    index = table.index
+    if isinstance(index, pd.MultiIndex) and any(level.hasnans for level in index.levels):
+        # a group-by with dropna=False keeps null as a level *value*; a fresh index codes
+        # it -1: the same rows, but not equal() — rebuild so that nulls are always coded
+        table.index = pd.MultiIndex.from_arrays(
+            [index.get_level_values(i) for i in range(index.nlevels)], names=index.names)
+    if name not in _BOUNDED:
+        return table.sort_index()
+    # a total order over every column (duplicate ids, as a broken export may hold, too)
+    index = list(GROUPS[name])
     if name == "secret_rows":
-        table = table.groupby(level=list(GROUPS[name][:5]), sort=False, dropna=False) \
-            .head(SECRET_ROWS_PER_GROUP)
-    elif name == "largest":
-        # largest first; ties keep the index order (the stable sort after sort_index)
-        table = table.sort_values("value_bytes", ascending=False, kind="stable")
-        table = table.groupby(level=_T, sort=False, dropna=False).head(LARGEST_PER_TABLE)
-    return table
+        by, ascending, head, per = [*index, "evidence"], None, SECRET_ROWS_PER_GROUP, index[:5]
+    else:  # largest first, then the ids, the time and the encoding
+        by, head, per = ["value_bytes", *index, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
+        ascending = [False] + [True] * (len(by) - 1)
+    flat = table.reset_index()
+    flat = flat.sort_values(by, ascending=True if ascending is None else ascending,
+                            na_position="last", kind="stable")
+    flat = flat.groupby(per, sort=False, dropna=False).head(head)
+    return _typed(name, flat.set_index(index))
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -566,8 +578,11 @@ def _largest(cols: Columns) -> pd.DataFrame:
         if len(rows) > LARGEST_PER_TABLE:  # every row tied with the K-th largest competes
             kth = np.partition(exact[rows], len(rows) - LARGEST_PER_TABLE)[len(rows) - LARGEST_PER_TABLE]
             rows = rows[exact[rows] >= kth]
-        order = np.lexsort([cols.map_index[rows], *(_label_rank(ids[c])[rows] for c in
-                            (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)), -exact[rows]])
+        stamp = np.where(cols.nat[rows], _BIG, cols.nanos[rows])  # NaT last, as pandas sorts
+        enc = cols.encoding
+        order = np.lexsort([_label_rank(enc)[rows], stamp, cols.map_index[rows],
+                            *(_label_rank(ids[c])[rows] for c in (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)),
+                            -exact[rows]])
         keep.append(rows[order[:LARGEST_PER_TABLE]])
     if not keep:
         return _empty("largest")
