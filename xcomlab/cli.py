@@ -65,7 +65,7 @@ def _data(args: argparse.Namespace) -> pd.DataFrame | Summary:
     whole frame with ``--frame``."""
     if getattr(args, "frame", False):
         return _load(args)
-    return summarize_file(args.source, **_load_opts(args))
+    return _summary_of(args)
 
 
 def _deployment(args: argparse.Namespace, frame: pd.DataFrame | Summary) -> Deployment:
@@ -111,13 +111,36 @@ def _json_out(command: str, body: dict[str, Any]) -> int:
     return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
 
 
-def _profile_summary(args: argparse.Namespace) -> int:
-    """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame)."""
-    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, summarize_file
+def _summary_of(args: argparse.Namespace) -> Any:
+    """The summary of ``args.source``: read back when it is a saved summary file (sniffed
+    by its magic), else streamed from the export (values scanned and sampled); saved to
+    ``--save-summary`` when given."""
+    from xcomlab.summary import Summary, summarize_file
+    from xcomlab.summary.store import is_summary_file
 
-    whole = summarize_file(args.source, **_load_opts(args))
+    if is_summary_file(args.source):
+        whole = Summary.load(args.source)
+    else:
+        progress = False if args.json else None  # a bar only on a terminal, never under --json
+        whole = summarize_file(args.source, progress=progress, **_load_opts(args))
+    save = getattr(args, "save_summary", None)
+    if save:
+        whole.save(save, source=mask_url(str(args.source)))
+    return whole
+
+
+def _profile_summary(args: argparse.Namespace) -> int:
+    """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame),
+    or from a saved summary file."""
+    from xcomlab.summary import QUANTILE_RELATIVE_ERROR
+
+    whole = _summary_of(args)
     live = whole.primary()
     by_dag = live.sizes()
+    scanned = whole.rows_scanned("secrets") == whole.rows and whole.rows > 0
+    flagged = whole.secrets.groupby(level="kind")["rows"].sum()
+    secrets = {"rows_scanned": whole.rows_scanned("secrets"),
+               "by_kind": {str(k): int(v) for k, v in flagged.items()}} if scanned else None
     if args.json:
         tables = whole.keys.groupby(level="source_table")[["rows", "value_bytes"]].sum()
         return _json_out("profile", {
@@ -132,11 +155,16 @@ def _profile_summary(args: argparse.Namespace) -> int:
             "tables": {str(k): {"rows": int(r.rows), "value_bytes": int(r.value_bytes)}
                        for k, r in tables.iterrows()},
             "rows_over": live.threshold_counts(),
+            "secrets": secrets,
         })
     out = C.Out()
     out.line(f"{live.rows:,} live rows, {format_bytes(live.value_bytes)} of values "
              f"({live.value_bytes:,} bytes), {len(by_dag):,} DAGs (streamed summary; quantiles "
              f"within {QUANTILE_RELATIVE_ERROR:.2%})")
+    if secrets is not None:
+        kinds = C.counts(secrets["by_kind"])
+        out.line(f"Secret findings (every table): {sum(secrets['by_kind'].values()):,}"
+                 + (f" ({kinds})" if kinds else ""))
     out.heading("Largest DAGs")
     C.size_table(out, by_dag.head(args.top), "DAG")
     return 0
@@ -147,16 +175,21 @@ def _records(frame: pd.DataFrame, **kw: Any) -> list[dict[str, Any]]:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    if args.summary:
+    from xcomlab.summary.store import is_summary_file
+
+    if args.summary or args.save_summary:
         return _profile_summary(args)
+    if args.frame and is_summary_file(args.source):
+        msg = f"{args.source} is a saved summary: it has no rows to load as a frame; drop --frame"
+        raise ParameterError(msg)
     frame: pd.DataFrame | Summary
     if args.frame:
         # One pass: the secret scan sees each value as it streams; the frame keeps none.
         secrets = scan_secrets(args.source, **_load_opts(args))
         assert secrets.frame is not None
         frame = secrets.frame
-    else:  # one streamed pass: sizes, secrets and the value sample, memory by groups
-        frame = summarize_file(args.source, **_load_opts(args))
+    else:  # one streamed pass (or a saved summary): sizes, secrets and the value sample
+        frame = _summary_of(args)
         secrets = _summary_secrets(frame)
     dep = _deployment(args, frame)
     summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
@@ -165,9 +198,9 @@ def _profile(args: argparse.Namespace) -> int:
         return _json_out("profile", summary)
     p = xcomlab.profile(frame, top=args.top)
     rep = frame.report if isinstance(frame, Summary) else xcomlab.load_report(frame)
-    assert rep is not None
     out = C.Out()
-    C.load_line(out, rep)
+    if rep is not None:
+        C.load_line(out, rep)
     out.line(f"Deployment: {dep.describe()}")
     s = p.summary
     out.line(f"{s['rows']:,} live rows, {format_bytes(s['value_bytes'])} of values "
@@ -203,8 +236,8 @@ def _profile(args: argparse.Namespace) -> int:
             out.line(f"On disk, measured ({c['scope']}, {m['dialect']} {m['method']}): {shown}; "
                      f"model {format_bytes(c['modelled_bytes'])} ({err})")
         out.notes(m["notes"])
-    out.notes(rep.notes)
-    if rep.rejections:
+    out.notes(rep.notes if rep is not None else ())
+    if rep is not None and rep.rejections:
         out.line(f"{len(rep.rejections):,} rows rejected; first: {rep.rejections[0].where()}: "
                  f"{mask_quoted(rep.rejections[0].detail)}")
     return 0
@@ -212,8 +245,17 @@ def _profile(args: argparse.Namespace) -> int:
 
 def _summary_secrets(summary: Summary) -> Any:
     found = summary_secrets(summary)
-    assert found is not None  # summarize_file scans by default
+    if found is None:
+        msg = ("the summary was made without reading values, so secrets were not scanned: "
+               "summarise the export itself (or pass --frame)")
+        raise ParameterError(msg)
     return found
+
+
+def _is_summary(source: Any) -> bool:
+    from xcomlab.summary.store import is_summary_file
+
+    return is_summary_file(source)
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -263,6 +305,8 @@ def _audit(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     if args.frame:
         report = scan_secrets(args.source, **_load_opts(args))
+    elif _is_summary(args.source):
+        report = _summary_secrets(_summary_of(args))
     else:
         report = _summary_secrets(summarize_file(args.source, sample=False, **_load_opts(args)))
     if args.json:
@@ -564,7 +608,11 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--summary", action="store_true",
                       help="stream the export into a summary (memory by groups, not rows) and "
                            "print per-DAG rows, bytes and size quantiles only (quantiles within "
-                           "2%%); default: the full profile from the whole frame")
+                           "2%%); default: the full profile from the whole frame. SOURCE may be "
+                           "a file saved with --save-summary")
+    prof.add_argument("--save-summary", default=None, metavar="FILE",
+                      help="with --summary: also write the summary to FILE (a zip of Parquet "
+                           "tables; read it back as SOURCE, no export needed; default: not saved)")
     audit = _source_parser(sub, "audit", "rows over hard limits and policies; the 2 -> 3 upgrade check")
     audit.add_argument("--target", default="3.3.2", help="Airflow 3 release to upgrade to")
     audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes (default: none, only the bundled limits)")

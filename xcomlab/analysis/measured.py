@@ -15,14 +15,18 @@ import pandas as pd
 
 from xcomlab.analysis.disk import estimate
 from xcomlab.ingest.dbsize import MeasuredSize
+from xcomlab.summary import Summary
 
 __all__ = ["compare", "measured_ratio", "measured_summary"]
 
 _PARTS = {"table": "table_bytes", "out_of_line": "out_of_line_bytes"}
 
 
-def compare(frame: pd.DataFrame, measured: MeasuredSize) -> pd.DataFrame:
+def compare(frame: pd.DataFrame | Summary, measured: MeasuredSize) -> pd.DataFrame:
     """Modelled and measured on-disk bytes per figure, with the model's error.
+
+    ``frame`` is an XCom frame or its :class:`~xcomlab.summary.Summary` (the model then runs
+    over size buckets: within 1 % of the per-row figure on the samples).
 
     Returns
     -------
@@ -56,14 +60,14 @@ def _row(figure: str, scope: str, modelled: int, measured: int | None) -> dict[s
             "measured_bytes": measured, "error_pct": err}
 
 
-def measured_ratio(frame: pd.DataFrame, measured: MeasuredSize) -> float | None:
+def measured_ratio(frame: pd.DataFrame | Summary, measured: MeasuredSize) -> float | None:
     """Measured on-disk bytes of the ``xcom`` table per logical value byte (None when unknown)."""
     live = measured.total_bytes("live")
     logical = estimate(frame, measured.dialect, tables="live").logical_bytes
     return live / logical if live and logical else None
 
 
-def measured_summary(frame: pd.DataFrame, measured: MeasuredSize) -> dict[str, Any]:
+def measured_summary(frame: pd.DataFrame | Summary, measured: MeasuredSize) -> dict[str, Any]:
     """JSON-ready: the measurement, the comparison table and the measured ratio (``summarize``'s
     ``measured_on_disk`` when a database is connected)."""
     table = compare(frame, measured).reset_index()

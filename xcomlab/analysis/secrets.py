@@ -19,7 +19,6 @@ import pandas as pd
 
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.ingest import load_export
-from xcomlab.summary import Summary
 from xcomlab.ingest.secret_rules import (  # noqa: F401  (re-exported: the rules' old home)
     _PREFILTER,
     _RULES,
@@ -32,8 +31,10 @@ from xcomlab.ingest.secret_rules import (  # noqa: F401  (re-exported: the rules
     entropy_bits,
     find_secrets,
     mask,
+    scan_table,
     scan_values,
 )
+from xcomlab.summary import Summary
 
 __all__ = ["SECRET_KINDS", "SecretReport", "mask", "scan_secrets", "scan_values", "summary_secrets"]
 
@@ -127,9 +128,11 @@ def summary_secrets(summary: Summary) -> SecretReport | None:
 def scan_secrets(source: Any, **load_options: Any) -> SecretReport:
     """Scan an export (any ``load_export`` source) or a frame with a ``value`` column.
 
-    A source is streamed through :func:`xcomlab.load_export` with ``on_values``: each
-    batch is scanned as it is read and only findings are kept, so values never sit in
-    memory all at once. The loaded frame is in ``report.frame``.
+    A source is streamed through :func:`xcomlab.load_export` with ``on_value_table``:
+    each batch's Arrow value column goes through one RE2 prefilter
+    (:func:`xcomlab.ingest.secret_rules.scan_table`), only candidate rows become Python
+    objects, and only findings are kept, so values never sit in memory all at once. The
+    loaded frame is in ``report.frame``.
     """
     if isinstance(source, pd.DataFrame):
         if "value" not in source.columns:
@@ -137,13 +140,16 @@ def scan_secrets(source: Any, **load_options: Any) -> SecretReport:
                    "export itself to scan_secrets")
             raise SchemaMismatchError(msg)
         return SecretReport(_ordered(_findings(source)), len(source))
-    parts: list[pd.DataFrame] = []
-    frame = load_export(source, on_values=lambda batch: parts.append(_findings(batch)), **load_options)
-    found = _ordered(pd.concat(parts, ignore_index=True)) if parts else pd.DataFrame(columns=_FINDING_COLUMNS)
+    records: list[dict[str, Any]] = []
+    frame = load_export(source, on_value_table=lambda table: records.extend(scan_table(table)),
+                        **load_options)
+    found = _ordered(pd.DataFrame.from_records(records, columns=_FINDING_COLUMNS)) if records \
+        else pd.DataFrame(columns=_FINDING_COLUMNS)
     return SecretReport(found, len(frame), frame)
 
 
 def _findings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Findings of a frame's ``value`` column (the same rules as a stream)."""
     results = scan_values(frame["value"].tolist(), frame["key"].astype(str).tolist())
     hits = [i for i, r in enumerate(results) if r]
     rows = []

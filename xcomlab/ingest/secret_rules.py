@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["SECRET_KINDS", "candidates", "entropy_bits", "find_secrets", "mask", "scan_batch",
-           "scan_values", "secret_name"]
+__all__ = ["FINDING_IDS", "SECRET_KINDS", "candidates", "entropy_bits", "find_secrets", "mask",
+           "scan_batch", "scan_table", "scan_values", "secret_name"]
 
 #: A name that says "this is a secret" (keys of XComs and of JSON objects).
 _SECRET_NAME = re.compile(
@@ -210,4 +210,39 @@ def scan_batch(values: pa.Array | pa.ChunkedArray,
         text = raw.decode("utf-8", errors="replace")
         key = str(key_words[codes[i]]) if named[i] else ""
         out.extend((i, kind, evidence) for kind, evidence in find_secrets(text, key))
+    return out
+
+
+#: The ids of a finding, as a values table (``on_value_table``) holds them.
+FINDING_IDS: Final = ("source_table", "dag_id", "task_id", "run_id", "key", "map_index")
+
+
+def _codes(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+    """A column as (int64 codes, -1 for null; the distinct words)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_encode()
+    codes = arr.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, arr.dictionary.to_pylist()
+
+
+def scan_table(table: pa.Table) -> list[dict[str, Any]]:
+    """Findings of one values table (ids and ``value``, as ``load_export(on_value_table=…)``
+    hands it over): one record per (row, kind) with :data:`FINDING_IDS`, ``kind`` and
+    ``evidence``, ids as text (``str`` of the value, as a pandas scan spells them).
+    Only candidate rows' ids and values become Python objects."""
+    codes, words = _codes(table.column("key"))
+    hits = scan_batch(table.column("value"), codes, [None if w is None else str(w) for w in words])
+    if not hits:
+        return []
+    rows = sorted({h[0] for h in hits})
+    picked = table.select([c for c in FINDING_IDS if c in table.column_names]).take(pa.array(rows))
+    ids = dict(zip(rows, picked.to_pylist(), strict=True))
+    out = []
+    for row, kind, evidence in hits:
+        rec = ids[row]
+        out.append({"source_table": str(rec.get("source_table", "xcom")), "dag_id": str(rec["dag_id"]),
+                    "task_id": str(rec["task_id"]), "run_id": str(rec.get("run_id")),
+                    "key": str(rec["key"]), "map_index": int(rec.get("map_index", -1)),
+                    "kind": kind, "evidence": evidence})
     return out

@@ -73,10 +73,12 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
@@ -84,10 +86,11 @@ import pandas as pd
 
 from xcomlab import schema as S
 from xcomlab.constants import ONE_OFF_MIN_BYTES
-from xcomlab.errors import SchemaMismatchError
-from xcomlab.ingest.loader import LoadReport
+from xcomlab.errors import Reason, Rejection, SchemaMismatchError
+from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.sample import ValueSample, value_sample
 from xcomlab.ingest.secret_rules import scan_values
+from xcomlab.summary import store
 from xcomlab.summary.groupby import Factor, factor, group
 from xcomlab.summary.histogram import (
     _HIGHEST,
@@ -199,15 +202,27 @@ _NAT = np.iinfo(np.int64).min
 def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     """``table`` indexed by its groups, sorted, with the summary's dtypes (bounded tables
     cut to their first rows)."""
-    table = _typed(name, table).sort_index()
+    table = _typed(name, table)
+    index = table.index
+    if isinstance(index, pd.MultiIndex) and any(level.hasnans for level in index.levels):
+        # a group-by with dropna=False keeps null as a level *value*; a fresh index codes
+        # it -1: the same rows, but not equal() — rebuild so that nulls are always coded
+        table.index = pd.MultiIndex.from_arrays(
+            [index.get_level_values(i) for i in range(index.nlevels)], names=index.names)
+    if name not in _BOUNDED:
+        return table.sort_index()
+    # a total order over every column (duplicate ids, as a broken export may hold, too)
+    index = list(GROUPS[name])
     if name == "secret_rows":
-        table = table.groupby(level=list(GROUPS[name][:5]), sort=False, dropna=False) \
-            .head(SECRET_ROWS_PER_GROUP)
-    elif name == "largest":
-        # largest first; ties keep the index order (the stable sort after sort_index)
-        table = table.sort_values("value_bytes", ascending=False, kind="stable")
-        table = table.groupby(level=_T, sort=False, dropna=False).head(LARGEST_PER_TABLE)
-    return table
+        by, ascending, head, per = [*index, "evidence"], None, SECRET_ROWS_PER_GROUP, index[:5]
+    else:  # largest first, then the ids, the time and the encoding
+        by, head, per = ["value_bytes", *index, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
+        ascending = [False] + [True] * (len(by) - 1)
+    flat = table.reset_index()
+    flat = flat.sort_values(by, ascending=True if ascending is None else ascending,
+                            na_position="last", kind="stable")
+    flat = flat.groupby(per, sort=False, dropna=False).head(head)
+    return _typed(name, flat.set_index(index))
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -277,6 +292,35 @@ class Summary:
         hold the same values and totals."""
         return all(getattr(self, n).equals(getattr(other, n)) for n in TABLES) and \
             _same_sample(self.sample, other.sample)
+
+    def save(self, path: str | os.PathLike[str], *, source: str = "") -> Path:
+        """Write this summary to one file (:mod:`xcomlab.summary.store`: a zip of Parquet
+        tables and a JSON header); ``source`` says what was summarised (never a password)."""
+        flat = {n: getattr(self, n).reset_index() for n in TABLES}
+        about = {"source": str(source), "rows": self.rows, "value_bytes": self.value_bytes,
+                 "source_tables": self.tables(), "rows_scanned": {
+                     "secrets": self.rows_scanned("secrets"), "sample": self.rows_scanned("sample")},
+                 "load_report": _report_json(self.report, source)}
+        return store.write_file(path, flat, self.sample, about)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Summary:
+        """Read a file :meth:`save` wrote. A summary file is untrusted input: it is
+        checked (format version, sizes, SHA-256 of every member, columns, row total) and
+        :class:`~xcomlab.summary.store.SummaryFileError` names the file when it fails."""
+        flat, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES})
+        tables = {}
+        for n, table in flat.items():
+            try:
+                tables[n] = _canonical(n, table.set_index(list(GROUPS[n]))) if len(table) else _empty(n)
+            except (ValueError, TypeError) as exc:
+                msg = f"{path}: table {n!r} holds values of the wrong type ({exc})"
+                raise store.SummaryFileError(msg) from None
+        out = cls(**tables, sample=sample, report=_report_of(path, header.get("load_report")))
+        if out.rows != header.get("rows"):
+            msg = f"{path}: its tables hold {out.rows:,} rows, its header {header.get('rows')!r} (tampered?)"
+            raise store.SummaryFileError(msg)
+        return out
 
     def rows_scanned(self, scan: str = "secrets") -> int:
         """Rows whose values went through ``scan`` (``secrets`` or ``sample``): equal to
@@ -430,6 +474,30 @@ def merge_all(summaries: Iterable[Summary]) -> Summary:
         out[name] = _canonical(name, merged)
     sample = _merge_samples([s.sample for s in parts if s.sample is not None])
     return Summary(**out, sample=sample, report=merge_reports([s.report for s in parts]))
+
+
+def _report_json(report: LoadReport | None, source: str) -> dict[str, Any] | None:
+    """A load report as header JSON (its source as given to :meth:`Summary.save`)."""
+    if report is None:
+        return None
+    return {"source": str(source) or report.source, "format": report.format,
+            "tables": [{**t.__dict__, "columns": list(t.columns)} for t in report.tables],
+            "rejections": [{**r.__dict__, "reason": r.reason.value} for r in report.rejections],
+            "notes": list(report.notes)}
+
+
+def _report_of(path: Any, data: Any) -> LoadReport | None:
+    """The load report a summary file's header holds (None when it holds none)."""
+    if data is None:
+        return None
+    try:
+        tables = tuple(TableReport(**{**t, "columns": tuple(t["columns"])}) for t in data["tables"])
+        rejections = tuple(Rejection(**{**r, "reason": Reason(r["reason"])}) for r in data["rejections"])
+        return LoadReport(str(data["source"]), str(data["format"]), tables, rejections,
+                          tuple(str(n) for n in data["notes"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        msg = f"{path}: its header's load report is malformed ({exc})"
+        raise store.SummaryFileError(msg) from None
 
 
 def merge_reports(reports: Iterable[LoadReport | None]) -> LoadReport | None:
@@ -669,8 +737,11 @@ def _largest(cols: Columns) -> pd.DataFrame:
         if len(rows) > LARGEST_PER_TABLE:  # every row tied with the K-th largest competes
             kth = np.partition(exact[rows], len(rows) - LARGEST_PER_TABLE)[len(rows) - LARGEST_PER_TABLE]
             rows = rows[exact[rows] >= kth]
-        order = np.lexsort([cols.map_index[rows], *(_label_rank(ids[c])[rows] for c in
-                            (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)), -exact[rows]])
+        stamp = np.where(cols.nat[rows], _BIG, cols.nanos[rows])  # NaT last, as pandas sorts
+        enc = cols.encoding
+        order = np.lexsort([_label_rank(enc)[rows], stamp, cols.map_index[rows],
+                            *(_label_rank(ids[c])[rows] for c in (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)),
+                            -exact[rows]])
         keep.append(rows[order[:LARGEST_PER_TABLE]])
     if not keep:
         return _empty("largest")

@@ -42,8 +42,9 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
         Keep the bounded value sample (:class:`~xcomlab.ingest.sample.ValueSample`);
         None: as :func:`xcomlab.load_export` does (every format but SQL dumps).
     **load_options
-        ``format, tables, errors, airflow_schema, value_mode, chunk_rows`` as for
-        :func:`xcomlab.ingest.batches.iter_frames`.
+        ``format, tables, errors, airflow_schema, value_mode, chunk_rows, progress`` as for
+        :func:`xcomlab.ingest.batches.iter_pieces` (``progress``: a bar of bytes read of
+        the file's size on stderr; by default only for files over 64 MiB on a terminal).
 
     Returns
     -------
