@@ -1,5 +1,10 @@
 """Command line: a thin shell over the public API.
 
+``profile``, ``audit``, ``scan``, ``forecast`` and ``retention`` stream SOURCE into a
+:class:`~xcomlab.summary.Summary` (memory by groups, not rows) or read one saved with
+``--save-summary``; ``--frame`` loads the whole frame instead. ``recommend`` and ``report``
+load the frame: fitting the workload reads every row's size and time.
+
 ``xcomlab profile SOURCE [--json]``, ``xcomlab audit SOURCE``, ``xcomlab scan SOURCE``,
 ``xcomlab forecast SOURCE [--horizon DAYS] [--ceiling 20GB ...] [--by-dag] [--max-age DAYS]``,
 ``xcomlab retention SOURCE [--max-age DAYS] [--keep-last N] [--dag-max-age DAG=DAYS]``,
@@ -606,10 +611,10 @@ def _parser() -> argparse.ArgumentParser:
     prof = _source_parser(sub, "profile", "rows and bytes per DAG, task and key")
     prof.set_defaults(run=_profile)
     prof.add_argument("--summary", action="store_true",
-                      help="stream the export into a summary (memory by groups, not rows) and "
-                           "print per-DAG rows, bytes and size quantiles only (quantiles within "
-                           "2%%); default: the full profile from the whole frame. SOURCE may be "
-                           "a file saved with --save-summary")
+                      help="print per-DAG rows, bytes and size quantiles only (quantiles within "
+                           "2%%); default: the full profile, also from the streamed summary "
+                           "(--frame: from the whole frame). SOURCE may be a file saved with "
+                           "--save-summary")
     prof.add_argument("--save-summary", default=None, metavar="FILE",
                       help="with --summary: also write the summary to FILE (a zip of Parquet "
                            "tables; read it back as SOURCE, no export needed; default: not saved)")

@@ -465,7 +465,7 @@ def _pg_toast(items: np.ndarray, n_full: np.ndarray, last: np.ndarray, full: int
 
 
 #: Equal values followed one by one through the TOAST packing (:func:`_pg_toast`).
-_TOAST_STEPS: Final = 64
+_TOAST_STEPS: Final = 16
 
 
 def _btree(entries: np.ndarray, fill: float, page: int, special: float,
