@@ -204,6 +204,12 @@ def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _empty(name: str) -> pd.DataFrame:
+    """An empty table (a fresh copy: pandas' empty MultiIndex costs milliseconds to make)."""
+    return _empty_table(name).copy(deep=False)
+
+
+@cache
+def _empty_table(name: str) -> pd.DataFrame:
     groups = GROUPS[name]
     index = pd.MultiIndex.from_arrays(
         [pd.Index([], dtype=_INDEX_DTYPES.get(g, "object")) for g in groups], names=groups)
