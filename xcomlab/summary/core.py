@@ -309,7 +309,8 @@ class Summary:
 
     def primary(self) -> Summary:
         """Only the live ``xcom`` table's groups when it has rows, else every group
-        (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
+        (as :func:`xcomlab.schema.primary_rows` does for a frame). The value sample is
+        kept whole: it is drawn over every table."""
         if "xcom" not in self.tables():
             return self
         return Summary(**{n: getattr(self, n).xs("xcom", level=_T, drop_level=False)
@@ -428,13 +429,13 @@ def summarize_frame(frame: pd.DataFrame, *, secrets: Findings | None = None) -> 
         Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets;
         secrets only when values were scanned or ``secrets`` is given.
     """
+    frame = S.validate_frame(frame)
     found: pd.DataFrame | None = None
     if secrets is not None:
         found = secrets.findings
     elif S.VALUE in frame.columns:
         found = _frame_findings(frame)
     sample = value_sample(frame)
-    frame = S.validate_frame(frame)
     out = summarize_columns(frame_columns(frame), canonical=True, findings=found,
                             sampled=sample is not None)
     return replace(out, sample=sample) if sample is not None else out
