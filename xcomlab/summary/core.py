@@ -242,6 +242,12 @@ def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _empty(name: str) -> pd.DataFrame:
+    """An empty table (a fresh copy: pandas' empty MultiIndex costs milliseconds to make)."""
+    return _empty_table(name).copy(deep=False)
+
+
+@cache
+def _empty_table(name: str) -> pd.DataFrame:
     groups = GROUPS[name]
     index = pd.MultiIndex.from_arrays(
         [pd.Index([], dtype=_INDEX_DTYPES.get(g, "object")) for g in groups], names=groups)
@@ -349,7 +355,8 @@ class Summary:
 
     def primary(self) -> Summary:
         """Only the live ``xcom`` table's groups when it has rows, else every group
-        (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
+        (as :func:`xcomlab.schema.primary_rows` does for a frame). The value sample is
+        kept whole: it is drawn over every table."""
         if "xcom" not in self.tables():
             return self
         def live(t: pd.DataFrame) -> pd.DataFrame:
@@ -540,13 +547,13 @@ def summarize_frame(frame: pd.DataFrame, *, secrets: Findings | None = None) -> 
         Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets;
         secrets only when values were scanned or ``secrets`` is given.
     """
+    frame = S.validate_frame(frame)
     found: pd.DataFrame | None = None
     if secrets is not None:
         found = secrets.findings
     elif S.VALUE in frame.columns:
         found = _frame_findings(frame)
     sample = value_sample(frame)
-    frame = S.validate_frame(frame)
     out = summarize_columns(frame_columns(frame), canonical=True, findings=found,
                             sampled=sample is not None)
     report = frame.attrs.get("xcomlab.load_report")
