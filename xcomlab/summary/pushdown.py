@@ -1,0 +1,456 @@
+"""``summarize_db``: the summary of a live metadata database, computed by the database.
+
+The SQL loader (:mod:`xcomlab.ingest.sqlsource`) moves a head and a tail of every value
+to Python. Here the database groups instead: per table, one aggregate over
+``(dag_id, task_id, key, size bucket, class)`` gives the ``keys``, ``histogram``,
+``classes`` and ``over`` tables, and one over ``(dag_id, run_id, UTC day)`` the ``runs``
+and ``daily`` tables (on PostgreSQL both in one scan, with ``GROUPING SETS``). Size
+buckets and encodings are SQL twins of the Python rules (:mod:`xcomlab.summary.sqlrules`);
+the few rows SQL cannot classify exactly (NaN/Infinity candidates, possible references,
+non-JSON text) are fetched — their head and tail, as the loader reads them — and
+classified by :func:`xcomlab.ingest.classify.classify`. The result equals
+``summarize_frame(load_export(url))``.
+
+Everything runs in one read-only transaction, with an optional statement timeout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+from xcomlab import schema as S
+from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError, XcomlabError
+from xcomlab.ingest.classify import CODES, RawValues, classify
+from xcomlab.ingest.csvfile import REQUIRED_EXPORT
+from xcomlab.ingest.failures import translate
+from xcomlab.ingest.normalize import detect_schema, is_json_schema
+from xcomlab.ingest.source import is_xcom_table
+from xcomlab.ingest.sqlsource import (
+    open_engine,
+    quote,
+    readonly,
+    row_source,
+    value_is_json,
+    value_sql,
+)
+from xcomlab.summary.core import GROUPS, Summary, _canonical, limit_targets, merge_all
+from xcomlab.summary.sqlrules import HARD, SqlRules, rules_for, sqlite_bucket, sqlite_regexp
+
+__all__ = ["PushdownStats", "summarize_db"]
+
+_T = S.SOURCE_TABLE
+_ENCODINGS = np.asarray(S.ENCODINGS, dtype=object)
+
+
+@dataclass
+class PushdownStats:
+    """What a :func:`summarize_db` run asked and received (fill one by passing ``stats=``).
+
+    ``bytes_received`` counts every fetched cell (text and bytes by length, numbers as 8
+    bytes); ``value_bytes_received`` only the cells that hold (a part of) a stored value.
+    """
+
+    statements: int = 0
+    rows_received: int = 0
+    bytes_received: int = 0
+    value_bytes_received: int = 0
+    #: Rows whose head and tail were fetched for exact classification in Python.
+    classified_rows: int = 0
+    rows_summarised: int = 0
+    seconds: float = 0.0
+    tables: list[str] = field(default_factory=list)
+
+
+def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = None,
+                 statement_timeout: float | None = None, secrets: bool = True,
+                 sample: bool = True, progress: bool | None = None,
+                 stats: PushdownStats | None = None) -> Summary:
+    """Summarise the xcom tables of a live database without moving its values.
+
+    Parameters
+    ----------
+    source
+        A SQLAlchemy URL (``postgresql://…``, ``mysql://…``, ``sqlite:///…``), an
+        ``airflow.db`` path, or an Engine (left open).
+    tables
+        Xcom-like tables to summarise (all present by default), as for
+        :func:`xcomlab.load_export`.
+    statement_timeout
+        Seconds any one statement may run; :class:`~xcomlab.errors.StatementTimeoutError`
+        when one runs longer. None: no limit.
+    secrets, sample
+        Reserved for the secret scan and the value sample of the summary (their tables
+        are not part of a :class:`~xcomlab.summary.Summary` yet).
+    progress
+        A progress bar per table on stderr; by default only when stderr is a terminal.
+    stats
+        Filled with the statements run and the bytes received.
+
+    Returns
+    -------
+    Summary
+        Equal to ``summarize_frame(load_export(source, tables=tables))``.
+    """
+    if statement_timeout is not None and not statement_timeout > 0:
+        msg = f"statement_timeout={statement_timeout!r}; expected a positive number of seconds or None"
+        raise ParameterError(msg)
+    _ = (secrets, sample)
+    st = stats if stats is not None else PushdownStats()
+    start = time.perf_counter()
+    engine, label, own = _open(source)
+    try:
+        try:
+            return _summarize(engine, label, tables, statement_timeout, progress, st)
+        except XcomlabError:
+            raise
+        except Exception as exc:
+            err = _timeout_error(exc, label, statement_timeout) or translate(exc, label)
+            if err is None:
+                raise
+            raise err from exc
+    finally:
+        st.seconds = time.perf_counter() - start
+        if own:
+            engine.dispose()
+
+
+def _open(source: str | sa.Engine) -> tuple[sa.Engine, str, bool]:
+    if isinstance(source, sa.Engine):
+        return open_engine(source, False)
+    text = str(source)
+    return open_engine(text, "://" not in text)
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    columns: list[str]
+    is_json: bool
+    json_3x: bool
+    aware: bool  # timestamp with time zone (PostgreSQL)
+
+
+def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> list[_Table]:
+    insp = sa.inspect(engine)
+    names = sorted((t for t in insp.get_table_names() if is_xcom_table(t)), key=lambda t: (t != "xcom", t))
+    want = [wanted] if isinstance(wanted, str) else wanted
+    if want is not None:
+        absent = [t for t in want if t not in names]
+        if absent:
+            msg = f"{label}: no table {absent} in this export; it has {sorted(names) or 'none'}"
+            raise ExportFormatError(msg)
+        names = [t for t in names if t in want]
+    if not names:
+        msg = (f"{label}: no xcom table found; expected a table named xcom, _xcom_archive "
+               "or _airflow_deleted__xcom__*")
+        raise ExportFormatError(msg)
+    out = []
+    kinds: dict[str, bool] = {}
+    for name in names:
+        info = {c["name"].lower(): c for c in insp.get_columns(name)}
+        missing = [c for c in REQUIRED_EXPORT if c not in info]
+        if missing:
+            msg = f"{label}: table {name} lacks columns {missing}; expected Airflow's xcom columns"
+            raise ExportFormatError(msg)
+        is_json = value_is_json(engine, name, insp, kinds)
+        kinds[name] = is_json
+        schema = detect_schema(set(info), json_values=is_json)
+        aware = bool(getattr(info["timestamp"]["type"], "timezone", False))
+        out.append(_Table(name, list(info), is_json, is_json_schema(schema), aware))
+    return out
+
+
+def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None,
+               timeout: float | None, progress: bool | None, st: PushdownStats) -> Summary:
+    found = _tables(engine, label, wanted)
+    parts: list[Summary] = []
+    with _session(engine, timeout) as run:
+        estimates = {t.name: _estimate(run, engine, t.name) for t in found}
+        with _bar(progress, sum(estimates.values())) as bar:
+            for table in found:
+                parts.append(_table_summary(run, engine, label, table, st))
+                st.tables.append(table.name)
+                bar(estimates[table.name])
+    out = merge_all(parts)
+    st.rows_summarised = out.rows
+    return out
+
+
+# -- one table ------------------------------------------------------------------------------
+
+_LIMITS = limit_targets()
+
+
+def _derived(engine: sa.Engine, table: _Table, rules: SqlRules) -> str:
+    """Per-row columns: ids, ``ts``, size ``vb``, bucket ``b``, class ``c``, head/tail when hard."""
+    e = value_sql(engine.dialect.name, table.is_json, "")
+    q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "timestamp")}
+    run = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
+    fence = " OFFSET 0" if engine.dialect.name == "postgresql" else ""
+    inner = (f"SELECT x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, "
+             f"x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['head']} AS h, {e['tail']} AS tl, "
+             f"{e['nan']} AS nn, {e['full']} AS fl FROM {row_source(engine, table.name, table.is_json)}{fence}")
+    nn = "(y.nn <> 0)" if engine.dialect.name != "postgresql" else "y.nn"
+    cls = rules.encoding(table.json_3x, h="y.h", tl="y.tl", vb="y.vb", nn=nn)
+    return (f"SELECT y.d, y.t, y.k, y.r, y.ts, y.vb, {rules.bucket('y.vb')} AS b, "
+            f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, y.h, y.tl, y.nn, y.fl "
+            f"FROM ({inner}) y{fence}")
+
+
+def _measures() -> str:
+    overs = ", ".join(f"SUM(CASE WHEN z.vb > {lim} THEN 1 ELSE 0 END) AS o{i}"
+                      for i, (_, lim) in enumerate(_LIMITS))
+    return (f"COUNT(*) AS n, COUNT(z.vb) AS sized, COALESCE(SUM(z.vb), 0) AS bytes, "
+            f"MIN(z.vb) AS mn, MAX(z.vb) AS mx, {overs}, MIN(z.ts) AS first_ts, COUNT(z.ts) AS stamped")
+
+
+_KEY_COLS = ["d", "t", "k", "b", "c"]
+_RUN_COLS = ["d", "r", "day"]
+_MEASURES = ["n", "sized", "bytes", "mn", "mx", *(f"o{i}" for i in range(len(_LIMITS))),
+             "first_ts", "stamped"]
+
+
+def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table,
+                   st: PushdownStats) -> Summary:
+    rules = rules_for(engine.dialect.name, not table.is_json)
+    derived = _derived(engine, table, rules)
+    params = rules.patterns()
+    if engine.dialect.name == "postgresql":
+        keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
+        runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
+        sql = (f"SELECT {keys}, z.r, z.day, GROUPING(z.r) AS g, {_measures()} FROM ({derived}) z "
+               f"GROUP BY GROUPING SETS (({keys}), ({runs}))")
+        rows = run.fetch(sql, params, st)
+        both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", "g", *_MEASURES])
+        by_key = both[both["g"] == 1]
+        by_run = both[both["g"] == 0]
+    else:
+        keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
+        runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
+        by_key = pd.DataFrame(run.fetch(f"SELECT {keys}, {_measures()} FROM ({derived}) z GROUP BY {keys}",
+                                        params, st), columns=[*_KEY_COLS, *_MEASURES])
+        by_run = pd.DataFrame(run.fetch(f"SELECT {runs}, {_measures()} FROM ({derived}) z GROUP BY {runs}",
+                                        params, st), columns=[*_RUN_COLS, *_MEASURES])
+    _check_rows(label, table.name, by_key, by_run)
+    hard = pd.DataFrame()
+    if (by_key["c"] == HARD).any():
+        cols = ["k", "vb", "h", "tl", "nn", "fl"]
+        hard = pd.DataFrame(run.fetch(
+            f"SELECT {', '.join('z.' + c for c in cols)} FROM ({derived}) z WHERE z.c = {HARD}",
+            params, st, values=("h", "tl", "fl")), columns=cols)
+        st.classified_rows += len(hard)
+    return _assemble(table, by_key, by_run, hard)
+
+
+def _check_rows(label: str, table: str, by_key: pd.DataFrame, by_run: pd.DataFrame) -> None:
+    """Rows the loader would reject (``errors="raise"``): empty ids or no timestamp."""
+    for col, name in (("d", S.DAG_ID), ("t", S.TASK_ID), ("k", S.KEY)):
+        bad = by_key[by_key[col].isna() | (by_key[col].astype(object) == "")]
+        if len(bad):
+            msg = (f"{label}: table {table} has {int(bad['n'].sum())} rows with no {name}; "
+                   f"expected a non-empty {name} in every row (load_export(..., errors='collect') "
+                   "lists them)")
+            raise ExportFormatError(msg)
+    missing = int((by_run["n"] - by_run["stamped"]).sum())
+    if missing:
+        msg = (f"{label}: table {table} has {missing} rows with no timestamp; expected an ISO "
+               "timestamp in every row (load_export(..., errors='collect') lists them)")
+        raise ExportFormatError(msg)
+
+
+def _labels(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), np.nan)
+
+
+def _stamps(values: pd.Series) -> pd.Series:
+    if len(values) and values.map(lambda v: isinstance(v, str)).any():
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    return pd.to_datetime(values, utc=True)
+
+
+def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: pd.DataFrame) -> Summary:
+    name = table.name
+    ints = ["n", "sized", "bytes", *(f"o{i}" for i in range(len(_LIMITS)))]
+    by_key = by_key.astype({c: "int64" for c in ints})
+    by_run = by_run.astype({c: "int64" for c in ("n", "bytes")})
+    ids = {c: _labels(by_key[c]) for c in ("d", "t", "k")}
+    k = pd.DataFrame({_T: name, S.DAG_ID: ids["d"], S.TASK_ID: ids["t"], S.KEY: ids["k"],
+                      "rows": by_key["n"], "sized_rows": by_key["sized"], "value_bytes": by_key["bytes"],
+                      "min_bytes": by_key["mn"].astype("Int64"), "max_bytes": by_key["mx"].astype("Int64"),
+                      "bucket": by_key["b"], "c": by_key["c"].astype("int64")})
+    group = [_T, S.DAG_ID, S.TASK_ID, S.KEY]
+    keys = k.groupby(group, sort=False, dropna=False).agg(
+        rows=("rows", "sum"), sized_rows=("sized_rows", "sum"), value_bytes=("value_bytes", "sum"),
+        min_bytes=("min_bytes", "min"), max_bytes=("max_bytes", "max"))
+    sized = k[k["bucket"].notna()].astype({"bucket": "int64"})
+    histogram = sized.groupby([*group, "bucket"], sort=False, dropna=False).agg(rows=("sized_rows", "sum"))
+    classes = _classes(name, k, hard, table.json_3x)
+    over_rows = [(name, target, limit, int(by_key[f"o{i}"].sum())) for i, (target, limit) in enumerate(_LIMITS)]
+    over = pd.DataFrame(over_rows, columns=[_T, "target", "limit_bytes", "rows"]).set_index([_T, "target"])
+    r = pd.DataFrame({_T: name, S.DAG_ID: _labels(by_run["d"]), S.RUN_ID: _labels(by_run["r"]),
+                      "day": pd.to_datetime(by_run["day"].astype(str), utc=True),
+                      "rows": by_run["n"], "value_bytes": by_run["bytes"],
+                      "first_timestamp": _stamps(by_run["first_ts"])})
+    daily = r.groupby([_T, S.DAG_ID, "day"], sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"))
+    runs = r.groupby([_T, S.DAG_ID, S.RUN_ID], sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"))
+    tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
+              "classes": classes, "over": over}
+    if not len(by_key):
+        return Summary.empty()
+    return Summary(**{n: _canonical(n, t) for n, t in tables.items()})
+
+
+def _classes(name: str, k: pd.DataFrame, hard: pd.DataFrame, json_3x: bool) -> pd.DataFrame:
+    decided = k[k["c"] != HARD]
+    parts = [pd.DataFrame({S.KEY: decided[S.KEY], S.ENCODING: _ENCODINGS[decided["c"].to_numpy()],
+                           S.HAS_NAN: False, "reference": False, "rows": decided["rows"],
+                           "value_bytes": decided["value_bytes"]})]
+    if len(hard):
+        got = classify(_raw(hard), json_3x=json_3x)
+        reference = np.zeros(len(hard), dtype=bool)
+        reference[got.ref_rows] = True
+        parts.append(pd.DataFrame({S.KEY: _labels(hard["k"]), S.ENCODING: got.encoding,
+                                   S.HAS_NAN: got.has_nan, "reference": reference, "rows": 1,
+                                   "value_bytes": hard["vb"].fillna(0).astype("int64").to_numpy()}))
+    both = pd.concat(parts, ignore_index=True)
+    both[S.INTERNAL] = both[S.KEY].map(lambda key: S.is_internal_key(key) if isinstance(key, str) else False)
+    both[_T] = name
+    both = both.astype({S.HAS_NAN: bool, "reference": bool, S.INTERNAL: bool, "rows": "int64",
+                        "value_bytes": "int64"})
+    return both.groupby(list(GROUPS["classes"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"))
+
+
+def _binary(values: pd.Series) -> pa.Array:
+    return pa.array([v.encode("utf-8") if isinstance(v, str) else (bytes(v) if v is not None else None)
+                     for v in values], pa.binary())
+
+
+def _raw(hard: pd.DataFrame) -> RawValues:
+    """The fetched rows as the SQL loader hands them to :func:`classify`."""
+    vb = pa.array([None if pd.isna(v) else int(v) for v in hard["vb"]], pa.int64())
+    nan = pa.array([bool(x) for x in hard["nn"]], pa.bool_())
+    return RawValues(_binary(hard["h"]), vb, complete=False, tail=_binary(hard["tl"]),
+                     nan_hint=nan, full=_binary(hard["fl"]))
+
+
+# -- the session: read-only, timed out, counted -----------------------------------------------
+
+
+class _Runner:
+    """Runs statements on one read-only connection and counts what comes back."""
+
+    def __init__(self, conn: sa.Connection, dialect: sa.Dialect, timeout: float | None) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.timeout = timeout
+
+    def _timed(self, sql: str) -> str:
+        if self.timeout is None or self.dialect.name not in ("mysql", "mariadb"):
+            return sql
+        if getattr(self.dialect, "is_mariadb", False):
+            return f"SET STATEMENT max_statement_time={self.timeout:.3f} FOR {sql}"
+        return sql.replace("SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({max(1, round(self.timeout * 1000))}) */", 1)
+
+    def fetch(self, sql: str, params: dict[str, str], st: PushdownStats,
+              values: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+        result = self.conn.execute(sa.text(self._timed(sql)), params)
+        names = list(result.keys())
+        rows = [tuple(row) for row in result]
+        st.statements += 1
+        st.rows_received += len(rows)
+        value_cols = [i for i, n in enumerate(names) if n in values]
+        for row in rows:
+            st.bytes_received += sum(_cell_bytes(v) for v in row)
+            st.value_bytes_received += sum(_cell_bytes(row[i]) for i in value_cols if row[i] is not None)
+        return rows
+
+    def scalar(self, sql: str) -> Any:
+        return self.conn.execute(sa.text(self._timed(sql))).scalar()
+
+
+def _cell_bytes(v: Any) -> int:
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        return len(v.encode("utf-8"))
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return len(v)
+    return 8
+
+
+@contextmanager
+def _session(engine: sa.Engine, timeout: float | None) -> Iterator[_Runner]:
+    with readonly(engine) as conn:
+        d = engine.dialect.name
+        if d == "postgresql":
+            if timeout is not None:
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+            conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+        elif d == "sqlite":
+            raw = conn.connection.driver_connection
+            raw.create_function("xcomlab_bucket", 1, sqlite_bucket, deterministic=True)
+            raw.create_function("xcomlab_regexp", 2, sqlite_regexp, deterministic=True)
+            if timeout is not None:
+                deadline = time.monotonic() + timeout
+                raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            yield _Runner(conn, engine.dialect, timeout)
+        finally:
+            if d == "sqlite":
+                conn.connection.driver_connection.set_progress_handler(None, 0)
+
+
+def _timeout_error(exc: BaseException, label: str, timeout: float | None) -> XcomlabError | None:
+    if timeout is None:
+        return None
+    text = " ".join(str(getattr(exc, "orig", None) or exc).split()).lower()
+    if any(s in text for s in ("statement timeout", "max_statement_time", "maximum statement execution time",
+                               "interrupted")):
+        return StatementTimeoutError(
+            f"{label}: a statement ran longer than statement_timeout={timeout:g} s and was "
+            "cancelled; nothing was written. Raise the timeout (--statement-timeout), summarise "
+            "fewer tables (tables=…), or run it when the database is less busy")
+    return None
+
+
+def _estimate(run: _Runner, engine: sa.Engine, table: str) -> int:
+    """About how many rows ``table`` holds, from the catalog where it keeps a count."""
+    d = engine.dialect.name
+    try:
+        if d == "postgresql":
+            got = run.scalar(f"SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('{quote(engine, table)}')")
+            if got is not None and got >= 0:
+                return int(got)
+        elif d in ("mysql", "mariadb"):
+            got = run.scalar("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
+                             f"AND table_name = '{table}'")
+            if got is not None:
+                return int(got)
+    except sa.exc.DBAPIError:
+        pass
+    return int(run.scalar(f"SELECT count(*) FROM {quote(engine, table)}") or 0)
+
+
+@contextmanager
+def _bar(progress: bool | None, total: int) -> Iterator[Callable[[int], None]]:
+    show = sys.stderr.isatty() if progress is None else progress
+    if not show:
+        yield lambda n: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="rows", unit_scale=True, leave=False, desc="summarising") as bar:
+        yield bar.update
