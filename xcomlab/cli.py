@@ -100,9 +100,10 @@ def _json_out(command: str, body: dict[str, Any]) -> int:
 
 def _profile_summary(args: argparse.Namespace) -> int:
     """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame)."""
-    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, summarize_file
+    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, PushdownStats, summarize_source
 
-    whole = summarize_file(args.source, **_load_opts(args))
+    pushed = PushdownStats()  # a database URL or airflow.db: the database computes the summary
+    whole = summarize_source(args.source, **_load_opts(args), stats=pushed)
     live = whole.primary()
     by_dag = live.sizes()
     if args.json:
@@ -119,6 +120,9 @@ def _profile_summary(args: argparse.Namespace) -> int:
             "tables": {str(k): {"rows": int(r.rows), "value_bytes": int(r.value_bytes)}
                        for k, r in tables.iterrows()},
             "rows_over": live.threshold_counts(),
+            **({"pushdown": {"statements": pushed.statements, "bytes_received": pushed.bytes_received,
+                             "value_bytes_received": pushed.value_bytes_received,
+                             "classified_rows": pushed.classified_rows}} if pushed.statements else {}),
         })
     out = C.Out()
     out.line(f"{live.rows:,} live rows, {format_bytes(live.value_bytes)} of values "

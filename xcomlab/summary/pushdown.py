@@ -46,7 +46,7 @@ from xcomlab.ingest.sqlsource import (
 from xcomlab.summary.core import GROUPS, Summary, _canonical, limit_targets, merge_all
 from xcomlab.summary.sqlrules import HARD, SqlRules, rules_for, sqlite_bucket, sqlite_regexp
 
-__all__ = ["PushdownStats", "summarize_db"]
+__all__ = ["PushdownStats", "summarize_db", "summarize_source"]
 
 _T = S.SOURCE_TABLE
 _ENCODINGS = np.asarray(S.ENCODINGS, dtype=object)
@@ -207,15 +207,16 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules) -> str:
             f"FROM ({inner}) y{fence}")
 
 
-def _measures() -> str:
-    overs = ", ".join(f"SUM(CASE WHEN z.vb > {lim} THEN 1 ELSE 0 END) AS o{i}"
+def _measures(z: str = "z.") -> str:
+    overs = ", ".join(f"SUM(CASE WHEN {z}vb > {lim} THEN 1 ELSE 0 END) AS o{i}"
                       for i, (_, lim) in enumerate(_LIMITS))
-    return (f"COUNT(*) AS n, COUNT(z.vb) AS sized, COALESCE(SUM(z.vb), 0) AS bytes, "
-            f"MIN(z.vb) AS mn, MAX(z.vb) AS mx, {overs}, MIN(z.ts) AS first_ts, COUNT(z.ts) AS stamped")
+    return (f"COUNT(*) AS n, COUNT({z}vb) AS sized, COALESCE(SUM({z}vb), 0) AS bytes, "
+            f"MIN({z}vb) AS mn, MAX({z}vb) AS mx, {overs}, MIN({z}ts) AS first_ts, COUNT({z}ts) AS stamped")
 
 
 _KEY_COLS = ["d", "t", "k", "b", "c"]
 _RUN_COLS = ["d", "r", "day"]
+_HARD_COLS = ["k", "vb", "h", "tl", "nn", "fl"]
 _MEASURES = ["n", "sized", "bytes", "mn", "mx", *(f"o{i}" for i in range(len(_LIMITS))),
              "first_ts", "stamped"]
 
@@ -225,30 +226,36 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table,
     rules = rules_for(engine.dialect.name, not table.is_json)
     derived = _derived(engine, table, rules)
     params = rules.patterns()
+    keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
+    runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
+    hard_sql = f"SELECT {', '.join('z.' + c for c in _HARD_COLS)} FROM ({derived}) z WHERE z.c = {HARD}"
+    hard = pd.DataFrame(columns=_HARD_COLS)
     if engine.dialect.name == "postgresql":
-        keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
-        runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
-        sql = (f"SELECT {keys}, z.r, z.day, GROUPING(z.r) AS g, {_measures()} FROM ({derived}) z "
-               f"GROUP BY GROUPING SETS (({keys}), ({runs}))")
-        rows = run.fetch(sql, params, st)
-        both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", "g", *_MEASURES])
-        by_key = both[both["g"] == 1]
-        by_run = both[both["g"] == 0]
+        # one scan: the three groupings at once; the undecided rows are a grouping of their
+        # own (identical rows group together and count; every other row falls in one group
+        # of nulls)
+        held = ", ".join(f"CASE WHEN z.c = {HARD} THEN z.{c} END AS h_{c}" for c in _HARD_COLS)
+        hcols = ", ".join(f"h_{c}" for c in _HARD_COLS)
+        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {hcols}, GROUPING(r, h_k) AS g, {_measures('')} "
+               f"FROM (SELECT z.*, {held} FROM ({derived}) z) z "
+               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), ({hcols}))")
+        rows = run.fetch(sql, params, st, values=tuple(f"h_{c}" for c in ("h", "tl", "fl")))
+        both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", *(f"h_{c}" for c in _HARD_COLS), "g",
+                                           *_MEASURES])
+        by_key = both[both["g"] == 3]
+        by_run = both[both["g"] == 1]
+        held_rows = both[(both["g"] == 2) & both["h_k"].notna()]
+        hard = pd.DataFrame({c: held_rows[f"h_{c}"].repeat(held_rows["n"]).to_numpy()
+                             for c in _HARD_COLS})
     else:
-        keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
-        runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
         by_key = pd.DataFrame(run.fetch(f"SELECT {keys}, {_measures()} FROM ({derived}) z GROUP BY {keys}",
                                         params, st), columns=[*_KEY_COLS, *_MEASURES])
         by_run = pd.DataFrame(run.fetch(f"SELECT {runs}, {_measures()} FROM ({derived}) z GROUP BY {runs}",
                                         params, st), columns=[*_RUN_COLS, *_MEASURES])
+        if (by_key["c"] == HARD).any():
+            hard = pd.DataFrame(run.fetch(hard_sql, params, st, values=("h", "tl", "fl")), columns=_HARD_COLS)
     _check_rows(label, table.name, by_key, by_run)
-    hard = pd.DataFrame()
-    if (by_key["c"] == HARD).any():
-        cols = ["k", "vb", "h", "tl", "nn", "fl"]
-        hard = pd.DataFrame(run.fetch(
-            f"SELECT {', '.join('z.' + c for c in cols)} FROM ({derived}) z WHERE z.c = {HARD}",
-            params, st, values=("h", "tl", "fl")), columns=cols)
-        st.classified_rows += len(hard)
+    st.classified_rows += len(hard)
     return _assemble(table, by_key, by_run, hard)
 
 
@@ -318,6 +325,7 @@ def _classes(name: str, k: pd.DataFrame, hard: pd.DataFrame, json_3x: bool) -> p
                            S.HAS_NAN: False, "reference": False, "rows": decided["rows"],
                            "value_bytes": decided["value_bytes"]})]
     if len(hard):
+        hard = hard.reset_index(drop=True)
         got = classify(_raw(hard), json_3x=json_3x)
         reference = np.zeros(len(hard), dtype=bool)
         reference[got.ref_rows] = True
@@ -454,3 +462,19 @@ def _bar(progress: bool | None, total: int) -> Iterator[Callable[[int], None]]:
 
     with tqdm(total=total, unit="rows", unit_scale=True, leave=False, desc="summarising") as bar:
         yield bar.update
+
+
+def summarize_source(source: Any, *, format: str | None = None, tables: str | list[str] | None = None,
+                     statement_timeout: float | None = None, progress: bool | None = None,
+                     stats: PushdownStats | None = None, **load_options: Any) -> Summary:
+    """The summary of any source: pushed down to the database for a database URL, an Engine
+    or an ``airflow.db`` file (:func:`summarize_db`), streamed for every other export
+    (:func:`xcomlab.summary.summarize_file`, which takes ``load_options``)."""
+    from xcomlab.ingest.formats import resolve_format
+    from xcomlab.summary.stream import summarize_file
+
+    fmt, _ = resolve_format(source, format)
+    if fmt in ("sql", "sqlite"):
+        return summarize_db(source, tables=tables, statement_timeout=statement_timeout,
+                            progress=progress, stats=stats)
+    return summarize_file(source, format=format, tables=tables, **load_options)
