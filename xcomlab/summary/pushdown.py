@@ -191,53 +191,73 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None,
 _LIMITS = limit_targets()
 
 
-def _derived(engine: sa.Engine, table: _Table, rules: SqlRules) -> str:
-    """Per-row columns: ids, ``ts``, size ``vb``, bucket ``b``, class ``c``, head/tail when hard."""
-    e = value_sql(engine.dialect.name, table.is_json, "")
+def _derived(engine: sa.Engine, table: _Table, rules: SqlRules) -> tuple[str, dict[str, str]]:
+    """Per-row columns ``d, t, k, r, ts, vb, nn, b, day, c, o`` (ids, timestamp, size, NaN
+    hint, size bucket, UTC day, class code, limits exceeded), and the SQL of the head,
+    tail and full value (``h, tl, fl``) over the derived row ``z``, for the undecided rows.
+
+    On PostgreSQL each level is fenced (``OFFSET 0``) so every expression runs once per
+    row, and the head and tail are taken only where a rule reads them; elsewhere the
+    optimiser merges the levels and evaluates each ``CASE`` branch only when it is taken.
+    """
+    d = engine.dialect.name
+    e = value_sql(d, table.is_json, "")
     q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "timestamp")}
     run = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
-    fence = " OFFSET 0" if engine.dialect.name == "postgresql" else ""
-    inner = (f"SELECT x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, "
-             f"x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['head']} AS h, {e['tail']} AS tl, "
-             f"{e['nan']} AS nn, {e['full']} AS fl FROM {row_source(engine, table.name, table.is_json)}{fence}")
-    nn = "(y.nn <> 0)" if engine.dialect.name != "postgresql" else "y.nn"
-    cls = rules.encoding(table.json_3x, h="y.h", tl="y.tl", vb="y.vb", nn=nn)
-    return (f"SELECT y.d, y.t, y.k, y.r, y.ts, y.vb, {rules.bucket('y.vb')} AS b, "
-            f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, y.h, y.tl, y.nn, y.fl "
-            f"FROM ({inner}) y{fence}")
+    ids = (f"x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, "
+           f"x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['nan']} AS nn")
+    src = row_source(engine, table.name, table.is_json)
+    if d == "postgresql":
+        inner = f"SELECT {ids}, x.v AS v FROM {src} OFFSET 0"
+        over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in _SORTED_LIMITS)}}}'::bigint[]), 0)"
+
+        def at(col: str, row: str) -> str:
+            return e[col].replace("x.v", f"{row}.v")
+
+        cls = rules.encoding(table.json_3x, v="y.v", h=at("head", "y"), tl=at("tail", "y"), vb="y.vb", nn="y.nn")
+        sql = (f"SELECT y.d, y.t, y.k, y.r, y.ts, y.vb, y.nn, y.v, {rules.bucket('y.vb')} AS b, "
+               f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o "
+               f"FROM ({inner}) y OFFSET 0")
+        return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z")}
+    inner = (f"SELECT {ids}, {e['value']} AS v, {e['head']} AS h, {e['tail']} AS tl, {e['full']} AS fl "
+             f"FROM {src}")
+    over = " + ".join(f"(CASE WHEN y.vb > {lim} THEN 1 ELSE 0 END)" for lim in _SORTED_LIMITS)
+    cls = rules.encoding(table.json_3x, v="y.v", h="y.h", tl="y.tl", vb="y.vb", nn="(y.nn <> 0)")
+    sql = (f"SELECT y.d, y.t, y.k, y.r, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, {rules.bucket('y.vb')} AS b, "
+           f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o FROM ({inner}) y")
+    return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl"}
+
+
+#: The limits of ``limits.csv``, ascending: a row over ``o`` of them is over the ``o`` smallest.
+_SORTED_LIMITS = sorted({lim for _, lim in _LIMITS})
+_MEASURES = ["n", "bytes", "mn", "mx", "first_ts"]
+_KEY_COLS = ["d", "t", "k", "b", "c", "o"]
+_RUN_COLS = ["d", "r", "day"]
+_HARD_COLS = ["k", "vb", "h", "tl", "nn", "fl"]
 
 
 def _measures(z: str = "z.") -> str:
-    overs = ", ".join(f"SUM(CASE WHEN {z}vb > {lim} THEN 1 ELSE 0 END) AS o{i}"
-                      for i, (_, lim) in enumerate(_LIMITS))
-    return (f"COUNT(*) AS n, COUNT({z}vb) AS sized, COALESCE(SUM({z}vb), 0) AS bytes, "
-            f"MIN({z}vb) AS mn, MAX({z}vb) AS mx, {overs}, MIN({z}ts) AS first_ts, COUNT({z}ts) AS stamped")
-
-
-_KEY_COLS = ["d", "t", "k", "b", "c"]
-_RUN_COLS = ["d", "r", "day"]
-_HARD_COLS = ["k", "vb", "h", "tl", "nn", "fl"]
-_MEASURES = ["n", "sized", "bytes", "mn", "mx", *(f"o{i}" for i in range(len(_LIMITS))),
-             "first_ts", "stamped"]
+    return (f"COUNT(*) AS n, COALESCE(SUM({z}vb), 0) AS bytes, MIN({z}vb) AS mn, MAX({z}vb) AS mx, "
+            f"MIN({z}ts) AS first_ts")
 
 
 def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table,
                    st: PushdownStats) -> Summary:
     rules = rules_for(engine.dialect.name, not table.is_json)
-    derived = _derived(engine, table, rules)
+    derived, held = _derived(engine, table, rules)
     params = rules.patterns()
     keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
     runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
-    hard_sql = f"SELECT {', '.join('z.' + c for c in _HARD_COLS)} FROM ({derived}) z WHERE z.c = {HARD}"
     hard = pd.DataFrame(columns=_HARD_COLS)
     if engine.dialect.name == "postgresql":
         # one scan: the three groupings at once; the undecided rows are a grouping of their
         # own (identical rows group together and count; every other row falls in one group
         # of nulls)
-        held = ", ".join(f"CASE WHEN z.c = {HARD} THEN z.{c} END AS h_{c}" for c in _HARD_COLS)
+        exprs = {"k": "z.k", "vb": "z.vb", "nn": "z.nn", **held}
+        cols = ", ".join(f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS)
         hcols = ", ".join(f"h_{c}" for c in _HARD_COLS)
         sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {hcols}, GROUPING(r, h_k) AS g, {_measures('')} "
-               f"FROM (SELECT z.*, {held} FROM ({derived}) z) z "
+               f"FROM (SELECT z.*, {cols} FROM ({derived}) z) z "
                f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), ({hcols}))")
         rows = run.fetch(sql, params, st, values=tuple(f"h_{c}" for c in ("h", "tl", "fl")))
         both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", *(f"h_{c}" for c in _HARD_COLS), "g",
@@ -253,7 +273,9 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table,
         by_run = pd.DataFrame(run.fetch(f"SELECT {runs}, {_measures()} FROM ({derived}) z GROUP BY {runs}",
                                         params, st), columns=[*_RUN_COLS, *_MEASURES])
         if (by_key["c"] == HARD).any():
-            hard = pd.DataFrame(run.fetch(hard_sql, params, st, values=("h", "tl", "fl")), columns=_HARD_COLS)
+            exprs = {"k": "z.k", "vb": "z.vb", "nn": "z.nn", **held}
+            sql = f"SELECT {', '.join(exprs[c] for c in _HARD_COLS)} FROM ({derived}) z WHERE z.c = {HARD}"
+            hard = pd.DataFrame(run.fetch(sql, params, st, values=("h", "tl", "fl")), columns=_HARD_COLS)
     _check_rows(label, table.name, by_key, by_run)
     st.classified_rows += len(hard)
     return _assemble(table, by_key, by_run, hard)
@@ -268,7 +290,7 @@ def _check_rows(label: str, table: str, by_key: pd.DataFrame, by_run: pd.DataFra
                    f"expected a non-empty {name} in every row (load_export(..., errors='collect') "
                    "lists them)")
             raise ExportFormatError(msg)
-    missing = int((by_run["n"] - by_run["stamped"]).sum())
+    missing = int(by_run.loc[by_run["day"].isna(), "n"].sum())
     if missing:
         msg = (f"{label}: table {table} has {missing} rows with no timestamp; expected an ISO "
                "timestamp in every row (load_export(..., errors='collect') lists them)")
@@ -286,23 +308,27 @@ def _stamps(values: pd.Series) -> pd.Series:
 
 
 def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: pd.DataFrame) -> Summary:
+    if not len(by_key):
+        return Summary.empty()
     name = table.name
-    ints = ["n", "sized", "bytes", *(f"o{i}" for i in range(len(_LIMITS)))]
-    by_key = by_key.astype({c: "int64" for c in ints})
-    by_run = by_run.astype({c: "int64" for c in ("n", "bytes")})
-    ids = {c: _labels(by_key[c]) for c in ("d", "t", "k")}
-    k = pd.DataFrame({_T: name, S.DAG_ID: ids["d"], S.TASK_ID: ids["t"], S.KEY: ids["k"],
-                      "rows": by_key["n"], "sized_rows": by_key["sized"], "value_bytes": by_key["bytes"],
+    by_key = by_key.astype({"n": "int64", "bytes": "int64", "c": "int64", "o": "int64"})
+    by_run = by_run.astype({"n": "int64", "bytes": "int64"})
+    sized = by_key["b"].notna()
+    k = pd.DataFrame({_T: name, S.DAG_ID: _labels(by_key["d"]), S.TASK_ID: _labels(by_key["t"]),
+                      S.KEY: _labels(by_key["k"]), "rows": by_key["n"],
+                      "sized_rows": by_key["n"].where(sized, 0), "value_bytes": by_key["bytes"],
                       "min_bytes": by_key["mn"].astype("Int64"), "max_bytes": by_key["mx"].astype("Int64"),
-                      "bucket": by_key["b"], "c": by_key["c"].astype("int64")})
+                      "bucket": by_key["b"], "c": by_key["c"], "o": by_key["o"]})
     group = [_T, S.DAG_ID, S.TASK_ID, S.KEY]
     keys = k.groupby(group, sort=False, dropna=False).agg(
         rows=("rows", "sum"), sized_rows=("sized_rows", "sum"), value_bytes=("value_bytes", "sum"),
         min_bytes=("min_bytes", "min"), max_bytes=("max_bytes", "max"))
-    sized = k[k["bucket"].notna()].astype({"bucket": "int64"})
-    histogram = sized.groupby([*group, "bucket"], sort=False, dropna=False).agg(rows=("sized_rows", "sum"))
+    histogram = k[sized].astype({"bucket": "int64"}).groupby([*group, "bucket"], sort=False).agg(
+        rows=("rows", "sum"))
     classes = _classes(name, k, hard, table.json_3x)
-    over_rows = [(name, target, limit, int(by_key[f"o{i}"].sum())) for i, (target, limit) in enumerate(_LIMITS)]
+    o, n = k["o"].to_numpy(), k["rows"].to_numpy()
+    over_rows = [(name, target, limit, int(n[o > _SORTED_LIMITS.index(limit)].sum()))
+                 for target, limit in _LIMITS]
     over = pd.DataFrame(over_rows, columns=[_T, "target", "limit_bytes", "rows"]).set_index([_T, "target"])
     r = pd.DataFrame({_T: name, S.DAG_ID: _labels(by_run["d"]), S.RUN_ID: _labels(by_run["r"]),
                       "day": pd.to_datetime(by_run["day"].astype(str), utc=True),
@@ -314,8 +340,6 @@ def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: p
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"))
     tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
               "classes": classes, "over": over}
-    if not len(by_key):
-        return Summary.empty()
     return Summary(**{n: _canonical(n, t) for n, t in tables.items()})
 
 
@@ -342,14 +366,15 @@ def _classes(name: str, k: pd.DataFrame, hard: pd.DataFrame, json_3x: bool) -> p
 
 
 def _binary(values: pd.Series) -> pa.Array:
-    return pa.array([v.encode("utf-8") if isinstance(v, str) else (bytes(v) if v is not None else None)
+    return pa.array([v.encode("utf-8") if isinstance(v, str)
+                     else bytes(v) if isinstance(v, (bytes, bytearray, memoryview)) else None
                      for v in values], pa.binary())
 
 
 def _raw(hard: pd.DataFrame) -> RawValues:
     """The fetched rows as the SQL loader hands them to :func:`classify`."""
     vb = pa.array([None if pd.isna(v) else int(v) for v in hard["vb"]], pa.int64())
-    nan = pa.array([bool(x) for x in hard["nn"]], pa.bool_())
+    nan = pa.array([bool(x) and not pd.isna(x) for x in hard["nn"]], pa.bool_())
     return RawValues(_binary(hard["h"]), vb, complete=False, tail=_binary(hard["tl"]),
                      nan_hint=nan, full=_binary(hard["fl"]))
 

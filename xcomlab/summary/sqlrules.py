@@ -27,6 +27,10 @@ __all__ = ["HARD", "SqlRules", "rules_for"]
 HARD: Final = -1
 _WS = "\t\n\f\r "  # RE2's \s, the class the Python rules' regexes use
 _DIGITS = "0123456789"
+_SPACE = "\t\n\v\f\r "  # what the classifier's byte shortcuts leave to its regexes
+_SERDE_KEYS = ('{"__classname__"', '{"__type"', '{"__var"')
+_DOUBLE_LITERAL = '^"((true|false|null)|( *-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)? *))"'
+
 _SERDE_HEAD = '^\\{[' + _WS + ']*"(__classname__|__type|__var)"[' + _WS + ']*:'
 _SERDE_TAIL = ('"(__classname__|__type)"[' + _WS + ']*:[' + _WS + ']*"[^"\\\\]*"[' + _WS + ']*\\}['
                + _WS + ']*')
@@ -88,37 +92,59 @@ class SqlRules:
         return e
 
     def patterns(self) -> dict[str, str]:
-        return {"serde_head": _SERDE_HEAD, "serde_tail": _SERDE_TAIL + self.end}
+        return {"serde_head": _SERDE_HEAD, "serde_tail": _SERDE_TAIL + self.end,
+                "double_literal": _DOUBLE_LITERAL + self.end}
 
     # -- the rules ---------------------------------------------------------------------
-    def encoding(self, json_3x: bool, h: str = "h", tl: str = "tl", vb: str = "vb",
+    def encoding(self, json_3x: bool, v: str = "v", h: str = "h", tl: str = "tl", vb: str = "vb",
                  nn: str = "nn") -> str:
         """The class code (:data:`xcomlab.ingest.classify.CODES`) SQL can decide, else :data:`HARD`.
 
-        Decided rows have ``has_nan`` false and no reference: every row that could hold
-        either (a NaN hint, an URL string, an xcomlab envelope) is left to Python.
+        ``v`` is the value as the loader reads it, ``h`` / ``tl`` its head and tail, ``vb``
+        its size, ``nn`` the loader's NaN hint. As in :func:`xcomlab.ingest.classify.classify`,
+        a value's first and last characters decide most rows and a regex runs only on
+        the rows they leave open. Decided rows have ``has_nan`` false and no reference:
+        every row that could hold either (a NaN hint, an URL string, an xcomlab envelope)
+        is left to Python.
         """
-        j, s, p, n = CODES["json"], CODES["serde"], CODES["pickle"], CODES["null"]
-        first, second = self.at(h, 0), self.at(h, 1)
+        j, s, p, n, dj = CODES["json"], CODES["serde"], CODES["pickle"], CODES["null"], CODES["double_json"]
+        first, second = self.at(v, 0), self.at(v, 1)
         small = f"{vb} <= {MAX_REF_BYTES}"
         pickle = f"WHEN {first} = {self._byte(0x80)} THEN {p} " if self.binary else ""
-        double = (f"WHEN {self.one_of(second, _DIGITS + '{[tfn-')} THEN {HARD} " if json_3x else "")
-        literal = " OR ".join(f"{self.whole(h)} = {self.lit(w)}" for w in ("null", "true", "false"))
+        q = chr(34)
+        sure_serde = " OR ".join(f"{self.prefix(v, len(k) + 1)} = {self.lit(k + ':')}" for k in _SERDE_KEYS)
+        spaced = " OR ".join(f"({self.prefix(v, len(k))} = {self.lit(k)} AND {self.one_of(self.at(v, len(k)), _SPACE)})"
+                             for k in _SERDE_KEYS)
+        tail_open = (f"{self.one_of(self.last(v), _SPACE)} OR ({self.last(v)} = {self.lit('}')} AND "
+                     f"{self.one_of(self.second_last(v), q + _SPACE)})")
+        literal = " OR ".join(f"{self.whole(v)} = {self.lit(w)}" for w in ("null", "true", "false"))
+        words = " OR ".join(f"{self.whole(v)} = {self.lit(q + w + q)}" for w in ("null", "true", "false"))
+        double = (f"WHEN {self.one_of(second, _DIGITS)} OR ({second} = {self.lit('-')} AND "
+                  f"{self.one_of(self.at(v, 2), _DIGITS)}) THEN CASE "
+                  f"WHEN {self.regex(h, 'double_literal')} THEN {dj} "
+                  f"WHEN {self.contains(h, chr(92))} THEN {HARD} ELSE {j} END "
+                  f"WHEN {self.one_of(second, '{[')} THEN {HARD} "
+                  f"WHEN {vb} <= 7 AND ({words}) THEN {dj} ") if json_3x else ""
         return (
             f"CASE WHEN {vb} IS NULL THEN {n} {pickle}"
             f"WHEN {nn} THEN {HARD} "
             f"WHEN {first} = {self.lit('{')} THEN CASE "
-            f"WHEN {small} AND {self.contains(h, chr(34) + '__xcomlab__' + chr(34))} THEN {HARD} "
-            f"WHEN {self.regex(h, 'serde_head')} THEN {s} "
+            f"WHEN {small} AND {self.contains(h, q + '__xcomlab__' + q)} THEN {HARD} "
+            f"WHEN {sure_serde} THEN {s} "
+            f"WHEN ({self.one_of(second, _SPACE)} OR {spaced}) AND {self.regex(h, 'serde_head')} THEN {s} "
+            f"WHEN NOT ({tail_open}) THEN {j} "
             f"WHEN NOT ({self.tail_exact(tl)}) THEN {HARD} "
             f"WHEN {self.regex(tl, 'serde_tail')} THEN {s} ELSE {j} END "
             f"WHEN {self.one_of(first, '[' + _DIGITS)} THEN {j} "
             f"WHEN {first} = {self.lit('-')} AND {self.one_of(second, _DIGITS)} THEN {j} "
-            f"WHEN {first} = {self.lit(chr(34))} THEN CASE {double}"
-            f"WHEN {small} AND {self.last(h)} = {self.lit(chr(34))} AND {self.contains(h, '://')} "
+            f"WHEN {first} = {self.lit(q)} THEN CASE {double}"
+            f"WHEN {small} AND {self.last(h)} = {self.lit(q)} AND {self.contains(h, '://')} "
             f"THEN {HARD} ELSE {j} END "
             f"WHEN {vb} <= 5 AND ({literal}) THEN {j} "
             f"ELSE {HARD} END")
+
+    def second_last(self, e: str) -> str:
+        raise NotImplementedError
 
     def _byte(self, b: int) -> str:
         raise NotImplementedError
@@ -143,6 +169,10 @@ class PostgresRules(SqlRules):
 
     def prefix(self, e: str, n: int) -> str:
         return f"substring({e} from 1 for {n})" if self.binary else f"left({e}, {n})"
+
+    def second_last(self, e: str) -> str:
+        return (f"substring({e} from octet_length({e}) - 1 for 1)" if self.binary
+                else f"left(right({e}, 2), 1)")
 
     def contains(self, e: str, needle: str) -> str:
         return f"position({self.lit(needle)} in {e}) > 0" if self.binary else \
@@ -186,6 +216,9 @@ class MysqlRules(SqlRules):
     def prefix(self, e: str, n: int) -> str:
         return self._b(f"LEFT({e}, {n})")
 
+    def second_last(self, e: str) -> str:
+        return self._b(f"LEFT(RIGHT({e}, 2), 1)")
+
     def whole(self, e: str) -> str:
         return self._b(e)
 
@@ -225,6 +258,9 @@ class SqliteRules(SqlRules):
 
     def prefix(self, e: str, n: int) -> str:
         return f"substr({e}, 1, {n})"
+
+    def second_last(self, e: str) -> str:
+        return f"substr({e}, -2, 1)"
 
     def contains(self, e: str, needle: str) -> str:
         return f"instr({e}, {self.lit(needle)}) > 0"
