@@ -98,14 +98,38 @@ def _json_out(command: str, body: dict[str, Any]) -> int:
     return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
 
 
-def _profile_summary(args: argparse.Namespace) -> int:
-    """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame)."""
-    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, PushdownStats, summarize_source
+def _summary_of(args: argparse.Namespace, stats: Any = None) -> Any:
+    """The summary of ``args.source``: read back when it is a saved summary file (sniffed
+    by its magic), computed by the database for a database URL or ``airflow.db``
+    (``stats`` counts what crossed the wire), else streamed from the export (values scanned
+    and sampled); saved to ``--save-summary`` when given."""
+    from xcomlab.summary import Summary, summarize_source
+    from xcomlab.summary.store import is_summary_file
 
-    pushed = PushdownStats()  # a database URL or airflow.db: the database computes the summary
-    whole = summarize_source(args.source, **_load_opts(args), stats=pushed)
+    if is_summary_file(args.source):
+        whole = Summary.load(args.source)
+    else:
+        progress = False if args.json else None  # a bar only on a terminal, never under --json
+        whole = summarize_source(args.source, progress=progress, stats=stats, **_load_opts(args))
+    save = getattr(args, "save_summary", None)
+    if save:
+        whole.save(save, source=mask_url(str(args.source)))
+    return whole
+
+
+def _profile_summary(args: argparse.Namespace) -> int:
+    """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame),
+    pushed down to a database, or from a saved summary file."""
+    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, PushdownStats
+
+    pushed = PushdownStats()
+    whole = _summary_of(args, pushed)
     live = whole.primary()
     by_dag = live.sizes()
+    scanned = whole.rows_scanned("secrets") == whole.rows and whole.rows > 0
+    flagged = whole.secrets.groupby(level="kind")["rows"].sum()
+    secrets = {"rows_scanned": whole.rows_scanned("secrets"),
+               "by_kind": {str(k): int(v) for k, v in flagged.items()}} if scanned else None
     if args.json:
         tables = whole.keys.groupby(level="source_table")[["rows", "value_bytes"]].sum()
         return _json_out("profile", {
@@ -120,6 +144,7 @@ def _profile_summary(args: argparse.Namespace) -> int:
             "tables": {str(k): {"rows": int(r.rows), "value_bytes": int(r.value_bytes)}
                        for k, r in tables.iterrows()},
             "rows_over": live.threshold_counts(),
+            "secrets": secrets,
             **({"pushdown": {"statements": pushed.statements, "bytes_received": pushed.bytes_received,
                              "value_bytes_received": pushed.value_bytes_received,
                              "classified_rows": pushed.classified_rows}} if pushed.statements else {}),
@@ -128,6 +153,10 @@ def _profile_summary(args: argparse.Namespace) -> int:
     out.line(f"{live.rows:,} live rows, {format_bytes(live.value_bytes)} of values "
              f"({live.value_bytes:,} bytes), {len(by_dag):,} DAGs (streamed summary; quantiles "
              f"within {QUANTILE_RELATIVE_ERROR:.2%})")
+    if secrets is not None:
+        kinds = C.counts(secrets["by_kind"])
+        out.line(f"Secret findings (every table): {sum(secrets['by_kind'].values()):,}"
+                 + (f" ({kinds})" if kinds else ""))
     out.heading("Largest DAGs")
     C.size_table(out, by_dag.head(args.top), "DAG")
     return 0
@@ -138,7 +167,9 @@ def _records(frame: pd.DataFrame, **kw: Any) -> list[dict[str, Any]]:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    if args.summary:
+    from xcomlab.summary.store import is_summary_file
+
+    if args.summary or args.save_summary or is_summary_file(args.source):
         return _profile_summary(args)
     # One pass: the secret scan sees each value as it streams; the frame keeps none.
     secrets = scan_secrets(args.source, **_load_opts(args))
@@ -536,7 +567,11 @@ def _parser() -> argparse.ArgumentParser:
     prof.add_argument("--summary", action="store_true",
                       help="stream the export into a summary (memory by groups, not rows) and "
                            "print per-DAG rows, bytes and size quantiles only (quantiles within "
-                           "2%%); default: the full profile from the whole frame")
+                           "2%%); default: the full profile from the whole frame. SOURCE may be "
+                           "a file saved with --save-summary")
+    prof.add_argument("--save-summary", default=None, metavar="FILE",
+                      help="with --summary: also write the summary to FILE (a zip of Parquet "
+                           "tables; read it back as SOURCE, no export needed; default: not saved)")
     audit = _source_parser(sub, "audit", "rows over hard limits and policies; the 2 -> 3 upgrade check")
     audit.add_argument("--target", default="3.3.2", help="Airflow 3 release to upgrade to")
     audit.add_argument("--policy", type=int, default=None, help="your own threshold in bytes (default: none, only the bundled limits)")

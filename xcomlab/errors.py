@@ -4,6 +4,7 @@
 
     XcomlabError
     ├── ExportFormatError (ValueError)       bad or unreadable export input
+    │   └── SummaryFileError                 summary.store: a saved summary of another version, tampered or incomplete
     ├── SchemaMismatchError (ValueError)     a frame lacks columns or has wrong dtypes
     ├── UnsupportedSourceError (ValueError)  a source or database xcomlab cannot read or write
     ├── XComTooLargeError (ValueError)       a value over the store's configured maximum size

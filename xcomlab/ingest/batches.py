@@ -18,7 +18,7 @@ from xcomlab import schema as S
 from xcomlab.errors import XcomlabError
 from xcomlab.ingest.formats import open_tables, resolve_format
 from xcomlab.ingest.frame_builder import FrameBuilder
-from xcomlab.ingest.loader import Format, TableReport, _check_found, _options
+from xcomlab.ingest.loader import Format, TableReport, _check_found, _options, _progress_bar
 from xcomlab.ingest.normalize import BatchContext
 from xcomlab.ingest.pieces import BatchPieces
 from xcomlab.ingest.pipeline import built_batches
@@ -103,35 +103,49 @@ def iter_pieces(
     airflow_schema: str | None = None,
     value_mode: str | None = None,
     chunk_rows: int = 100_000,
+    values: bool = False,
+    progress: bool | None = None,
 ) -> Iterator[PiecesBatch]:
     """:func:`iter_frames` without making frames: each batch's typed columns
-    (:class:`~xcomlab.ingest.pieces.BatchPieces`), for consumers that aggregate them."""
+    (:class:`~xcomlab.ingest.pieces.BatchPieces`), for consumers that aggregate them.
+
+    With ``values`` the stored values are fetched too and each batch's
+    ``pieces.value`` holds them (an Arrow binary array), as ``load_export`` fetches
+    them for ``on_values`` and the value sample. ``progress`` as for ``load_export``
+    (a bar of bytes read per table; by default only for large files on a terminal)."""
     fmt, label = resolve_format(source, format)
-    opts = _options(errors, False, airflow_schema, value_mode, chunk_rows, False, None, None)
+    opts = _options(errors, values, airflow_schema, value_mode, chunk_rows, progress, None, None)
     wanted = [tables] if isinstance(tables, str) else tables
     reports: list[TableReport] = []
     for index, src in enumerate(open_tables(source, fmt, wanted, opts.readers)):
         try:
-            yield from _table_pieces(index, src, 0, src.batches(), opts.collect, reports)
+            yield from _table_pieces(index, src, 0, src.batches(), opts, reports)
         except SlowPath:
             if src.fallback is None:
                 raise
             yield PiecesBatch(index, src.table, 1, None)
-            yield from _table_pieces(index, src, 1, src.fallback(), opts.collect, reports)
+            yield from _table_pieces(index, src, 1, src.fallback(), opts, reports)
     _check_found(label, wanted, reports)
 
 
 def _table_pieces(index: int, src: TableSource, attempt: int, batches: Iterator[Any],
-                  collect: bool, reports: list[TableReport]) -> Iterator[PiecesBatch]:
-    ctx = BatchContext(src.path, src.table, src.airflow_schema, collect,
+                  opts: Any, reports: list[TableReport]) -> Iterator[PiecesBatch]:
+    ctx = BatchContext(src.path, src.table, src.airflow_schema, opts.collect,
                        locate_line=src.locate_line)
     read = loaded = 0
-    for built in built_batches(batches, ctx, False, src.read_ahead):
-        read += built.rows_read
-        loaded += len(built.pieces)
-        pieces = built.pieces
-        del built
-        yield PiecesBatch(index, src.table, attempt, pieces)
+    bar = _progress_bar(src, opts.progress)
+    try:
+        for built in built_batches(batches, ctx, opts.keep_values, src.read_ahead):
+            read += built.rows_read
+            loaded += len(built.pieces)
+            pieces = built.pieces
+            del built
+            if bar is not None and src.bytes_read is not None:
+                bar.update(src.bytes_read() - bar.n)
+            yield PiecesBatch(index, src.table, attempt, pieces)
+    finally:
+        if bar is not None:
+            bar.close()
     if loaded + len(ctx.rejections) != read:  # pragma: no cover - an internal invariant
         msg = f"{src.path}: {read} rows read but {loaded} loaded and {len(ctx.rejections)} rejected"
         raise XcomlabError(msg)

@@ -119,6 +119,7 @@ def load_export(
     on_values: Callable[[pd.DataFrame], None] | None = None,
     tune_malloc: bool | None = None,
     sample_values: bool | None = None,
+    on_value_table: Callable[[pa.Table], None] | None = None,
 ) -> pd.DataFrame:
     """Read an Airflow xcom export, or a live metadata database, into the XCom frame.
 
@@ -155,6 +156,10 @@ def load_export(
         run_id, key, map_index``) and the stored ``value`` — so a scan (e.g.
         :func:`xcomlab.analysis.secrets.scan_secrets`) sees every value while the
         frame keeps none unless ``keep_values``.
+    on_value_table
+        As ``on_values``, with the batch as the Arrow table itself (``value`` is an
+        Arrow binary column, the ids dictionary columns): no Python object per row, for
+        vectorized scans (:func:`xcomlab.ingest.secret_rules.scan_table`).
     tune_malloc
         Tune glibc's malloc for large loads first
         (:func:`xcomlab.ingest.allocator.tune_malloc`: freed memory is reused rather
@@ -185,7 +190,7 @@ def load_export(
     fmt, label = resolve_format(source, format)
     sample = ValueSample() if (fmt != "sql" if sample_values is None else sample_values) else None
     opts = _options(errors, keep_values, airflow_schema, value_mode, chunk_rows, progress,
-                    on_values, sample)
+                    on_values, sample, on_value_table)
     if allocator.tune_requested(tune_malloc):
         allocator.tune_malloc()
     wanted = [tables] if isinstance(tables, str) else tables
@@ -218,12 +223,14 @@ class _Options:
     on_values: Callable[[pd.DataFrame], None] | None
     readers: ReaderOptions
     sample: ValueSample | None = None
+    on_value_table: Callable[[pa.Table], None] | None = None
 
 
 def _options(errors: str, keep_values: bool, airflow_schema: str | None, value_mode: str | None,
              chunk_rows: int, progress: bool | None,
              on_values: Callable[[pd.DataFrame], None] | None,
-             sample: ValueSample | None = None) -> _Options:
+             sample: ValueSample | None = None,
+             on_value_table: Callable[[pa.Table], None] | None = None) -> _Options:
     if errors not in ("raise", "collect"):
         msg = f"errors={errors!r}; expected 'raise' or 'collect'"
         raise ValueError(msg)
@@ -231,9 +238,10 @@ def _options(errors: str, keep_values: bool, airflow_schema: str | None, value_m
         msg = f"airflow_schema={airflow_schema!r}; expected one of {S.AIRFLOW_SCHEMAS}"
         raise ValueError(msg)
     mode = ValueMode(value_mode) if value_mode is not None else None
-    fetch_values = keep_values or on_values is not None or sample is not None
+    fetch_values = keep_values or on_values is not None or sample is not None or on_value_table is not None
     readers = ReaderOptions(airflow_schema, mode, chunk_rows, fetch_values)
-    return _Options(errors == "collect", keep_values, progress, on_values, readers, sample)
+    return _Options(errors == "collect", keep_values, progress, on_values, readers, sample,
+                    on_value_table)
 
 
 def _check_found(label: str, wanted: list[str] | None, reports: list[TableReport]) -> None:
@@ -283,6 +291,8 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator[BatchSource],
             read += built.rows_read
             if opts.on_values is not None and built.table is not None:
                 opts.on_values(_value_rows(built.table))
+            if opts.on_value_table is not None and built.table is not None:
+                opts.on_value_table(built.table)
             if sample is not None and built.table is not None:
                 sample.add(built.table.column(S.VALUE))
             columns.add(built.pieces)

@@ -129,11 +129,15 @@ class ValueSample:
         self.rows, self.bytes, self._kept = both.rows, both.bytes, both._kept
 
     def merge(self, other: ValueSample) -> ValueSample:
-        """The sample of both streams (keys from both are kept as drawn)."""
+        """The sample of both streams (keys from both are kept as drawn): associative and
+        commutative for samples of the same bounds (the k smallest keys of the union)."""
         out = ValueSample(self.per_class, self.class_bytes, self.max_value_bytes, self.seed,
                           self.rows + other.rows, self.bytes + other.bytes)
         for c in set(self._kept) | set(other._kept):
-            both = sorted(self._kept.get(c, []) + other._kept.get(c, []), key=lambda s: s.key)
+            # a total order (equal keys are as good as impossible, but then the bytes
+            # decide), so the merge is commutative as well as associative
+            both = sorted(self._kept.get(c, []) + other._kept.get(c, []),
+                          key=lambda s: (s.key, s.value_bytes, s.data))
             out._kept[c] = both[: out.capacity(c)]
         return out
 

@@ -5,10 +5,24 @@ See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds and
 summarises a live database in SQL.
 """
 
-from xcomlab.summary.core import GROUPS, Summary, limit_targets, merge_all, summarize_frame
+from xcomlab.summary.core import (
+    FINDING_COLUMNS,
+    GROUPS,
+    LARGEST_PER_TABLE,
+    SECRET_ROWS_PER_GROUP,
+    TABLES,
+    THRESHOLD_GRID,
+    Summary,
+    limit_targets,
+    merge_all,
+    over_targets,
+    summarize_frame,
+)
 from xcomlab.summary.histogram import QUANTILE_RELATIVE_ERROR
 from xcomlab.summary.pushdown import PushdownStats, summarize_db, summarize_source
 from xcomlab.summary.stream import summarize_file
 
-__all__ = ["GROUPS", "QUANTILE_RELATIVE_ERROR", "PushdownStats", "Summary", "limit_targets", "merge_all",
-           "summarize_db", "summarize_file", "summarize_frame", "summarize_source"]
+__all__ = ["FINDING_COLUMNS", "GROUPS", "LARGEST_PER_TABLE", "QUANTILE_RELATIVE_ERROR",
+           "SECRET_ROWS_PER_GROUP", "TABLES", "THRESHOLD_GRID", "PushdownStats", "Summary",
+           "limit_targets", "merge_all", "over_targets", "summarize_db", "summarize_file",
+           "summarize_frame", "summarize_source"]

@@ -19,36 +19,80 @@ A :class:`Summary` holds what the analyses need of an XCom frame without its row
 ``over``
     per ``(source_table, target)``: ``limit_bytes`` and ``rows`` with ``value_bytes >
     limit_bytes`` for every target of ``xcomlab/data/limits.csv`` (hard limits and policy
-    thresholds, the 48 KB one included), counted from exact sizes while summarising.
+    thresholds, the 48 KB one included), counted from exact sizes while summarising; and
+    the same for the fixed grid :data:`THRESHOLD_GRID` (targets ``threshold_1024`` …
+    ``threshold_1073741824``, powers of two 1 KiB – 1 GiB), so a threshold can be chosen
+    from exact counts (:meth:`Summary.grid_counts`).
+``secrets``
+    per ``(source_table, dag_id, task_id, key, kind)``: ``rows`` (XComs flagged with that
+    kind, exact) and ``evidence`` (one masked example: the smallest string, so merging
+    stays associative). Empty unless values were scanned (see ``scanned``).
+``secret_rows``
+    indexed by ``(source_table, dag_id, task_id, key, kind, run_id, map_index)``:
+    ``evidence`` — the row-level findings, at most :data:`SECRET_ROWS_PER_GROUP` per
+    ``(source_table, dag_id, task_id, key, kind)``: the first by ``(run_id, map_index)``.
+``largest``
+    indexed by ``(source_table, dag_id, task_id, run_id, key, map_index)``:
+    ``value_bytes, encoding, timestamp`` of the :data:`LARGEST_PER_TABLE` largest rows of
+    each source table (exact sizes only), largest first, ties by the index ascending.
+``mapped``
+    per ``(source_table, dag_id, task_id)`` with mapped rows: ``mapped_rows`` (rows with
+    ``map_index >= 0``) and ``max_map_index``.
+``scanned``
+    per ``(source_table, scan)``: ``rows`` whose values went through a scan — ``scan`` is
+    ``secrets`` (the secret rules) or ``sample`` (offered to the value sample). A summary
+    made without values has no rows here: its ``secrets`` are "not scanned", not "none".
+
+and one object, ``sample``: the bounded value reservoir
+(:class:`~xcomlab.ingest.sample.ValueSample`) or None when no value was read.
 
 Every table is indexed by its group columns, sorted, with fixed dtypes, so two summaries
-of the same data compare equal with :meth:`Summary.equals`. :meth:`Summary.merge` adds
-two summaries (sums, minima and maxima): it is associative and commutative, and the
-summary of two frames' rows is the merge of their summaries.
+of the same data compare equal with :meth:`Summary.equals` (``largest`` is ordered
+largest first, the rest by index). :meth:`Summary.merge` adds two summaries (sums,
+minima, maxima, the first N of bounded tables in a total order, the sample's bottom-k):
+it is associative and commutative, and the summary of two frames' rows is the merge of
+their summaries (the sample's keys are drawn per stream, so samples of different shard
+orders differ; their merge is still associative and commutative).
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
 from xcomlab import schema as S
+from xcomlab.errors import SchemaMismatchError
+from xcomlab.ingest.sample import ValueSample, value_sample
+from xcomlab.ingest.secret_rules import scan_values
+from xcomlab.summary import store
 from xcomlab.summary.groupby import Factor, factor, group
 from xcomlab.summary.histogram import EDGES, bucket_of, quantile_from_counts
 
-__all__ = ["GROUPS", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
-           "summarize_columns", "summarize_frame"]
+__all__ = ["FINDING_COLUMNS", "GROUPS", "LARGEST_PER_TABLE", "SECRET_ROWS_PER_GROUP", "TABLES",
+           "THRESHOLD_GRID", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
+           "over_targets", "summarize_columns", "summarize_frame"]
 
 _T = S.SOURCE_TABLE
-#: Group columns of each table of a summary.
+#: Row-level findings kept per (source_table, dag_id, task_id, key, kind) in ``secret_rows``.
+SECRET_ROWS_PER_GROUP: Final = 50
+#: Largest rows kept per source table in ``largest``.
+LARGEST_PER_TABLE: Final = 100
+#: Extra exact threshold counts in ``over``: powers of two from 1 KiB to 1 GiB.
+THRESHOLD_GRID: Final = tuple((f"threshold_{2 ** p}", 2 ** p) for p in range(10, 31))
+#: Columns of a row-level secret finding (as :class:`~xcomlab.analysis.secrets.SecretReport`).
+FINDING_COLUMNS: Final = (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX, "kind", "evidence")
+#: Index columns of each table of a summary (its group columns; for ``secret_rows`` and
+#: ``largest`` the row's ids).
 GROUPS: dict[str, tuple[str, ...]] = {
     "keys": (_T, S.DAG_ID, S.TASK_ID, S.KEY),
     "histogram": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "bucket"),
@@ -56,7 +100,16 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "runs": (_T, S.DAG_ID, S.RUN_ID),
     "classes": (_T, S.ENCODING, S.HAS_NAN, S.INTERNAL, "reference"),
     "over": (_T, "target"),
+    "secrets": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "kind"),
+    "secret_rows": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "kind", S.RUN_ID, S.MAP_INDEX),
+    "largest": (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX),
+    "mapped": (_T, S.DAG_ID, S.TASK_ID),
+    "scanned": (_T, "scan"),
 }
+#: The tables of a summary, in field order.
+TABLES: Final = tuple(GROUPS)
+#: Tables kept bounded: the first rows in a total order, not one row per group.
+_BOUNDED: Final = ("secret_rows", "largest")
 #: How each measure merges.
 _AGG: dict[str, dict[str, str]] = {
     "keys": {"rows": "sum", "sized_rows": "sum", "value_bytes": "sum", "min_bytes": "min",
@@ -66,6 +119,11 @@ _AGG: dict[str, dict[str, str]] = {
     "runs": {"rows": "sum", "value_bytes": "sum", "first_timestamp": "min"},
     "classes": {"rows": "sum", "value_bytes": "sum"},
     "over": {"limit_bytes": "max", "rows": "sum"},
+    "secrets": {"rows": "sum", "evidence": "min"},
+    "secret_rows": {"evidence": "first"},
+    "largest": {"value_bytes": "first", "encoding": "first", "timestamp": "first"},
+    "mapped": {"mapped_rows": "sum", "max_map_index": "max"},
+    "scanned": {"rows": "sum"},
 }
 _DTYPES: dict[str, dict[str, Any]] = {
     "keys": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64",
@@ -75,9 +133,15 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "runs": {"rows": "int64", "value_bytes": "int64", "first_timestamp": "datetime64[ns, UTC]"},
     "classes": {"rows": "int64", "value_bytes": "int64"},
     "over": {"limit_bytes": "int64", "rows": "int64"},
+    "secrets": {"rows": "int64", "evidence": "object"},
+    "secret_rows": {"evidence": "object"},
+    "largest": {"value_bytes": "int64", "encoding": "object", "timestamp": "datetime64[ns, UTC]"},
+    "mapped": {"mapped_rows": "int64", "max_map_index": "int64"},
+    "scanned": {"rows": "int64"},
 }
 _INDEX_DTYPES: dict[str, Any] = {"bucket": "int64", "day": "datetime64[ns, UTC]",
-                                 S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool"}
+                                 S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool",
+                                 S.MAP_INDEX: "int64"}
 
 
 @cache
@@ -87,13 +151,28 @@ def limit_targets() -> tuple[tuple[str, int], ...]:
     return tuple((r["target"], int(r["limit_bytes"])) for r in csv.DictReader(text.splitlines()))
 
 
+@cache
+def over_targets() -> tuple[tuple[str, int], ...]:
+    """Every target counted in ``over``: :func:`limit_targets`, then :data:`THRESHOLD_GRID`."""
+    return (*limit_targets(), *THRESHOLD_GRID)
+
+
 _BIG = np.iinfo(np.int64).max
 _NAT = np.iinfo(np.int64).min
 
 
 def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` indexed by its groups, sorted, with the summary's dtypes."""
-    return _typed(name, table).sort_index()
+    """``table`` indexed by its groups, sorted, with the summary's dtypes (bounded tables
+    cut to their first rows)."""
+    table = _typed(name, table).sort_index()
+    if name == "secret_rows":
+        table = table.groupby(level=list(GROUPS[name][:5]), sort=False, dropna=False) \
+            .head(SECRET_ROWS_PER_GROUP)
+    elif name == "largest":
+        # largest first; ties keep the index order (the stable sort after sort_index)
+        table = table.sort_values("value_bytes", ascending=False, kind="stable")
+        table = table.groupby(level=_T, sort=False, dropna=False).head(LARGEST_PER_TABLE)
+    return table
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -134,19 +213,67 @@ class Summary:
     runs: pd.DataFrame
     classes: pd.DataFrame
     over: pd.DataFrame
+    secrets: pd.DataFrame
+    secret_rows: pd.DataFrame
+    largest: pd.DataFrame
+    mapped: pd.DataFrame
+    scanned: pd.DataFrame
+    #: The value reservoir, or None when no value was read.
+    sample: ValueSample | None = None
 
     @classmethod
     def empty(cls) -> Summary:
         """The summary of no rows (the identity of :meth:`merge`)."""
-        return cls(**{f.name: _empty(f.name) for f in fields(cls)})
+        return cls(**{name: _empty(name) for name in TABLES})
 
     def merge(self, other: Summary) -> Summary:
         """The summary of both summaries' rows (associative and commutative)."""
         return merge_all([self, other])
 
     def equals(self, other: Summary) -> bool:
-        """True when every table has the same groups, values and dtypes."""
-        return all(getattr(self, f.name).equals(getattr(other, f.name)) for f in fields(self))
+        """True when every table has the same groups, values and dtypes, and the samples
+        hold the same values and totals."""
+        return all(getattr(self, n).equals(getattr(other, n)) for n in TABLES) and \
+            _same_sample(self.sample, other.sample)
+
+    def save(self, path: str | os.PathLike[str], *, source: str = "") -> Path:
+        """Write this summary to one file (:mod:`xcomlab.summary.store`: a zip of Parquet
+        tables and a JSON header); ``source`` says what was summarised (never a password)."""
+        flat = {n: getattr(self, n).reset_index() for n in TABLES}
+        about = {"source": str(source), "rows": self.rows, "value_bytes": self.value_bytes,
+                 "source_tables": self.tables(), "rows_scanned": {
+                     "secrets": self.rows_scanned("secrets"), "sample": self.rows_scanned("sample")}}
+        return store.write_file(path, flat, self.sample, about)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Summary:
+        """Read a file :meth:`save` wrote. A summary file is untrusted input: it is
+        checked (format version, sizes, SHA-256 of every member, columns, row total) and
+        :class:`~xcomlab.summary.store.SummaryFileError` names the file when it fails."""
+        flat, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES})
+        tables = {}
+        for n, table in flat.items():
+            try:
+                tables[n] = _canonical(n, table.set_index(list(GROUPS[n]))) if len(table) else _empty(n)
+            except (ValueError, TypeError) as exc:
+                msg = f"{path}: table {n!r} holds values of the wrong type ({exc})"
+                raise store.SummaryFileError(msg) from None
+        out = cls(**tables, sample=sample)
+        if out.rows != header.get("rows"):
+            msg = f"{path}: its tables hold {out.rows:,} rows, its header {header.get('rows')!r} (tampered?)"
+            raise store.SummaryFileError(msg)
+        return out
+
+    def rows_scanned(self, scan: str = "secrets") -> int:
+        """Rows whose values went through ``scan`` (``secrets`` or ``sample``): equal to
+        :attr:`rows` when the whole export was scanned, 0 when values were never read."""
+        s = self.scanned
+        return int(s.xs(scan, level="scan")["rows"].sum()) if len(s) else 0
+
+    def grid_counts(self) -> dict[int, int]:
+        """Rows over each threshold of :data:`THRESHOLD_GRID` (every table), by bytes."""
+        g = self.over.groupby(level="target", sort=False)["rows"].sum()
+        return {limit: int(g.get(t, 0)) for t, limit in THRESHOLD_GRID}
 
     @property
     def rows(self) -> int:
@@ -167,8 +294,8 @@ class Summary:
         (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
         if "xcom" not in self.tables():
             return self
-        return Summary(**{f.name: getattr(self, f.name).xs("xcom", level=_T, drop_level=False)
-                          for f in fields(self)})
+        return Summary(**{n: getattr(self, n).xs("xcom", level=_T, drop_level=False)
+                          for n in TABLES}, sample=self.sample)
 
     def threshold_counts(self) -> dict[str, int]:
         """Rows over each limit and threshold of ``limits.csv`` (every table)."""
@@ -214,36 +341,103 @@ class Summary:
                 f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
 
 
+def _same_sample(a: ValueSample | None, b: ValueSample | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (_bounds(a) == _bounds(b) and np.array_equal(a.rows, b.rows)
+            and np.array_equal(a.bytes, b.bytes) and a.classes() == b.classes())
+
+
+def _bounds(s: ValueSample) -> tuple[int, int, int]:
+    return (s.per_class, s.class_bytes, s.max_value_bytes)
+
+
+def _merge_samples(samples: list[ValueSample]) -> ValueSample | None:
+    if not samples:
+        return None
+    if len({_bounds(s) for s in samples}) > 1:
+        msg = f"cannot merge value samples of different bounds: {sorted({_bounds(s) for s in samples})}"
+        raise SchemaMismatchError(msg)
+    out = samples[0]
+    for s in samples[1:]:
+        out = out.merge(s)
+    return out
+
+
 def merge_all(summaries: Iterable[Summary]) -> Summary:
     """One summary of all of ``summaries``' rows (one concat and group-by per table)."""
     parts = list(summaries)
     if not parts:
         return Summary.empty()
     out: dict[str, pd.DataFrame] = {}
-    for f in fields(Summary):
-        tables = [getattr(s, f.name) for s in parts]
+    for name in TABLES:
+        tables = [getattr(s, name) for s in parts]
         tables = [t for t in tables if len(t)] or tables[:1]
         both = pd.concat(tables) if len(tables) > 1 else tables[0]
-        merged = both.groupby(level=list(GROUPS[f.name]), sort=True, dropna=False).agg(_AGG[f.name])
-        out[f.name] = _canonical(f.name, merged)
-    return Summary(**out)
+        if name in _BOUNDED:  # rows, not groups: every row is kept, then cut in order
+            merged = both
+        else:
+            merged = both.groupby(level=list(GROUPS[name]), sort=True, dropna=False).agg(_AGG[name])
+        out[name] = _canonical(name, merged)
+    sample = _merge_samples([s.sample for s in parts if s.sample is not None])
+    return Summary(**out, sample=sample)
 
 
-def summarize_frame(frame: pd.DataFrame) -> Summary:
+class Findings(Protocol):
+    """What :func:`summarize_frame` reads of a secret report
+    (:class:`~xcomlab.analysis.secrets.SecretReport`): its row-level findings."""
+
+    @property
+    def findings(self) -> pd.DataFrame: ...
+
+
+def summarize_frame(frame: pd.DataFrame, *, secrets: Findings | None = None) -> Summary:
     """Summarise an XCom frame (:mod:`xcomlab.schema`): every row, every table.
 
     Parameters
     ----------
     frame
-        An XCom frame, e.g. from :func:`xcomlab.load_export`.
+        An XCom frame, e.g. from :func:`xcomlab.load_export`. With a ``value`` column
+        (``keep_values=True``) its values are scanned for secrets; with a value sample in
+        ``frame.attrs`` (:data:`~xcomlab.ingest.sample.SAMPLE_ATTR`) the summary keeps it.
+    secrets
+        A secret report of this frame's rows (its ``findings``): used instead of
+        scanning, e.g. for a frame loaded without values.
 
     Returns
     -------
     Summary
-        Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets.
+        Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets;
+        secrets only when values were scanned or ``secrets`` is given.
     """
+    found: pd.DataFrame | None = None
+    if secrets is not None:
+        found = secrets.findings
+    elif S.VALUE in frame.columns:
+        found = _frame_findings(frame)
+    sample = value_sample(frame)
     frame = S.validate_frame(frame)
-    return _summarize(frame, canonical=True)
+    out = summarize_columns(frame_columns(frame), canonical=True, findings=found,
+                            sampled=sample is not None)
+    return replace(out, sample=sample) if sample is not None else out
+
+
+def _frame_findings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Row-level findings of a frame with a ``value`` column (the same rules as a stream)."""
+    values = frame[S.VALUE].tolist()
+    keys = [None if k is None or k is pd.NA or (isinstance(k, float) and math.isnan(k)) else str(k)
+            for k in frame[S.KEY].tolist()]
+    results = scan_values(values, [str(k) for k in keys])
+    hits = [i for i, r in enumerate(results) if r]
+    if not hits:
+        return pd.DataFrame({c: [] for c in FINDING_COLUMNS})
+    sub = frame.iloc[hits]
+    table = sub[_T].astype(str).tolist() if _T in sub.columns else ["xcom"] * len(hits)
+    maps = sub[S.MAP_INDEX].tolist() if S.MAP_INDEX in sub.columns else [-1] * len(hits)
+    records = [(table[j], sub[S.DAG_ID].iat[j], sub[S.TASK_ID].iat[j], sub[S.RUN_ID].iat[j],
+                sub[S.KEY].iat[j], int(maps[j]), kind, evidence)
+               for j, i in enumerate(hits) for kind, evidence in results[i]]
+    return pd.DataFrame.from_records(records, columns=list(FINDING_COLUMNS))
 
 
 class Columns(NamedTuple):
@@ -262,6 +456,8 @@ class Columns(NamedTuple):
     has_nan: np.ndarray
     internal: np.ndarray
     reference: np.ndarray
+    #: ``map_index`` (int64, ``-1`` when the task is not mapped).
+    map_index: np.ndarray
 
 
 def frame_columns(frame: pd.DataFrame) -> Columns:
@@ -273,19 +469,22 @@ def frame_columns(frame: pd.DataFrame) -> Columns:
         known=size.notna().to_numpy(), exact=size.fillna(0).to_numpy(dtype=np.int64),
         nanos=stamps.view(np.int64), nat=np.isnat(stamps), encoding=factor(frame[S.ENCODING]),
         has_nan=frame[S.HAS_NAN].to_numpy(dtype=bool), internal=frame[S.INTERNAL].to_numpy(dtype=bool),
-        reference=frame[S.REF_URI].notna().to_numpy())
+        reference=frame[S.REF_URI].notna().to_numpy(),
+        map_index=frame[S.MAP_INDEX].to_numpy(dtype=np.int64))
 
 
 _DAY_NS = 86_400 * 10**9
 
 
-def _summarize(frame: pd.DataFrame, *, canonical: bool) -> Summary:
-    return summarize_columns(frame_columns(frame), canonical=canonical)
-
-
-def summarize_columns(cols: Columns, *, canonical: bool = True) -> Summary:
+def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.DataFrame | None = None,
+                      sampled: bool = False) -> Summary:
     """The summary of one batch of rows; its tables sorted only when ``canonical``
-    (:func:`merge_all` sorts what it merges)."""
+    (:func:`merge_all` sorts what it merges).
+
+    ``findings`` are the batch's row-level secret findings (:data:`FINDING_COLUMNS`),
+    given when its values were scanned (empty: scanned, nothing found); ``sampled`` says
+    the batch's values were offered to the value sample (the caller attaches the sample).
+    """
     ids, known, exact = cols.ids, cols.known, cols.exact
     every = np.ones(len(known), dtype=np.bool_)
     measures = {"rows": every, "value_bytes": exact}
@@ -312,20 +511,93 @@ def summarize_columns(cols: Columns, *, canonical: bool = True) -> Summary:
              S.INTERNAL: factor(cols.internal), "reference": factor(cols.reference)}
     classes = group({_T: ids[_T], **flags}, measures)
     over = _over(ids[_T], known, exact)
+    mapped_rows = cols.map_index >= 0
+    if mapped_rows.any():
+        mapped = group({c: Factor(ids[c].codes[mapped_rows], ids[c].labels) for c in GROUPS["mapped"]},
+                       {"mapped_rows": every[mapped_rows]}, maxs={"max_map_index": cols.map_index[mapped_rows]})
+    else:
+        mapped = _empty("mapped")
+    secrets, secret_rows = _secret_tables(findings)
+    scans = [("secrets", findings is not None), ("sample", sampled)]
+    if any(on for _, on in scans):
+        per_table = group({_T: ids[_T]}, {"rows": every})
+        scanned = pd.DataFrame(
+            [(t, scan, int(r)) for t, r in zip(per_table.index.get_level_values(0), per_table["rows"], strict=True)
+             for scan, on in scans if on], columns=[_T, "scan", "rows"]).set_index([_T, "scan"])
+    else:
+        scanned = _empty("scanned")
     tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-              "classes": classes, "over": over}
+              "classes": classes, "over": over, "secrets": secrets, "secret_rows": secret_rows,
+              "largest": _largest(cols), "mapped": mapped, "scanned": scanned}
     fix = _canonical if canonical else _typed
     return Summary(**{name: fix(name, table) for name, table in tables.items()})
 
 
+def _secret_tables(findings: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``secrets`` and ``secret_rows`` of row-level findings (:data:`FINDING_COLUMNS`)."""
+    if findings is None or not len(findings):
+        return _empty("secrets"), _empty("secret_rows")
+    f = pd.DataFrame({c: findings[c].astype(object) if c != S.MAP_INDEX else findings[c].astype("int64")
+                      for c in FINDING_COLUMNS})
+    secrets = f.groupby(list(GROUPS["secrets"]), sort=True, dropna=False).agg(
+        rows=("evidence", "size"), evidence=("evidence", "min"))
+    rows = f.set_index(list(GROUPS["secret_rows"]))[["evidence"]]
+    rows = _typed("secret_rows", rows).sort_index(kind="stable")
+    rows = rows.groupby(level=list(GROUPS["secrets"]), sort=False, dropna=False).head(SECRET_ROWS_PER_GROUP)
+    return secrets, rows
+
+
+def _label_rank(f: Factor) -> np.ndarray:
+    """Each row's rank of its label in sorted order (nulls last), as the index sorts them."""
+    labels = f.labels
+    order = np.asarray(labels.sort_values(return_indexer=True, na_position="last")[1], dtype=np.int64) \
+        if len(labels) else np.zeros(0, np.int64)
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    return rank[f.codes]
+
+
+def _largest(cols: Columns) -> pd.DataFrame:
+    """The :data:`LARGEST_PER_TABLE` largest rows of each source table of a batch."""
+    ids, known, exact = cols.ids, cols.known, cols.exact
+    keep: list[np.ndarray] = []
+    for code in np.unique(ids[_T].codes[known]) if known.any() else []:
+        rows = np.flatnonzero(known & (ids[_T].codes == code))
+        if len(rows) > LARGEST_PER_TABLE:  # every row tied with the K-th largest competes
+            kth = np.partition(exact[rows], len(rows) - LARGEST_PER_TABLE)[len(rows) - LARGEST_PER_TABLE]
+            rows = rows[exact[rows] >= kth]
+        order = np.lexsort([cols.map_index[rows], *(_label_rank(ids[c])[rows] for c in
+                            (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)), -exact[rows]])
+        keep.append(rows[order[:LARGEST_PER_TABLE]])
+    if not keep:
+        return _empty("largest")
+    rows = np.concatenate(keep)
+    index = pd.MultiIndex.from_arrays(
+        [ids[c].labels.take(ids[c].codes[rows]) for c in (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY)]
+        + [pd.Index(cols.map_index[rows], dtype="int64")], names=GROUPS["largest"])
+    nanos = np.where(cols.nat[rows], _NAT, cols.nanos[rows])
+    return pd.DataFrame({"value_bytes": exact[rows],
+                         "encoding": cols.encoding.labels.take(cols.encoding.codes[rows]).to_numpy(dtype=object),
+                         "timestamp": pd.to_datetime(nanos, utc=True)}, index=index)
+
+
 def _over(tables: Factor, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
-    """Rows over each limit of ``limits.csv`` per source table, from exact sizes."""
+    """Rows over each target of :func:`over_targets` per source table, from exact sizes."""
+    targets = over_targets()
+    limits = np.array([limit for _, limit in targets], dtype=np.int64)
+    order = np.argsort(limits, kind="stable")
+    ordered = limits[order]
     records = []
     for code in np.unique(tables.codes):
         table = tables.labels[code]
         mine = (tables.codes == code) & known
-        sizes = exact[mine]
-        for target, limit in limit_targets():
-            records.append((table, target, limit, int(np.count_nonzero(sizes > limit))))
+        # limits below each size: one search per row, then suffix sums give every count
+        below = np.searchsorted(ordered, exact[mine], side="left")
+        per = np.bincount(below, minlength=len(ordered) + 1)
+        over_sorted = per[::-1].cumsum()[::-1][1:]  # rows with more than j limits below
+        counts = np.empty(len(limits), dtype=np.int64)
+        counts[order] = over_sorted
+        for (target, limit), n in zip(targets, counts.tolist(), strict=True):
+            records.append((table, target, limit, n))
     frame = pd.DataFrame(records, columns=[_T, "target", "limit_bytes", "rows"])
     return frame.set_index([_T, "target"]) if records else _empty("over")

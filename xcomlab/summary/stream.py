@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,8 +11,11 @@ import pandas as pd
 
 from xcomlab import schema as S
 from xcomlab.ingest.batches import iter_pieces
+from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.pieces import BatchPieces, Coded, Masked
-from xcomlab.summary.core import Columns, Summary, merge_all, summarize_columns
+from xcomlab.ingest.sample import ValueSample
+from xcomlab.ingest.secret_rules import scan_batch
+from xcomlab.summary.core import FINDING_COLUMNS, Columns, Summary, merge_all, summarize_columns
 from xcomlab.summary.groupby import Factor
 
 __all__ = ["PENDING", "summarize_file"]
@@ -21,38 +25,86 @@ __all__ = ["PENDING", "summarize_file"]
 PENDING = 16
 
 
-def summarize_file(source: str | os.PathLike[str] | Any, **load_options: Any) -> Summary:
+def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True,
+                   sample: bool | None = None, **load_options: Any) -> Summary:
     """Summarise an export without building its frame: memory grows with groups, not rows.
 
     Parameters
     ----------
     source
         Anything :func:`xcomlab.load_export` reads.
+    secrets
+        Scan the stored values for secrets (the ``secrets`` and ``secret_rows`` tables):
+        one RE2 prefilter over each batch's bytes, Python only for the rows it picks.
+    sample
+        Keep the bounded value sample (:class:`~xcomlab.ingest.sample.ValueSample`);
+        None: as :func:`xcomlab.load_export` does (every format but SQL dumps).
     **load_options
-        ``format, tables, errors, airflow_schema, value_mode, chunk_rows`` as for
-        :func:`xcomlab.ingest.batches.iter_frames`.
+        ``format, tables, errors, airflow_schema, value_mode, chunk_rows, progress`` as for
+        :func:`xcomlab.ingest.batches.iter_pieces` (``progress``: a bar of bytes read of
+        the file's size on stderr; by default only for files over 64 MiB on a terminal).
 
     Returns
     -------
     Summary
-        Equal to ``summarize_frame(load_export(source, ...))``.
+        Equal to ``summarize_frame(load_export(source, keep_values=secrets, ...))``
+        (the same sample, drawn the same way).
     """
+    if sample is None:
+        fmt, _ = resolve_format(source, load_options.get("format"))
+        sample = fmt != "sql"
+    root = ValueSample() if sample else None
+    part: ValueSample | None = None
     done = Summary.empty()
     table = Summary.empty()  # the current table, folded into ``done`` when it ends
     pending: list[Summary] = []
     current = (-1, 0)
-    for item in iter_pieces(source, **load_options):
+    for item in iter_pieces(source, values=secrets or sample, **load_options):
         if (item.table_index, item.attempt) != current:
             if item.table_index != current[0]:
                 done = merge_all([done, table, *pending])
+                if root is not None and part is not None:
+                    root.absorb(part)
             # a new table, or the fast path gave up: drop what the old attempt summarised
             table, pending = Summary.empty(), []
             current = (item.table_index, item.attempt)
-        if item.pieces is not None and len(item.pieces):
-            pending.append(summarize_columns(pieces_columns(item.pieces), canonical=False))
+            # as load_export: one key sub-stream per table, restarted with the table
+            part = root.spawn(int(root.rows.sum())) if root is not None else None
+        pieces = item.pieces
+        if pieces is not None and len(pieces):
+            found = _findings(pieces) if secrets else None
+            if part is not None and pieces.value is not None:
+                part.add(pieces.value)
+            pending.append(summarize_columns(pieces_columns(pieces), canonical=False,
+                                             findings=found, sampled=part is not None))
         if len(pending) >= PENDING:
             table, pending = merge_all([table, *pending]), []
-    return merge_all([done, table, *pending])
+    if root is not None and part is not None:
+        root.absorb(part)
+    out = merge_all([done, table, *pending])
+    return replace(out, sample=root) if root is not None else out
+
+
+def _findings(pieces: BatchPieces) -> pd.DataFrame:
+    """The row-level secret findings of one built batch (:data:`FINDING_COLUMNS`): the
+    prefilter runs over the Arrow value column; only candidate rows reach Python."""
+    empty = pd.DataFrame({c: [] for c in FINDING_COLUMNS})
+    if pieces.value is None:
+        return empty
+    key = pieces.key
+    hits = scan_batch(pieces.value, key.codes, key.words)
+    if not hits:
+        return empty
+    rows = np.array([h[0] for h in hits], dtype=np.int64)
+    n = len(pieces)
+    cols: dict[str, Any] = {}
+    for name, coded in pieces.identifiers():
+        f = _factor(coded, n)
+        cols[name] = f.labels.take(f.codes[rows]).to_numpy(dtype=object)
+    cols[S.MAP_INDEX] = np.asarray(pieces.map_index, dtype=np.int64)[rows]
+    cols["kind"] = [h[1] for h in hits]
+    cols["evidence"] = [h[2] for h in hits]
+    return pd.DataFrame(cols)[list(FINDING_COLUMNS)]
 
 
 _ENCODINGS = pd.Index(list(S.ENCODINGS), dtype="object")
@@ -73,7 +125,8 @@ def pieces_columns(pieces: BatchPieces) -> Columns:
         nanos=micros[0] * 1000, nat=micros[1],
         encoding=Factor(np.asarray(pieces.encoding, dtype=np.int64), _ENCODINGS),
         has_nan=np.asarray(pieces.has_nan, dtype=bool),
-        internal=np.asarray(pieces.internal, dtype=bool), reference=reference)
+        internal=np.asarray(pieces.internal, dtype=bool), reference=reference,
+        map_index=np.asarray(pieces.map_index, dtype=np.int64))
 
 
 def _factor(coded: Coded, n: int) -> Factor:

@@ -1,0 +1,103 @@
+"""A saved summary reads back equal; a file of another version, tampered or cut is refused
+with an error naming it; ``profile`` reads a saved summary as its SOURCE."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from functools import cache
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from xcomlab.cli import main
+from xcomlab.summary import Summary, summarize_file
+from xcomlab.summary.store import HEADER, SummaryFileError, is_summary_file, summary_header
+
+SAMPLES = [ROOT / "data/samples/af3/airflow.db", ROOT / "data/samples/af3/xcom_copy.csv",
+           ROOT / "data/samples/af2/xcom_pgdump.sql"]
+
+
+@cache
+def _summary(path: Path) -> Summary:
+    return summarize_file(path)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_round_trip_equals(path: Path, tmp_path: Path) -> None:
+    s = _summary(path)
+    out = s.save(tmp_path / "s.xsum", source=str(path))
+    assert is_summary_file(out) and not is_summary_file(path)
+    back = Summary.load(out)
+    assert back.equals(s)
+    assert back.sample is not None and back.sample.classes() == s.sample.classes()
+    head = summary_header(out)
+    assert head["format_version"] == 1 and head["rows"] == s.rows and head["source"] == str(path)
+    assert head["created"].endswith("+00:00") and "xcomlab_version" in head
+
+
+def test_empty_and_sampleless_round_trip(tmp_path: Path) -> None:
+    for s in (Summary.empty(), summarize_file(SAMPLES[1], secrets=False, sample=False)):
+        assert Summary.load(s.save(tmp_path / "e.xsum")).equals(s)
+        assert Summary.load(tmp_path / "e.xsum").sample is None
+
+
+def _rewrite(src: Path, dst: Path, change: dict[str, bytes | None]) -> None:
+    """Copy the zip ``src`` to ``dst`` with members replaced (bytes) or dropped (None)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            data = change.get(info.filename, zin.read(info.filename))
+            if data is not None:
+                zout.writestr(info.filename, data)
+
+
+def test_tampered_files_are_refused_naming_the_file(tmp_path: Path) -> None:
+    good = _summary(SAMPLES[1]).save(tmp_path / "good.xsum")
+    with zipfile.ZipFile(good) as z:
+        header = json.loads(z.read(HEADER))
+        keys = bytearray(z.read("tables/keys.parquet"))
+    cases: dict[str, tuple[dict[str, bytes | None], str]] = {
+        "version": ({HEADER: json.dumps({**header, "format_version": 99}).encode()}, "format version 99"),
+        "missing": ({"tables/largest.parquet": None}, "members"),
+        "changed": ({"tables/keys.parquet": bytes(keys[:-20]) + b"\0" * 20}, "keys.parquet"),
+        "rows": ({HEADER: json.dumps({**header, "rows": 1}).encode()}, "rows"),
+        "header": ({HEADER: b"{not json"}, "not JSON"),
+        "format": ({HEADER: json.dumps({**header, "format": "other"}).encode()}, "summary format"),
+    }
+    for name, (change, match) in cases.items():
+        bad = tmp_path / f"{name}.xsum"
+        _rewrite(good, bad, change)
+        with pytest.raises(SummaryFileError, match=match) as info:
+            Summary.load(bad)
+        assert str(bad) in str(info.value), name
+    # cut short: not even a zip any more
+    cut = tmp_path / "cut.xsum"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(SummaryFileError, match="cut.xsum"):
+        Summary.load(cut)
+    # an export is not a summary
+    with pytest.raises(SummaryFileError, match="not a summary file"):
+        Summary.load(SAMPLES[1])
+    # an extra member (e.g. a pickle slipped in) is refused, not read
+    extra = tmp_path / "extra.xsum"
+    shutil.copy(good, extra)
+    with zipfile.ZipFile(extra, "a") as z:
+        z.writestr("payload.pkl", b"\x80\x04N.")
+    with pytest.raises(SummaryFileError, match="payload.pkl"):
+        Summary.load(extra)
+
+
+def test_profile_saves_and_reads_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "fleet.xsum"
+    assert main(["profile", str(SAMPLES[0]), "--summary", "--save-summary", str(saved), "--json"]) == 0
+    streamed = json.loads(capsys.readouterr().out)
+    assert is_summary_file(saved)
+    assert main(["profile", str(saved), "--summary", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == streamed
+    assert streamed["secrets"]["rows_scanned"] == _summary(SAMPLES[0]).rows
+    assert sum(streamed["secrets"]["by_kind"].values()) == int(_summary(SAMPLES[0]).secrets["rows"].sum())
+    # the summary file is recognised without --summary too (there is no frame to build)
+    assert main(["profile", str(saved)]) == 0
+    assert "streamed summary" in capsys.readouterr().out
