@@ -13,7 +13,6 @@ import json
 
 import random
 import sqlite3
-from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from ingest.test_speed_paths import _variants
 import xcomlab
 from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
 from xcomlab.errors import ExportFormatError, StatementTimeoutError
-from xcomlab.summary import PushdownStats, Summary, summarize_db, summarize_frame, summarize_source
+from xcomlab.summary import TABLES, PushdownStats, Summary, summarize_db, summarize_frame, summarize_source
 from xcomlab.summary.histogram import EDGES, bucket_of
 from xcomlab.summary.sqlrules import rules_for
 
@@ -111,15 +110,20 @@ def _fill(url: str, *, af3: bool) -> None:
 
 
 def _assert_equal(got: Summary, want: Summary) -> None:
-    for f in fields(Summary):
-        a, b = getattr(got, f.name), getattr(want, f.name)
-        assert a.equals(b), f"{f.name} differs:\n{a}\n--- frame path ---\n{b}"
+    for name in TABLES:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.equals(b), f"{name} differs:\n{a}\n--- frame path ---\n{b}"
+    assert got.sample is None and want.sample is None
 
 
-def _check(url: str | Path) -> PushdownStats:
+def _check(url: str | Path, **options: object) -> PushdownStats:
+    """summarize_db equals the frame path: values scanned for secrets, and without them."""
     stats = PushdownStats()
-    got = summarize_db(url, stats=stats)
-    _assert_equal(got, summarize_frame(xcomlab.load_export(url)))
+    got = summarize_db(url, stats=stats, sample=False, **options)  # type: ignore[arg-type]
+    _assert_equal(got, summarize_frame(xcomlab.load_export(url, keep_values=True, sample_values=False,
+                                                           **options)))  # type: ignore[arg-type]
+    plain = summarize_db(url, secrets=False, sample=False, **options)  # type: ignore[arg-type]
+    _assert_equal(plain, summarize_frame(xcomlab.load_export(url, sample_values=False, **options)))  # type: ignore[arg-type]
     return stats
 
 
@@ -141,7 +145,7 @@ def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     _fill(db_url, af3=af3)
     stats = _check(db_url)
-    s = summarize_db(db_url)
+    s = summarize_db(db_url, sample=False)
     assert set(s.tables()) == {"xcom", "_xcom_archive", "_airflow_deleted__xcom__20260101000000"}
     enc = set(s.classes.index.get_level_values("encoding"))
     assert {"json", "serde", "pickle", "null"} <= enc
@@ -154,6 +158,10 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     # these values are the rules' corner cases, yet many are decided in SQL: only the
     # undecided ones were fetched
     assert 0 < stats.classified_rows < 0.7 * s.rows
+    kinds = set(s.secrets.index.get_level_values("kind"))
+    assert {"aws_access_key", "url_password", "secret_named_key"} <= kinds
+    assert s.rows_scanned("secrets") == s.rows and len(s.largest) and len(s.mapped)
+    assert 0 < stats.secret_candidates < s.rows
 
 
 @pytest.mark.parametrize("path", [ROOT / "data/samples/af3/airflow.db",
@@ -190,9 +198,8 @@ def test_real_airflow_tables_on_postgresql(pg_url: str, version: str) -> None:
 
 def test_tables_option_and_errors(sqlite_url: str) -> None:
     _fill(sqlite_url, af3=True)
-    only = summarize_db(sqlite_url, tables="_xcom_archive")
-    assert only.tables() == ["_xcom_archive"]
-    _assert_equal(only, summarize_frame(xcomlab.load_export(sqlite_url, tables="_xcom_archive")))
+    _check(sqlite_url, tables="_xcom_archive")
+    assert summarize_db(sqlite_url, tables="_xcom_archive").tables() == ["_xcom_archive"]
     with pytest.raises(ExportFormatError, match=r"no table \['nope'\]"):
         summarize_db(sqlite_url, tables=["nope"])
 
@@ -254,13 +261,15 @@ def test_values_of_decided_rows_never_cross_the_wire(sqlite_url: str) -> None:
                      True, True)
         for r in rows:
             r["timestamp"] = r["timestamp"].isoformat(sep=" ")  # type: ignore[attr-defined]
+            r["key"] = "return_value"  # no secret-like key name either
         c.execute(sa.text("INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_result, dag_id, "
                           "run_id, value, timestamp) VALUES (:dag_run_id, :task_id, :map_index, :key, "
                           ":dag_result, :dag_id, :run_id, :value, :timestamp)"), rows)
     engine.dispose()
-    stats = _check(sqlite_url)
-    s = summarize_db(sqlite_url)
-    assert stats.value_bytes_received == 0 and stats.classified_rows == 0
+    stats = PushdownStats()
+    s = summarize_db(sqlite_url, stats=stats)
+    _assert_equal(s, summarize_frame(xcomlab.load_export(sqlite_url, keep_values=True)))
+    assert stats.value_bytes_received == 0 and stats.classified_rows == 0 and stats.secret_candidates == 0
     assert stats.bytes_received < s.value_bytes / 100
 
 
@@ -321,7 +330,7 @@ def test_summarize_source_pushes_down_for_databases_only(sqlite_url: str) -> Non
     stats = PushdownStats()
     got = summarize_source(sqlite_url.removeprefix("sqlite:///"), stats=stats)
     assert stats.statements > 0
-    _assert_equal(got, summarize_db(sqlite_url))
+    _assert_equal(got, summarize_db(sqlite_url, sample=False))
     csv = ROOT / "data/samples/af3/xcom_copy.csv"
     stats = PushdownStats()
     streamed = summarize_source(csv, stats=stats)

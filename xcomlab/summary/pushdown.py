@@ -30,7 +30,8 @@ import sqlalchemy as sa
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError, XcomlabError
-from xcomlab.ingest.classify import CODES, RawValues, classify
+from xcomlab.ingest.classify import RawValues, classify
+from xcomlab.ingest.secret_rules import scan_values, secret_name
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT
 from xcomlab.ingest.failures import translate
 from xcomlab.ingest.normalize import detect_schema, is_json_schema
@@ -43,7 +44,17 @@ from xcomlab.ingest.sqlsource import (
     value_is_json,
     value_sql,
 )
-from xcomlab.summary.core import GROUPS, Summary, _canonical, limit_targets, merge_all
+from xcomlab.summary.core import (
+    FINDING_COLUMNS,
+    GROUPS,
+    LARGEST_PER_TABLE,
+    Summary,
+    _canonical,
+    _empty,
+    _secret_tables,
+    merge_all,
+    over_targets,
+)
 from xcomlab.summary.sqlrules import HARD, SqlRules, rules_for, sqlite_bucket, sqlite_regexp
 
 __all__ = ["PushdownStats", "summarize_db", "summarize_source"]
@@ -66,6 +77,8 @@ class PushdownStats:
     value_bytes_received: int = 0
     #: Rows whose head and tail were fetched for exact classification in Python.
     classified_rows: int = 0
+    #: Rows the secret prefilter (or a secret-like key) picked, whose values were fetched.
+    secret_candidates: int = 0
     rows_summarised: int = 0
     seconds: float = 0.0
     tables: list[str] = field(default_factory=list)
@@ -88,9 +101,13 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     statement_timeout
         Seconds any one statement may run; :class:`~xcomlab.errors.StatementTimeoutError`
         when one runs longer. None: no limit.
-    secrets, sample
-        Reserved for the secret scan and the value sample of the summary (their tables
-        are not part of a :class:`~xcomlab.summary.Summary` yet).
+    secrets
+        Scan values for secrets: the database picks the rows the secret prefilter
+        (:mod:`xcomlab.ingest.secret_rules`) or a secret-like key name may match, and only
+        those values are fetched and checked (the ``secrets``, ``secret_rows`` and
+        ``scanned`` tables).
+    sample
+        Reserved for the value sample (not drawn yet: ``sample`` stays None).
     progress
         A progress bar per table on stderr; by default only when stderr is a terminal.
     stats
@@ -99,18 +116,19 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     Returns
     -------
     Summary
-        Equal to ``summarize_frame(load_export(source, tables=tables))``.
+        Equal to ``summarize_frame(load_export(source, tables=tables, keep_values=True))``
+        (with ``secrets=False``: without ``keep_values``).
     """
     if statement_timeout is not None and not statement_timeout > 0:
         msg = f"statement_timeout={statement_timeout!r}; expected a positive number of seconds or None"
         raise ParameterError(msg)
-    _ = (secrets, sample)
+    _ = sample
     st = stats if stats is not None else PushdownStats()
     start = time.perf_counter()
     engine, label, own = _open(source)
     try:
         try:
-            return _summarize(engine, label, tables, statement_timeout, progress, st)
+            return _summarize(engine, label, tables, statement_timeout, progress, secrets, st)
         except XcomlabError:
             raise
         except Exception as exc:
@@ -138,6 +156,7 @@ class _Table:
     is_json: bool
     json_3x: bool
     aware: bool  # timestamp with time zone (PostgreSQL)
+    valid_json: bool  # a JSON type that refuses NaN tokens (PostgreSQL json/jsonb)
 
 
 def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> list[_Table]:
@@ -166,19 +185,21 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
         kinds[name] = is_json
         schema = detect_schema(set(info), json_values=is_json)
         aware = bool(getattr(info["timestamp"]["type"], "timezone", False))
-        out.append(_Table(name, list(info), is_json, is_json_schema(schema), aware))
+        type_name = str(info["value"]["type"]).upper()
+        valid = engine.dialect.name == "postgresql" and type_name in ("JSON", "JSONB")
+        out.append(_Table(name, list(info), is_json, is_json_schema(schema), aware, valid))
     return out
 
 
 def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None,
-               timeout: float | None, progress: bool | None, st: PushdownStats) -> Summary:
+               timeout: float | None, progress: bool | None, secrets: bool, st: PushdownStats) -> Summary:
     found = _tables(engine, label, wanted)
     parts: list[Summary] = []
     with _session(engine, timeout) as run:
         estimates = {t.name: _estimate(run, engine, t.name) for t in found}
         with _bar(progress, sum(estimates.values())) as bar:
             for table in found:
-                parts.append(_table_summary(run, engine, label, table, st))
+                parts.append(_table_summary(run, engine, label, table, secrets, st))
                 st.tables.append(table.name)
                 bar(estimates[table.name])
     out = merge_all(parts)
@@ -188,25 +209,33 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None,
 
 # -- one table ------------------------------------------------------------------------------
 
-_LIMITS = limit_targets()
+_LIMITS = over_targets()
 
 
-def _derived(engine: sa.Engine, table: _Table, rules: SqlRules) -> tuple[str, dict[str, str]]:
-    """Per-row columns ``d, t, k, r, ts, vb, nn, b, day, c, o`` (ids, timestamp, size, NaN
-    hint, size bucket, UTC day, class code, limits exceeded), and the SQL of the head,
-    tail and full value (``h, tl, fl``) over the derived row ``z``, for the undecided rows.
+def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str] | None) -> tuple[str, dict[str, str]]:
+    """Per-row columns ``d, t, k, r, mi, ts, vb, nn, b, day, c, o, sc`` (ids, map index,
+    timestamp, size, NaN hint, size bucket, UTC day, class code, limits exceeded, secret
+    candidate), and the SQL of the head, tail, full and whole value (``h, tl, fl, v``) over
+    the derived row ``z``, for the rows fetched.
 
+    ``named`` are the table's keys with a secret-like name (None: no secret scan).
     On PostgreSQL each level is fenced (``OFFSET 0``) so every expression runs once per
     row, and the head and tail are taken only where a rule reads them; elsewhere the
     optimiser merges the levels and evaluates each ``CASE`` branch only when it is taken.
     """
     d = engine.dialect.name
     e = value_sql(d, table.is_json, "")
-    q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "timestamp")}
+    q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "timestamp", "map_index")}
     run = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
-    ids = (f"x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, "
+    mi = f"COALESCE(x.{q['map_index']}, -1)" if "map_index" in table.columns else "-1"
+    ids = (f"x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, {mi} AS mi, "
            f"x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['nan']} AS nn")
     src = row_source(engine, table.name, table.is_json)
+    if named is None:
+        sc = "(1=0)"
+    else:
+        listed = " OR ".join(f"y.k = {_sql_text(engine, k)}" for k in named)
+        sc = f"({rules.secret('y.v')}{' OR ' + listed if listed else ''})"
     if d == "postgresql":
         inner = f"SELECT {ids}, x.v AS v FROM {src} OFFSET 0"
         over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in _SORTED_LIMITS)}}}'::bigint[]), 0)"
@@ -214,71 +243,148 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules) -> tuple[str, di
         def at(col: str, row: str) -> str:
             return e[col].replace("x.v", f"{row}.v")
 
-        cls = rules.encoding(table.json_3x, v="y.v", h=at("head", "y"), tl=at("tail", "y"), vb="y.vb", nn="y.nn")
-        sql = (f"SELECT y.d, y.t, y.k, y.r, y.ts, y.vb, y.nn, y.v, {rules.bucket('y.vb')} AS b, "
-               f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o "
+        nn = "false" if table.valid_json else "y.nn"  # jsonb holds no NaN token: the hint cannot matter
+        cls = rules.encoding(table.json_3x, v="y.v", h=at("head", "y"), tl=at("tail", "y"), vb="y.vb", nn=nn)
+        sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.nn, y.v, {rules.bucket('y.vb')} AS b, "
+               f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o, {sc} AS sc "
                f"FROM ({inner}) y OFFSET 0")
-        return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z")}
+        return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v"}
     inner = (f"SELECT {ids}, {e['value']} AS v, {e['head']} AS h, {e['tail']} AS tl, {e['full']} AS fl "
              f"FROM {src}")
     over = " + ".join(f"(CASE WHEN y.vb > {lim} THEN 1 ELSE 0 END)" for lim in _SORTED_LIMITS)
     cls = rules.encoding(table.json_3x, v="y.v", h="y.h", tl="y.tl", vb="y.vb", nn="(y.nn <> 0)")
-    sql = (f"SELECT y.d, y.t, y.k, y.r, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, {rules.bucket('y.vb')} AS b, "
-           f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o FROM ({inner}) y")
-    return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl"}
+    sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, y.v, "
+           f"{rules.bucket('y.vb')} AS b, {rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o, "
+           f"{sc} AS sc FROM ({inner}) y")
+    return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl", "v": "z.v"}
+
+
+def _sql_text(engine: sa.Engine, text: str) -> str:
+    """A string literal (keys are ids: short, and quoted by the dialect's own rules)."""
+    return sa.literal(text, sa.String()).compile(dialect=engine.dialect,
+                                                 compile_kwargs={"literal_binds": True}).string
 
 
 #: The limits of ``limits.csv``, ascending: a row over ``o`` of them is over the ``o`` smallest.
 _SORTED_LIMITS = sorted({lim for _, lim in _LIMITS})
-_MEASURES = ["n", "bytes", "mn", "mx", "first_ts"]
+_MEASURES = ["n", "bytes", "mn", "mx", "first_ts", "mapped", "top"]
 _KEY_COLS = ["d", "t", "k", "b", "c", "o"]
 _RUN_COLS = ["d", "r", "day"]
 _HARD_COLS = ["k", "vb", "h", "tl", "nn", "fl"]
+_SECRET_COLS = ["d", "t", "r", "k", "mi", "v"]
 
 
 def _measures(z: str = "z.") -> str:
     return (f"COUNT(*) AS n, COALESCE(SUM({z}vb), 0) AS bytes, MIN({z}vb) AS mn, MAX({z}vb) AS mx, "
-            f"MIN({z}ts) AS first_ts")
+            f"MIN({z}ts) AS first_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) AS mapped, MAX({z}mi) AS top")
 
 
-def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table,
+def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, secrets: bool,
                    st: PushdownStats) -> Summary:
     rules = rules_for(engine.dialect.name, not table.is_json)
-    derived, held = _derived(engine, table, rules)
+    named = _named_keys(run, engine, table) if secrets else None
+    derived, held = _derived(engine, table, rules, named)
     params = rules.patterns()
     keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
     runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
-    hard = pd.DataFrame(columns=_HARD_COLS)
+    exprs = {"k": "z.k", "vb": "z.vb", "nn": "z.nn", **held}
+    ids = {"d": "z.d", "t": "z.t", "r": "z.r", "k": "z.k", "mi": "z.mi", "v": held["v"]}
     if engine.dialect.name == "postgresql":
-        # one scan: the three groupings at once; the undecided rows are a grouping of their
-        # own (identical rows group together and count; every other row falls in one group
-        # of nulls)
-        exprs = {"k": "z.k", "vb": "z.vb", "nn": "z.nn", **held}
-        cols = ", ".join(f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS)
-        hcols = ", ".join(f"h_{c}" for c in _HARD_COLS)
-        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {hcols}, GROUPING(r, h_k) AS g, {_measures('')} "
-               f"FROM (SELECT z.*, {cols} FROM ({derived}) z) z "
-               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), ({hcols}))")
-        rows = run.fetch(sql, params, st, values=tuple(f"h_{c}" for c in ("h", "tl", "fl")))
-        both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", *(f"h_{c}" for c in _HARD_COLS), "g",
-                                           *_MEASURES])
+        # one scan: the groupings at once; the rows fetched are a grouping of their own
+        # (undecided rows' heads and tails, secret candidates' ids and values; every other
+        # row falls in one group of nulls)
+        cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
+        cols += [f"CASE WHEN z.sc THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
+        fetched = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
+        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {', '.join(fetched)}, GROUPING(r, h_k) AS g, "
+               f"{_measures('')} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
+               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
+               f"({', '.join(fetched)}))")
+        rows = run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl", "s_v"))
+        both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", *fetched, "g", *_MEASURES])
         by_key = both[both["g"] == 3]
         by_run = both[both["g"] == 1]
-        held_rows = both[(both["g"] == 2) & both["h_k"].notna()]
-        hard = pd.DataFrame({c: held_rows[f"h_{c}"].repeat(held_rows["n"]).to_numpy()
-                             for c in _HARD_COLS})
+        held_rows = both[both["g"] == 2]
+        hard_rows = held_rows[held_rows["h_k"].notna()]
+        hard = pd.DataFrame({c: hard_rows[f"h_{c}"].repeat(hard_rows["n"]).to_numpy() for c in _HARD_COLS})
+        cand_rows = held_rows[held_rows["s_k"].notna()]
+        cands = pd.DataFrame({c: cand_rows[f"s_{c}"].repeat(cand_rows["n"]).to_numpy() for c in _SECRET_COLS})
     else:
         by_key = pd.DataFrame(run.fetch(f"SELECT {keys}, {_measures()} FROM ({derived}) z GROUP BY {keys}",
                                         params, st), columns=[*_KEY_COLS, *_MEASURES])
         by_run = pd.DataFrame(run.fetch(f"SELECT {runs}, {_measures()} FROM ({derived}) z GROUP BY {runs}",
                                         params, st), columns=[*_RUN_COLS, *_MEASURES])
+        hard = pd.DataFrame(columns=_HARD_COLS)
         if (by_key["c"] == HARD).any():
-            exprs = {"k": "z.k", "vb": "z.vb", "nn": "z.nn", **held}
             sql = f"SELECT {', '.join(exprs[c] for c in _HARD_COLS)} FROM ({derived}) z WHERE z.c = {HARD}"
             hard = pd.DataFrame(run.fetch(sql, params, st, values=("h", "tl", "fl")), columns=_HARD_COLS)
+        cands = pd.DataFrame(columns=_SECRET_COLS)
+        if named is not None:
+            sql = f"SELECT {', '.join(ids[c] for c in _SECRET_COLS)} FROM ({derived}) z WHERE z.sc"
+            cands = pd.DataFrame(run.fetch(sql, params, st, values=("v",)), columns=_SECRET_COLS)
     _check_rows(label, table.name, by_key, by_run)
     st.classified_rows += len(hard)
-    return _assemble(table, by_key, by_run, hard)
+    st.secret_candidates += len(cands)
+    if not len(by_key):
+        return Summary.empty()
+    largest = _largest(run, engine, table, derived, exprs, params, st)
+    findings = _findings(table.name, cands) if named is not None else None
+    return _assemble(table, by_key, by_run, hard, largest, findings)
+
+
+def _named_keys(run: _Runner, engine: sa.Engine, table: _Table) -> list[str]:
+    """The table's distinct keys whose name says they hold a secret (read off the key index)."""
+    keys = run.scalars(f"SELECT DISTINCT {quote(engine, 'key')} FROM {quote(engine, table.name)}")
+    return sorted(k for k in keys if isinstance(k, str) and k and secret_name(k))
+
+
+def _findings(name: str, cands: pd.DataFrame) -> pd.DataFrame:
+    """Row-level findings of the candidate rows, checked by the secret rules in Python."""
+    if not len(cands):
+        return pd.DataFrame({c: [] for c in FINDING_COLUMNS})
+    values = [v.encode("utf-8") if isinstance(v, str) else (bytes(v) if v is not None else None)
+              for v in cands["v"]]
+    keys = [str(k) for k in cands["k"]]
+    results = scan_values(pa.array(values, pa.binary()), keys)
+    records = [(name, cands["d"].iat[i], cands["t"].iat[i], cands["r"].iat[i], cands["k"].iat[i],
+                int(cands["mi"].iat[i]), kind, evidence)
+               for i, found in enumerate(results) for kind, evidence in found]
+    return pd.DataFrame.from_records(records, columns=list(FINDING_COLUMNS))
+
+
+def _largest(run: _Runner, engine: sa.Engine, table: _Table, derived: str, exprs: dict[str, str],
+             params: dict[str, str], st: PushdownStats) -> pd.DataFrame:
+    """The :data:`~xcomlab.summary.LARGEST_PER_TABLE` largest rows: sizes ordered in SQL, ids in
+    code-point order (as the summary's index sorts them), classes of the few undecided rows
+    from their fetched heads."""
+    d = engine.dialect.name
+    order = ["z.vb DESC"]
+    for c in ("d", "t", "r", "k"):
+        col = f"z.{c}"
+        if d == "postgresql":
+            order.append(f'{col} COLLATE "C"')
+        else:
+            order += [f"{col} IS NULL", f"CAST({col} AS BINARY)" if d != "sqlite" else col]
+    order.append("z.mi")
+    picked = ["d", "t", "r", "k", "mi", "vb", "ts", "c"]
+    sql = (f"SELECT {', '.join(f'z.{c}' for c in picked)}, "
+           f"{', '.join(f'CASE WHEN z.c = {HARD} THEN {exprs[c]} END' for c in _HARD_COLS)} "
+           f"FROM ({derived}) z WHERE z.vb IS NOT NULL ORDER BY {', '.join(order)} LIMIT {LARGEST_PER_TABLE}")
+    rows = run.fetch(sql, params, st, values=("h", "tl", "fl"))
+    out = pd.DataFrame(rows, columns=[*picked, *(f"h_{c}" for c in _HARD_COLS)])
+    enc = _ENCODINGS[np.maximum(out["c"].to_numpy(dtype=np.int64), 0)] if len(out) else np.array([], object)
+    hard = out["c"].to_numpy(dtype=np.int64) == HARD if len(out) else np.zeros(0, bool)
+    if hard.any():
+        sub = out[hard]
+        got = classify(_raw(pd.DataFrame({c: sub[f"h_{c}"].to_numpy() for c in _HARD_COLS})),
+                       json_3x=table.json_3x)
+        enc = enc.copy()
+        enc[hard] = got.encoding
+    index = pd.MultiIndex.from_arrays(
+        [[table.name] * len(out), _labels(out["d"]), _labels(out["t"]), _labels(out["r"]), _labels(out["k"]),
+         out["mi"].astype("int64")], names=GROUPS["largest"])
+    return pd.DataFrame({"value_bytes": out["vb"].astype("int64").to_numpy(), "encoding": enc,
+                         "timestamp": _stamps(out["ts"]).to_numpy()}, index=index)
 
 
 def _check_rows(label: str, table: str, by_key: pd.DataFrame, by_run: pd.DataFrame) -> None:
@@ -307,9 +413,8 @@ def _stamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
-def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: pd.DataFrame) -> Summary:
-    if not len(by_key):
-        return Summary.empty()
+def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: pd.DataFrame,
+              largest: pd.DataFrame, findings: pd.DataFrame | None) -> Summary:
     name = table.name
     by_key = by_key.astype({"n": "int64", "bytes": "int64", "c": "int64", "o": "int64"})
     by_run = by_run.astype({"n": "int64", "bytes": "int64"})
@@ -338,8 +443,18 @@ def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: p
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"))
     runs = r.groupby([_T, S.DAG_ID, S.RUN_ID], sort=False, dropna=False).agg(
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"))
+    m = by_key.assign(mapped=by_key["mapped"].astype("int64"), top=by_key["top"].astype("int64"))
+    m = m[m["mapped"] > 0]
+    mapped = pd.DataFrame({_T: name, S.DAG_ID: _labels(m["d"]), S.TASK_ID: _labels(m["t"]),
+                           "mapped_rows": m["mapped"], "max_map_index": m["top"]}).groupby(
+        list(GROUPS["mapped"]), sort=False, dropna=False).agg(
+        mapped_rows=("mapped_rows", "sum"), max_map_index=("max_map_index", "max")) if len(m) else _empty("mapped")
+    secrets, secret_rows = _secret_tables(findings)
+    scanned = (pd.DataFrame([(name, "secrets", int(by_key["n"].sum()))], columns=[_T, "scan", "rows"])
+               .set_index([_T, "scan"]) if findings is not None else _empty("scanned"))
     tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-              "classes": classes, "over": over}
+              "classes": classes, "over": over, "secrets": secrets, "secret_rows": secret_rows,
+              "largest": largest, "mapped": mapped, "scanned": scanned}
     return Summary(**{n: _canonical(n, t) for n, t in tables.items()})
 
 
@@ -409,6 +524,9 @@ class _Runner:
             st.bytes_received += sum(_cell_bytes(v) for v in row)
             st.value_bytes_received += sum(_cell_bytes(row[i]) for i in value_cols if row[i] is not None)
         return rows
+
+    def scalars(self, sql: str) -> list[Any]:
+        return list(self.conn.execute(sa.text(self._timed(sql))).scalars())
 
     def scalar(self, sql: str) -> Any:
         return self.conn.execute(sa.text(self._timed(sql))).scalar()

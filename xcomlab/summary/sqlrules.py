@@ -19,6 +19,7 @@ import re
 from typing import Final
 
 from xcomlab.ingest.classify import CODES, MAX_REF_BYTES
+from xcomlab.ingest.secret_rules import _PREFILTER
 from xcomlab.summary.histogram import EDGES
 
 __all__ = ["HARD", "SqlRules", "rules_for"]
@@ -34,6 +35,18 @@ _DOUBLE_LITERAL = '^"((true|false|null)|( *-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+
 _SERDE_HEAD = '^\\{[' + _WS + ']*"(__classname__|__type|__var)"[' + _WS + ']*:'
 _SERDE_TAIL = ('"(__classname__|__type)"[' + _WS + ']*:[' + _WS + ']*"[^"\\\\]*"[' + _WS + ']*\\}['
                + _WS + ']*')
+_RE2_SPACE = "[\t\n\f\r ]"
+
+
+def _secret_patterns() -> tuple[str, str]:
+    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive part
+    and its case-insensitive words, ``\\s`` spelled out as RE2's class (so no engine that
+    counts ``\\v`` as a space matches less)."""
+    cs, _, ci = _PREFILTER.partition("|(?i:")
+    return cs.replace("[^/\\s]", "[^/\t\n\f\r ]"), ci.removesuffix(")")
+
+
+SECRET_CS, SECRET_CI = _secret_patterns()
 #: Sizes up to this have a bucket each (``bucket_of(s) == s``).
 _EXACT_BUCKETS: Final = int(next(i for i in range(len(EDGES)) if EDGES[i] != i)) - 1
 #: ``floor(ln(s) / ln(1.04)) + _LOG_OFFSET`` is ``bucket_of(s)`` to within one bucket past the exact ones.
@@ -93,7 +106,12 @@ class SqlRules:
 
     def patterns(self) -> dict[str, str]:
         return {"serde_head": _SERDE_HEAD, "serde_tail": _SERDE_TAIL + self.end,
-                "double_literal": _DOUBLE_LITERAL + self.end}
+                "double_literal": _DOUBLE_LITERAL + self.end, "secret_cs": SECRET_CS,
+                "secret_ci": SECRET_CI, "secret": f"{SECRET_CS}|(?i:{SECRET_CI})"}
+
+    def secret(self, v: str) -> str:
+        """True where the value may hold a secret: a superset of the prefilter's rows."""
+        return f"{self.regex(v, 'secret')}"
 
     # -- the rules ---------------------------------------------------------------------
     def encoding(self, json_3x: bool, v: str = "v", h: str = "h", tl: str = "tl", vb: str = "vb",
@@ -185,6 +203,11 @@ class PostgresRules(SqlRules):
 
     def tail_exact(self, e: str) -> str:
         return f"strpos(encode({e}, 'escape'), '\\') = 0" if self.binary else "true"
+
+    def secret(self, v: str) -> str:
+        # no (?i:…) group in PostgreSQL's regexes: the words match case-insensitively (~*)
+        t = f"encode({v}, 'escape')" if self.binary else v
+        return f"({t} ~ :secret_cs OR {t} ~* :secret_ci)"
 
     def bucket(self, vb: str) -> str:
         edges = ",".join(str(int(x)) for x in EDGES)
