@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError, XcomlabError
-from xcomlab.ingest.classify import RawValues, classify
+from xcomlab.ingest.classify import HEAD_BYTES, RawValues, classify
 from xcomlab.ingest.secret_rules import scan_values, secret_name
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT
 from xcomlab.ingest.failures import translate
@@ -212,7 +212,8 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None,
 _LIMITS = over_targets()
 
 
-def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str] | None) -> tuple[str, dict[str, str]]:
+def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str] | None,
+             source: str | None = None) -> tuple[str, dict[str, str]]:
     """Per-row columns ``d, t, k, r, mi, ts, vb, nn, b, day, c, o, sc`` (ids, map index,
     timestamp, size, NaN hint, size bucket, UTC day, class code, limits exceeded, secret
     candidate), and the SQL of the head, tail, full and whole value (``h, tl, fl, v``) over
@@ -230,25 +231,30 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str]
     mi = f"COALESCE(x.{q['map_index']}, -1)" if "map_index" in table.columns else "-1"
     ids = (f"x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, {mi} AS mi, "
            f"x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['nan']} AS nn")
-    src = row_source(engine, table.name, table.is_json)
+    src = source or row_source(engine, table.name, table.is_json)
     if named is None:
         sc = "(1=0)"
     else:
         listed = " OR ".join(f"y.k = {_sql_text(engine, k)}" for k in named)
         sc = f"({rules.secret('y.v')}{' OR ' + listed if listed else ''})"
     if d == "postgresql":
-        inner = f"SELECT {ids}, x.v AS v FROM {src} OFFSET 0"
-        over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in _SORTED_LIMITS)}}}'::bigint[]), 0)"
+        ids = ids.replace(f", {e['nan']} AS nn", "")
 
         def at(col: str, row: str) -> str:
             return e[col].replace("x.v", f"{row}.v")
 
-        nn = "false" if table.valid_json else "y.nn"  # jsonb holds no NaN token: the hint cannot matter
-        cls = rules.encoding(table.json_3x, v="y.v", h=at("head", "y"), tl=at("tail", "y"), vb="y.vb", nn=nn)
-        sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.nn, y.v, {rules.bucket('y.vb')} AS b, "
+        # the value's first 17 characters and, for an object, its tail: computed once a row
+        ends = f"CASE WHEN {rules.at('x.v', 0)} = {rules.lit('{')} THEN {e['tail']} END"
+        inner = f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e FROM {src} OFFSET 0"
+        over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in _SORTED_LIMITS)}}}'::bigint[]), 0)"
+        head = f"CASE WHEN y.vb <= {HEAD_BYTES} THEN y.v ELSE {at('head', 'y')} END"  # a short value is its head
+        nn = "false" if table.valid_json else at("nan", "y")  # jsonb holds no NaN token: the hint cannot matter
+        cls = rules.encoding(table.json_3x, v="y.v", h=head, tl="y.e", vb="y.vb", nn=nn, p="y.p", e="y.e")
+        sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.v, {rules.bucket('y.vb')} AS b, "
                f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o, {sc} AS sc "
                f"FROM ({inner}) y OFFSET 0")
-        return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v"}
+        return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v",
+                     "nn": at("nan", "z")}
     inner = (f"SELECT {ids}, {e['value']} AS v, {e['head']} AS h, {e['tail']} AS tl, {e['full']} AS fl "
              f"FROM {src}")
     over = " + ".join(f"(CASE WHEN y.vb > {lim} THEN 1 ELSE 0 END)" for lim in _SORTED_LIMITS)
@@ -256,7 +262,7 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str]
     sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, y.v, "
            f"{rules.bucket('y.vb')} AS b, {rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o, "
            f"{sc} AS sc FROM ({inner}) y")
-    return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl", "v": "z.v"}
+    return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl", "v": "z.v", "nn": "z.nn"}
 
 
 def _sql_text(engine: sa.Engine, text: str) -> str:
@@ -287,7 +293,7 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
     params = rules.patterns()
     keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
     runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
-    exprs = {"k": "z.k", "vb": "z.vb", "nn": "z.nn", **held}
+    exprs = {"k": "z.k", "vb": "z.vb", **held}
     ids = {"d": "z.d", "t": "z.t", "r": "z.r", "k": "z.k", "mi": "z.mi", "v": held["v"]}
     if engine.dialect.name == "postgresql":
         # one scan: the groupings at once; the rows fetched are a grouping of their own
@@ -327,7 +333,7 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
     st.secret_candidates += len(cands)
     if not len(by_key):
         return Summary.empty()
-    largest = _largest(run, engine, table, derived, exprs, params, st)
+    largest = _largest(run, engine, table, rules, params, st)
     findings = _findings(table.name, cands) if named is not None else None
     return _assemble(table, by_key, by_run, hard, largest, findings)
 
@@ -352,24 +358,17 @@ def _findings(name: str, cands: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=list(FINDING_COLUMNS))
 
 
-def _largest(run: _Runner, engine: sa.Engine, table: _Table, derived: str, exprs: dict[str, str],
+def _largest(run: _Runner, engine: sa.Engine, table: _Table, rules: SqlRules,
              params: dict[str, str], st: PushdownStats) -> pd.DataFrame:
-    """The :data:`~xcomlab.summary.LARGEST_PER_TABLE` largest rows: sizes ordered in SQL, ids in
-    code-point order (as the summary's index sorts them), classes of the few undecided rows
-    from their fetched heads."""
-    d = engine.dialect.name
-    order = ["z.vb DESC"]
-    for c in ("d", "t", "r", "k"):
-        col = f"z.{c}"
-        if d == "postgresql":
-            order.append(f'{col} COLLATE "C"')
-        else:
-            order += [f"{col} IS NULL", f"CAST({col} AS BINARY)" if d != "sqlite" else col]
-    order.append("z.mi")
+    """The :data:`~xcomlab.summary.LARGEST_PER_TABLE` largest rows: picked in SQL by size, then
+    ids in code-point order (as the summary's index sorts them), and only those rows
+    classified (the undecided among them from their fetched heads)."""
+    derived, held = _derived(engine, table, rules, None, _top_rows(engine, table))
+    exprs = {"k": "z.k", "vb": "z.vb", **held}
     picked = ["d", "t", "r", "k", "mi", "vb", "ts", "c"]
     sql = (f"SELECT {', '.join(f'z.{c}' for c in picked)}, "
            f"{', '.join(f'CASE WHEN z.c = {HARD} THEN {exprs[c]} END' for c in _HARD_COLS)} "
-           f"FROM ({derived}) z WHERE z.vb IS NOT NULL ORDER BY {', '.join(order)} LIMIT {LARGEST_PER_TABLE}")
+           f"FROM ({derived}) z")
     rows = run.fetch(sql, params, st, values=("h", "tl", "fl"))
     out = pd.DataFrame(rows, columns=[*picked, *(f"h_{c}" for c in _HARD_COLS)])
     enc = _ENCODINGS[np.maximum(out["c"].to_numpy(dtype=np.int64), 0)] if len(out) else np.array([], object)
@@ -385,6 +384,35 @@ def _largest(run: _Runner, engine: sa.Engine, table: _Table, derived: str, exprs
          out["mi"].astype("int64")], names=GROUPS["largest"])
     return pd.DataFrame({"value_bytes": out["vb"].astype("int64").to_numpy(), "encoding": enc,
                          "timestamp": _stamps(out["ts"]).to_numpy()}, index=index)
+
+
+def _top_rows(engine: sa.Engine, table: _Table) -> str:
+    """A row source of the table's largest rows, largest first, ties by ids in code-point
+    order with nulls last (the order of the summary's ``largest`` table)."""
+    d = engine.dialect.name
+    e = value_sql(d, table.is_json, "")
+    name = quote(engine, table.name)
+    cols = {c: f"s.{quote(engine, c)}" for c in ("dag_id", "task_id", "run_id", "key", "map_index")}
+    order: list[str] = []
+    for c in ("dag_id", "task_id", "run_id", "key"):
+        if c not in table.columns:
+            continue
+        col = cols[c]
+        if d == "postgresql":
+            order.append(f'{col} COLLATE "C"')  # nulls sort last ascending
+        else:
+            order += [f"{col} IS NULL", f"CAST({col} AS BINARY)" if d != "sqlite" else col]
+    if "map_index" in table.columns:
+        order.append(f"COALESCE({cols['map_index']}, -1)")
+    if d == "postgresql":
+        cast = "value::text" if table.is_json else "value"
+        base = f"(SELECT t.*, {cast} AS v FROM {name} t OFFSET 0) s WHERE s.v IS NOT NULL"
+        size = "octet_length(s.v)"
+    else:
+        base = f"{name} s WHERE s.value IS NOT NULL"
+        size = e["vb"].replace("value", "s.value")
+    return (f"(SELECT s.* FROM {base} ORDER BY {size} DESC, {', '.join(order)} "
+            f"LIMIT {LARGEST_PER_TABLE}) x")
 
 
 def _check_rows(label: str, table: str, by_key: pd.DataFrame, by_run: pd.DataFrame) -> None:

@@ -115,7 +115,7 @@ class SqlRules:
 
     # -- the rules ---------------------------------------------------------------------
     def encoding(self, json_3x: bool, v: str = "v", h: str = "h", tl: str = "tl", vb: str = "vb",
-                 nn: str = "nn") -> str:
+                 nn: str = "nn", p: str | None = None, e: str | None = None) -> str:
         """The class code (:data:`xcomlab.ingest.classify.CODES`) SQL can decide, else :data:`HARD`.
 
         ``v`` is the value as the loader reads it, ``h`` / ``tl`` its head and tail, ``vb``
@@ -123,22 +123,27 @@ class SqlRules:
         a value's first and last characters decide most rows and a regex runs only on
         the rows they leave open. Decided rows have ``has_nan`` false and no reference:
         every row that could hold either (a NaN hint, an URL string, an xcomlab envelope)
-        is left to Python.
+        is left to Python. ``p`` (the value's first 17 characters) and ``e`` (its last
+        two), when given, are read instead of ``v`` for the character tests.
         """
-        j, s, p, n, dj = CODES["json"], CODES["serde"], CODES["pickle"], CODES["null"], CODES["double_json"]
-        first, second = self.at(v, 0), self.at(v, 1)
+        first17 = p or v
+        last2 = e or v
+        j, s, pk, n, dj = CODES["json"], CODES["serde"], CODES["pickle"], CODES["null"], CODES["double_json"]
+        first, second = self.at(first17, 0), self.at(first17, 1)
         small = f"{vb} <= {MAX_REF_BYTES}"
-        pickle = f"WHEN {first} = {self._byte(0x80)} THEN {p} " if self.binary else ""
+        pickle = f"WHEN {first} = {self._byte(0x80)} THEN {pk} " if self.binary else ""
         q = chr(34)
-        sure_serde = " OR ".join(f"{self.prefix(v, len(k) + 1)} = {self.lit(k + ':')}" for k in _SERDE_KEYS)
-        spaced = " OR ".join(f"({self.prefix(v, len(k))} = {self.lit(k)} AND {self.one_of(self.at(v, len(k)), _SPACE)})"
+        sure_serde = " OR ".join(f"{self.prefix(first17, len(k) + 1)} = {self.lit(k + ':')}" for k in _SERDE_KEYS)
+        spaced = " OR ".join(f"({self.prefix(first17, len(k))} = {self.lit(k)} AND "
+                             f"{self.one_of(self.at(first17, len(k)), _SPACE)})"
                              for k in _SERDE_KEYS)
-        tail_open = (f"{self.one_of(self.last(v), _SPACE)} OR ({self.last(v)} = {self.lit('}')} AND "
-                     f"{self.one_of(self.second_last(v), q + _SPACE)})")
-        literal = " OR ".join(f"{self.whole(v)} = {self.lit(w)}" for w in ("null", "true", "false"))
-        words = " OR ".join(f"{self.whole(v)} = {self.lit(q + w + q)}" for w in ("null", "true", "false"))
+        tail_open = (f"{self.one_of(self.last(last2), _SPACE)} OR ({self.last(last2)} = {self.lit('}')} AND "
+                     f"{self.one_of(self.second_last(last2), q + _SPACE)})")
+        # values of at most 7 bytes are their own first 17 characters
+        literal = " OR ".join(f"{self.whole(first17)} = {self.lit(w)}" for w in ("null", "true", "false"))
+        words = " OR ".join(f"{self.whole(first17)} = {self.lit(q + w + q)}" for w in ("null", "true", "false"))
         double = (f"WHEN {self.one_of(second, _DIGITS)} OR ({second} = {self.lit('-')} AND "
-                  f"{self.one_of(self.at(v, 2), _DIGITS)}) THEN CASE "
+                  f"{self.one_of(self.at(first17, 2), _DIGITS)}) THEN CASE "
                   f"WHEN {self.regex(h, 'double_literal')} THEN {dj} "
                   f"WHEN {self.contains(h, chr(92))} THEN {HARD} ELSE {j} END "
                   f"WHEN {self.one_of(second, '{[')} THEN {HARD} "
@@ -151,6 +156,7 @@ class SqlRules:
             f"WHEN {sure_serde} THEN {s} "
             f"WHEN ({self.one_of(second, _SPACE)} OR {spaced}) AND {self.regex(h, 'serde_head')} THEN {s} "
             f"WHEN NOT ({tail_open}) THEN {j} "
+            f"WHEN NOT ({self.contains(tl, q + '__')}) THEN {j} "  # both tail keys start so
             f"WHEN NOT ({self.tail_exact(tl)}) THEN {HARD} "
             f"WHEN {self.regex(tl, 'serde_tail')} THEN {s} ELSE {j} END "
             f"WHEN {self.one_of(first, '[' + _DIGITS)} THEN {j} "
@@ -191,6 +197,11 @@ class PostgresRules(SqlRules):
     def second_last(self, e: str) -> str:
         return (f"substring({e} from octet_length({e}) - 1 for 1)" if self.binary
                 else f"left(right({e}, 2), 1)")
+
+    def suffix(self, e: str, n: int) -> str:
+        """The last ``n`` characters (bytes) of ``e``."""
+        return (f"substring({e} from greatest(octet_length({e}) - {n - 1}, 1))" if self.binary
+                else f"right({e}, {n})")
 
     def contains(self, e: str, needle: str) -> str:
         return f"position({self.lit(needle)} in {e}) > 0" if self.binary else \
