@@ -1,7 +1,8 @@
 """Summaries of an export: grouped tables sized by groups, never rows, that merge.
 
 See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds and
-:mod:`xcomlab.summary.histogram` for the quantile error bound.
+:mod:`xcomlab.summary.histogram` for the quantile error bound; :mod:`xcomlab.summary.pushdown`
+summarises a live database in SQL.
 """
 
 from xcomlab.summary.core import (
@@ -18,8 +19,10 @@ from xcomlab.summary.core import (
     summarize_frame,
 )
 from xcomlab.summary.histogram import QUANTILE_RELATIVE_ERROR
+from xcomlab.summary.pushdown import PushdownStats, summarize_db, summarize_source
 from xcomlab.summary.stream import summarize_file
 
 __all__ = ["FINDING_COLUMNS", "GROUPS", "LARGEST_PER_TABLE", "QUANTILE_RELATIVE_ERROR",
-           "SECRET_ROWS_PER_GROUP", "TABLES", "THRESHOLD_GRID", "Summary", "limit_targets",
-           "merge_all", "over_targets", "summarize_file", "summarize_frame"]
+           "SECRET_ROWS_PER_GROUP", "TABLES", "THRESHOLD_GRID", "PushdownStats", "Summary",
+           "limit_targets", "merge_all", "over_targets", "summarize_db", "summarize_file",
+           "summarize_frame", "summarize_source"]
