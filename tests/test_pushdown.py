@@ -40,6 +40,8 @@ EXTRA = [
     b'{"password": "Zx9#kQ2!mP7$wL4@"}', b'{"rows": ' + b"1" * 3000 + b"}",
     b'{"pad": "' + b"x" * 5000 + b'", "__version__": 1, "__classname__": "builtins.tuple"}',
     b'"' + b"y" * 2000 + b'"', '"{\\"k\\": \\"\u65e5\u672c\\"}"'.encode(), b"null", b"true",
+    # at and around ONE_OFF_MIN_BYTES (64 KiB): the rows of the summary's big table
+    *(b'"' + b"z" * (size - 2) + b'"' for size in (65_535, 65_536, 65_536, 200_000)),
 ]
 KEYS = ["return_value", "return_value", "skipmixin_key", "_link_Console", "password", "custom"]
 T0 = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
@@ -120,8 +122,11 @@ def _check(url: str | Path, **options: object) -> PushdownStats:
     """summarize_db equals the frame path: values scanned for secrets, and without them."""
     stats = PushdownStats()
     got = summarize_db(url, stats=stats, sample=False, **options)  # type: ignore[arg-type]
-    _assert_equal(got, summarize_frame(xcomlab.load_export(url, keep_values=True, sample_values=False,
-                                                           **options)))  # type: ignore[arg-type]
+    want = summarize_frame(xcomlab.load_export(url, keep_values=True, sample_values=False,
+                                               **options))  # type: ignore[arg-type]
+    _assert_equal(got, want)
+    # the same load report: source, format, and per table its schema, columns and rows
+    assert got.report is not None and got.report == want.report, f"{got.report!r} != {want.report!r}"
     plain = summarize_db(url, secrets=False, sample=False, **options)  # type: ignore[arg-type]
     _assert_equal(plain, summarize_frame(xcomlab.load_export(url, sample_values=False, **options)))  # type: ignore[arg-type]
     return stats
@@ -161,6 +166,8 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     kinds = set(s.secrets.index.get_level_values("kind"))
     assert {"aws_access_key", "url_password", "secret_named_key"} <= kinds
     assert s.rows_scanned("secrets") == s.rows and len(s.largest) and len(s.mapped)
+    assert s.big.xs("xcom", level="source_table")["rows"].sum() == 3  # 65,535 bytes is under 64 KiB
+    assert s.run_keys["refs"].sum() > 0 and s.sources["mapped_rows"].sum() > 0
     assert 0 < stats.secret_candidates < s.rows
 
 

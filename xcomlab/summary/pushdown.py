@@ -2,14 +2,17 @@
 
 The SQL loader (:mod:`xcomlab.ingest.sqlsource`) moves a head and a tail of every value
 to Python. Here the database groups instead: per table, one aggregate over
-``(dag_id, task_id, key, size bucket, class)`` gives the ``keys``, ``histogram``,
-``classes`` and ``over`` tables, and one over ``(dag_id, run_id, UTC day)`` the ``runs``
-and ``daily`` tables (on PostgreSQL both in one scan, with ``GROUPING SETS``). Size
+``(dag_id, task_id, key, size bucket, class, limits exceeded, day of a large row)`` gives
+the ``keys``, ``histogram``, ``classes``, ``over``, ``big`` and ``mapped`` tables, and
+one over ``(dag_id, run_id, UTC day, key)`` the ``runs``, ``daily`` and ``run_keys``
+tables; ``sources`` adds both up (on PostgreSQL both in one scan, with ``GROUPING
+SETS``). Size
 buckets and encodings are SQL twins of the Python rules (:mod:`xcomlab.summary.sqlrules`);
 the few rows SQL cannot classify exactly (NaN/Infinity candidates, possible references,
 non-JSON text) are fetched — their head and tail, as the loader reads them — and
-classified by :func:`xcomlab.ingest.classify.classify`. The result equals
-``summarize_frame(load_export(url))``.
+classified by :func:`xcomlab.ingest.classify.classify` (references among them give
+``run_keys`` its ``refs`` and ``ref_bytes``). The result equals
+``summarize_frame(load_export(url))``, load report included.
 
 Everything runs in one read-only transaction, with an optional statement timeout.
 """
@@ -20,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,11 +32,14 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from xcomlab import schema as S
+from xcomlab.constants import ONE_OFF_MIN_BYTES
 from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError, XcomlabError
-from xcomlab.ingest.classify import HEAD_BYTES, RawValues, classify
+from xcomlab.ingest.classify import HEAD_BYTES, Classified, RawValues, classify
 from xcomlab.ingest.secret_rules import scan_values, secret_name
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT
 from xcomlab.ingest.failures import translate
+from xcomlab.ingest.formats import resolve_format
+from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.normalize import detect_schema, is_json_schema
 from xcomlab.ingest.source import is_xcom_table
 from xcomlab.ingest.sqlsource import (
@@ -117,7 +123,9 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     -------
     Summary
         Equal to ``summarize_frame(load_export(source, tables=tables, keep_values=True))``
-        (with ``secrets=False``: without ``keep_values``).
+        (with ``secrets=False``: without ``keep_values``), and with the same
+        :class:`~xcomlab.ingest.loader.LoadReport` in ``report`` (source, format, and per
+        table its Airflow schema, columns and rows).
     """
     if statement_timeout is not None and not statement_timeout > 0:
         msg = f"statement_timeout={statement_timeout!r}; expected a positive number of seconds or None"
@@ -128,7 +136,9 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     engine, label, own = _open(source)
     try:
         try:
-            return _summarize(engine, label, tables, statement_timeout, progress, secrets, st)
+            fmt, shown = resolve_format(source, None)  # the load report's, as load_export names them
+            out, read = _summarize(engine, label, tables, statement_timeout, progress, secrets, st)
+            return replace(out, report=LoadReport(shown, fmt, tuple(read)))
         except XcomlabError:
             raise
         except Exception as exc:
@@ -157,6 +167,7 @@ class _Table:
     json_3x: bool
     aware: bool  # timestamp with time zone (PostgreSQL)
     valid_json: bool  # a JSON type that refuses NaN tokens (PostgreSQL json/jsonb)
+    airflow_schema: str  # as the loader detects it (:func:`~xcomlab.ingest.normalize.detect_schema`)
 
 
 def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> list[_Table]:
@@ -187,24 +198,31 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
         aware = bool(getattr(info["timestamp"]["type"], "timezone", False))
         type_name = str(info["value"]["type"]).upper()
         valid = engine.dialect.name == "postgresql" and type_name in ("JSON", "JSONB")
-        out.append(_Table(name, list(info), is_json, is_json_schema(schema), aware, valid))
+        out.append(_Table(name, list(info), is_json, is_json_schema(schema), aware, valid, schema))
     return out
 
 
-def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None,
-               timeout: float | None, progress: bool | None, secrets: bool, st: PushdownStats) -> Summary:
+def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, timeout: float | None,
+               progress: bool | None, secrets: bool, st: PushdownStats) -> tuple[Summary, list[TableReport]]:
+    """The summary of the tables, and per table what the loader's report says of it (every
+    row read is summarised: the loader's rejects raise, as ``load_export`` does by default;
+    one read-only transaction, so the rows cannot change under the read)."""
     found = _tables(engine, label, wanted)
     parts: list[Summary] = []
+    read: list[TableReport] = []
     with _session(engine, timeout) as run:
         estimates = {t.name: _estimate(run, engine, t.name) for t in found}
         with _bar(progress, sum(estimates.values())) as bar:
             for table in found:
-                parts.append(_table_summary(run, engine, label, table, secrets, st))
+                part = _table_summary(run, engine, label, table, secrets, st)
+                parts.append(part)
+                read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns), part.rows,
+                                        part.rows, 0, True))
                 st.tables.append(table.name)
                 bar(estimates[table.name])
     out = merge_all(parts)
     st.rows_summarised = out.rows
-    return out
+    return out, read
 
 
 # -- one table ------------------------------------------------------------------------------
@@ -214,9 +232,11 @@ _LIMITS = over_targets()
 
 def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str] | None,
              source: str | None = None) -> tuple[str, dict[str, str]]:
-    """Per-row columns ``d, t, k, r, mi, ts, vb, nn, b, day, c, o, sc`` (ids, map index,
-    timestamp, size, NaN hint, size bucket, UTC day, class code, limits exceeded, secret
-    candidate), and the SQL of the head, tail, full and whole value (``h, tl, fl, v``) over
+    """Per-row columns ``d, t, k, r, mi, ri, rs, ts, vb, nn, b, day, bd, c, o, sc`` (ids, map
+    index, the run's integer id (-1 where null), 1 where ``dag_result`` is not null,
+    timestamp, size, NaN hint, size bucket, UTC day, the day again for rows of at least
+    :data:`~xcomlab.constants.ONE_OFF_MIN_BYTES` (else null), class code, limits exceeded,
+    secret candidate), and the SQL of the head, tail, full and whole value (``h, tl, fl, v``) over
     the derived row ``z``, for the rows fetched.
 
     ``named`` are the table's keys with a secret-like name (None: no secret scan).
@@ -229,8 +249,11 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str]
     q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "timestamp", "map_index")}
     run = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
     mi = f"COALESCE(x.{q['map_index']}, -1)" if "map_index" in table.columns else "-1"
+    ri = "COALESCE(x.dag_run_id, -1)" if "dag_run_id" in table.columns else "-1"
+    rs = "CASE WHEN x.dag_result IS NULL THEN 0 ELSE 1 END" if "dag_result" in table.columns else "0"
     ids = (f"x.{q['dag_id']} AS d, x.{q['task_id']} AS t, x.{q['key']} AS k, {run} AS r, {mi} AS mi, "
-           f"x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['nan']} AS nn")
+           f"{ri} AS ri, {rs} AS rs, x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['nan']} AS nn")
+    big = f"CASE WHEN y.vb >= {ONE_OFF_MIN_BYTES} THEN {rules.day('y.ts', table.aware)} END AS bd"
     src = source or row_source(engine, table.name, table.is_json)
     if named is None:
         sc = "(1=0)"
@@ -250,8 +273,8 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str]
         head = f"CASE WHEN y.vb <= {HEAD_BYTES} THEN y.v ELSE {at('head', 'y')} END"  # a short value is its head
         nn = "false" if table.valid_json else at("nan", "y")  # jsonb holds no NaN token: the hint cannot matter
         cls = rules.encoding(table.json_3x, v="y.v", h=head, tl="y.e", vb="y.vb", nn=nn, p="y.p", e="y.e")
-        sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.v, {rules.bucket('y.vb')} AS b, "
-               f"{rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o, {sc} AS sc "
+        sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, y.v, {rules.bucket('y.vb')} AS b, "
+               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {sc} AS sc "
                f"FROM ({inner}) y OFFSET 0")
         return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v",
                      "nn": at("nan", "z")}
@@ -259,9 +282,9 @@ def _derived(engine: sa.Engine, table: _Table, rules: SqlRules, named: list[str]
              f"FROM {src}")
     over = " + ".join(f"(CASE WHEN y.vb > {lim} THEN 1 ELSE 0 END)" for lim in _SORTED_LIMITS)
     cls = rules.encoding(table.json_3x, v="y.v", h="y.h", tl="y.tl", vb="y.vb", nn="(y.nn <> 0)")
-    sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, y.v, "
-           f"{rules.bucket('y.vb')} AS b, {rules.day('y.ts', table.aware)} AS day, {cls} AS c, {over} AS o, "
-           f"{sc} AS sc FROM ({inner}) y")
+    sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, y.v, "
+           f"{rules.bucket('y.vb')} AS b, {rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, "
+           f"{over} AS o, {sc} AS sc FROM ({inner}) y")
     return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl", "v": "z.v", "nn": "z.nn"}
 
 
@@ -273,16 +296,19 @@ def _sql_text(engine: sa.Engine, text: str) -> str:
 
 #: The limits of ``limits.csv``, ascending: a row over ``o`` of them is over the ``o`` smallest.
 _SORTED_LIMITS = sorted({lim for _, lim in _LIMITS})
-_MEASURES = ["n", "bytes", "mn", "mx", "first_ts", "mapped", "top"]
-_KEY_COLS = ["d", "t", "k", "b", "c", "o"]
-_RUN_COLS = ["d", "r", "day"]
-_HARD_COLS = ["k", "vb", "h", "tl", "nn", "fl"]
+_MEASURES = ["n", "bytes", "mn", "mx", "first_ts", "last_ts", "mapped", "top", "res", "runid"]
+#: Groups per key, size bucket, class and limits (``bd``: the day of large rows only).
+_KEY_COLS = ["d", "t", "k", "b", "c", "o", "bd"]
+#: Groups per run, day and key: ``runs``, ``daily`` and ``run_keys`` all add these up.
+_RUN_COLS = ["d", "r", "day", "k"]
+_HARD_COLS = ["d", "r", "k", "vb", "h", "tl", "nn", "fl"]
 _SECRET_COLS = ["d", "t", "r", "k", "mi", "v"]
 
 
 def _measures(z: str = "z.") -> str:
     return (f"COUNT(*) AS n, COALESCE(SUM({z}vb), 0) AS bytes, MIN({z}vb) AS mn, MAX({z}vb) AS mx, "
-            f"MIN({z}ts) AS first_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) AS mapped, MAX({z}mi) AS top")
+            f"MIN({z}ts) AS first_ts, MAX({z}ts) AS last_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) "
+            f"AS mapped, MAX({z}mi) AS top, SUM({z}rs) AS res, MAX({z}ri) AS runid")
 
 
 def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, secrets: bool,
@@ -293,7 +319,7 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
     params = rules.patterns()
     keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
     runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
-    exprs = {"k": "z.k", "vb": "z.vb", **held}
+    exprs = {"d": "z.d", "r": "z.r", "k": "z.k", "vb": "z.vb", **held}
     ids = {"d": "z.d", "t": "z.t", "r": "z.r", "k": "z.k", "mi": "z.mi", "v": held["v"]}
     if engine.dialect.name == "postgresql":
         # one scan: the groupings at once; the rows fetched are a grouping of their own
@@ -364,7 +390,7 @@ def _largest(run: _Runner, engine: sa.Engine, table: _Table, rules: SqlRules,
     ids in code-point order (as the summary's index sorts them), and only those rows
     classified (the undecided among them from their fetched heads)."""
     derived, held = _derived(engine, table, rules, None, _top_rows(engine, table))
-    exprs = {"k": "z.k", "vb": "z.vb", **held}
+    exprs = {"d": "z.d", "r": "z.r", "k": "z.k", "vb": "z.vb", **held}
     picked = ["d", "t", "r", "k", "mi", "vb", "ts", "c"]
     sql = (f"SELECT {', '.join(f'z.{c}' for c in picked)}, "
            f"{', '.join(f'CASE WHEN z.c = {HARD} THEN {exprs[c]} END' for c in _HARD_COLS)} "
@@ -444,56 +470,96 @@ def _stamps(values: pd.Series) -> pd.Series:
 def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: pd.DataFrame,
               largest: pd.DataFrame, findings: pd.DataFrame | None) -> Summary:
     name = table.name
-    by_key = by_key.astype({"n": "int64", "bytes": "int64", "c": "int64", "o": "int64"})
-    by_run = by_run.astype({"n": "int64", "bytes": "int64"})
+    by_key = by_key.astype({"n": "int64", "bytes": "int64", "c": "int64", "o": "int64", "res": "int64",
+                            "mapped": "int64", "top": "int64"})
+    by_run = by_run.astype({"n": "int64", "bytes": "int64", "runid": "int64"})
+    hard = hard.reset_index(drop=True)
+    got = classify(_raw(hard), json_3x=table.json_3x) if len(hard) else None
     sized = by_key["b"].notna()
     k = pd.DataFrame({_T: name, S.DAG_ID: _labels(by_key["d"]), S.TASK_ID: _labels(by_key["t"]),
                       S.KEY: _labels(by_key["k"]), "rows": by_key["n"],
                       "sized_rows": by_key["n"].where(sized, 0), "value_bytes": by_key["bytes"],
                       "min_bytes": by_key["mn"].astype("Int64"), "max_bytes": by_key["mx"].astype("Int64"),
-                      "bucket": by_key["b"], "c": by_key["c"], "o": by_key["o"]})
+                      "bucket": by_key["b"], "c": by_key["c"], "o": by_key["o"], "bd": by_key["bd"]})
     group = [_T, S.DAG_ID, S.TASK_ID, S.KEY]
     keys = k.groupby(group, sort=False, dropna=False).agg(
         rows=("rows", "sum"), sized_rows=("sized_rows", "sum"), value_bytes=("value_bytes", "sum"),
         min_bytes=("min_bytes", "min"), max_bytes=("max_bytes", "max"))
     histogram = k[sized].astype({"bucket": "int64"}).groupby([*group, "bucket"], sort=False).agg(
         rows=("rows", "sum"))
-    classes = _classes(name, k, hard, table.json_3x)
-    o, n = k["o"].to_numpy(), k["rows"].to_numpy()
-    over_rows = [(name, target, limit, int(n[o > _SORTED_LIMITS.index(limit)].sum()))
-                 for target, limit in _LIMITS]
-    over = pd.DataFrame(over_rows, columns=[_T, "target", "limit_bytes", "rows"]).set_index([_T, "target"])
+    large = k[k["bd"].notna()]
+    big = large.assign(day=_days(large["bd"]), bucket=large["bucket"].astype("int64")).groupby(
+        list(GROUPS["big"]), sort=False, dropna=False).agg(rows=("rows", "sum"), value_bytes=("value_bytes", "sum"))
+    o, n, vb = k["o"].to_numpy(), k["rows"].to_numpy(), k["value_bytes"].to_numpy()
+    over_rows = []
+    for target, limit in _LIMITS:
+        above = o > _SORTED_LIMITS.index(limit)
+        over_rows.append((name, target, limit, int(n[above].sum()), int(vb[above].sum())))
+    over = pd.DataFrame(over_rows, columns=[_T, "target", "limit_bytes", "rows", "value_bytes"]).set_index(
+        [_T, "target"])
     r = pd.DataFrame({_T: name, S.DAG_ID: _labels(by_run["d"]), S.RUN_ID: _labels(by_run["r"]),
-                      "day": pd.to_datetime(by_run["day"].astype(str), utc=True),
+                      S.KEY: _labels(by_run["k"]), "day": _days(by_run["day"]),
                       "rows": by_run["n"], "value_bytes": by_run["bytes"],
-                      "first_timestamp": _stamps(by_run["first_ts"])})
+                      "first_timestamp": _stamps(by_run["first_ts"]), "last_timestamp": _stamps(by_run["last_ts"]),
+                      "dag_run_id": by_run["runid"]})
     daily = r.groupby([_T, S.DAG_ID, "day"], sort=False, dropna=False).agg(
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"))
-    runs = r.groupby([_T, S.DAG_ID, S.RUN_ID], sort=False, dropna=False).agg(
-        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"))
-    m = by_key.assign(mapped=by_key["mapped"].astype("int64"), top=by_key["top"].astype("int64"))
-    m = m[m["mapped"] > 0]
+    runs = r.groupby(list(GROUPS["runs"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"),
+        last_timestamp=("last_timestamp", "max"), dag_run_id=("dag_run_id", "max"))
+    m = by_key[by_key["mapped"] > 0]
     mapped = pd.DataFrame({_T: name, S.DAG_ID: _labels(m["d"]), S.TASK_ID: _labels(m["t"]),
                            "mapped_rows": m["mapped"], "max_map_index": m["top"]}).groupby(
         list(GROUPS["mapped"]), sort=False, dropna=False).agg(
         mapped_rows=("mapped_rows", "sum"), max_map_index=("max_map_index", "max")) if len(m) else _empty("mapped")
+    # a database keeps every row's size: nothing lost or rebuilt, so no inexact rows
+    sources = pd.DataFrame([(name, table.airflow_schema, int(k["rows"].sum()), 0, int(by_key["res"].sum()),
+                             int(by_key["mapped"].sum()), r["first_timestamp"].min(), r["last_timestamp"].max())],
+                           columns=[*GROUPS["sources"], *_AGG_SOURCES]).set_index(list(GROUPS["sources"]))
     secrets, secret_rows = _secret_tables(findings)
     scanned = (pd.DataFrame([(name, "secrets", int(by_key["n"].sum()))], columns=[_T, "scan", "rows"])
                .set_index([_T, "scan"]) if findings is not None else _empty("scanned"))
     tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-              "classes": classes, "over": over, "secrets": secrets, "secret_rows": secret_rows,
+              "classes": _classes(name, k, hard, got), "over": over, "run_keys": _run_keys(name, r, hard, got),
+              "sources": sources, "big": big, "secrets": secrets, "secret_rows": secret_rows,
               "largest": largest, "mapped": mapped, "scanned": scanned}
     return Summary(**{n: _canonical(n, t) for n, t in tables.items()})
 
 
-def _classes(name: str, k: pd.DataFrame, hard: pd.DataFrame, json_3x: bool) -> pd.DataFrame:
+_AGG_SOURCES = ["rows", "inexact_rows", "result_rows", "mapped_rows", "first_timestamp", "last_timestamp"]
+
+
+def _days(values: pd.Series) -> pd.Series:
+    """UTC days as the database returned them (dates or ISO text)."""
+    return pd.to_datetime(values.astype(str), utc=True)
+
+
+def _run_keys(name: str, r: pd.DataFrame, hard: pd.DataFrame, got: Classified | None) -> pd.DataFrame:
+    """``run_keys`` from the run groups, with the references found among the fetched rows
+    (every row that may be a reference is undecided in SQL, so all of them are there)."""
+    parts = [r.assign(refs=0, ref_bytes=0)]
+    if got is not None and len(got.ref_rows):
+        rows = np.asarray(got.ref_rows, dtype=np.int64)
+        sizes = [got.ref_bytes[i] for i in rows.tolist()]
+        refs = hard.iloc[rows]
+        none = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]")
+        parts.append(pd.DataFrame({_T: name, S.DAG_ID: _labels(refs["d"]).to_numpy(),
+                                   S.RUN_ID: _labels(refs["r"]).to_numpy(), S.KEY: _labels(refs["k"]).to_numpy(),
+                                   "rows": 0, "value_bytes": 0, "first_timestamp": none, "last_timestamp": none,
+                                   "refs": 1, "ref_bytes": [0 if b is None else int(b) for b in sizes]}))
+    both = pd.concat(parts, ignore_index=True)
+    return both.groupby(list(GROUPS["run_keys"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), refs=("refs", "sum"),
+        ref_bytes=("ref_bytes", "sum"), first_timestamp=("first_timestamp", "min"),
+        last_timestamp=("last_timestamp", "max"))
+
+
+def _classes(name: str, k: pd.DataFrame, hard: pd.DataFrame, got: Classified | None) -> pd.DataFrame:
     decided = k[k["c"] != HARD]
     parts = [pd.DataFrame({S.KEY: decided[S.KEY], S.ENCODING: _ENCODINGS[decided["c"].to_numpy()],
                            S.HAS_NAN: False, "reference": False, "rows": decided["rows"],
                            "value_bytes": decided["value_bytes"]})]
-    if len(hard):
-        hard = hard.reset_index(drop=True)
-        got = classify(_raw(hard), json_3x=json_3x)
+    if got is not None:
         reference = np.zeros(len(hard), dtype=bool)
         reference[got.ref_rows] = True
         parts.append(pd.DataFrame({S.KEY: _labels(hard["k"]), S.ENCODING: got.encoding,
