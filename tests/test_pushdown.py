@@ -146,6 +146,7 @@ def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
 # ------------------------------------------------------------------ equality
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("af3", [True, False], ids=["af3-json", "af2-bytes"])
 def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     _fill(db_url, af3=af3)
@@ -171,6 +172,7 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     assert 0 < stats.secret_candidates < s.rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [ROOT / "data/samples/af3/airflow.db",
                                   ROOT / "tests/fixtures/airflow/af33/sqlite/airflow.db",
                                   ROOT / "tests/fixtures/airflow/af210/sqlite/airflow.db"],
@@ -181,6 +183,7 @@ def test_airflow_db_files(path: Path) -> None:
     assert path.read_bytes() == before  # opened read-only
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["af33", "af210"])
 def test_real_airflow_tables_on_postgresql(pg_url: str, version: str) -> None:
     """Rows real Airflow wrote (jsonb on 3.3, bytea on 2.10), copied into a live table."""

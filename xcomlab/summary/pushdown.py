@@ -347,13 +347,18 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
         by_run = pd.DataFrame(run.fetch(f"SELECT {runs}, {_measures()} FROM ({derived}) z GROUP BY {runs}",
                                         params, st), columns=[*_RUN_COLS, *_MEASURES])
         hard = pd.DataFrame(columns=_HARD_COLS)
-        if (by_key["c"] == HARD).any():
-            sql = f"SELECT {', '.join(exprs[c] for c in _HARD_COLS)} FROM ({derived}) z WHERE z.c = {HARD}"
-            hard = pd.DataFrame(run.fetch(sql, params, st, values=("h", "tl", "fl")), columns=_HARD_COLS)
         cands = pd.DataFrame(columns=_SECRET_COLS)
-        if named is not None:
-            sql = f"SELECT {', '.join(ids[c] for c in _SECRET_COLS)} FROM ({derived}) z WHERE z.sc"
-            cands = pd.DataFrame(run.fetch(sql, params, st, values=("v",)), columns=_SECRET_COLS)
+        if (by_key["c"] == HARD).any() or named is not None:
+            # one more scan fetches both: undecided rows' heads and candidates' values
+            cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END" for c in _HARD_COLS]
+            cols += [f"CASE WHEN z.sc THEN {ids[c]} END" for c in _SECRET_COLS]
+            sql = f"SELECT {', '.join(cols)} FROM ({derived}) z WHERE z.c = {HARD} OR z.sc"
+            names = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
+            got = pd.DataFrame(run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl", "s_v")), columns=names)
+            picked = got[got["h_k"].notna()]
+            hard = pd.DataFrame({c: picked[f"h_{c}"].to_numpy() for c in _HARD_COLS})
+            picked = got[got["s_k"].notna()]
+            cands = pd.DataFrame({c: picked[f"s_{c}"].to_numpy() for c in _SECRET_COLS})
     _check_rows(label, table.name, by_key, by_run)
     st.classified_rows += len(hard)
     st.secret_candidates += len(cands)
