@@ -326,7 +326,7 @@ class Summary:
         """Rows whose values went through ``scan`` (``secrets`` or ``sample``): equal to
         :attr:`rows` when the whole export was scanned, 0 when values were never read."""
         s = self.scanned
-        return int(s.xs(scan, level="scan")["rows"].sum()) if len(s) else 0
+        return int(s["rows"][s.index.get_level_values("scan") == scan].sum()) if len(s) else 0
 
     def grid_counts(self) -> dict[int, int]:
         """Rows over each threshold of :data:`THRESHOLD_GRID` (every table), by bytes."""
