@@ -116,18 +116,19 @@ def _json_out(command: str, body: dict[str, Any]) -> int:
     return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
 
 
-def _summary_of(args: argparse.Namespace) -> Any:
+def _summary_of(args: argparse.Namespace, stats: Any = None) -> Any:
     """The summary of ``args.source``: read back when it is a saved summary file (sniffed
-    by its magic), else streamed from the export (values scanned and sampled); saved to
-    ``--save-summary`` when given."""
-    from xcomlab.summary import Summary, summarize_file
+    by its magic), computed by the database for a database URL or ``airflow.db``
+    (``stats`` counts what crossed the wire), else streamed from the export (values scanned
+    and sampled); saved to ``--save-summary`` when given."""
+    from xcomlab.summary import Summary, summarize_source
     from xcomlab.summary.store import is_summary_file
 
     if is_summary_file(args.source):
         whole = Summary.load(args.source)
     else:
         progress = False if args.json else None  # a bar only on a terminal, never under --json
-        whole = summarize_file(args.source, progress=progress, **_load_opts(args))
+        whole = summarize_source(args.source, progress=progress, stats=stats, **_load_opts(args))
     save = getattr(args, "save_summary", None)
     if save:
         whole.save(save, source=mask_url(str(args.source)))
@@ -136,10 +137,11 @@ def _summary_of(args: argparse.Namespace) -> Any:
 
 def _profile_summary(args: argparse.Namespace) -> int:
     """``profile --summary``: per-DAG sizes from a summary streamed batch by batch (no frame),
-    or from a saved summary file."""
-    from xcomlab.summary import QUANTILE_RELATIVE_ERROR
+    pushed down to a database, or from a saved summary file."""
+    from xcomlab.summary import QUANTILE_RELATIVE_ERROR, PushdownStats
 
-    whole = _summary_of(args)
+    pushed = PushdownStats()
+    whole = _summary_of(args, pushed)
     live = whole.primary()
     by_dag = live.sizes()
     scanned = whole.rows_scanned("secrets") == whole.rows and whole.rows > 0
@@ -161,6 +163,9 @@ def _profile_summary(args: argparse.Namespace) -> int:
                        for k, r in tables.iterrows()},
             "rows_over": live.threshold_counts(),
             "secrets": secrets,
+            **({"pushdown": {"statements": pushed.statements, "bytes_received": pushed.bytes_received,
+                             "value_bytes_received": pushed.value_bytes_received,
+                             "classified_rows": pushed.classified_rows}} if pushed.statements else {}),
         })
     out = C.Out()
     out.line(f"{live.rows:,} live rows, {format_bytes(live.value_bytes)} of values "

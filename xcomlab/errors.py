@@ -13,6 +13,7 @@
     ├── ParameterTypeError (TypeError)       an argument of a type the function cannot use
     ├── InsufficientDataError (ValueError)   too few usable rows (or days) for the analysis
     ├── SourceConnectionError (ConnectionError)  a database that refuses us (host, login, name)
+    ├── StatementTimeoutError (TimeoutError)  a statement ran past the statement timeout asked for
     ├── AirflowConfigError (ValueError)      no usable connection in Airflow's own configuration
     ├── DiskModelError (ValueError)          analysis.disk: a dialect or parameter the model does not know
     ├── CompressibilityError (ValueError)    analysis.compressibility: an unknown codec, or no measurement
@@ -59,6 +60,7 @@ __all__ = [
     "Rejection",
     "SchemaMismatchError",
     "SourceConnectionError",
+    "StatementTimeoutError",
     "UnsupportedSourceError",
     "XComTooLargeError",
     "XcomlabError",
@@ -213,6 +215,10 @@ class ParameterTypeError(XcomlabError, TypeError):
 
 class SourceConnectionError(XcomlabError, ConnectionError):
     """A database refused the connection: host down, login refused, no such database."""
+
+
+class StatementTimeoutError(XcomlabError, TimeoutError):
+    """The database cancelled a statement that ran past the statement timeout asked for."""
 
 
 class AirflowConfigError(XcomlabError, ValueError):

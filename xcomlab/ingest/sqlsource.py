@@ -28,7 +28,8 @@ from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 
-__all__ = ["read_sql", "sqlite_url"]  # sqlite_url: defined in dburl, kept importable here
+__all__ = ["open_engine", "quote", "read_sql", "readonly", "row_source", "sqlite_url", "value_is_json",
+           "value_sql"]  # sqlite_url: defined in dburl, kept importable here
 
 
 @guard
@@ -91,8 +92,56 @@ def _value_is_json(engine: sa.Engine, table: str, insp: Any, kinds: dict[str, bo
     return kinds.get("xcom", "JSON" in type_name or type_name in ("NUM", "NUMERIC"))
 
 
+def value_sql(dialect: str, is_json: bool, label: str) -> dict[str, str]:
+    """SQL expressions the loader reads a value through, over the row source of
+    :func:`row_source`: ``vb`` (stored size), ``head``, ``tail``, ``nan`` (NaN/Infinity
+    hint), ``full`` (the value where ``nan``) and ``value``."""
+    d = dialect
+    h, t = HEAD_BYTES, TAIL_BYTES
+    if d == "postgresql":
+        v = "x.v"
+        nan = f"(strpos({v}, 'NaN') > 0 OR strpos({v}, 'Infinity') > 0)"
+        if not is_json:
+            nan = (f"(position('\\x4e614e'::bytea in {v}) > 0 OR "
+                   f"position('\\x496e66696e697479'::bytea in {v}) > 0)")
+            return {"vb": f"octet_length({v})", "head": f"substring({v} from 1 for {h})",
+                    "tail": f"substring({v} from greatest(octet_length({v}) - {t - 1}, 1))",
+                    "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+        return {"vb": f"octet_length({v})", "head": f"left({v}, {h})", "tail": f"right({v}, {t})",
+                "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+    if d in ("mysql", "mariadb"):
+        v = "CAST(value AS CHAR)" if is_json else "value"
+        nan = f"(LOCATE('NaN', {v}) > 0 OR LOCATE('Infinity', {v}) > 0)"
+        return {"vb": f"LENGTH({v})", "head": f"LEFT({v}, {h})", "tail": f"RIGHT({v}, {t})",
+                "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+    if d == "sqlite":
+        v = "CAST(value AS BLOB)"
+        nan = f"(instr({v}, CAST('NaN' AS BLOB)) > 0 OR instr({v}, CAST('Infinity' AS BLOB)) > 0)"
+        return {"vb": f"length({v})", "head": f"substr({v}, 1, {h})", "tail": f"substr({v}, -{t})",
+                "nan": f"CASE WHEN value IS NULL THEN 0 ELSE {nan} END",
+                "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
+    msg = f"{label}: dialect {d!r} is not supported; expected PostgreSQL, MySQL/MariaDB or SQLite"
+    raise UnsupportedSourceError(msg)
+
+
 def _q(engine: sa.Engine, name: str) -> str:
     return engine.dialect.identifier_preparer.quote(name)
+
+
+def row_source(engine: sa.Engine, table: str, is_json: bool) -> str:
+    """The ``FROM`` item :func:`value_sql`'s expressions read, aliased ``x``
+    (PostgreSQL renders a jsonb value's text once per row, as ``x.v``)."""
+    name = _q(engine, table)
+    if engine.dialect.name == "postgresql":
+        cast = "value::text" if is_json else "value"
+        return f"(SELECT t.*, {cast} AS v FROM {name} t OFFSET 0) x"
+    return f"{name} x"
+
+
+#: Public names of the helpers the push-down summary shares with this reader.
+open_engine = _engine
+quote = _q
+value_is_json = _value_is_json
 
 
 @dataclass
@@ -110,32 +159,7 @@ class _Query:
         self.used = {k: v for k, v in frame_columns(self.columns).items() if k != "value"}
 
     def _value_exprs(self) -> dict[str, str]:
-        d = self.engine.dialect.name
-        h, t = HEAD_BYTES, TAIL_BYTES
-        if d == "postgresql":
-            v = "x.v"
-            nan = f"(strpos({v}, 'NaN') > 0 OR strpos({v}, 'Infinity') > 0)"
-            if not self.is_json:
-                nan = (f"(position('\\x4e614e'::bytea in {v}) > 0 OR "
-                       f"position('\\x496e66696e697479'::bytea in {v}) > 0)")
-                return {"vb": f"octet_length({v})", "head": f"substring({v} from 1 for {h})",
-                        "tail": f"substring({v} from greatest(octet_length({v}) - {t - 1}, 1))",
-                        "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
-            return {"vb": f"octet_length({v})", "head": f"left({v}, {h})", "tail": f"right({v}, {t})",
-                    "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
-        if d in ("mysql", "mariadb"):
-            v = "CAST(value AS CHAR)" if self.is_json else "value"
-            nan = f"(LOCATE('NaN', {v}) > 0 OR LOCATE('Infinity', {v}) > 0)"
-            return {"vb": f"LENGTH({v})", "head": f"LEFT({v}, {h})", "tail": f"RIGHT({v}, {t})",
-                    "nan": nan, "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
-        if d == "sqlite":
-            v = "CAST(value AS BLOB)"
-            nan = f"(instr({v}, CAST('NaN' AS BLOB)) > 0 OR instr({v}, CAST('Infinity' AS BLOB)) > 0)"
-            return {"vb": f"length({v})", "head": f"substr({v}, 1, {h})", "tail": f"substr({v}, -{t})",
-                    "nan": f"CASE WHEN value IS NULL THEN 0 ELSE {nan} END",
-                    "full": f"CASE WHEN {nan} THEN {v} END", "value": v}
-        msg = f"{self.label}: dialect {d!r} is not supported; expected PostgreSQL, MySQL/MariaDB or SQLite"
-        raise UnsupportedSourceError(msg)
+        return value_sql(self.engine.dialect.name, self.is_json, self.label)
 
     def sql(self) -> str:
         e = self._value_exprs()
@@ -144,16 +168,10 @@ class _Query:
                  f"{e['nan']} AS nan", f"{e['full']} AS full_value"]
         if self.keep_values:
             parts.append(f"{e['value']} AS kept")
-        table = _q(self.engine, self.table)
-        if self.engine.dialect.name == "postgresql":
-            cast = "value::text" if self.is_json else "value"
-            src = f"(SELECT t.*, {cast} AS v FROM {table} t OFFSET 0) x"
-        else:
-            src = f"{table} x"
-        return f"SELECT {', '.join(parts)} FROM {src}"
+        return f"SELECT {', '.join(parts)} FROM {row_source(self.engine, self.table, self.is_json)}"
 
     def batches(self) -> Iterator[RawBatch]:
-        with _readonly(self.engine) as conn:
+        with readonly(self.engine) as conn:
             expected = conn.execute(sa.text(f"SELECT count(*) FROM {_q(self.engine, self.table)}")).scalar()
             result = conn.execution_options(stream_results=True, yield_per=self.chunk_rows).execute(
                 sa.text(self.sql()))
@@ -195,7 +213,7 @@ def _binary(values: tuple[Any, ...]) -> pa.Array:
 
 
 @contextmanager
-def _readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
+def readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A read-only transaction that leaves the connection as it found it.
 
     The engine may be the caller's (``load_export(store.engine)``), so its pooled

@@ -1,0 +1,360 @@
+"""``summarize_db``: the database computes the summary, and it equals the frame path's.
+
+Every test compares with ``summarize_frame(load_export(url))`` on the same database —
+SQLite always, PostgreSQL and MariaDB when their loopback servers answer — over values
+that exercise every rule of the classifier (the byte shortcuts' variants of
+``tests/ingest/test_speed_paths.py``), NaN, pickles, references, secrets, NULL values,
+archive tables and an empty table, in the Airflow 3 (JSON) and Airflow 2 (bytes) layouts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from conftest import ROOT
+from ingest.test_speed_paths import _variants
+
+import xcomlab
+from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
+from xcomlab.errors import ExportFormatError, StatementTimeoutError
+from xcomlab.summary import TABLES, PushdownStats, Summary, summarize_db, summarize_frame, summarize_source
+from xcomlab.summary.histogram import EDGES, bucket_of
+from xcomlab.summary.sqlrules import rules_for
+
+AF2_COLUMNS = tuple(c for c in AIRFLOW3_COLUMNS if c != "dag_result")
+PICKLE = b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s."
+EXTRA = [
+    b"[1.5, NaN]", b'{"x": Infinity}', b'"NaN"', b'{"note": "NaN and Infinity"}', b"-Infinity",
+    b'"{\\"x\\": NaN}"', PICKLE, b"\x80\x04K*.", b"\xff\xfe\x00binary", b"not json at all",
+    b'"s3://aws_default@bucket/xcom/d/r/t/643212b5.gz"', b'"file:///srv/xcomstore/d1/t1/1.gz"',
+    b'{"uri": "gs://b/xcomlab/d/r/t/k.zst", "__xcomlab__": 1, "stored_bytes": 1234}',
+    b'"postgresql://airflow:hunter2secret@db:5432/airflow"', b'{"aws_key": "AKIAXCOMLABFAKEKEY01"}',
+    b'{"password": "Zx9#kQ2!mP7$wL4@"}', b'{"rows": ' + b"1" * 3000 + b"}",
+    b'{"pad": "' + b"x" * 5000 + b'", "__version__": 1, "__classname__": "builtins.tuple"}',
+    b'"' + b"y" * 2000 + b'"', '"{\\"k\\": \\"\u65e5\u672c\\"}"'.encode(), b"null", b"true",
+    # at and around ONE_OFF_MIN_BYTES (64 KiB): the rows of the summary's big table
+    *(b'"' + b"z" * (size - 2) + b'"' for size in (65_535, 65_536, 65_536, 200_000)),
+]
+KEYS = ["return_value", "return_value", "skipmixin_key", "_link_Console", "password", "custom"]
+T0 = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
+
+
+def _values(json_text: bool) -> list[bytes | None]:
+    """The test values (JSON text only, as a JSON column accepts, for ``json_text``)."""
+    out: list[bytes | None] = [*_variants(random.Random(11)), *EXTRA, None, None]
+    if not json_text:
+        return out
+    keep: list[bytes | None] = []
+    for v in out:
+        if v is None:
+            keep.append(v)
+            continue
+        try:
+            json.loads(v.decode("utf-8"), parse_constant=lambda c: 1 / 0)
+        except (ValueError, ZeroDivisionError):
+            continue
+        keep.append(v)
+    return keep
+
+
+def _rows(values: list[bytes | None], json_text: bool, af3: bool) -> list[dict[str, object]]:
+    rows = []
+    for i, v in enumerate(values):
+        run = i % 7
+        row: dict[str, object] = {
+            "dag_run_id": run, "task_id": f"t{i % 5}", "map_index": i // 35, "key": KEYS[i % len(KEYS)],
+            "dag_id": f"dag_{i % 3}", "run_id": f"run_{run}",
+            # runs cross midnight UTC: days and first timestamps are both tested
+            "timestamp": T0 + timedelta(minutes=17 * i),
+            "value": None if v is None else (v.decode("utf-8") if json_text else v)}
+        if af3:
+            row["dag_result"] = i % 11 == 0
+        rows.append(row)
+    return rows
+
+
+def _fill(url: str, *, af3: bool) -> None:
+    """xcom (Airflow 3: JSON, Airflow 2: bytes), a bytes archive, a db-clean copy, an empty one."""
+    engine = sa.create_engine(url)
+    d = "mysql" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name
+    kind = "json" if af3 else "bytes"
+    cols = AIRFLOW3_COLUMNS if af3 else AF2_COLUMNS
+    tables = [("xcom", cols, kind, _values(af3)),
+              ("_xcom_archive", AF2_COLUMNS, "bytes", _values(False)[::3]),
+              ("_airflow_deleted__xcom__20260101000000", cols, kind, _values(af3)[1::4]),
+              ("_airflow_deleted__xcom__20260201000000", cols, kind, [])]
+    with engine.begin() as c:
+        if d == "mysql":
+            c.exec_driver_sql("SET time_zone = '+00:00'")
+        for name, columns, k, values in tables:
+            for stmt in create_statements(d, name, columns, k):
+                c.exec_driver_sql(stmt)
+            rows = _rows(values, k == "json", "dag_result" in columns)
+            if not rows:
+                continue
+            if d != "postgresql":
+                for r in rows:
+                    r["timestamp"] = r["timestamp"].replace(tzinfo=None).isoformat(sep=" ")  # type: ignore[attr-defined]
+            value = "CAST(:value AS jsonb)" if d == "postgresql" and k == "json" else ":value"
+            q = '"key"' if d != "mysql" else "`key`"
+            names = ", ".join(q if c == "key" else c for c in columns)
+            marks = ", ".join(value if c == "value" else f":{c}" for c in columns)
+            c.execute(sa.text(f"INSERT INTO {name} ({names}) VALUES ({marks})"), rows)
+    engine.dispose()
+
+
+def _assert_equal(got: Summary, want: Summary) -> None:
+    for name in TABLES:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.equals(b), f"{name} differs:\n{a}\n--- frame path ---\n{b}"
+    assert got.sample is None and want.sample is None
+
+
+def _check(url: str | Path, **options: object) -> PushdownStats:
+    """summarize_db equals the frame path: values scanned for secrets, and without them."""
+    stats = PushdownStats()
+    got = summarize_db(url, stats=stats, sample=False, **options)  # type: ignore[arg-type]
+    want = summarize_frame(xcomlab.load_export(url, keep_values=True, sample_values=False,
+                                               **options))  # type: ignore[arg-type]
+    _assert_equal(got, want)
+    # the same load report: source, format, and per table its schema, columns and rows
+    assert got.report is not None and got.report == want.report, f"{got.report!r} != {want.report!r}"
+    plain = summarize_db(url, secrets=False, sample=False, **options)  # type: ignore[arg-type]
+    _assert_equal(plain, summarize_frame(xcomlab.load_export(url, sample_values=False, **options)))  # type: ignore[arg-type]
+    return stats
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'airflow.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def db_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    name = {"sqlite": "sqlite_url", "postgresql": "pg_url", "mariadb": "mysql_url"}[request.param]
+    return str(request.getfixturevalue(name))
+
+
+# ------------------------------------------------------------------ equality
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("af3", [True, False], ids=["af3-json", "af2-bytes"])
+def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
+    _fill(db_url, af3=af3)
+    stats = _check(db_url)
+    s = summarize_db(db_url, sample=False)
+    assert set(s.tables()) == {"xcom", "_xcom_archive", "_airflow_deleted__xcom__20260101000000"}
+    enc = set(s.classes.index.get_level_values("encoding"))
+    assert {"json", "serde", "pickle", "null"} <= enc
+    flags = s.classes.reset_index()
+    assert flags["reference"].any() and flags["internal"].any()
+    if not af3:  # a JSON column holds neither NaN nor text that is not JSON
+        assert flags["has_nan"].any() and {"text", "unknown"} <= enc
+    else:
+        assert "double_json" in enc
+    # these values are the rules' corner cases, yet many are decided in SQL: only the
+    # undecided ones were fetched
+    assert 0 < stats.classified_rows < 0.7 * s.rows
+    kinds = set(s.secrets.index.get_level_values("kind"))
+    assert {"aws_access_key", "url_password", "secret_named_key"} <= kinds
+    assert s.rows_scanned("secrets") == s.rows and len(s.largest) and len(s.mapped)
+    assert s.big.xs("xcom", level="source_table")["rows"].sum() == 3  # 65,535 bytes is under 64 KiB
+    assert s.run_keys["refs"].sum() > 0 and s.sources["mapped_rows"].sum() > 0
+    assert 0 < stats.secret_candidates < s.rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [ROOT / "data/samples/af3/airflow.db",
+                                  ROOT / "tests/fixtures/airflow/af33/sqlite/airflow.db",
+                                  ROOT / "tests/fixtures/airflow/af210/sqlite/airflow.db"],
+                         ids=["sample-af3", "real-af33", "real-af210"])
+def test_airflow_db_files(path: Path) -> None:
+    before = path.read_bytes()
+    _check(path)
+    assert path.read_bytes() == before  # opened read-only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["af33", "af210"])
+def test_real_airflow_tables_on_postgresql(pg_url: str, version: str) -> None:
+    """Rows real Airflow wrote (jsonb on 3.3, bytea on 2.10), copied into a live table."""
+    dump = ROOT / f"tests/fixtures/airflow/{version}/pg/xcom.csv"
+    header = dump.read_text(encoding="utf-8").split("\n", 1)[0]
+    kind = "json" if version == "af33" else "bytes"
+    engine = sa.create_engine(pg_url)
+    raw = engine.raw_connection()
+    try:
+        con = raw.driver_connection
+        with con.cursor() as cur:
+            for stmt in create_statements("postgresql", "xcom", header.split(","), kind):
+                cur.execute(stmt)
+            with cur.copy(f"COPY xcom ({header}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+                copy.write(dump.read_bytes())
+        con.commit()
+    finally:
+        raw.close()
+        engine.dispose()
+    _check(pg_url)
+
+
+def test_tables_option_and_errors(sqlite_url: str) -> None:
+    _fill(sqlite_url, af3=True)
+    _check(sqlite_url, tables="_xcom_archive")
+    assert summarize_db(sqlite_url, tables="_xcom_archive").tables() == ["_xcom_archive"]
+    with pytest.raises(ExportFormatError, match=r"no table \['nope'\]"):
+        summarize_db(sqlite_url, tables=["nope"])
+
+
+def test_rows_the_loader_rejects_are_refused(sqlite_url: str) -> None:
+    """An archive copy (no NOT NULL) with an empty dag_id: both paths raise."""
+    _fill(sqlite_url, af3=True)
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as con:
+        con.execute("INSERT INTO _airflow_deleted__xcom__20260201000000 (task_id, key, dag_id, run_id, "
+                    "value, timestamp) VALUES ('t', 'k', '', 'r', '1', '2026-01-01 00:00:00')")
+    with pytest.raises(ExportFormatError, match="no dag_id"):
+        summarize_db(sqlite_url)
+    with pytest.raises(ExportFormatError):
+        xcomlab.load_export(sqlite_url)
+
+
+# ------------------------------------------------------------------ buckets
+
+
+def _edge_sizes() -> np.ndarray:
+    edges = EDGES[EDGES <= 2**45]
+    sizes = np.unique(np.concatenate([edges - 1, edges, edges + 1]))
+    return sizes[sizes >= 0]
+
+
+def test_sql_buckets_are_bucket_of_at_every_edge(db_url: str) -> None:
+    """The size bucket computed in SQL is bucket_of's at, below and above every edge."""
+    sizes = _edge_sizes()
+    engine = sa.create_engine(db_url)
+    rules = rules_for(engine.dialect.name, True)
+    try:
+        with engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE pushdown_sizes (s BIGINT)")
+            c.execute(sa.text("INSERT INTO pushdown_sizes (s) VALUES (:s)"), [{"s": int(s)} for s in sizes])
+        with engine.connect() as c:
+            if engine.dialect.name == "sqlite":
+                from xcomlab.summary.sqlrules import sqlite_bucket
+
+                c.connection.driver_connection.create_function("xcomlab_bucket", 1, sqlite_bucket)
+            got = c.exec_driver_sql(f"SELECT s, {rules.bucket('s')} FROM pushdown_sizes ORDER BY s").all()
+    finally:
+        engine.dispose()
+    got_sizes = np.array([int(s) for s, _ in got], dtype=np.int64)
+    assert (got_sizes == sizes).all()
+    assert [int(b) for _, b in got] == bucket_of(sizes).astype(int).tolist()
+
+
+# ------------------------------------------------------------------ the wire
+
+
+def test_values_of_decided_rows_never_cross_the_wire(sqlite_url: str) -> None:
+    """Large plain JSON values: sizes, buckets and classes come back, never the values."""
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as c:
+        for stmt in create_statements("sqlite", "xcom", AIRFLOW3_COLUMNS, "json"):
+            c.exec_driver_sql(stmt)
+        rows = _rows([json.dumps({"rows": list(range(i, i + 2000))}).encode() for i in range(300)],
+                     True, True)
+        for r in rows:
+            r["timestamp"] = r["timestamp"].isoformat(sep=" ")  # type: ignore[attr-defined]
+            r["key"] = "return_value"  # no secret-like key name either
+        c.execute(sa.text("INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_result, dag_id, "
+                          "run_id, value, timestamp) VALUES (:dag_run_id, :task_id, :map_index, :key, "
+                          ":dag_result, :dag_id, :run_id, :value, :timestamp)"), rows)
+    engine.dispose()
+    stats = PushdownStats()
+    s = summarize_db(sqlite_url, stats=stats)
+    _assert_equal(s, summarize_frame(xcomlab.load_export(sqlite_url, keep_values=True)))
+    assert stats.value_bytes_received == 0 and stats.classified_rows == 0 and stats.secret_candidates == 0
+    assert stats.bytes_received < s.value_bytes / 100
+
+
+# ------------------------------------------------------------------ read-only, timeout
+
+
+def test_a_write_fails_inside_the_session(db_url: str) -> None:
+    """The summary's transaction is read-only: a write there is refused by the database."""
+    from xcomlab.summary.pushdown import _session
+
+    _fill(db_url, af3=False)
+    engine = sa.create_engine(db_url)
+    try:
+        with _session(engine, None) as run, pytest.raises(sa.exc.DBAPIError, match=r"(?i)read.only|readonly"):
+            run.conn.exec_driver_sql("DELETE FROM xcom")
+        with engine.connect() as c:  # nothing was deleted, and the pooled connection still writes
+            assert c.exec_driver_sql("SELECT count(*) FROM xcom").scalar() > 0
+        with engine.begin() as c:
+            c.exec_driver_sql("CREATE TABLE pushdown_after (a INTEGER)")
+    finally:
+        engine.dispose()
+
+
+def _big(url: str, rows: int) -> None:
+    engine = sa.create_engine(url)
+    d = engine.dialect.name
+    value = '{"rows": [1, 2, 3], "name": "a value of some length"}'
+    with engine.begin() as c:
+        for stmt in create_statements("mysql" if d in ("mysql", "mariadb") else d, "xcom", AIRFLOW3_COLUMNS, "json"):
+            c.exec_driver_sql(stmt)
+        if d == "postgresql":
+            c.exec_driver_sql(f"INSERT INTO xcom SELECT i, 't', -1, 'k' || mod(i, 50), false, 'd' || mod(i, 7), "
+                              f"'r' || (i / 10), '{value}'::jsonb, now() FROM generate_series(1, {rows}) i")
+        elif d == "sqlite":
+            c.exec_driver_sql(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) "
+                              f"INSERT INTO xcom SELECT i, 't', -1, 'k' || (i % 50), 0, 'd' || (i % 7), "
+                              f"'r' || (i / 10), '{value}', '2026-01-01 00:00:00' FROM n")
+        else:
+            c.exec_driver_sql(f"INSERT INTO xcom SELECT seq, 't', -1, CONCAT('k', MOD(seq, 50)), 0, "
+                              f"CONCAT('d', MOD(seq, 7)), CONCAT('r', seq DIV 10), '{value}', NOW() "
+                              f"FROM seq_1_to_{rows}")
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_statement_timeout_is_a_clear_error(db_url: str) -> None:
+    _big(db_url, 30_000)
+    with pytest.raises(StatementTimeoutError, match=r"statement_timeout=0\.001 s"):
+        summarize_db(db_url, statement_timeout=0.001)
+    assert summarize_db(db_url, statement_timeout=600).rows == 30_000
+
+
+# ------------------------------------------------------------------ the entry points
+
+
+def test_summarize_source_pushes_down_for_databases_only(sqlite_url: str) -> None:
+    _fill(sqlite_url, af3=True)
+    stats = PushdownStats()
+    got = summarize_source(sqlite_url.removeprefix("sqlite:///"), stats=stats)
+    assert stats.statements > 0
+    _assert_equal(got, summarize_db(sqlite_url, sample=False))
+    csv = ROOT / "data/samples/af3/xcom_copy.csv"
+    stats = PushdownStats()
+    streamed = summarize_source(csv, stats=stats)
+    assert stats.statements == 0 and streamed.rows == len(xcomlab.load_export(csv))
+
+
+def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from xcomlab.cli import main
+
+    _fill(sqlite_url, af3=True)
+    assert main(["profile", sqlite_url, "--summary", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["rows"] == summarize_db(sqlite_url).primary().rows
+    assert doc["pushdown"]["statements"] > 0 and doc["pushdown"]["bytes_received"] > 0
+
+
+
