@@ -286,6 +286,8 @@ def bench1(path: Path, workdir: Path, *, shape: str, rows: int | None, repeat: i
     for _ in range(repeat):
         for n in names:
             r, doc = measure(n, path, workdir, report_timeout)
+            print(f"  {n}: {r.seconds:.2f} s, {_mib(r.peak_rss):,.0f} MiB, CPU {r.cpu_seconds:.2f} s",
+                  file=sys.stderr, flush=True)  # progress: long runs show each step as it ends
             runs[n].append(r)
             docs[n] = doc
     results = [_best(runs[n]) for n in names]
