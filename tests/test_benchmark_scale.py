@@ -15,7 +15,15 @@ import pytest
 
 import xcomlab
 from benchmarks.ingest import Result
-from benchmarks.scale import ALL_SHAPES, agreement, duckdb_query, prefilter_count
+from benchmarks.scale import (
+    ALL_SHAPES,
+    BIG_ROWS,
+    agreement,
+    bench2,
+    duckdb_query,
+    export,
+    prefilter_count,
+)
 from benchmarks.shapes import SHAPES, planted_secrets, write_shape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,3 +87,24 @@ def test_quick_scale_run_agrees_with_duckdb(shape: str) -> None:
         assert re.search(r"^ratio report/profile time: \d+\.\d\dx", out, re.M), out
     if shape == "mixed":
         assert "secrets planted: 140 rows; profile flags 140" in out, out
+
+
+def test_benchmark_2_refuses_without_disk_space_and_for_the_in_memory_generator(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"not enough disk under .*GB free, this run writes ~265,000\.0 GB"):
+        export("mixed", 10**12, tmp_path, [])
+    with pytest.raises(SystemExit, match="generator holds its whole plan in memory"):
+        export("generator", BIG_ROWS, tmp_path, [])
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_benchmark_2_report_lines(tmp_path: Path) -> None:
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    write_shape("mixed", 2_000, small)
+    write_shape("mixed", 8_000, big)
+    lines = bench2(big, tmp_path, compare_to=None, small=small)
+    text = "\n".join(lines)
+    assert re.search(r"^profile at 2,000 rows: \d+\.\d\d s", text, re.M), text
+    assert re.search(r"^profile at 8,000 rows: .* MiB peak RSS, CPU [\d.]+ s; [\d,]+ DAGs", text, re.M), text
+    assert re.search(r"^peak RSS: \d\.\d\d GB \(goal <= 1\.5 GB: MET\)", text, re.M), text
+    assert re.search(r"^ratio to the 5M time \(\d+\.\d\d s\): \d+\.\dx \(goal <= 25x: MET\)", text, re.M), text
