@@ -107,6 +107,7 @@ lint: install-dev
 bench: install-dev airflow-env airflow2-env
 	$(BIN)/python -m benchmarks.ingest
 	$(BIN)/python -m benchmarks.summary --rows 5000000
+	$(BIN)/python -m benchmarks.scale
 	$(BIN)/python -m benchmarks.simulate
 	$(BIN)/python -m benchmarks.backend --airflow-python $(CURDIR)/$(AIRFLOW_PY)
 	$(BIN)/python -m benchmarks.import_cost --airflow-python $(CURDIR)/$(AIRFLOW_PY) \
