@@ -113,9 +113,11 @@ bench: install-dev airflow-env airflow2-env
 	$(BIN)/python -m benchmarks.import_cost --airflow-python $(CURDIR)/$(AIRFLOW_PY) \
 	  --airflow-python $(CURDIR)/$(AIRFLOW2_PY)
 
-# Re-measure the latency calibration (xcomlab/data/latency_calibration.csv, DEFAULT_PARAMS) and
-# rewrite the held-out tables in docs/latency.md and benchmarks/README.md (~7 min, needs the
-# loopback PostgreSQL and MariaDB; raises MariaDB's global max_allowed_packet for the run only).
+# Re-measure the latency calibration (xcomlab/data/latency_calibration.csv, DEFAULT_PARAMS) and the
+# sizes between its grid points (xcomlab/data/latency_interpolation.csv), and rewrite the held-out
+# tables in docs/latency.md and benchmarks/README.md (~15 min on an idle 2-vCPU machine, ~40 under
+# load; needs the loopback PostgreSQL and MariaDB; raises MariaDB's global max_allowed_packet for
+# the run only).
 calibrate: install-dev
 	$(BIN)/python -m benchmarks.calibrate --docs
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.calibrate [--repeats 10] [--sizes 100,1000,...] [--out FILE] [--quick]
+    python -m benchmarks.calibrate [--repeats 12] [--sizes 100,1000,...] [--out FILE] [--quick]
 
 Drives :func:`xcomlab.measure.run` (set then get, interleaved across stores) over
 
@@ -16,7 +16,7 @@ Drives :func:`xcomlab.measure.run` (set then get, interleaved across stores) ove
 ``sqlite+file+fernet``  as ``sqlite+file`` with Fernet encryption (calibrates the encrypt step)
 
 for sizes 100 B – 64 MB and two kinds of value (compressible records, incompressible random
-base64 text), ``--repeats`` times each (4× up to 100 KB, 2× at 1 MB, 60 % from 32 MB:
+base64 text), ``--repeats`` times each (4× up to 100 KB, 3× at 1 MB, 2× at 8 MB, 1× from 32 MB:
 :func:`plan_repeats`), every repeat of everything before the next (interleaved). It writes
 one CSV (``xcomlab/data/latency_calibration.csv`` by default) whose ``#`` header records the
 date, the machine (``/proc/cpuinfo``), versions and the load average, then prints the held-out
@@ -53,6 +53,7 @@ from xcomlab.backend import StoreConfig
 from xcomlab.models.calibration import (
     CALIBRATION_COLUMNS,
     DEFAULT_CALIBRATION,
+    DEFAULT_INTERPOLATION,
     calibration_frame,
     load_default_calibration,
 )
@@ -61,6 +62,10 @@ PG_URL = os.environ.get("XCOMLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.
 MYSQL_URL = os.environ.get("XCOMLAB_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 SIZES = (100, 1_000, 10_000, 100_000, 1_000_000, 8_000_000, 64_000_000)
 QUICK_SIZES = (100, 10_000, 1_000_000)
+#: Sizes between the grid points, measured after the grid: the fitted model must predict them
+#: too (a piecewise-linear step is not a table of the grid's medians).
+BETWEEN_SIZES = (30_000, 300_000, 3_000_000, 24_000_000)
+BETWEEN_REPEATS = 2
 #: moto's S3 server on loopback: measured, but a stand-in — not a cloud round trip.
 BACKEND_OF_STORE = {"sqlite": "sqlite", "postgresql": "postgresql", "mariadb": "mysql",
                     "sqlite+file": "file", "sqlite+file+fernet": "file",
@@ -161,14 +166,16 @@ def _stores(workdir: Path, s3: xm.S3Endpoint | None, pg: str | None, my: str | N
 
 def plan_repeats(sizes: tuple[int, ...], repeats: int) -> dict[int, int]:
     """Repeats per size: ``4 × repeats`` up to 100 KB (cheap, and the noisiest: a commit's
-    fsync varies 10× under load), ``2 ×`` at 1 MB, ``repeats`` above, 60 % of it from 32 MB
-    (at least 4, so both halves of the split hold two)."""
+    fsync varies 10× under load), ``3 ×`` at 1 MB, ``2 ×`` up to 8 MB, ``repeats`` from
+    32 MB (at least 4, so both halves of the split hold two). Large values get many repeats
+    too: a 64 MB copy on a shared machine varies 2× from one repeat to the next, and the
+    held-out half's median of three did not repeat itself within ±20 %."""
     def n(size: int) -> int:
         if size <= 100_000:
             return 4 * repeats
         if size <= 1_000_000:
-            return 2 * repeats
-        return repeats if size < 32_000_000 else max(4, repeats * 6 // 10)
+            return 3 * repeats
+        return 2 * repeats if size < 32_000_000 else max(4, repeats)
     return {s: n(s) for s in sizes}
 
 
@@ -239,13 +246,14 @@ DOC_PAGES = (ROOT / "docs" / "latency.md", ROOT / "benchmarks" / "README.md")
 _START, _END = "<!-- calibration-table:start -->", "<!-- calibration-table:end -->"
 
 
-def report(frame: pd.DataFrame, header: dict[str, str]) -> str:
-    """The held-out error tables (store step, whole operation) and the noise floor, as Markdown."""
+def report(frame: pd.DataFrame, header: dict[str, str], between: pd.DataFrame | None = None) -> str:
+    """The held-out error tables (store step, whole operation), the noise floor and, given
+    measurements at sizes between the grid points, the error there, as Markdown."""
     from xcomlab.models.validation import error_table, held_out_errors, markdown, repeatability
 
     errors = held_out_errors(frame)
     noise = repeatability(frame)
-    return "\n".join([
+    parts = [
         f"Measured {header.get('date', '?')} on {header.get('machine', '?')}; "
         f"{header.get('load', '')}.",
         "",
@@ -263,7 +271,14 @@ def report(frame: pd.DataFrame, header: dict[str, str]) -> str:
         "(no model can be closer than the measurements are to themselves):",
         "",
         markdown(error_table(noise, "step_error")),
-    ])
+    ]
+    if between is not None and len(between):
+        inter = held_out_errors(frame, against=between)
+        parts += ["", "**Between the grid points** (sizes never measured in the fit; the same "
+                  "model against the median of every repeat there), store step / whole operation:",
+                  "", markdown(error_table(inter, "step_error")), "",
+                  markdown(error_table(inter, "error"))]
+    return "\n".join(parts)
 
 
 def replace_between_markers(page: Path, text: str) -> None:
@@ -277,7 +292,7 @@ def replace_between_markers(page: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Measure, write the CSV, print the held-out error table."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.calibrate", description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=12)
     ap.add_argument("--sizes", default=None, help="comma-separated byte counts (default 100 B – 64 MB)")
     ap.add_argument("--quick", action="store_true", help="3 sizes, 4 repeats (a smoke run)")
     ap.add_argument("--out", type=Path, default=None,
@@ -289,36 +304,47 @@ def main(argv: list[str] | None = None) -> int:
                     help="rewrite the held-out tables in docs/latency.md and benchmarks/README.md")
     ap.add_argument("--report-only", type=Path, default=None, metavar="CSV",
                     help="measure nothing: print (and with --docs, write) the tables of this CSV")
+    ap.add_argument("--between", type=Path, default=DEFAULT_INTERPOLATION, metavar="CSV",
+                    help=f"CSV of the sizes between the grid points {BETWEEN_SIZES} (default "
+                         f"{DEFAULT_INTERPOLATION}): measured after a full run, read by --report-only")
+    ap.add_argument("--no-between", action="store_true", help="do not measure the sizes between the grid points")
     args = ap.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
     if args.sizes:
         sizes = tuple(int(s) for s in args.sizes.split(","))
-    repeats = 4 if args.quick and args.repeats == 10 else args.repeats
+    repeats = 4 if args.quick and args.repeats == 12 else args.repeats
     t0 = time.perf_counter()
     if args.report_only is not None:
         data = load_default_calibration(args.report_only)
-        text = report(data.frame, data.meta)
-        print(text)
-        if args.docs:
-            for page in DOC_PAGES:
-                replace_between_markers(page, text)
-                print(f"updated {page}")
-        return 0
+        between = load_default_calibration(args.between).frame if args.between.is_file() else None
+        return _print_report(report(data.frame, data.meta, between), args.docs)
     frame, header = measure(tuple(sizes), repeats, raise_packet=not args.no_raise_packet,
                             use_s3=not args.no_s3)
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_CALIBRATION)
     if out is not None:
         write_csv(frame, out, header)
         print(f"wrote {len(frame)} rows to {out}")
+    between = None
+    if not (args.quick or args.sizes or args.no_between):
+        between, bh = measure(BETWEEN_SIZES, BETWEEN_REPEATS, raise_packet=not args.no_raise_packet,
+                              use_s3=not args.no_s3)
+        bh["repeats"] = (bh["repeats"].split(" per store")[0] + " per store, kind and op; sizes "
+                         "between the calibration's grid points, never fitted: every repeat is compared")
+        write_csv(between, args.between, bh)
+        print(f"wrote {len(between)} rows to {args.between}")
     for k, v in header.items():
         print(f"{k}: {v}")
-    text = report(frame, header)
+    _print_report(report(frame, header, between), args.docs)
+    print(f"took {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _print_report(text: str, docs: bool) -> int:
     print(text)
-    if args.docs:
+    if docs:
         for page in DOC_PAGES:
             replace_between_markers(page, text)
             print(f"updated {page}")
-    print(f"took {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -16,6 +16,7 @@ from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.models.cost import Prices
 from xcomlab.recommend import (
     COMMON_IO_EXAMPLE,
+    LATENCY_TOLERANCE,
     POLICY_48KB,
     Candidate,
     candidates,
@@ -138,6 +139,26 @@ def test_pareto_front_on_a_hand_built_table() -> None:
                                "a_bad": False, "d": True}
     with pytest.raises(SchemaMismatchError, match="missing"):
         pareto_front(t.drop(columns=["violations"]))
+
+
+def test_pareto_latency_within_the_model_error_decides_no_dominance() -> None:
+    """Latencies within the model's error tie: a 5–10 % faster candidate no longer dominates
+    one that costs the same or less, while a latency beyond the tolerance still decides."""
+    t = pd.DataFrame({"monthly_cost_usd": [1.0, 1.0, 1.0, 0.9],
+                      "push_p99_ms": [10.0, 11.0, 13.0, 10.5],
+                      "pull_p99_ms": [10.0, 10.0, 10.0, 10.0],
+                      "violations": [0, 0, 0, 0]},
+                     index=["fast", "near", "slow", "cheap"])
+    exact = pareto_front(t, latency_tolerance=0.0)
+    assert exact.to_dict() == {"fast": True, "near": False, "slow": False, "cheap": True}
+    tol = pareto_front(t)  # LATENCY_TOLERANCE
+    assert LATENCY_TOLERANCE == pytest.approx(0.2)
+    # cheap is cheaper and its 10.5 ms ties with fast's 10 ms: it dominates fast, near and slow
+    assert tol.to_dict() == {"fast": False, "near": False, "slow": False, "cheap": True}
+    # without cheap, fast and near (11 ms vs 10 ms) tie and both stay; slow (13 ms) does not
+    assert pareto_front(t.drop(index="cheap")).to_dict() == {"fast": True, "near": True, "slow": False}
+    with pytest.raises(ParameterError, match="latency_tolerance"):
+        pareto_front(t, latency_tolerance=-0.1)
 
 
 def test_evaluate_table_shape_and_pareto_consistency(big_values: pd.DataFrame) -> None:

@@ -40,6 +40,7 @@ from xcomlab.simulate.workload import ObservedWrites, observed_writes
 
 __all__ = [
     "DEFAULT_DB",
+    "LATENCY_TOLERANCE",
     "OBJECTIVES",
     "XCOMLAB_BACKEND",
     "Candidate",
@@ -55,6 +56,10 @@ Backend = Literal["db", "tiered", "object"]
 
 #: Minimised together for the Pareto front.
 OBJECTIVES: Final = ("monthly_cost_usd", "push_p99_ms", "pull_p99_ms", "violations")
+#: Latencies within this relative margin of each other are a tie for the Pareto front: the
+#: latency model's stated error — held-out p50 within ±20 % on every local backend
+#: (docs/latency.md#calibration) — so a difference it cannot resolve decides no dominance.
+LATENCY_TOLERANCE: Final = 0.20
 #: ``MAX_XCOM_SIZE`` (48 KB) kept as a policy threshold (xcomlab/data/limits.csv ``policy_48kb``,
 #: 2026-11-24).
 POLICY_48KB: Final = 49_344
@@ -458,16 +463,31 @@ def _volumes(res: Any) -> dict[str, float]:
             "violations": int(res.violations)}
 
 
-def pareto_front(table: pd.DataFrame, objectives: Sequence[str] = OBJECTIVES) -> pd.Series:
-    """True for rows no other row dominates (≤ on every objective, < on one; all minimised)."""
+def pareto_front(table: pd.DataFrame, objectives: Sequence[str] = OBJECTIVES, *,
+                 latency_tolerance: float = LATENCY_TOLERANCE) -> pd.Series:
+    """True for rows no other row dominates (all objectives minimised).
+
+    Row *j* dominates row *i* when it is no worse on every objective and better on one.
+    Latencies (objectives ending in ``_ms``) compare with a relative tolerance: *j* is
+    better only when ``x_j × (1 + latency_tolerance) < x_i`` and worse only when
+    ``x_j > x_i × (1 + latency_tolerance)``; closer than that they tie — the model cannot
+    tell them apart (:data:`LATENCY_TOLERANCE`). Cost and violations compare exactly.
+    ``latency_tolerance=0`` gives the plain Pareto front.
+    """
     missing = [o for o in objectives if o not in table]
     if missing:
         msg = f"pareto_front: columns {missing} missing; table has {list(table.columns)}"
         raise SchemaMismatchError(msg)
+    if not latency_tolerance >= 0:
+        msg = f"latency_tolerance={latency_tolerance}; expected a relative margin ≥ 0 (0.2 = 20 %)"
+        raise ParameterError(msg)
     x = table[list(objectives)].to_numpy(dtype="float64")
-    le = (x[:, None, :] <= x[None, :, :]).all(axis=2)   # le[j, i]: j ≤ i everywhere
-    lt = (x[:, None, :] < x[None, :, :]).any(axis=2)
-    dominated = (le & lt).any(axis=0)
+    margin = np.array([1.0 + latency_tolerance if str(o).endswith("_ms") else 1.0 for o in objectives])
+    xj, xi = x[:, None, :], x[None, :, :]                     # [j, i, objective]
+    no_worse = (xj <= xi * margin).all(axis=2)                # no_worse[j, i]: j within i's margin everywhere
+    better = (xj * margin < xi).any(axis=2)
+    np.fill_diagonal(better, False)
+    dominated = (no_worse & better).any(axis=0)
     return pd.Series(~dominated, index=table.index, name="pareto")
 
 

@@ -15,6 +15,7 @@ from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.calibration import (
     CALIBRATION_COLUMNS,
     DEFAULT_CALIBRATION,
+    DEFAULT_INTERPOLATION,
     NETWORKED,
     CalibrationData,
     default_codecs,
@@ -103,6 +104,22 @@ def test_held_out_p50_within_the_goal_for_every_local_backend(errors: pd.DataFra
     assert bad.empty, bad[["step_measured_ms", "step_predicted_ms", "step_error"]].to_string()
 
 
+def test_the_model_predicts_sizes_between_the_grid_points(committed: CalibrationData) -> None:
+    """Sizes never measured in the calibration (30 KB, 300 KB, 3 MB, 24 MB: one inside each
+    regime of the piecewise-linear step), measured after it: the model fitted on the
+    calibration's fit half predicts their medians as well as it predicts the grid's held-out
+    repeats — a few regimes, not a lookup table of the grid."""
+    between = load_default_calibration(DEFAULT_INTERPOLATION)
+    assert set(between.frame["size"]) == {30_000, 300_000, 3_000_000, 24_000_000}
+    assert not set(between.frame["size"]) & set(committed.frame["size"])
+    assert between.meta.get("date") and between.meta.get("load")
+    inter = held_out_errors(committed, against=between)
+    assert set(inter.index.get_level_values("backend")) == LOCAL
+    step = inter["step_error"].abs()
+    assert (step <= BETWEEN_GOAL).all(), inter.loc[step > BETWEEN_GOAL, ["step_measured_ms", "step_predicted_ms",
+                                                                         "step_error"]].to_string()
+
+
 def test_held_out_table_matches_the_docs(errors: pd.DataFrame) -> None:
     """docs/latency.md carries the table this data gives (regenerate both together)."""
     root = Path(__file__).resolve().parents[2]
@@ -163,26 +180,33 @@ def test_committed_model_predicts_a_live_rerun(committed: CalibrationData, tmp_p
     assert worst <= 0.5, f"speed factor {speed:.2f}\n{shape.round(2).to_string()}"
 
 
-def test_fit_recovers_a_knee_and_the_median_fixed_time() -> None:
-    """Synthetic store steps with a per-byte cost that rises beyond LARGE_VALUE_BYTES."""
-    from xcomlab.models.latency_params import LARGE_VALUE_BYTES
+def test_fit_recovers_the_knees_and_the_median_fixed_time() -> None:
+    """Synthetic store steps whose per-byte cost falls beyond 100 KB and rises beyond 8 MB."""
+    from xcomlab.models.latency_params import KNEES_BYTES
 
     rng = np.random.default_rng(5)
-    sizes = np.repeat([100, 10_000, 1_000_000, 8_000_000, 64_000_000], 40).astype(float)
+    sizes = np.repeat([100, 10_000, 100_000, 1_000_000, 8_000_000, 64_000_000], 40).astype(float)
     fixed = 0.002 * np.exp(0.3 * rng.standard_normal(len(sizes)))  # median 2 ms
-    step = fixed + 20e-9 * sizes + 10e-9 * np.maximum(sizes - LARGE_VALUE_BYTES, 0)
+    step = (fixed + 40e-9 * sizes - 20e-9 * np.maximum(sizes - KNEES_BYTES[0], 0)
+            + 10e-9 * np.maximum(sizes - KNEES_BYTES[2], 0))
     frame = pd.DataFrame({"op": "set", "tier": "db", "backend": "sqlite", "bytes_in": sizes,
                           "bytes_stored": sizes, "db_s": step, "total_s": step})
     m = LatencyModel().fit(frame)
     p = m.params_["sqlite"]
     assert p.fixed_s("push") == pytest.approx(0.002, rel=0.1)
-    assert p.write_s_per_byte == pytest.approx(20e-9, rel=0.05)
-    assert p.large_push_s_per_byte == pytest.approx(10e-9, rel=0.1)
-    got = m.predict("push", "sqlite", [100, 64_000_000], airflow3=False)
-    assert got == pytest.approx([0.002, 0.002 + 1.28 + 0.56], rel=0.1)
-    # without sizes beyond the knee there is no knee
-    small = frame[frame["bytes_in"] <= LARGE_VALUE_BYTES]
-    assert LatencyModel().fit(small).params_["sqlite"].large_push_s_per_byte == 0.0
+    assert p.write_s_per_byte == pytest.approx(40e-9, rel=0.1)
+    assert p.push_bends_s_per_byte == pytest.approx((-20e-9, 0.0, 10e-9), abs=1e-9)
+    got = m.predict("push", "sqlite", [100, 500_000, 64_000_000], airflow3=False)
+    assert got == pytest.approx([0.002, 0.002 + 0.004 + 0.008, 0.002 + 0.004 + 1.278 + 0.56], rel=0.1)
+    # between the measured sizes the step is linear within its regime, never a lookup
+    mid = m.predict("push", "sqlite", [3_000_000], airflow3=False)[0]
+    assert mid == pytest.approx(0.002 + 0.004 + 20e-9 * 2_900_000, rel=0.1)
+    # without sizes beyond the last knee there is no bend there
+    small = frame[frame["bytes_in"] <= KNEES_BYTES[2]]
+    assert LatencyModel().fit(small).params_["sqlite"].push_bends_s_per_byte[2] == 0.0
+    # only small sizes: one line
+    tiny = frame[frame["bytes_in"] <= 10_000]
+    assert not any(LatencyModel().fit(tiny).params_["sqlite"].push_bends_s_per_byte)
 
 
 def test_the_calibrate_script_reports_and_rewrites_only_between_markers(tmp_path: Path,
@@ -198,5 +222,5 @@ def test_the_calibrate_script_reports_and_rewrites_only_between_markers(tmp_path
     calibrate.replace_between_markers(page, "new table")
     assert page.read_text(encoding="utf-8") == (
         "before\n<!-- calibration-table:start -->\nnew table\n<!-- calibration-table:end -->\nafter\n")
-    assert calibrate.plan_repeats((100, 1_000_000, 8_000_000, 64_000_000), 10) == {
-        100: 40, 1_000_000: 20, 8_000_000: 10, 64_000_000: 6}
+    assert calibrate.plan_repeats((100, 1_000_000, 8_000_000, 64_000_000), 12) == {
+        100: 48, 1_000_000: 36, 8_000_000: 24, 64_000_000: 12}

@@ -174,16 +174,22 @@ def test_fit_recovers_known_parameters() -> None:
     res = LatencyModel().fit(_synthetic(np.random.default_rng(0), truth, sigma=0.3))
     for (op, backend), (a, b) in truth.items():
         row = res.fits_.loc[(op, backend)]
-        assert row["slope_s_per_byte"] == pytest.approx(b, rel=0.08)  # se ≈ 2.5 % at n=2000
-        # least squares recovers the mean fixed time: a·exp(σ²/2)
-        assert row["intercept_s"] == pytest.approx(a * np.exp(0.3**2 / 2), rel=0.15)
+        p = res.params_[backend]
+        # one slope in truth: the piecewise fit finds it where the bytes weigh (above 1 MB);
+        # below, where the fixed part's noise dominates, its regimes may bend, but the median
+        # time it predicts stays within 5 % of the truth at every size
+        assert p.bytes_s(op, np.array([5e6]))[0] == pytest.approx(b * 5e6, rel=0.08)
+        sizes = np.array([100.0, 10e3, 100e3, 1e6, 5e6])
+        assert p.fixed_s(op) + p.bytes_s(op, sizes) == pytest.approx(a + b * sizes, rel=0.05)
+        # the median regression recovers the median fixed time a (not the mean a·exp(σ²/2))
+        assert row["intercept_s"] == pytest.approx(a, rel=0.15)
         assert row["sigma"] == pytest.approx(0.3, rel=0.3)
         assert row["r2"] > 0.3  # the fixed-time noise is as large as the size signal for S3
         # the calibrated median fixed time: mean / exp(σ²/2)
         assert res.params_[backend].fixed_s(op) == pytest.approx(a, rel=0.1)
     assert res.codecs_.serialize_s_per_byte == pytest.approx(2e-9, rel=1e-6)
     # the calibrated model predicts the store step it was fitted on
-    got = res.backend("s3").fixed_s("pull") + res.backend("s3").per_byte_s("pull") * 1e6
+    got = res.backend("s3").fixed_s("pull") + res.backend("s3").bytes_s("pull", np.array([1e6]))[0]
     assert got == pytest.approx(20e-3 + 1.1e-2, rel=0.1)
     assert set(res.residuals_.columns) >= {"op", "backend", "bytes", "seconds", "predicted_s", "residual_s"}
     assert "measurements" in repr(res)
@@ -253,7 +259,7 @@ def test_fit_on_real_sqlite_and_file_timings(tmp_path) -> None:  # type: ignore[
         p = res.params_["file" if tier == "object" else "sqlite"]
         assert p.per_byte_s("push") > 0, p
         med = g.groupby("bytes_in")["total_s"].median()
-        pred = p.fixed_s("push") + p.per_byte_s("push") * med.index.to_numpy(float)
+        pred = p.fixed_s("push") + p.bytes_s("push", med.index.to_numpy(float))
         miss = np.abs(np.log(pred / med.to_numpy()))
         # page-cache and allocator effects (and other jobs on 2 shared vCPUs) make real
         # timings only roughly linear: the typical miss stays under 3×, every size under 10×

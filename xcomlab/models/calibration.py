@@ -16,17 +16,19 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from xcomlab.constants import REFERENCE_ROW_BYTES
 from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.latency_params import (
     BACKENDS,
     CODECS,
     DOCUMENTED_PARAMS,
-    LARGE_VALUE_BYTES,
+    DB_BACKENDS,
+    KNEES_BYTES,
     CodecSpeeds,
     LatencyParams,
 )
 
-__all__ = ["CALIBRATION_COLUMNS", "DEFAULT_CALIBRATION", "DEFAULT_PARAMS", "NETWORKED", "Calibration", "CalibrationData",
+__all__ = ["CALIBRATION_COLUMNS", "DEFAULT_CALIBRATION", "DEFAULT_INTERPOLATION", "DEFAULT_PARAMS", "NETWORKED", "Calibration", "CalibrationData",
            "calibrate", "calibration_frame", "default_codecs", "default_params", "load_default_calibration"]
 
 #: The kind of value the defaults are fitted on: JSON records, typical task output.
@@ -37,6 +39,9 @@ NETWORKED: Final = ("postgresql", "mysql")
 
 #: The committed calibration measurements (``python -m benchmarks.calibrate`` rewrites them).
 DEFAULT_CALIBRATION: Final = Path(str(resources.files("xcomlab").joinpath("data/latency_calibration.csv")))
+#: Measurements at sizes between the calibration's grid points, never fitted: the check that
+#: the model interpolates (``python -m benchmarks.calibrate`` rewrites it with the calibration).
+DEFAULT_INTERPOLATION: Final = Path(str(resources.files("xcomlab").joinpath("data/latency_interpolation.csv")))
 #: Columns of the calibration CSV: the measurement frame's, with the model ``backend`` per store.
 CALIBRATION_COLUMNS: Final = ["store", "backend", "kind", "op", "tier", "codec", "size", "repeat",
                               "bytes_in", "bytes_stored", "serialize_s", "compress_s", "encrypt_s",
@@ -139,7 +144,8 @@ def _default_fit() -> tuple[Calibration, CodecSpeeds, str]:
     data = load_default_calibration()
     fit, _ = data.split()
     records = fit[fit["kind"] == DEFAULT_KIND]
-    cal = calibrate(records if len(records) else fit, dict(DOCUMENTED_PARAMS), CodecSpeeds())
+    # the calibration's offloaded values keep their reference rows in SQLite (see its header)
+    cal = calibrate(records if len(records) else fit, dict(DOCUMENTED_PARAMS), CodecSpeeds(), metadata="sqlite")
     return cal, cal.codecs, f"{data.meta.get('date', '?')}, {data.meta.get('machine', '?')}"
 
 
@@ -210,18 +216,29 @@ class _Calibrated(Mapping[str, LatencyParams]):
 DEFAULT_PARAMS: Final[Mapping[str, LatencyParams]] = _Calibrated()
 
 
-def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], codecs: CodecSpeeds) -> Calibration:
+def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], codecs: CodecSpeeds,
+              metadata: str | None = None) -> Calibration:
     """Fit the store step of each measured (op, backend) and the codec speeds.
 
     Per (op, backend), the store step — ``seconds`` minus the codec phases present (and, on
     the object tier, minus the reference row's ``db_s``); without ``seconds``, ``db_s`` (DB
     tier) or ``object_s`` (object tier) — is fitted as
-    ``a + b·bytes_stored + c·max(bytes_stored − LARGE_VALUE_BYTES, 0)`` (``c`` only when sizes
-    above and below the knee were measured); the parameters keep the median of the fixed
-    part (σ from the residuals' log spread). Codec speeds are fitted from
+    ``a`` + a piecewise-linear function of ``bytes_stored`` with knees at
+    :data:`~xcomlab.models.latency_params.KNEES_BYTES` (:func:`_step_line`; a knee only where
+    sizes on both sides were measured), by median regression on relative residuals
+    (:func:`_robust`); the parameters keep the median of the fixed part (σ from the
+    residuals' log spread). Codec speeds are fitted from
     ``serialize_s``, ``compress_s`` and ``encrypt_s`` when present. Calibrated parameters
     put ``a`` in the server time (one request, no separate RTT/commit) and ``b`` in the
     per-byte cost; backends not measured keep their ``priors``.
+
+    ``metadata``: the database that held the reference rows of offloaded values (a
+    ``dialect`` column, where the frame has one, says so row by row and wins). When it is
+    among the measured DB-tier backends, an offloaded operation's step is the operation minus
+    the codec phases minus that database's *fitted* time for a reference row, rather than
+    minus the measured ``db_s``: a model adds the fitted reference row back, and what the
+    measured row cost beyond it — measured: 0.8 ms at 100 B, 2–3 ms after a 64 MB value, the
+    same tiny row — belongs to the offloaded operation, and grows with its size.
     """
     m = _normalise(measurements)
     if m.empty:
@@ -232,18 +249,32 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
     fitted_codecs = _fit_codecs(m, codecs, notes)
     m = _db_reads_without_decode(m, fitted_codecs)
     rows, resid = [], []
-    fitted: dict[tuple[str, str], tuple[float, float, float, float]] = {}
-    for (op, backend), g in m.groupby(["op", "backend"], sort=True):
+    fitted: dict[tuple[str, str], tuple[float, float, tuple[float, ...], float]] = {}
+    groups = sorted(m.groupby(["op", "backend"], sort=True), key=lambda kv: kv[0][1] not in DB_BACKENDS)
+    for (op, backend), g in groups:  # DB backends first: an offloaded step needs the reference row's fit
         x, y = g["bytes"].to_numpy(), g["storage_s"].to_numpy()
-        a, b, c = _step_line(x, y)
-        yhat = a + b * x + c * np.maximum(x - LARGE_VALUE_BYTES, 0.0)
+        ref_s = 0.0
+        whole = (g["storage_s"] + g["db_s"]).to_numpy()
+        named = g["metadata"].dropna()
+        meta = str(named.mode().iloc[0]) if len(named) and named.nunique() == 1 else metadata
+        if (backend not in DB_BACKENDS and np.isfinite(whole).all()
+                and (ref := fitted.get((str(op), str(meta)))) is not None):
+            # fit the offloaded step with its reference row, then take the fitted row out
+            ref_s = ref[0] + float(_bytes_part(np.array([float(REFERENCE_ROW_BYTES)]), ref[1], ref[2])[0])
+            y = whole
+        a, b, bends = _step_line(x, y)
+        yhat = a + _bytes_part(x, b, bends)
         sig = _sigma(y, a, yhat)
         a50 = _fixed_p50(y, yhat - a, a)
-        fitted[(str(op), str(backend))] = (a50, b, c, sig)
+        a, a50 = a - ref_s, max(a50 - ref_s, 0.0)
+        y, yhat = y - ref_s, yhat - ref_s
+        fitted[(str(op), str(backend))] = (a50, b, bends, sig)
         res = y - yhat
         ss = float(((y - y.mean()) ** 2).sum())
         rows.append({"op": op, "backend": backend, "n": len(g), "intercept_s": a,
-                     "fixed_p50_s": a50, "slope_s_per_byte": b, "large_slope_s_per_byte": c,
+                     "fixed_p50_s": a50, "slope_s_per_byte": b,
+                     **{f"bend_{_label(k)}_s_per_byte": v
+                        for k, v in zip(KNEES_BYTES, bends or (0.0,) * len(KNEES_BYTES), strict=True)},
                      "r2": 1 - float((res**2).sum()) / ss if ss > 0 else float("nan"),
                      "sigma": sig, "resid_p50_s": float(np.quantile(res, 0.5)),
                      "resid_p90_s": float(np.quantile(res, 0.9)),
@@ -282,6 +313,12 @@ def _normalise(measurements: pd.DataFrame) -> pd.DataFrame:
     tier = m["tier"].astype(str).str.lower() if "tier" in m else pd.Series("db", index=m.index)
     out["tier"] = tier
     out["backend"] = _labels(m, out["tier"])
+    # the database an offloaded value's reference row went to, where the frame says (dialect)
+    out["metadata"] = None
+    if "dialect" in m:
+        named = m["dialect"].notna() & (tier == "object")
+        out.loc[named, "metadata"] = (m.loc[named, "dialect"].astype(str).str.lower().str.split("+").str[0]
+                                      .replace(_ALIASES))
     stored = m["bytes_stored"] if "bytes_stored" in m else m["bytes_in"]
     out["bytes_in"] = m.get("bytes_in", stored).astype("float64")
     out["bytes"] = stored.astype("float64")
@@ -350,31 +387,65 @@ def _linear(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return a, b
 
 
-def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """``y ≈ a + b·x + c·max(x − LARGE_VALUE_BYTES, 0)``: a store step, whose per-byte cost
-    rises for values larger than the CPU caches and the allocator's reuse (fresh pages for
-    every buffer); ``c = 0`` unless sizes on both sides of the knee were measured."""
+def _label(nbytes: int) -> str:
+    return f"{nbytes // 1_000_000}mb" if nbytes >= 1_000_000 else f"{nbytes // 1_000}kb"
+
+
+def _bytes_part(x: np.ndarray, b: float, bends: tuple[float, ...]) -> np.ndarray:
+    """The per-byte part of a fitted step (as :meth:`LatencyParams.bytes_s`)."""
+    out = b * x
+    for knee, bend in zip(KNEES_BYTES, bends, strict=False):
+        out = out + bend * np.maximum(x - knee, 0.0)
+    return out
+
+
+def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, tuple[float, ...]]:
+    """``y ≈ a + piecewise-linear(x)`` with knees at :data:`KNEES_BYTES`: ``(a, b, bends)``,
+    the slope ``b`` up to the first knee and its change beyond each knee.
+
+    Fitted as one non-negative slope per regime (so the step never shrinks as values grow).
+    A regime gets its own slope only where a size was measured at its upper end (in it, or
+    at the knee that closes it) and beyond its lower knee; otherwise it shares the slope of
+    its neighbour — so a fit on sizes up to 1 MB has no knee at 8 MB, and one that never saw
+    a size between 100 KB and 1 MB does not bend there. The first regime needs two sizes (the
+    fixed part and its slope): lower knees are dropped until it has them.
+    """
     sizes = np.unique(x)
-    if (sizes > LARGE_VALUE_BYTES).sum() < 1 or (sizes <= LARGE_VALUE_BYTES).sum() < 2:
-        return (*_linear(x, y), 0.0)
-    hinge = np.maximum(x - LARGE_VALUE_BYTES, 0.0)
-    a, b, c = _robust(np.column_stack([np.ones_like(x, dtype="float64"), x, hinge]), y)
-    return a, b, c
+    edges = [0.0, *map(float, KNEES_BYTES), np.inf]
+    # a knee is used when sizes were measured in the regime below it (up to and including
+    # the knee) and beyond it
+    used = [k for i, k in enumerate(KNEES_BYTES)
+            if ((sizes > edges[i]) & (sizes <= k)).any() and (sizes > k).any()]
+    while used and (sizes <= used[0]).sum() < 2:  # the fixed part and the first slope need two sizes
+        used.pop(0)
+    if len(sizes) < 2:
+        a, b = _linear(x, y)
+        return a, b, ()
+    bounds = [0.0, *map(float, used), np.inf]
+    cols = [np.ones_like(x, dtype="float64")]
+    cols += [np.clip(x - lo, 0.0, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    coef = _robust(np.column_stack(cols), y)
+    a, slopes = coef[0], coef[1:]
+    # the slope of every regime between the knees of KNEES_BYTES (an unused knee: no bend)
+    slope_at = [slopes[int(np.searchsorted(used, k, side="right"))] for k in [0.0, *KNEES_BYTES]]
+    return a, slope_at[0], tuple(float(hi - lo) for lo, hi in zip(slope_at[:-1], slope_at[1:], strict=True))
 
 
 def _robust(design: np.ndarray, y: np.ndarray) -> list[float]:
-    """Non-negative robust least squares of ``y`` on the columns of ``design``.
+    """Non-negative least absolute relative deviations of ``y`` on the columns of ``design``.
 
-    Timings span orders of magnitude, so residuals are taken relative to the fitted time
-    (a 1 ms miss matters at 2 ms, not at 2 s), with Huber weights (k = 1.345 robust standard
-    deviations, iteratively reweighted) so a few fsync or GC stalls do not tilt the line. A
-    coefficient that comes out negative is fixed at 0 and the rest refitted.
+    The defaults predict medians (p50), so the fit is a median regression: it minimises
+    ``Σ |y − ŷ| / ŷ``, by iteratively reweighted least squares. Residuals are relative to
+    the fitted time because timings span orders of magnitude (a 1 ms miss matters at 2 ms,
+    not at 2 s); absolute deviations, unlike squares, let a few fsync or GC stalls — the
+    tail, modelled by ``sigma`` — move the line no more than any other repeat. A coefficient
+    that comes out negative is fixed at 0 and the rest refitted.
     """
     floor = max(float(np.median(np.abs(y))) * 1e-3, 1e-12)
     active = np.ones(design.shape[1], dtype=bool)
     coef = np.zeros(design.shape[1])
     weights = 1.0 / np.maximum(np.abs(y), floor)
-    for _ in range(50):
+    for _ in range(100):
         while True:
             sol, *_ = np.linalg.lstsq(design[:, active] * weights[:, None], y * weights, rcond=None)
             if (sol >= 0).all() or active.sum() == 1:
@@ -382,15 +453,15 @@ def _robust(design: np.ndarray, y: np.ndarray) -> list[float]:
             active[np.flatnonzero(active)[int(np.argmin(sol))]] = False
         new = np.zeros_like(coef)
         new[active] = np.maximum(sol, 0.0)
-        done = np.allclose(new, coef, rtol=1e-6, atol=0)
+        done = np.allclose(new, coef, rtol=1e-5, atol=0)
         coef = new
         fitted = np.maximum(design @ coef, floor)
         r = (y - fitted) / fitted
         scale = 1.4826 * float(np.median(np.abs(r - np.median(r))))
         if done or scale <= 0:
             break
-        huber = np.minimum(1.0, 1.345 * scale / np.maximum(np.abs(r), 1e-300))
-        weights = np.sqrt(huber) / fitted
+        # |r| = r² / |r|: weight each squared relative residual by 1/|r| (bounded near 0)
+        weights = 1.0 / (fitted * np.sqrt(np.maximum(np.abs(r), 0.02 * scale)))
     return [float(v) for v in coef]
 
 
@@ -413,15 +484,15 @@ def _sigma(y: np.ndarray, fixed: float, yhat: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
-def _calibrated(p: LatencyParams, ops: dict[str, tuple[float, float, float, float]]) -> LatencyParams:
+def _calibrated(p: LatencyParams, ops: dict[str, tuple[float, float, tuple[float, ...], float]]) -> LatencyParams:
     """Replace a backend's store step by the fitted lines (unmeasured ops keep their default)."""
     sig = float(np.mean([v[3] for v in ops.values()]))
-    push = ops.get("push", (p.fixed_s("push"), p.per_byte_s("push"), p.large_push_s_per_byte, p.sigma))
-    pull = ops.get("pull", (p.fixed_s("pull"), p.per_byte_s("pull"), p.large_pull_s_per_byte, p.sigma))
+    push = ops.get("push", (p.fixed_s("push"), p.per_byte_s("push"), p.push_bends_s_per_byte, p.sigma))
+    pull = ops.get("pull", (p.fixed_s("pull"), p.per_byte_s("pull"), p.pull_bends_s_per_byte, p.sigma))
     return replace(p, rtt_s=0.0, commit_s=0.0, push_requests=1, pull_requests=1,
                    push_server_s=push[0], pull_server_s=pull[0], transfer_s_per_byte=0.0,
                    write_s_per_byte=push[1], read_s_per_byte=pull[1],
-                   large_push_s_per_byte=push[2], large_pull_s_per_byte=pull[2], sigma=sig,
+                   push_bends_s_per_byte=push[2], pull_bends_s_per_byte=pull[2], sigma=sig,
                    source=f"fitted ({', '.join(sorted(ops))})")
 
 

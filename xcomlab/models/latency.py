@@ -97,9 +97,10 @@ class LatencyModel:
         Codec speeds after :meth:`fit`.
     fits_ : pandas.DataFrame
         One row per measured (op, backend): ``n, intercept_s`` (the fitted line's),
-        ``fixed_p50_s`` (the median fixed time the parameters keep), ``slope_s_per_byte``,
-        ``large_slope_s_per_byte`` (extra per byte beyond
-        :data:`~xcomlab.models.latency_params.LARGE_VALUE_BYTES`), ``r2, sigma`` and residual
+        ``fixed_p50_s`` (the median fixed time the parameters keep), ``slope_s_per_byte``
+        (up to 100 KB), ``bend_100kb_s_per_byte, bend_1mb_s_per_byte, bend_8mb_s_per_byte``
+        (its change beyond each of :data:`~xcomlab.models.latency_params.KNEES_BYTES`),
+        ``r2, sigma`` and residual
         quantiles ``resid_p50_s, resid_p90_s, resid_p99_s`` (empty when fitted on no
         measurements).
     residuals_ : pandas.DataFrame
@@ -152,7 +153,7 @@ class LatencyModel:
             self.fits_, self.residuals_, self.notes_ = pd.DataFrame(), pd.DataFrame(), []
             self.fitted_on_ = DEFAULTS_SOURCE
             return self
-        cal = calibrate(measurements, priors, codecs)
+        cal = calibrate(measurements, priors, codecs, metadata=self.metadata)
         self.params_, self.codecs_ = {**priors, **cal.params}, cal.codecs
         self.fits_, self.residuals_, self.notes_ = cal.fits, cal.residuals, cal.notes
         self.fitted_on_ = f"{cal.measurements} measurements of {', '.join(sorted(cal.params))}"

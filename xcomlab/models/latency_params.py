@@ -24,6 +24,7 @@ __all__ = [
     "DB_BACKENDS",
     "DOCUMENTED_PARAMS",
     "LARGE_VALUE_BYTES",
+    "KNEES_BYTES",
     "OBJECT_BACKENDS",
     "STREAM_BYTES_PER_S",
     "ApiHop",
@@ -46,9 +47,15 @@ BACKENDS: Final = DB_BACKENDS + OBJECT_BACKENDS
 # connections horizontally": one request per 85–90 MB/s (read 2026-11-25). [P] for S3; we
 # borrow it as the in-region per-stream rate for the other paths too [A].
 STREAM_BYTES_PER_S: Final = 87.5e6
-#: Size beyond which a measured store step may cost more per byte (the knee of
-#: :meth:`LatencyParams.bytes_s`): 8 MB, a size both measured and far above the CPU caches [L].
-LARGE_VALUE_BYTES: Final = 8_000_000
+#: The knees of a measured store step (:meth:`LatencyParams.bytes_s`), where its per-byte cost
+#: may change: 100 KB (beyond a few pages, e.g. PostgreSQL TOASTs values over ~2 KB out of line
+#: in chunks; SQLite spills to overflow pages), 1 MB (buffers leave the CPU's private caches, and
+#: glibc serves blocks above its mmap threshold from fresh pages) and 8 MB (far above the shared
+#: cache: every byte goes to memory). All three sizes are measured [L]; the step is linear between
+#: them — a few regimes, not a table of sizes (docs/latency.md#calibration).
+KNEES_BYTES: Final = (100_000, 1_000_000, 8_000_000)
+#: The last knee (kept under its old name).
+LARGE_VALUE_BYTES: Final = KNEES_BYTES[-1]
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,11 @@ class LatencyParams:
     ``write_s_per_byte`` / ``read_s_per_byte`` on the server's storage; ``sigma`` the
     lognormal shape of the fixed part (p99/p50 = exp(2.326·sigma)). ``tier`` is ``"db"``
     or ``"object"`` (an object store also writes a reference row in the metadata DB).
-    ``large_push_s_per_byte`` / ``large_pull_s_per_byte``: the extra cost of each byte beyond
-    :data:`LARGE_VALUE_BYTES` (measured: per-byte costs rise for values far larger than the
-    CPU caches; 0 in the documented figures).
+    ``push_bends_s_per_byte`` / ``pull_bends_s_per_byte``: the change of the per-byte cost beyond
+    each of :data:`KNEES_BYTES` (``()``: none, one slope for every size, as in the documented
+    figures). The store step is then piecewise linear in the bytes, a few regimes; when fitted,
+    every regime's slope is ≥ 0 (a bend may be negative: a step whose cost grows more slowly
+    for large values).
     """
 
     backend: str
@@ -78,8 +87,8 @@ class LatencyParams:
     sigma: float = 0.5
     source: str = ""
     tier: str = "db"
-    large_push_s_per_byte: float = 0.0
-    large_pull_s_per_byte: float = 0.0
+    push_bends_s_per_byte: tuple[float, ...] = ()
+    pull_bends_s_per_byte: tuple[float, ...] = ()
 
     def fixed_s(self, op: Op) -> float:
         """Median fixed time of one store step (no bytes)."""
@@ -88,16 +97,19 @@ class LatencyParams:
         return self.pull_requests * (self.rtt_s + self.pull_server_s)
 
     def per_byte_s(self, op: Op) -> float:
-        """Seconds per stored byte of one store step (up to :data:`LARGE_VALUE_BYTES`)."""
+        """Seconds per stored byte of one store step (up to the first of :data:`KNEES_BYTES`)."""
         storage = self.write_s_per_byte if op == "push" else self.read_s_per_byte
         return self.transfer_s_per_byte + storage
 
     def bytes_s(self, op: Op, nbytes: np.ndarray) -> np.ndarray:
         """Seconds the bytes of one store step take: :meth:`per_byte_s` for every byte, plus
-        ``large_*_s_per_byte`` for each byte beyond :data:`LARGE_VALUE_BYTES`."""
-        large = self.large_push_s_per_byte if op == "push" else self.large_pull_s_per_byte
+        each bend (``*_bends_s_per_byte``) for every byte beyond its knee (:data:`KNEES_BYTES`)."""
         out = self.per_byte_s(op) * nbytes
-        return out + large * np.maximum(nbytes - LARGE_VALUE_BYTES, 0.0) if large else out
+        bends = self.push_bends_s_per_byte if op == "push" else self.pull_bends_s_per_byte
+        for knee, bend in zip(KNEES_BYTES, bends, strict=False):
+            if bend:
+                out = out + bend * np.maximum(nbytes - knee, 0.0)
+        return out
 
 
 # EBS gp3 baseline 125 MiB/s (docs/latency.md#db-round-trips "EBS gp3", AWS docs 2025–26) and WAL logging

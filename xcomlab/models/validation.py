@@ -47,13 +47,18 @@ def _predict(model: LatencyModel, key: tuple[Any, ...], ratio: float | None) -> 
                                encrypted="fernet" in codec)[0])
 
 
-def held_out_errors(data: CalibrationData | pd.DataFrame, *, per_kind: bool = True) -> pd.DataFrame:
+def held_out_errors(data: CalibrationData | pd.DataFrame, *, per_kind: bool = True,
+                    against: CalibrationData | pd.DataFrame | None = None) -> pd.DataFrame:
     """p50 error of the model fitted on odd repeats against the even repeats' medians.
 
     Parameters
     ----------
     data
         A :class:`CalibrationData` or its frame (:data:`~xcomlab.models.calibration.CALIBRATION_COLUMNS`).
+    against
+        Other measurements to compare with instead of ``data``'s even repeats — all their
+        repeats, e.g. sizes between the calibration's grid points (an interpolation check:
+        ``xcomlab/data/latency_interpolation.csv``).
     per_kind
         Fit one model per kind of value (JSON records, random text), as a user calibrating on
         their own payloads would; False fits one model on all kinds pooled. Both store steps
@@ -70,6 +75,8 @@ def held_out_errors(data: CalibrationData | pd.DataFrame, *, per_kind: bool = Tr
     """
     cal = data if isinstance(data, CalibrationData) else CalibrationData(data)
     fit, held = cal.split()
+    if against is not None:
+        held = against.frame if isinstance(against, CalibrationData) else against
     kinds = sorted(held["kind"].unique())
     models = {k: fit_calibrated(fit, k if per_kind else None) for k in kinds}
     free = CodecSpeeds(0.0, 0.0, dict.fromkeys(CODECS, 0.0), dict.fromkeys(CODECS, 0.0), 0.0, 0.0, 0.0, 0.0)
