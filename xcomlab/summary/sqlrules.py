@@ -19,7 +19,7 @@ import re
 from typing import Final
 
 from xcomlab.ingest.classify import CODES, MAX_REF_BYTES
-from xcomlab.ingest.secret_rules import _PREFILTER
+from xcomlab.ingest.secret_rules import PREFILTER_KEY_TAIL, PREFILTER_PREFIXES, PREFILTER_WORDS
 from xcomlab.summary.histogram import EDGES
 
 __all__ = ["HARD", "SqlRules", "rules_for"]
@@ -38,15 +38,17 @@ _SERDE_TAIL = ('"(__classname__|__type)"[' + _WS + ']*:[' + _WS + ']*"[^"\\\\]*"
 _RE2_SPACE = "[\t\n\f\r ]"
 
 
-def _secret_patterns() -> tuple[str, str]:
-    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive part
-    and its case-insensitive words, ``\\s`` spelled out as RE2's class (so no engine that
-    counts ``\\v`` as a space matches less)."""
-    cs, _, ci = _PREFILTER.partition("|(?i:")
-    return cs.replace("[^/\\s]", "[^/\t\n\f\r ]"), ci.removesuffix(")")
+def _secret_patterns() -> tuple[str, str, str]:
+    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive part,
+    its case-insensitive part (a word and the rest of a JSON key) and the bare words (a
+    superset for text whose escapes the database has doubled), ``\\s`` spelled out as RE2's
+    class (so no engine that counts ``\\v`` as a space matches less)."""
+    space = "[\t\n\f\r ]"
+    cs = PREFILTER_PREFIXES.replace("\\s", space[1:-1])  # both inside a class
+    return cs, f"({PREFILTER_WORDS})" + PREFILTER_KEY_TAIL.replace("\\s", space), PREFILTER_WORDS
 
 
-SECRET_CS, SECRET_CI = _secret_patterns()
+SECRET_CS, SECRET_CI, SECRET_WORDS = _secret_patterns()
 #: Sizes up to this have a bucket each (``bucket_of(s) == s``).
 _EXACT_BUCKETS: Final = int(next(i for i in range(len(EDGES)) if EDGES[i] != i)) - 1
 #: ``floor(ln(s) / ln(1.04)) + _LOG_OFFSET`` is ``bucket_of(s)`` to within one bucket past the exact ones.
@@ -107,7 +109,8 @@ class SqlRules:
     def patterns(self) -> dict[str, str]:
         return {"serde_head": _SERDE_HEAD, "serde_tail": _SERDE_TAIL + self.end,
                 "double_literal": _DOUBLE_LITERAL + self.end, "secret_cs": SECRET_CS,
-                "secret_ci": SECRET_CI, "secret": f"{SECRET_CS}|(?i:{SECRET_CI})"}
+                "secret_ci": SECRET_CI, "secret_words": SECRET_WORDS,
+                "secret": f"{SECRET_CS}|(?i:{SECRET_CI})"}
 
     def secret(self, v: str) -> str:
         """True where the value may hold a secret: a superset of the prefilter's rows."""
@@ -217,8 +220,11 @@ class PostgresRules(SqlRules):
 
     def secret(self, v: str) -> str:
         # no (?i:…) group in PostgreSQL's regexes: the words match case-insensitively (~*)
-        t = f"encode({v}, 'escape')" if self.binary else v
-        return f"({t} ~ :secret_cs OR {t} ~* :secret_ci)"
+        # (bytea's 'escape' text doubles backslashes: the bare words are the superset there)
+        if self.binary:
+            t = f"encode({v}, 'escape')"
+            return f"({t} ~ :secret_cs OR {t} ~* :secret_words)"
+        return f"({v} ~ :secret_cs OR {v} ~* :secret_ci)"
 
     def bucket(self, vb: str) -> str:
         edges = ",".join(str(int(x)) for x in EDGES)
