@@ -104,6 +104,10 @@ def test_held_out_p50_within_the_goal_for_every_local_backend(errors: pd.DataFra
     assert bad.empty, bad[["step_measured_ms", "step_predicted_ms", "step_error"]].to_string()
 
 
+@pytest.mark.xfail(not DEFAULT_INTERPOLATION.exists(), raises=FileNotFoundError, strict=True,
+                   reason="issue 14 item 5: the between-grid sizes are measured by `make calibrate` "
+                          "on a quiet machine; the run of 2026-12-07 was on a machine at load 7-15 "
+                          "and was not committed (docs/latency.md#calibration)")
 def test_the_model_predicts_sizes_between_the_grid_points(committed: CalibrationData) -> None:
     """Sizes never measured in the calibration (30 KB, 300 KB, 3 MB, 24 MB: one inside each
     regime of the piecewise-linear step), measured after it: the model fitted on the
