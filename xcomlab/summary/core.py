@@ -313,8 +313,7 @@ class Summary:
         kept whole: it is drawn over every table."""
         if "xcom" not in self.tables():
             return self
-        return Summary(**{n: getattr(self, n).xs("xcom", level=_T, drop_level=False)
-                          for n in TABLES}, sample=self.sample)
+        return Summary(**{n: _live(getattr(self, n)) for n in TABLES}, sample=self.sample)
 
     def threshold_counts(self) -> dict[str, int]:
         """Rows over each limit and threshold of ``limits.csv`` (every table)."""
@@ -358,6 +357,12 @@ class Summary:
     def __repr__(self) -> str:
         return (f"Summary({self.rows:,} rows, {self.value_bytes:,} value bytes, "
                 f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
+
+
+def _live(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``table`` from the live ``xcom`` table (none is fine: a table may have
+    no group there, e.g. no secret found in it)."""
+    return table[table.index.get_level_values(_T) == "xcom"]
 
 
 def _same_sample(a: ValueSample | None, b: ValueSample | None) -> bool:
