@@ -207,22 +207,23 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if isinstance(index, pd.MultiIndex) and any(level.hasnans for level in index.levels):
         # a group-by with dropna=False keeps null as a level *value*; a fresh index codes
         # it -1: the same rows, but not equal() — rebuild so that nulls are always coded
-        table.index = pd.MultiIndex.from_arrays(
-            [index.get_level_values(i) for i in range(index.nlevels)], names=index.names)
+        table = table.set_axis(pd.MultiIndex.from_arrays(
+            [index.get_level_values(i) for i in range(index.nlevels)], names=index.names))
     if name not in _BOUNDED:
         return table.sort_index()
     # a total order over every column (duplicate ids, as a broken export may hold, too)
-    index = list(GROUPS[name])
+    names = list(GROUPS[name])
+    ascending: list[bool] | None = None
     if name == "secret_rows":
-        by, ascending, head, per = [*index, "evidence"], None, SECRET_ROWS_PER_GROUP, index[:5]
+        by, head, per = [*names, "evidence"], SECRET_ROWS_PER_GROUP, names[:5]
     else:  # largest first, then the ids, the time and the encoding
-        by, head, per = ["value_bytes", *index, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
+        by, head, per = ["value_bytes", *names, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
         ascending = [False] + [True] * (len(by) - 1)
     flat = table.reset_index()
     flat = flat.sort_values(by, ascending=True if ascending is None else ascending,
                             na_position="last", kind="stable")
     flat = flat.groupby(per, sort=False, dropna=False).head(head)
-    return _typed(name, flat.set_index(index))
+    return _typed(name, flat.set_index(names))
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -287,7 +288,8 @@ class Summary:
     @classmethod
     def empty(cls) -> Summary:
         """The summary of no rows (the identity of :meth:`merge`)."""
-        return cls(**{name: _empty(name) for name in TABLES})
+        tables: dict[str, Any] = {name: _empty(name) for name in TABLES}
+        return cls(**tables)
 
     def merge(self, other: Summary) -> Summary:
         """The summary of both summaries' rows (associative and commutative)."""
@@ -439,6 +441,12 @@ class Summary:
     def __repr__(self) -> str:
         return (f"Summary({self.rows:,} rows, {self.value_bytes:,} value bytes, "
                 f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
+
+
+def _live(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``table`` from the live ``xcom`` table (none is fine: a table may have
+    no group there, e.g. no secret found in it)."""
+    return table[table.index.get_level_values(_T) == "xcom"]
 
 
 def _same_sample(a: ValueSample | None, b: ValueSample | None) -> bool:
@@ -700,7 +708,8 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
               "secrets": secrets, "secret_rows": secret_rows,
               "largest": _largest(cols), "mapped": mapped, "scanned": scanned}
     fix = _canonical if canonical else _typed
-    return Summary(**{name: fix(name, table) for name, table in tables.items()})
+    fixed: dict[str, Any] = {name: fix(name, table) for name, table in tables.items()}
+    return Summary(**fixed)
 
 
 def _stamps(table: pd.DataFrame) -> None:
