@@ -212,17 +212,17 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if name not in _BOUNDED:
         return table.sort_index()
     # a total order over every column (duplicate ids, as a broken export may hold, too)
-    index = list(GROUPS[name])
+    ids = list(GROUPS[name])
     if name == "secret_rows":
-        by, ascending, head, per = [*index, "evidence"], None, SECRET_ROWS_PER_GROUP, index[:5]
+        by, ascending, head, per = [*ids, "evidence"], None, SECRET_ROWS_PER_GROUP, ids[:5]
     else:  # largest first, then the ids, the time and the encoding
-        by, head, per = ["value_bytes", *index, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
+        by, head, per = ["value_bytes", *ids, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
         ascending = [False] + [True] * (len(by) - 1)
     flat = table.reset_index()
     flat = flat.sort_values(by, ascending=True if ascending is None else ascending,
                             na_position="last", kind="stable")
     flat = flat.groupby(per, sort=False, dropna=False).head(head)
-    return _typed(name, flat.set_index(index))
+    return _typed(name, flat.set_index(ids))
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -281,7 +281,8 @@ class Summary:
     @classmethod
     def empty(cls) -> Summary:
         """The summary of no rows (the identity of :meth:`merge`)."""
-        return cls(**{name: _empty(name) for name in TABLES})
+        tables: dict[str, Any] = {name: _empty(name) for name in TABLES}
+        return cls(**tables)
 
     def merge(self, other: Summary) -> Summary:
         """The summary of both summaries' rows (associative and commutative)."""
@@ -693,7 +694,8 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
               "secrets": secrets, "secret_rows": secret_rows,
               "largest": _largest(cols), "mapped": mapped, "scanned": scanned}
     fix = _canonical if canonical else _typed
-    return Summary(**{name: fix(name, table) for name, table in tables.items()})
+    fixed: dict[str, Any] = {name: fix(name, table) for name, table in tables.items()}
+    return Summary(**fixed)
 
 
 def _stamps(table: pd.DataFrame) -> None:
