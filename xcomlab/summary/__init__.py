@@ -1,7 +1,8 @@
 """Summaries of an export: grouped tables sized by groups, never rows, that merge.
 
-See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds and
-:mod:`xcomlab.summary.histogram` for the quantile error bound.
+See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds,
+:mod:`xcomlab.summary.histogram` for the quantile error bound and
+:mod:`xcomlab.summary.store` for the file ``Summary.save`` writes.
 """
 
 from xcomlab.summary.core import (
