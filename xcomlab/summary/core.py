@@ -361,11 +361,8 @@ class Summary:
         kept whole: it is drawn over every table."""
         if "xcom" not in self.tables():
             return self
-        def live(t: pd.DataFrame) -> pd.DataFrame:
-            return t[t.index.get_level_values(_T) == "xcom"]
-
-        return Summary(**{name: live(getattr(self, name)) for name in TABLES},
-                       sample=self.sample, report=self.report)
+        tables: dict[str, Any] = {n: _live(getattr(self, n)) for n in TABLES}
+        return Summary(**tables, sample=self.sample, report=self.report)
 
     def airflow_schema(self) -> str | None:
         """The most common ``airflow_schema`` of the live rows (as
