@@ -24,7 +24,8 @@ size is the same file on every run of one DuckDB version.
     A bit of everything: small and medium JSON, quotes, scalars, NULLs, multi-byte UTF-8,
     words the secret prefilter matches without a secret, planted secrets (one row in 200:
     AWS key id, URL password, JWT, GitHub and Slack tokens in turn), a secret-named XCom key
-    holding a token (one row in 500), and one 100 KB – 5 MB value per 100,003 rows;
+    holding a 64-hex-digit token (one row in 500; a single md5 can fall under the scan's
+    3.0 bits/char entropy bar), and one 100 KB – 5 MB value per 100,003 rows;
     2,000 DAGs. About 300 B per row, so 100M rows are ~30 GB.
 """
 
@@ -72,7 +73,7 @@ _SECRET: Final = r"""CASE (i // 200) % 5
 _MIXED: Final = r"""CASE
     WHEN i % 100003 = 7 THEN @LONG@
     WHEN i % @SE@ = 17 THEN @SECRET@
-    WHEN i % @NE@ = 42 THEN '"' || md5(i::VARCHAR) || '"'
+    WHEN i % @NE@ = 42 THEN '"' || md5(i::VARCHAR) || md5((i + 7)::VARCHAR) || '"'
     WHEN i % 100 < 50 THEN @SMALL@
     WHEN i % 100 < 62 THEN @QUOTES@
     WHEN i % 100 < 66 THEN (h2 % 1000000)::VARCHAR
