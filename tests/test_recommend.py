@@ -152,7 +152,7 @@ def test_pareto_latency_within_the_model_error_decides_no_dominance() -> None:
     exact = pareto_front(t, latency_tolerance=0.0)
     assert exact.to_dict() == {"fast": True, "near": False, "slow": False, "cheap": True}
     tol = pareto_front(t)  # LATENCY_TOLERANCE
-    assert LATENCY_TOLERANCE == pytest.approx(0.2)
+    assert pytest.approx(0.2) == LATENCY_TOLERANCE
     # cheap is cheaper and its 10.5 ms ties with fast's 10 ms: it dominates fast, near and slow
     assert tol.to_dict() == {"fast": False, "near": False, "slow": False, "cheap": True}
     # without cheap, fast and near (11 ms vs 10 ms) tie and both stay; slow (13 ms) does not

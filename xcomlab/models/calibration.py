@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Final
 
@@ -21,8 +22,8 @@ from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.latency_params import (
     BACKENDS,
     CODECS,
-    DOCUMENTED_PARAMS,
     DB_BACKENDS,
+    DOCUMENTED_PARAMS,
     KNEES_BYTES,
     CodecSpeeds,
     LatencyParams,
@@ -423,12 +424,12 @@ def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, tuple[float,
         return a, b, ()
     bounds = [0.0, *map(float, used), np.inf]
     cols = [np.ones_like(x, dtype="float64")]
-    cols += [np.clip(x - lo, 0.0, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    cols += [np.clip(x - lo, 0.0, hi - lo) for lo, hi in pairwise(bounds)]
     coef = _robust(np.column_stack(cols), y)
     a, slopes = coef[0], coef[1:]
     # the slope of every regime between the knees of KNEES_BYTES (an unused knee: no bend)
     slope_at = [slopes[int(np.searchsorted(used, k, side="right"))] for k in [0.0, *KNEES_BYTES]]
-    return a, slope_at[0], tuple(float(hi - lo) for lo, hi in zip(slope_at[:-1], slope_at[1:], strict=True))
+    return a, slope_at[0], tuple(float(hi - lo) for lo, hi in pairwise(slope_at))
 
 
 def _robust(design: np.ndarray, y: np.ndarray) -> list[float]:

@@ -18,7 +18,7 @@ from xcomlab.models.calibration import CalibrationData
 from xcomlab.models.latency import LatencyModel
 from xcomlab.models.latency_params import CODECS, CodecSpeeds
 
-__all__ = ["error_table", "fit_calibrated", "held_out_errors", "markdown", "repeatability"]
+__all__ = ["error_table", "fit_calibrated", "held_out_errors", "leave_one_size_out", "markdown", "repeatability"]
 
 _MODEL_OP: Final[dict[str, Literal["push", "pull"]]] = {"set": "push", "get": "pull"}
 _CODEC_PHASES: Final = ["serialize_s", "compress_s", "encrypt_s"]
@@ -106,6 +106,21 @@ def held_out_errors(data: CalibrationData | pd.DataFrame, *, per_kind: bool = Tr
     out["step_error"] = out["step_predicted_ms"] / out["step_measured_ms"] - 1
     return out[["n_held", "measured_ms", "predicted_ms", "error",
                 "step_measured_ms", "step_predicted_ms", "step_error"]]
+
+
+def leave_one_size_out(data: CalibrationData | pd.DataFrame, sizes: list[int] | None = None) -> pd.DataFrame:
+    """:func:`held_out_errors` at each interior grid size, fitted *without* that size: the
+    model fitted on the odd repeats of every other size against the even repeats' median
+    there — how it predicts a size it never saw, on the calibration's own data (a knee at a
+    left-out size is not used: its regimes merge)."""
+    cal = data if isinstance(data, CalibrationData) else CalibrationData(data)
+    grid = sorted(int(v) for v in cal.frame["size"].unique())
+    _, held = cal.split()
+    parts = []
+    for size in sizes if sizes is not None else grid[1:-1]:
+        rest = CalibrationData(cal.frame[cal.frame["size"] != size], cal.meta, cal.path)
+        parts.append(held_out_errors(rest, against=held[held["size"] == size]))
+    return pd.concat(parts).sort_index()
 
 
 def repeatability(data: CalibrationData | pd.DataFrame) -> pd.DataFrame:
