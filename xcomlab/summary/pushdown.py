@@ -350,8 +350,8 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
         cands = pd.DataFrame(columns=_SECRET_COLS)
         if (by_key["c"] == HARD).any() or named is not None:
             # one more scan fetches both: undecided rows' heads and candidates' values
-            cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END" for c in _HARD_COLS]
-            cols += [f"CASE WHEN z.sc THEN {ids[c]} END" for c in _SECRET_COLS]
+            cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
+            cols += [f"CASE WHEN z.sc THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]  # named: counted
             sql = f"SELECT {', '.join(cols)} FROM ({derived}) z WHERE z.c = {HARD} OR z.sc"
             names = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
             got = pd.DataFrame(run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl", "s_v")), columns=names)
@@ -379,10 +379,8 @@ def _findings(name: str, cands: pd.DataFrame) -> pd.DataFrame:
     """Row-level findings of the candidate rows, checked by the secret rules in Python."""
     if not len(cands):
         return pd.DataFrame({c: [] for c in FINDING_COLUMNS})
-    values = [v.encode("utf-8") if isinstance(v, str) else (bytes(v) if v is not None else None)
-              for v in cands["v"]]
     keys = [str(k) for k in cands["k"]]
-    results = scan_values(pa.array(values, pa.binary()), keys)
+    results = scan_values(_binary(cands["v"]), keys)  # a NULL value (a secret-like key's) may come as NaN
     records = [(name, cands["d"].iat[i], cands["t"].iat[i], cands["r"].iat[i], cands["k"].iat[i],
                 int(cands["mi"].iat[i]), kind, evidence)
                for i, found in enumerate(results) for kind, evidence in found]
