@@ -616,10 +616,11 @@ class _Runner:
         rows = [tuple(row) for row in result]
         st.statements += 1
         st.rows_received += len(rows)
-        value_cols = [i for i, n in enumerate(names) if n in values]
-        for row in rows:
-            st.bytes_received += sum(_cell_bytes(v) for v in row)
-            st.value_bytes_received += sum(_cell_bytes(row[i]) for i in value_cols if row[i] is not None)
+        for name, column in zip(names, zip(*rows, strict=True) if rows else (), strict=False):
+            got = _column_bytes(column)
+            st.bytes_received += got
+            if name in values:
+                st.value_bytes_received += got
         return rows
 
     def scalars(self, sql: str) -> list[Any]:
@@ -627,6 +628,21 @@ class _Runner:
 
     def scalar(self, sql: str) -> Any:
         return self.conn.execute(sa.text(self._timed(sql))).scalar()
+
+
+def _column_bytes(column: tuple[Any, ...]) -> int:
+    """:func:`_cell_bytes` summed over a fetched column: most cells of a grouping-sets
+    result are NULL, and a column holds one type, so it is counted a column at a time."""
+    types = set(map(type, column)) - {type(None)}
+    if not types:
+        return 0
+    if types == {str}:
+        return sum(map(len, map(str.encode, filter(None, column))))
+    if types <= {bytes, bytearray, memoryview}:
+        return sum(map(len, filter(None, column)))
+    if not types & {str, bytes, bytearray, memoryview}:
+        return 8 * (len(column) - column.count(None))
+    return sum(_cell_bytes(v) for v in column)  # mixed types (SQLite): cell by cell
 
 
 def _cell_bytes(v: Any) -> int:
