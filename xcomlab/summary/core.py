@@ -294,7 +294,9 @@ class Summary:
         (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
         if "xcom" not in self.tables():
             return self
-        return Summary(**{n: getattr(self, n).xs("xcom", level=_T, drop_level=False)
+        # a mask, not ``xs``: a table with no live rows (no secrets found, nothing mapped) is
+        # kept empty rather than raising KeyError
+        return Summary(**{n: (t := getattr(self, n))[t.index.get_level_values(_T) == "xcom"]
                           for n in TABLES}, sample=self.sample)
 
     def threshold_counts(self) -> dict[str, int]:
