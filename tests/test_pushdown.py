@@ -10,12 +10,12 @@ archive tables and an empty table, in the Airflow 3 (JSON) and Airflow 2 (bytes)
 from __future__ import annotations
 
 import json
-
 import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -25,7 +25,14 @@ from ingest.test_speed_paths import _variants
 import xcomlab
 from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
 from xcomlab.errors import ExportFormatError, StatementTimeoutError
-from xcomlab.summary import TABLES, PushdownStats, Summary, summarize_db, summarize_frame, summarize_source
+from xcomlab.summary import (
+    TABLES,
+    PushdownStats,
+    Summary,
+    summarize_db,
+    summarize_frame,
+    summarize_source,
+)
 from xcomlab.summary.histogram import EDGES, bucket_of
 from xcomlab.summary.sqlrules import rules_for
 
@@ -353,6 +360,8 @@ def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: py
     _fill(sqlite_url, af3=True)
     assert main(["profile", sqlite_url, "--summary", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    schema = json.loads((ROOT / "xcomlab" / "data" / "cli_output.schema.json").read_text())
+    jsonschema.validate(doc, schema)
     assert doc["rows"] == summarize_db(sqlite_url).primary().rows
     assert doc["pushdown"]["statements"] > 0 and doc["pushdown"]["bytes_received"] > 0
 

@@ -352,11 +352,10 @@ class Summary:
         (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
         if "xcom" not in self.tables():
             return self
-        def live(t: pd.DataFrame) -> pd.DataFrame:
-            return t[t.index.get_level_values(_T) == "xcom"]
-
-        return Summary(**{name: live(getattr(self, name)) for name in TABLES},
-                       sample=self.sample, report=self.report)
+        # a mask, not ``xs``: a table with no live rows (no secrets found, nothing mapped) is
+        # kept empty rather than raising KeyError
+        return Summary(**{n: (t := getattr(self, n))[t.index.get_level_values(_T) == "xcom"]
+                          for n in TABLES}, sample=self.sample, report=self.report)
 
     def airflow_schema(self) -> str | None:
         """The most common ``airflow_schema`` of the live rows (as
