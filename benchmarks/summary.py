@@ -12,8 +12,11 @@ computes rows and stored value bytes per ``dag_id``:
 
 ``summary``
     :func:`xcomlab.summary.summarize_file` — batches streamed into per-batch summaries and
-    merged (keys, size buckets, days, runs, classes, threshold counts); per-DAG totals read
-    from the summary.
+    merged (keys, size buckets, days, runs, classes, threshold counts, largest rows, mapped
+    fan-out), values fetched: the secret scan (RE2 prefilter over each batch's Arrow value
+    column) and the value sample included; per-DAG totals read from the summary.
+``sizes``
+    the same without values (``secrets=False, sample=False``): sizes and ids only.
 ``frame``
     ``load_export`` + :func:`xcomlab.summary.summarize_frame` (the whole frame first).
 ``cli``
@@ -42,7 +45,7 @@ from benchmarks.ingest import _CACHE, Result, _best, _check_totals, _export, _mi
 
 __all__ = ["CONTENDERS", "main"]
 
-CONTENDERS = ("summary", "frame", "cli", "duckdb")
+CONTENDERS = ("summary", "sizes", "frame", "cli", "duckdb")
 Totals = dict[str, tuple[int, int]]
 
 
@@ -50,6 +53,14 @@ def _run_summary(path: str) -> tuple[Totals, int]:
     from xcomlab.summary import summarize_file
 
     s = summarize_file(path, format="csv")
+    g = s.keys.groupby(level="dag_id")[["rows", "value_bytes"]].sum()
+    return {str(k): (int(r.rows), int(r.value_bytes)) for k, r in g.iterrows()}, s.rows
+
+
+def _run_sizes(path: str) -> tuple[Totals, int]:
+    from xcomlab.summary import summarize_file
+
+    s = summarize_file(path, format="csv", secrets=False, sample=False)
     g = s.keys.groupby(level="dag_id")[["rows", "value_bytes"]].sum()
     return {str(k): (int(r.rows), int(r.value_bytes)) for k, r in g.iterrows()}, s.rows
 
@@ -70,7 +81,7 @@ def _run_duckdb(path: str) -> tuple[Totals, int]:
     return totals, rows
 
 
-_RUNNERS = {"summary": _run_summary, "frame": _run_frame, "duckdb": _run_duckdb}
+_RUNNERS = {"summary": _run_summary, "sizes": _run_sizes, "frame": _run_frame, "duckdb": _run_duckdb}
 
 
 def _child(name: str, path: str, out: str) -> int:

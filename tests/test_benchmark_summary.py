@@ -15,8 +15,8 @@ def test_small_summary_run_prints_ratios_and_agreeing_totals() -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
-    for name in ("summary", "frame", "cli", "duckdb"):
+    for name in ("summary", "sizes", "frame", "cli", "duckdb"):
         assert re.search(rf"^{name}\s+\d+\.\d\d\s+\d+\.\d\dx\s+\d+\s", out, re.M), out
-    assert re.search(r"^totals agree \(summary, frame, cli, duckdb\): \d+ DAGs, 20,000 rows, "
+    assert re.search(r"^totals agree \(summary, sizes, frame, cli, duckdb\): \d+ DAGs, 20,000 rows, "
                      r"[\d,]+ value bytes", out, re.M), out
     assert re.search(r"^ratio summary/duckdb time: \d+\.\d\dx", out, re.M), out

@@ -156,3 +156,17 @@ def test_value_sample_merge_is_associative_and_commutative() -> None:
     x, y = ValueSample(per_class=1, seed=0), ValueSample(per_class=1, seed=0)
     x.add([b"aa"]); y.add([b"bb"])  # noqa: E702 - the same seed: the same key
     assert same(x.merge(y), y.merge(x))
+
+
+def test_primary_keeps_the_live_table_even_where_it_has_no_group() -> None:
+    """No secret (nor mapped task) in the live table, some in the archive: primary() works."""
+    frame = _frame(200, 3)
+    live = (frame[S.SOURCE_TABLE] == "xcom").to_numpy()
+    frame.loc[live, S.VALUE] = b'{"rows": 1}'
+    frame.loc[live, S.KEY] = "rows"
+    frame.loc[live, S.MAP_INDEX] = -1
+    s = summarize_frame(frame)
+    p = s.primary()
+    assert len(s.secrets) > 0 and len(p.secrets) == 0 and len(p.mapped) == 0
+    assert p.rows == int(live.sum()) and p.tables() == ["xcom"]
+    assert p.secrets.index.names == s.secrets.index.names

@@ -199,8 +199,9 @@ def _profile(args: argparse.Namespace) -> int:
         assert secrets.frame is not None
         frame = secrets.frame
     else:  # one streamed pass (or a saved summary): sizes, secrets and the value sample
-        frame = _summary_of(args)
-        secrets = _summary_secrets(frame)
+        whole: Summary = _summary_of(args)
+        secrets = _summary_secrets(whole)
+        frame = whole
     dep = _deployment(args, frame)
     summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
     summary["measured_on_disk"] = _measured(args, frame)

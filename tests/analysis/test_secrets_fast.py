@@ -132,3 +132,21 @@ def test_a_summary_without_values_says_it_was_not_scanned() -> None:
     assert s.rows_scanned("secrets") == 0 and s.rows_scanned("sample") == 0 and s.sample is None
     assert len(s.secrets) == 0 and s.rows > 0
     assert summarize_frame(xcomlab.load_export(path, sample_values=False)).equals(s)
+
+
+def test_prefilter_needs_a_secret_word_in_a_key_not_in_a_value() -> None:
+    """A word in a value (``"status": "passed"``) is no candidate; a key holding it is, also
+    spelled with escapes (json.loads decodes ``pa\\u0073sword`` to ``password``)."""
+    secret = "Zx8#kQ2!vR7&mW4p"
+    cases = [
+        (json.dumps({"status": "passed", "note": "token bucket"}), False),
+        (json.dumps({"db_password": secret}), True),
+        ('{"db_pa\\u0073sword": "' + secret + '"}', True),
+        ('{"x\\"password" :\n "' + secret + '"}', True),
+        (json.dumps([{"nested": {"Client-Secret": secret}}]), True),
+    ]
+    arr = pa.array([t.encode() for t, _ in cases], pa.binary())
+    assert [bool(i in set(candidates(arr).tolist())) for i in range(len(cases))] == [c for _, c in cases]
+    got = scan_batch(arr, 0, ["return_value"])
+    assert got == _slow([t for t, _ in cases], ["return_value"] * len(cases))
+    assert {row for row, _, _ in got} == {1, 2, 3, 4}

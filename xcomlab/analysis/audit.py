@@ -212,10 +212,9 @@ def _summary_limits(summary: Summary, checks: list[Limit], dialect: str | None,
     for lim in checks:
         hit = top[top > lim.limit_bytes]
         largest = int(hit.max()) if len(hit) else 0
-        same = over[over["limit_bytes"] == lim.limit_bytes]
-        if lim.target in over.index and int(over.loc[lim.target, "limit_bytes"]) == lim.limit_bytes:
-            n, b = int(over.loc[lim.target, "rows"]), int(over.loc[lim.target, "value_bytes"])
-        elif len(same):  # a threshold of the grid (powers of two, 1 KiB – 1 GiB): exact
+        mine = over[(over.index == lim.target) & (over["limit_bytes"] == lim.limit_bytes)]
+        same = mine if len(mine) else over[over["limit_bytes"] == lim.limit_bytes]
+        if len(same):  # a limit of limits.csv, or of the grid (powers of two, 1 KiB – 1 GiB): exact
             n, b = int(same["rows"].iloc[0]), int(same["value_bytes"].iloc[0])
         else:
             n, b = summary.rows_over(lim.limit_bytes)
@@ -406,8 +405,8 @@ def _summary_migration(live: Summary, target: str, dialect: str, dag_run_ids: An
          "neither JSON nor pickle: CONVERT_FROM(value,'UTF8')::jsonb fails on PostgreSQL"),
     ]
     if pg:
-        over = live.over.xs("postgresql_jsonb", level="target")[["rows", "value_bytes"]].sum()
-        findings.append(("jsonb_oversize", "blocker", (int(over["rows"]), int(over["value_bytes"])),
+        o = live.over[live.over.index.get_level_values("target") == "postgresql_jsonb"]
+        findings.append(("jsonb_oversize", "blocker", (int(o["rows"].sum()), int(o["value_bytes"].sum())),
                          "over 268,435,455 bytes: ALTER ... TYPE JSONB aborts (apache/airflow#73248)"))
     if dag_run_ids is not None:
         ids = list(dag_run_ids)

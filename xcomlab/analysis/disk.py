@@ -954,7 +954,7 @@ def _weighted(ratio: np.ndarray, value: np.ndarray, rows: np.ndarray) -> float:
     return float((ratio * rows).sum() / rows.sum()) if len(ratio) and rows.sum() else 0.0
 
 
-def on_disk_bytes(frame: pd.DataFrame, *, tables: TableScope = "live", **kwargs: Any) -> dict[str, int]:
+def on_disk_bytes(frame: pd.DataFrame | Summary, *, tables: TableScope = "live", **kwargs: Any) -> dict[str, int]:
     """Predicted on-disk bytes per dialect (``postgresql, mysql, sqlite``).
 
     ``tables="live"`` (default): the ``xcom`` table, the figure ``summarize`` reports as
@@ -964,7 +964,7 @@ def on_disk_bytes(frame: pd.DataFrame, *, tables: TableScope = "live", **kwargs:
     return {d: estimate(frame, d, tables=tables, **kwargs).total_bytes for d in DIALECTS}
 
 
-def disk_ratio(frame: pd.DataFrame, dialect: str = "postgresql", *, tables: TableScope = "live",
+def disk_ratio(frame: pd.DataFrame | Summary, dialect: str = "postgresql", *, tables: TableScope = "live",
                **kwargs: Any) -> float:
     """On-disk bytes per logical value byte of the ``xcom`` table (``tables="live"``) in ``dialect``.
 

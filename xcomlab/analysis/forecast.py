@@ -237,6 +237,7 @@ def _summary_grid(live: Summary) -> _Grid:
         rate = (written - per).clip(lower=0.0)
     count = d.groupby("day")["rows"].sum().reindex(dates, fill_value=0).to_numpy()
     _, now = live.timestamps()
+    assert now is not None  # _history checked there are rows with a timestamp
     runs = live.runs.reset_index()
     recent = runs[(runs["last_timestamp"] > now - 28 * _DAY) & runs[S.RUN_ID].notna()]
     span = min(28.0, max(len(dates), 1))

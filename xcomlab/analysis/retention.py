@@ -192,8 +192,8 @@ def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray,
     """Share of each group's rows older than its age limit (``now - ts > limit`` days, or
     ``>=`` when ``inclusive``), and whether the group straddles its cut (its rows then
     split in proportion to time)."""
-    first = ((now - part["first_timestamp"]) / _DAY).to_numpy(dtype=np.float64)  # age of the oldest row
-    last = ((now - part["last_timestamp"]) / _DAY).to_numpy(dtype=np.float64)  # age of the newest
+    first = (now - part["first_timestamp"]).to_numpy() / np.timedelta64(1, "D")  # age of the oldest row
+    last = (now - part["last_timestamp"]).to_numpy() / np.timedelta64(1, "D")  # age of the newest
     if inclusive:
         all_old, none_old = last >= limit, ~(first >= limit)
     else:
@@ -223,6 +223,7 @@ def _summary_steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp,
 
 def _now_of(last: pd.Timestamp | None, now: pd.Timestamp | str | None) -> pd.Timestamp:
     if now is None:
+        assert last is not None  # the caller checked there are rows with a timestamp
         return pd.Timestamp(last)
     ts = pd.Timestamp(now)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

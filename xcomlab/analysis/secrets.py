@@ -118,7 +118,7 @@ def summary_secrets(summary: Summary) -> SecretReport | None:
     cut = per[per > kept.reindex(per.index, fill_value=0).to_numpy()] if len(per) else per
     if not len(cut):
         return SecretReport(findings, scanned)
-    cut_keys = set(cut.index.droplevel("kind"))
+    cut_keys = {k[:-1] for k in cut.index}
     whole = findings[[tuple(r) not in cut_keys for r in findings[ids].itertuples(index=False)]]
     flagged = len(whole.drop_duplicates([*ids, "run_id", "map_index"])) if len(whole) else 0
     flagged += int(per[[k[:-1] in cut_keys for k in per.index]].groupby(level=ids).max().sum())

@@ -1,8 +1,9 @@
 """Summaries of an export: grouped tables sized by groups, never rows, that merge.
 
-See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds and
-:mod:`xcomlab.summary.histogram` for the quantile error bound; :mod:`xcomlab.summary.pushdown`
-summarises a live database in SQL.
+See :mod:`xcomlab.summary.core` for what a :class:`Summary` holds,
+:mod:`xcomlab.summary.histogram` for the quantile error bound,
+:mod:`xcomlab.summary.store` for the file ``Summary.save`` writes and
+:mod:`xcomlab.summary.pushdown` for the summary of a live database computed in SQL.
 """
 
 from xcomlab.summary.core import (

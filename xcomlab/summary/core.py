@@ -207,22 +207,23 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     if isinstance(index, pd.MultiIndex) and any(level.hasnans for level in index.levels):
         # a group-by with dropna=False keeps null as a level *value*; a fresh index codes
         # it -1: the same rows, but not equal() — rebuild so that nulls are always coded
-        table.index = pd.MultiIndex.from_arrays(
-            [index.get_level_values(i) for i in range(index.nlevels)], names=index.names)
+        table = table.set_axis(pd.MultiIndex.from_arrays(
+            [index.get_level_values(i) for i in range(index.nlevels)], names=index.names))
     if name not in _BOUNDED:
         return table.sort_index()
     # a total order over every column (duplicate ids, as a broken export may hold, too)
-    index = list(GROUPS[name])
+    names = list(GROUPS[name])
+    ascending: list[bool] | None = None
     if name == "secret_rows":
-        by, ascending, head, per = [*index, "evidence"], None, SECRET_ROWS_PER_GROUP, index[:5]
+        by, head, per = [*names, "evidence"], SECRET_ROWS_PER_GROUP, names[:5]
     else:  # largest first, then the ids, the time and the encoding
-        by, head, per = ["value_bytes", *index, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
+        by, head, per = ["value_bytes", *names, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
         ascending = [False] + [True] * (len(by) - 1)
     flat = table.reset_index()
     flat = flat.sort_values(by, ascending=True if ascending is None else ascending,
                             na_position="last", kind="stable")
     flat = flat.groupby(per, sort=False, dropna=False).head(head)
-    return _typed(name, flat.set_index(index))
+    return _typed(name, flat.set_index(names))
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -242,6 +243,12 @@ def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _empty(name: str) -> pd.DataFrame:
+    """An empty table (a fresh copy: pandas' empty MultiIndex costs milliseconds to make)."""
+    return _empty_table(name).copy(deep=False)
+
+
+@cache
+def _empty_table(name: str) -> pd.DataFrame:
     groups = GROUPS[name]
     index = pd.MultiIndex.from_arrays(
         [pd.Index([], dtype=_INDEX_DTYPES.get(g, "object")) for g in groups], names=groups)
@@ -281,7 +288,8 @@ class Summary:
     @classmethod
     def empty(cls) -> Summary:
         """The summary of no rows (the identity of :meth:`merge`)."""
-        return cls(**{name: _empty(name) for name in TABLES})
+        tables: dict[str, Any] = {name: _empty(name) for name in TABLES}
+        return cls(**tables)
 
     def merge(self, other: Summary) -> Summary:
         """The summary of both summaries' rows (associative and commutative)."""
@@ -349,13 +357,12 @@ class Summary:
 
     def primary(self) -> Summary:
         """Only the live ``xcom`` table's groups when it has rows, else every group
-        (as :func:`xcomlab.schema.primary_rows` does for a frame)."""
+        (as :func:`xcomlab.schema.primary_rows` does for a frame). The value sample is
+        kept whole: it is drawn over every table."""
         if "xcom" not in self.tables():
             return self
-        # a mask, not ``xs``: a table with no live rows (no secrets found, nothing mapped) is
-        # kept empty rather than raising KeyError
-        return Summary(**{n: (t := getattr(self, n))[t.index.get_level_values(_T) == "xcom"]
-                          for n in TABLES}, sample=self.sample, report=self.report)
+        tables: dict[str, Any] = {n: _live(getattr(self, n)) for n in TABLES}
+        return Summary(**tables, sample=self.sample, report=self.report)
 
     def airflow_schema(self) -> str | None:
         """The most common ``airflow_schema`` of the live rows (as
@@ -431,6 +438,12 @@ class Summary:
     def __repr__(self) -> str:
         return (f"Summary({self.rows:,} rows, {self.value_bytes:,} value bytes, "
                 f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
+
+
+def _live(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``table`` from the live ``xcom`` table (none is fine: a table may have
+    no group there, e.g. no secret found in it)."""
+    return table[table.index.get_level_values(_T) == "xcom"]
 
 
 def _same_sample(a: ValueSample | None, b: ValueSample | None) -> bool:
@@ -539,13 +552,13 @@ def summarize_frame(frame: pd.DataFrame, *, secrets: Findings | None = None) -> 
         Exact rows, bytes, minima, maxima and threshold counts; log-spaced size buckets;
         secrets only when values were scanned or ``secrets`` is given.
     """
+    frame = S.validate_frame(frame)
     found: pd.DataFrame | None = None
     if secrets is not None:
         found = secrets.findings
     elif S.VALUE in frame.columns:
         found = _frame_findings(frame)
     sample = value_sample(frame)
-    frame = S.validate_frame(frame)
     out = summarize_columns(frame_columns(frame), canonical=True, findings=found,
                             sampled=sample is not None)
     report = frame.attrs.get("xcomlab.load_report")
@@ -692,7 +705,8 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
               "secrets": secrets, "secret_rows": secret_rows,
               "largest": _largest(cols), "mapped": mapped, "scanned": scanned}
     fix = _canonical if canonical else _typed
-    return Summary(**{name: fix(name, table) for name, table in tables.items()})
+    fixed: dict[str, Any] = {name: fix(name, table) for name, table in tables.items()}
+    return Summary(**fixed)
 
 
 def _stamps(table: pd.DataFrame) -> None:

@@ -38,12 +38,44 @@ _SERDE_TAIL = ('"(__classname__|__type)"[' + _WS + ']*:[' + _WS + ']*"[^"\\\\]*"
 _RE2_SPACE = "[\t\n\f\r ]"
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regex (``|`` outside groups, classes and escapes)."""
+    out, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return [*out, pattern[start:]]
+
+
 def _secret_patterns() -> tuple[str, str]:
-    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive part
-    and its case-insensitive words, ``\\s`` spelled out as RE2's class (so no engine that
-    counts ``\\v`` as a space matches less)."""
-    cs, _, ci = _PREFILTER.partition("|(?i:")
-    return cs.replace("[^/\\s]", "[^/\t\n\f\r ]"), ci.removesuffix(")")
+    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive
+    alternatives and its case-insensitive ones (``(?i:words)rest`` as ``(?:words)rest``,
+    matched case-insensitively: a superset, which is all a prefilter needs), ``\\s`` in a
+    class spelled out as RE2's (so no engine that counts ``\\v`` as a space matches less)."""
+    cs: list[str] = []
+    ci: list[str] = []
+    for alt in _alternatives(_PREFILTER):
+        if alt.startswith("(?i:"):
+            ci.append("(?:" + alt.removeprefix("(?i:"))
+        else:
+            cs.append(alt.replace("[^/\\s]", "[^/\t\n\f\r ]"))
+    return "|".join(cs), "|".join(ci)
 
 
 SECRET_CS, SECRET_CI = _secret_patterns()
