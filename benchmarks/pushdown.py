@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             _drop(args.dialect, base, name)
     got = {d: (int(v["rows"]), int(v["value_bytes"])) for d, v in doc["by_dag"].items()}
     push = doc.get("pushdown", {})
-    print(f"push-down benchmark: {args.dialect}, {args.rows:,} rows "
-          f"({'loaded in %.1f s' % loaded if loaded else 'schema reused'}), best of {args.repeat}")
+    how = f"loaded in {loaded:.1f} s" if loaded else "schema reused"
+    print(f"push-down benchmark: {args.dialect}, {args.rows:,} rows ({how}), best of {args.repeat}")
     print(f"{'contender':<10}{'seconds':>10}{'ratio':>9}")
     print(f"{'cli':<10}{cli_s:>10.2f}{cli_s / sql_s:>8.2f}x")
     print(f"{'sql':<10}{sql_s:>10.2f}{1:>8.2f}x")

@@ -10,12 +10,12 @@ archive tables and an empty table, in the Airflow 3 (JSON) and Airflow 2 (bytes)
 from __future__ import annotations
 
 import json
-
 import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -25,7 +25,14 @@ from ingest.test_speed_paths import _variants
 import xcomlab
 from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
 from xcomlab.errors import ExportFormatError, StatementTimeoutError
-from xcomlab.summary import TABLES, PushdownStats, Summary, summarize_db, summarize_frame, summarize_source
+from xcomlab.summary import (
+    TABLES,
+    PushdownStats,
+    Summary,
+    summarize_db,
+    summarize_frame,
+    summarize_source,
+)
 from xcomlab.summary.histogram import EDGES, bucket_of
 from xcomlab.summary.sqlrules import rules_for
 
@@ -37,7 +44,7 @@ EXTRA = [
     b'"s3://aws_default@bucket/xcom/d/r/t/643212b5.gz"', b'"file:///srv/xcomstore/d1/t1/1.gz"',
     b'{"uri": "gs://b/xcomlab/d/r/t/k.zst", "__xcomlab__": 1, "stored_bytes": 1234}',
     b'"postgresql://airflow:hunter2secret@db:5432/airflow"', b'{"aws_key": "AKIAXCOMLABFAKEKEY01"}',
-    b'{"password": "Zx9#kQ2!mP7$wL4@"}', b'{"rows": ' + b"1" * 3000 + b"}",
+    b'{"password": "Zx9#kQ2!mP7$wL4@"}', b'{"\\u0070assword": "Qw8#kZ3!mP6$wL5@"}', b'{"rows": ' + b"1" * 3000 + b"}",
     b'{"pad": "' + b"x" * 5000 + b'", "__version__": 1, "__classname__": "builtins.tuple"}',
     b'"' + b"y" * 2000 + b'"', '"{\\"k\\": \\"\u65e5\u672c\\"}"'.encode(), b"null", b"true",
     # at and around ONE_OFF_MIN_BYTES (64 KiB): the rows of the summary's big table
@@ -227,6 +234,17 @@ def test_rows_the_loader_rejects_are_refused(sqlite_url: str) -> None:
         xcomlab.load_export(sqlite_url)
 
 
+def test_sql_prefilter_is_the_rules_prefilter_split() -> None:
+    """The SQL prefilter is read off the secret rules' own (top-level alternatives, the
+    case-insensitive ones matched case-insensitively): none is lost in the split."""
+    from xcomlab.ingest.secret_rules import _PREFILTER
+    from xcomlab.summary.sqlrules import SECRET_CI, SECRET_CS, _alternatives
+
+    parts = _alternatives(_PREFILTER)
+    assert "|".join(parts) == _PREFILTER and len(parts) > 3
+    assert len(_alternatives(SECRET_CS)) + len(_alternatives(SECRET_CI)) == len(parts)
+
+
 # ------------------------------------------------------------------ buckets
 
 
@@ -353,6 +371,8 @@ def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: py
     _fill(sqlite_url, af3=True)
     assert main(["profile", sqlite_url, "--summary", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
+    schema = json.loads((ROOT / "xcomlab" / "data" / "cli_output.schema.json").read_text())
+    jsonschema.validate(doc, schema)
     assert doc["rows"] == summarize_db(sqlite_url).primary().rows
     assert doc["pushdown"]["statements"] > 0 and doc["pushdown"]["bytes_received"] > 0
 

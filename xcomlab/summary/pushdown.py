@@ -35,12 +35,12 @@ from xcomlab import schema as S
 from xcomlab.constants import ONE_OFF_MIN_BYTES
 from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError, XcomlabError
 from xcomlab.ingest.classify import HEAD_BYTES, Classified, RawValues, classify
-from xcomlab.ingest.secret_rules import scan_values, secret_name
 from xcomlab.ingest.csvfile import REQUIRED_EXPORT
 from xcomlab.ingest.failures import translate
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.normalize import detect_schema, is_json_schema
+from xcomlab.ingest.secret_rules import scan_values, secret_name
 from xcomlab.ingest.source import is_xcom_table
 from xcomlab.ingest.sqlsource import (
     open_engine,
@@ -338,9 +338,9 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
         by_run = both[both["g"] == 1]
         held_rows = both[both["g"] == 2]
         hard_rows = held_rows[held_rows["h_k"].notna()]
-        hard = pd.DataFrame({c: hard_rows[f"h_{c}"].repeat(hard_rows["n"]).to_numpy() for c in _HARD_COLS})
+        hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), hard_rows["n"].to_numpy(dtype=np.int64)) for c in _HARD_COLS})
         cand_rows = held_rows[held_rows["s_k"].notna()]
-        cands = pd.DataFrame({c: cand_rows[f"s_{c}"].repeat(cand_rows["n"]).to_numpy() for c in _SECRET_COLS})
+        cands = pd.DataFrame({c: np.repeat(cand_rows[f"s_{c}"].to_numpy(), cand_rows["n"].to_numpy(dtype=np.int64)) for c in _SECRET_COLS})
     else:
         by_key = pd.DataFrame(run.fetch(f"SELECT {keys}, {_measures()} FROM ({derived}) z GROUP BY {keys}",
                                         params, st), columns=[*_KEY_COLS, *_MEASURES])
@@ -350,8 +350,8 @@ def _table_summary(run: _Runner, engine: sa.Engine, label: str, table: _Table, s
         cands = pd.DataFrame(columns=_SECRET_COLS)
         if (by_key["c"] == HARD).any() or named is not None:
             # one more scan fetches both: undecided rows' heads and candidates' values
-            cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END" for c in _HARD_COLS]
-            cols += [f"CASE WHEN z.sc THEN {ids[c]} END" for c in _SECRET_COLS]
+            cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
+            cols += [f"CASE WHEN z.sc THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
             sql = f"SELECT {', '.join(cols)} FROM ({derived}) z WHERE z.c = {HARD} OR z.sc"
             names = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
             got = pd.DataFrame(run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl", "s_v")), columns=names)
@@ -379,12 +379,11 @@ def _findings(name: str, cands: pd.DataFrame) -> pd.DataFrame:
     """Row-level findings of the candidate rows, checked by the secret rules in Python."""
     if not len(cands):
         return pd.DataFrame({c: [] for c in FINDING_COLUMNS})
-    values = [v.encode("utf-8") if isinstance(v, str) else (bytes(v) if v is not None else None)
-              for v in cands["v"]]
     keys = [str(k) for k in cands["k"]]
-    results = scan_values(pa.array(values, pa.binary()), keys)
+    results = scan_values(_binary(cands["v"]), keys)  # a NULL value (a secret-like key's) may come as NaN
+    maps = cands["mi"].astype("int64").tolist()
     records = [(name, cands["d"].iat[i], cands["t"].iat[i], cands["r"].iat[i], cands["k"].iat[i],
-                int(cands["mi"].iat[i]), kind, evidence)
+                maps[i], kind, evidence)
                for i, found in enumerate(results) for kind, evidence in found]
     return pd.DataFrame.from_records(records, columns=list(FINDING_COLUMNS))
 
@@ -398,9 +397,9 @@ def _largest(run: _Runner, engine: sa.Engine, table: _Table, rules: SqlRules,
     exprs = {"d": "z.d", "r": "z.r", "k": "z.k", "vb": "z.vb", **held}
     picked = ["d", "t", "r", "k", "mi", "vb", "ts", "c"]
     sql = (f"SELECT {', '.join(f'z.{c}' for c in picked)}, "
-           f"{', '.join(f'CASE WHEN z.c = {HARD} THEN {exprs[c]} END' for c in _HARD_COLS)} "
+           f"{', '.join(f'CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}' for c in _HARD_COLS)} "
            f"FROM ({derived}) z")
-    rows = run.fetch(sql, params, st, values=("h", "tl", "fl"))
+    rows = run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl"))
     out = pd.DataFrame(rows, columns=[*picked, *(f"h_{c}" for c in _HARD_COLS)])
     enc = _ENCODINGS[np.maximum(out["c"].to_numpy(dtype=np.int64), 0)] if len(out) else np.array([], object)
     hard = out["c"].to_numpy(dtype=np.int64) == HARD if len(out) else np.zeros(0, bool)
@@ -524,11 +523,13 @@ def _assemble(table: _Table, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: p
     secrets, secret_rows = _secret_tables(findings)
     scanned = (pd.DataFrame([(name, "secrets", int(by_key["n"].sum()))], columns=[_T, "scan", "rows"])
                .set_index([_T, "scan"]) if findings is not None else _empty("scanned"))
-    tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-              "classes": _classes(name, k, hard, got), "over": over, "run_keys": _run_keys(name, r, hard, got),
-              "sources": sources, "big": big, "secrets": secrets, "secret_rows": secret_rows,
-              "largest": largest, "mapped": mapped, "scanned": scanned}
-    return Summary(**{n: _canonical(n, t) for n, t in tables.items()})
+    tables: dict[str, Any] = {
+        "keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
+        "classes": _classes(name, k, hard, got), "over": over, "run_keys": _run_keys(name, r, hard, got),
+        "sources": sources, "big": big, "secrets": secrets, "secret_rows": secret_rows,
+        "largest": largest, "mapped": mapped, "scanned": scanned}
+    typed: dict[str, Any] = {n: _canonical(n, t) for n, t in tables.items()}
+    return Summary(**typed)
 
 
 _AGG_SOURCES = ["rows", "inexact_rows", "result_rows", "mapped_rows", "first_timestamp", "last_timestamp"]
@@ -618,10 +619,11 @@ class _Runner:
         rows = [tuple(row) for row in result]
         st.statements += 1
         st.rows_received += len(rows)
-        value_cols = [i for i, n in enumerate(names) if n in values]
-        for row in rows:
-            st.bytes_received += sum(_cell_bytes(v) for v in row)
-            st.value_bytes_received += sum(_cell_bytes(row[i]) for i in value_cols if row[i] is not None)
+        for name, column in zip(names, zip(*rows, strict=True) if rows else (), strict=False):
+            got = _column_bytes(column)
+            st.bytes_received += got
+            if name in values:
+                st.value_bytes_received += got
         return rows
 
     def scalars(self, sql: str) -> list[Any]:
@@ -629,6 +631,21 @@ class _Runner:
 
     def scalar(self, sql: str) -> Any:
         return self.conn.execute(sa.text(self._timed(sql))).scalar()
+
+
+def _column_bytes(column: tuple[Any, ...]) -> int:
+    """:func:`_cell_bytes` summed over a fetched column: most cells of a grouping-sets
+    result are NULL, and a column holds one type, so it is counted a column at a time."""
+    types = set(map(type, column)) - {type(None)}
+    if not types:
+        return 0
+    if types == {str}:
+        return sum(map(len, map(str.encode, filter(None, column))))
+    if types <= {bytes, bytearray, memoryview}:
+        return sum(map(len, filter(None, column)))
+    if not types & {str, bytes, bytearray, memoryview}:
+        return 8 * (len(column) - column.count(None))
+    return sum(_cell_bytes(v) for v in column)  # mixed types (SQLite): cell by cell
 
 
 def _cell_bytes(v: Any) -> int:
@@ -651,6 +668,7 @@ def _session(engine: sa.Engine, timeout: float | None) -> Iterator[_Runner]:
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
         elif d == "sqlite":
             raw = conn.connection.driver_connection
+            assert raw is not None
             raw.create_function("xcomlab_bucket", 1, sqlite_bucket, deterministic=True)
             raw.create_function("xcomlab_regexp", 2, sqlite_regexp, deterministic=True)
             if timeout is not None:
@@ -660,7 +678,9 @@ def _session(engine: sa.Engine, timeout: float | None) -> Iterator[_Runner]:
             yield _Runner(conn, engine.dialect, timeout)
         finally:
             if d == "sqlite":
-                conn.connection.driver_connection.set_progress_handler(None, 0)
+                raw = conn.connection.driver_connection
+                if raw is not None:
+                    raw.set_progress_handler(None, 0)
 
 
 def _timeout_error(exc: BaseException, label: str, timeout: float | None) -> XcomlabError | None:

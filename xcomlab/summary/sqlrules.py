@@ -19,7 +19,7 @@ import re
 from typing import Final
 
 from xcomlab.ingest.classify import CODES, MAX_REF_BYTES
-from xcomlab.ingest.secret_rules import PREFILTER_KEY_TAIL, PREFILTER_PREFIXES, PREFILTER_WORDS
+from xcomlab.ingest.secret_rules import _PREFILTER
 from xcomlab.summary.histogram import EDGES
 
 __all__ = ["HARD", "SqlRules", "rules_for"]
@@ -38,17 +38,47 @@ _SERDE_TAIL = ('"(__classname__|__type)"[' + _WS + ']*:[' + _WS + ']*"[^"\\\\]*"
 _RE2_SPACE = "[\t\n\f\r ]"
 
 
-def _secret_patterns() -> tuple[str, str, str]:
-    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive part,
-    its case-insensitive part (a word and the rest of a JSON key) and the bare words (a
-    superset for text whose escapes the database has doubled), ``\\s`` spelled out as RE2's
-    class (so no engine that counts ``\\v`` as a space matches less)."""
-    space = "[\t\n\f\r ]"
-    cs = PREFILTER_PREFIXES.replace("\\s", space[1:-1])  # both inside a class
-    return cs, f"({PREFILTER_WORDS})" + PREFILTER_KEY_TAIL.replace("\\s", space), PREFILTER_WORDS
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regex (``|`` outside groups, classes and escapes)."""
+    out, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                i += 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return [*out, pattern[start:]]
 
 
-SECRET_CS, SECRET_CI, SECRET_WORDS = _secret_patterns()
+def _secret_patterns() -> tuple[str, str]:
+    """The secret prefilter (:mod:`xcomlab.ingest.secret_rules`) as its case-sensitive
+    alternatives and its case-insensitive ones (``(?i:words)rest`` as ``(?:words)rest``,
+    matched case-insensitively: a superset, which is all a prefilter needs), ``\\s`` in a
+    class spelled out as RE2's (so no engine that counts ``\\v`` as a space matches less)."""
+    cs: list[str] = []
+    ci: list[str] = []
+    for alt in _alternatives(_PREFILTER):
+        if alt.startswith("(?i:"):
+            ci.append("(?:" + alt.removeprefix("(?i:"))
+        else:
+            cs.append(alt.replace("[^/\\s]", "[^/\t\n\f\r ]"))
+    return "|".join(cs), "|".join(ci)
+
+
+SECRET_CS, SECRET_CI = _secret_patterns()
 #: Sizes up to this have a bucket each (``bucket_of(s) == s``).
 _EXACT_BUCKETS: Final = int(next(i for i in range(len(EDGES)) if EDGES[i] != i)) - 1
 #: ``floor(ln(s) / ln(1.04)) + _LOG_OFFSET`` is ``bucket_of(s)`` to within one bucket past the exact ones.
@@ -109,8 +139,7 @@ class SqlRules:
     def patterns(self) -> dict[str, str]:
         return {"serde_head": _SERDE_HEAD, "serde_tail": _SERDE_TAIL + self.end,
                 "double_literal": _DOUBLE_LITERAL + self.end, "secret_cs": SECRET_CS,
-                "secret_ci": SECRET_CI, "secret_words": SECRET_WORDS,
-                "secret": f"{SECRET_CS}|(?i:{SECRET_CI})"}
+                "secret_ci": SECRET_CI, "secret": f"{SECRET_CS}|(?i:{SECRET_CI})"}
 
     def secret(self, v: str) -> str:
         """True where the value may hold a secret: a superset of the prefilter's rows."""
@@ -220,11 +249,8 @@ class PostgresRules(SqlRules):
 
     def secret(self, v: str) -> str:
         # no (?i:…) group in PostgreSQL's regexes: the words match case-insensitively (~*)
-        # (bytea's 'escape' text doubles backslashes: the bare words are the superset there)
-        if self.binary:
-            t = f"encode({v}, 'escape')"
-            return f"({t} ~ :secret_cs OR {t} ~* :secret_words)"
-        return f"({v} ~ :secret_cs OR {v} ~* :secret_ci)"
+        t = f"encode({v}, 'escape')" if self.binary else v
+        return f"({t} ~ :secret_cs OR {t} ~* :secret_ci)"
 
     def bucket(self, vb: str) -> str:
         edges = ",".join(str(int(x)) for x in EDGES)
