@@ -189,6 +189,15 @@ def _export(rows: int, airflow: str, workdir: Path, made: list[Path]) -> Path:
     return path
 
 
+def _clean(made: list[Path], workdir: Path) -> None:
+    """Delete the generated exports and the run's work directory (leftovers of a failed run too)."""
+    for f in made:
+        f.unlink(missing_ok=True)
+    for f in workdir.iterdir():
+        f.unlink()
+    workdir.rmdir()
+
+
 def _warm(path: Path) -> None:
     """Read the file once so that no contender pays for the disk (all read from page cache)."""
     with path.open("rb") as f:
@@ -304,11 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines))
     finally:
         if not args.keep:
-            for f in made:
-                f.unlink(missing_ok=True)
-            for f in workdir.iterdir():  # leftovers of a failed run
-                f.unlink()
-            workdir.rmdir()
+            _clean(made, workdir)
     return 0
 
 

@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest import _CACHE, Result, _best, _export, _mib, _repo_root, _warm
+from benchmarks.ingest import _CACHE, Result, _best, _clean, _export, _mib, _repo_root, _warm
 from benchmarks.shapes import SHAPES, planted_secrets, write_shape
 
 __all__ = ["ALL_SHAPES", "main"]
@@ -379,11 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines))
     finally:
         if not args.keep:
-            for f in made:
-                f.unlink(missing_ok=True)
-            for f in workdir.iterdir():
-                f.unlink()
-            workdir.rmdir()
+            _clean(made, workdir)
     return 0
 
 

@@ -41,7 +41,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest import _CACHE, Result, _best, _check_totals, _export, _mib, _repo_root, _warm
+from benchmarks.ingest import (
+    _CACHE,
+    Result,
+    _best,
+    _check_totals,
+    _clean,
+    _export,
+    _mib,
+    _repo_root,
+    _warm,
+)
 
 __all__ = ["CONTENDERS", "main"]
 
@@ -175,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines))
     finally:
         if not args.keep:
-            for f in made:
-                f.unlink(missing_ok=True)
-            for f in workdir.iterdir():
-                f.unlink()
-            workdir.rmdir()
+            _clean(made, workdir)
     return 0
 
 

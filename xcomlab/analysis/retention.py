@@ -80,6 +80,9 @@ class RetentionReport:
                 + self.by_dag.head(20).to_html(float_format=lambda x: f"{x:,.0f}"))
 
 
+#: Per-DAG columns of a retention report that count rows or bytes (summed into its totals).
+_COUNTS = ("rows", "value_bytes", "rows_freed", "bytes_freed", "rows_left", "bytes_left", "orphaned_refs")
+
 def retention(frame: pd.DataFrame | Summary, policy: RetentionPolicy, *, now: pd.Timestamp | str | None = None,
               disk_ratio: float = 1.0) -> RetentionReport:
     """Apply ``policy`` to the live rows of an XCom frame, without touching anything.
@@ -117,12 +120,7 @@ def retention(frame: pd.DataFrame | Summary, policy: RetentionPolicy, *, now: pd
     when = _now(rows, now)
     removed = _removed(rows, policy, when)
     by_dag = _by_dag(rows, removed, policy, when)
-    totals: dict[str, Any] = {c: int(by_dag[c].sum()) for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
-                                                  "rows_left", "bytes_left", "orphaned_refs")}
-    steady = by_dag["steady_state_bytes"]
-    totals["steady_state_bytes"] = float(steady.sum()) if steady.notna().all() else float("nan")
-    totals["on_disk_bytes_freed"] = totals["bytes_freed"] * disk_ratio
-    totals["steady_state_on_disk_bytes"] = totals["steady_state_bytes"] * disk_ratio
+    totals = _totals(by_dag, disk_ratio)
     gone = rows[removed.to_numpy()]
     totals["orphaned_ref_bytes"] = int(gone[S.REF_BYTES].sum()) if len(gone) else 0
     commands = db_clean_commands(policy, when)
@@ -170,21 +168,25 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
     out["bytes_per_day"] = [rates[d][0] for d in out.index]
     out["steady_state_bytes"] = [rates[d][1] for d in out.index]
     out["orphaned_refs"] = by["refs_freed"].sum().round()
-    out = out.astype({c: "int64" for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
-                                           "rows_left", "bytes_left", "orphaned_refs")})
+    out = out.astype({c: "int64" for c in _COUNTS})
     out.index.name = "dag_id"
     by_dag = out.sort_values(["bytes_freed", "value_bytes"], ascending=False)
-    totals: dict[str, Any] = {c: int(by_dag[c].sum()) for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
-                                                  "rows_left", "bytes_left", "orphaned_refs")}
-    steady = by_dag["steady_state_bytes"]
-    totals["steady_state_bytes"] = float(steady.sum()) if steady.notna().all() else float("nan")
-    totals["on_disk_bytes_freed"] = totals["bytes_freed"] * disk_ratio
-    totals["steady_state_on_disk_bytes"] = totals["steady_state_bytes"] * disk_ratio
+    totals = _totals(by_dag, disk_ratio)
     totals["orphaned_ref_bytes"] = round(float((g["ref_bytes"] * g["gone"]).sum()))
     commands = db_clean_commands(policy, when)
     return RetentionReport(policy, when, disk_ratio, by_dag, totals,
                            "\n".join(commands) if commands else None,
                            _limitations(policy, totals, commands), pd.Series(dtype=bool), round(straddle))
+
+
+def _totals(by_dag: pd.DataFrame, disk_ratio: float) -> dict[str, Any]:
+    """The report's totals over its per-DAG table (frame and summary paths alike)."""
+    totals: dict[str, Any] = {c: int(by_dag[c].sum()) for c in _COUNTS}
+    steady = by_dag["steady_state_bytes"]
+    totals["steady_state_bytes"] = float(steady.sum()) if steady.notna().all() else float("nan")
+    totals["on_disk_bytes_freed"] = totals["bytes_freed"] * disk_ratio
+    totals["steady_state_on_disk_bytes"] = totals["steady_state_bytes"] * disk_ratio
+    return totals
 
 
 def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray,
@@ -289,8 +291,7 @@ def _by_dag(rows: pd.DataFrame, removed: pd.Series, policy: RetentionPolicy,
     out["bytes_per_day"] = [rates[d][0] for d in out.index]
     out["steady_state_bytes"] = [rates[d][1] for d in out.index]
     out["orphaned_refs"] = g["ref"].sum()
-    out = out.astype({c: "int64" for c in ("rows", "value_bytes", "rows_freed", "bytes_freed",
-                                           "rows_left", "bytes_left", "orphaned_refs")})
+    out = out.astype({c: "int64" for c in _COUNTS})
     out.index.name = "dag_id"
     return out.sort_values(["bytes_freed", "value_bytes"], ascending=False)
 
