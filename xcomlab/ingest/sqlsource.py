@@ -29,7 +29,7 @@ from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
 
 __all__ = ["open_engine", "quote", "read_sql", "readonly", "row_source", "sqlite_url", "value_is_json",
-           "value_sql"]  # sqlite_url: defined in dburl, kept importable here
+           "value_sql", "xcom_table_names", "xcom_tables"]  # sqlite_url: defined in dburl, kept importable here
 
 
 @guard
@@ -38,17 +38,8 @@ def read_sql(source: Any, *, sqlite_file: bool, chunk_rows: int, airflow_schema:
     """Yield a table source per xcom-like table of a database."""
     engine, label, own = _engine(source, sqlite_file)
     try:
-        insp = sa.inspect(engine)
-        names = [t for t in insp.get_table_names() if is_xcom_table(t)]
-        kinds: dict[str, bool] = {}
-        for name in sorted(names, key=lambda t: (t != "xcom", t)):
-            cols = [c["name"].lower() for c in insp.get_columns(name)]
-            missing = [c for c in REQUIRED_EXPORT if c not in cols]
-            if missing:
-                msg = f"{label}: table {name} lacks columns {missing}; expected Airflow's xcom columns"
-                raise ExportFormatError(msg)
-            is_json = _value_is_json(engine, name, insp, kinds)
-            kinds[name] = is_json
+        for name, info, is_json in xcom_tables(engine, label):
+            cols = list(info)
             schema = airflow_schema or detect_schema(set(cols), json_values=is_json)
             q = _Query(engine, name, cols, is_json, chunk_rows, keep_values, label)
             yield TableSource(path=label, table=name, columns=cols, airflow_schema=schema,
@@ -56,6 +47,30 @@ def read_sql(source: Any, *, sqlite_file: bool, chunk_rows: int, airflow_schema:
     finally:
         if own:
             engine.dispose()
+
+
+def xcom_table_names(engine: sa.Engine) -> list[str]:
+    """The xcom-like tables of a database (:func:`~xcomlab.ingest.source.is_xcom_table`), the
+    live ``xcom`` first, then by name."""
+    names = [t for t in sa.inspect(engine).get_table_names() if is_xcom_table(t)]
+    return sorted(names, key=lambda t: (t != "xcom", t))
+
+
+def xcom_tables(engine: sa.Engine, label: str,
+                names: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any], bool]]:
+    """``(table, its columns by lower-case name, whether values are JSON text)`` for
+    ``names`` (default :func:`xcom_table_names`), checking each has Airflow's xcom columns;
+    the loader and the push-down read tables through this one check."""
+    insp = sa.inspect(engine)
+    kinds: dict[str, bool] = {}
+    for name in xcom_table_names(engine) if names is None else names:
+        info = {c["name"].lower(): c for c in insp.get_columns(name)}
+        missing = [c for c in REQUIRED_EXPORT if c not in info]
+        if missing:
+            msg = f"{label}: table {name} lacks columns {missing}; expected Airflow's xcom columns"
+            raise ExportFormatError(msg)
+        kinds[name] = is_json = value_is_json(engine, name, insp, kinds)
+        yield name, info, is_json
 
 
 def _engine(source: Any, sqlite_file: bool) -> tuple[sa.Engine, str, bool]:

@@ -35,20 +35,19 @@ from xcomlab import schema as S
 from xcomlab.constants import ONE_OFF_MIN_BYTES
 from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError, XcomlabError
 from xcomlab.ingest.classify import HEAD_BYTES, Classified, RawValues, classify
-from xcomlab.ingest.csvfile import REQUIRED_EXPORT
 from xcomlab.ingest.failures import translate
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.normalize import detect_schema, is_json_schema
 from xcomlab.ingest.secret_rules import scan_values, secret_name
-from xcomlab.ingest.source import is_xcom_table
 from xcomlab.ingest.sqlsource import (
     open_engine,
     quote,
     readonly,
     row_source,
-    value_is_json,
     value_sql,
+    xcom_table_names,
+    xcom_tables,
 )
 from xcomlab.summary.core import (
     FINDING_COLUMNS,
@@ -171,8 +170,7 @@ class _Table:
 
 
 def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> list[_Table]:
-    insp = sa.inspect(engine)
-    names = sorted((t for t in insp.get_table_names() if is_xcom_table(t)), key=lambda t: (t != "xcom", t))
+    names = xcom_table_names(engine)
     want = [wanted] if isinstance(wanted, str) else wanted
     if want is not None:
         absent = [t for t in want if t not in names]
@@ -185,15 +183,7 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
                "or _airflow_deleted__xcom__*")
         raise ExportFormatError(msg)
     out = []
-    kinds: dict[str, bool] = {}
-    for name in names:
-        info = {c["name"].lower(): c for c in insp.get_columns(name)}
-        missing = [c for c in REQUIRED_EXPORT if c not in info]
-        if missing:
-            msg = f"{label}: table {name} lacks columns {missing}; expected Airflow's xcom columns"
-            raise ExportFormatError(msg)
-        is_json = value_is_json(engine, name, insp, kinds)
-        kinds[name] = is_json
+    for name, info, is_json in xcom_tables(engine, label, names):
         schema = detect_schema(set(info), json_values=is_json)
         aware = bool(getattr(info["timestamp"]["type"], "timezone", False))
         type_name = str(info["value"]["type"]).upper()
