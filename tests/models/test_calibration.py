@@ -15,6 +15,7 @@ from xcomlab.errors import SchemaMismatchError
 from xcomlab.models.calibration import (
     CALIBRATION_COLUMNS,
     DEFAULT_CALIBRATION,
+    DEFAULT_INTERPOLATION,
     NETWORKED,
     CalibrationData,
     default_codecs,
@@ -93,11 +94,11 @@ def test_held_out_p50_is_mostly_within_the_goal_and_never_wild(errors: pd.DataFr
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 14 item 5 goal met for PostgreSQL only on the committed data (shared 2-vCPU machine, "
-    "load 2–3): 14 of 196 (store, kind, op, size) cells miss ±20 %, 12 of them where the fit "
-    "half's median and the held-out half's themselves differ by 20–64 % (64 MB and 8 MB, three "
-    "and five held-out repeats); see docs/latency.md#calibration. Strict: remove this marker "
-    "once a calibration on an idle machine meets it."))
+    "issue 14 item 5 goal met for s3local, memory and mysql on the committed idle-machine run, "
+    "not for postgresql (22 %, at its noise floor), sqlite (31 %: the driver's JSON parse of a 1 MB "
+    "string) and file (40 %: plain and Fernet stores share one step; 8/64 MB page-cache writes "
+    "whose halves differ by 37-44 %); 185 of 196 cells within ±20 %; see docs/latency.md#calibration. "
+    "Strict: remove this marker once the data meets it."))
 def test_held_out_p50_within_the_goal_for_every_local_backend(errors: pd.DataFrame) -> None:
     """Goal of issue 14 item 5: held-out p50 within ±20 % for every local backend, 100 B – 64 MB."""
     bad = errors[errors["step_error"].abs() > GOAL]
@@ -221,3 +222,17 @@ def test_the_calibrate_script_reports_and_rewrites_only_between_markers(tmp_path
         "before\n<!-- calibration-table:start -->\nnew table\n<!-- calibration-table:end -->\nafter\n")
     assert calibrate.plan_repeats((100, 1_000_000, 8_000_000, 64_000_000), 12) == {
         100: 48, 1_000_000: 36, 8_000_000: 24, 64_000_000: 12}
+
+
+def test_the_model_predicts_sizes_between_the_grid_points(committed: CalibrationData) -> None:
+    """Sizes never fitted (30 KB, 300 KB, 3 MB, 24 MB, measured after the grid in the same run):
+    the typical cell within the goal, most cells within it, none off by 2× or more — the
+    regimes interpolate (docs/latency.md#calibration)."""
+    between = load_default_calibration(DEFAULT_INTERPOLATION)
+    assert sorted(int(s) for s in between.frame["size"].unique()) == [30_000, 300_000, 3_000_000, 24_000_000]
+    assert between.meta.get("date") == committed.meta.get("date")  # measured in the same run
+    errors = held_out_errors(committed, against=between)
+    step = errors["step_error"].abs()
+    assert step.median() <= GOAL
+    assert (step <= GOAL).mean() >= 0.75
+    assert (step < 1.0).all(), errors.loc[step >= 1.0, ["step_measured_ms", "step_predicted_ms"]]

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -400,24 +401,34 @@ def _bytes_part(x: np.ndarray, b: float, bends: tuple[float, ...]) -> np.ndarray
     return out
 
 
+#: How far past a knee (relative) a size still counts as at the knee (:func:`_step_line`).
+_KNEE_SNAP: Final = 0.01
+
+
 def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, tuple[float, ...]]:
     """``y ≈ a + piecewise-linear(x)`` with knees at :data:`KNEES_BYTES`: ``(a, b, bends)``,
     the slope ``b`` up to the first knee and its change beyond each knee.
 
     Fitted as one non-negative slope per regime (so the step never shrinks as values grow).
-    A regime gets its own slope only where a size was measured at its upper end (in it, or
-    at the knee that closes it) and beyond its lower knee; otherwise it shares the slope of
+    A regime gets its own slope only where a size was measured at its upper end (in the
+    upper half of it on a log scale, or at the knee that closes it) and beyond its lower knee; otherwise it shares the slope of
     its neighbour — so a fit on sizes up to 1 MB has no knee at 8 MB, and one that never saw
     a size between 100 KB and 1 MB does not bend there. The first regime needs two sizes (the
     fixed part and its slope): lower knees are dropped until it has them.
     """
     sizes = np.unique(x)
     edges = [0.0, *map(float, KNEES_BYTES), np.inf]
-    # a knee is used when sizes were measured in the regime below it (up to and including
-    # the knee) and beyond it
+    # a size up to 1 % past a knee counts as at the knee: a "1 MB" value is 1,000,002 JSON
+    # bytes, 100,408 once encrypted — it closes the regime below, it cannot set the slope of
+    # the one above
+    at = sizes.astype("float64")
+    for k in KNEES_BYTES:
+        at = np.where((at > k) & (at <= k * (1 + _KNEE_SNAP)), float(k), at)
+    # a knee is used when sizes were measured in the upper half (log scale) of the regime
+    # below it, up to and including the knee, and beyond it
     used = [k for i, k in enumerate(KNEES_BYTES)
-            if ((sizes > edges[i]) & (sizes <= k)).any() and (sizes > k).any()]
-    while used and (sizes <= used[0]).sum() < 2:  # the fixed part and the first slope need two sizes
+            if ((at > max(edges[i], math.sqrt(edges[i] * k))) & (at <= k)).any() and (at > k).any()]
+    while used and (at <= used[0]).sum() < 2:  # the fixed part and the first slope need two sizes
         used.pop(0)
     if len(sizes) < 2:
         a, b = _linear(x, y)
