@@ -287,7 +287,10 @@ def test_fit_on_the_reference_backend_measurements(tmp_path) -> None:  # type: i
     # reads take the size of the write they read (the store records none for DB reads)
     pulls = res.residuals_[res.residuals_["op"] == "pull"]
     assert (pulls["bytes"] > 0).all()
-    assert (fits["slope_s_per_byte"] >= 0).all() and (fits["intercept_s"] >= 0).all()
+    # what predictions use: the fixed part's median (an offloaded step's least-squares
+    # intercept net of the fitted reference row may dip below 0 when a commit's fsync stalls
+    # the reference rows on a busy disk; the model never uses it)
+    assert (fits["slope_s_per_byte"] >= 0).all() and (fits["fixed_p50_s"] >= 0).all()
     model = res
     t = model.predict("push", "file", [1e3, 1e6], airflow3=False)
     assert t[1] > t[0] > 0
