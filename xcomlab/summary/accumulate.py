@@ -111,16 +111,21 @@ class Table:
         if not self._pending:
             return
         parts = [(self.codes, self.values), *self._pending]
+        self._pending, self._waiting = [], 0
         codes = [np.concatenate([p[0][i] for p in parts]) for i in range(len(self.codes))]
         values = {c: np.concatenate([p[1][c] for p in parts]) for c in self.how}
-        self._pending, self._waiting = [], 0
+        del parts  # the running groups' old arrays go now, not after the fold
+        self.codes, self.values = [], {}
         order, starts = _runs(codes, sizes)
-        self.codes = [c[order[starts]] for c in codes]
+        firsts = order[starts]
+        self.codes = [c[firsts] for c in codes]
+        del codes, firsts
+        out: dict[str, np.ndarray] = {}
         for col, how in self.how.items():
             v = values.pop(col)[order]
             ufunc = np.add if how == "sum" else np.minimum if how == "min" else np.maximum
-            values[col] = ufunc.reduceat(v, starts) if len(v) else v
-        self.values = values
+            out[col] = ufunc.reduceat(v, starts) if len(v) else v
+        self.values = out
 
     def nbytes(self) -> int:
         """Bytes held (running and waiting groups)."""
@@ -194,7 +199,8 @@ class Accumulator:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """The grouped tables as the summary's canonical pandas tables (levels and groups
-        sorted by label, nulls last and coded -1, the summary's dtypes)."""
+        sorted by label, nulls last and coded -1, the summary's dtypes); the accumulator
+        is left empty (each table's arrays are let go as its pandas table is made)."""
         ranks = {level: labels.ranks() for level, labels in self.labels.items()}
         buckets = pd.RangeIndex(len(EDGES)).astype("int64"), np.arange(len(EDGES), dtype=np.int32)
         out: dict[str, pd.DataFrame] = {}
@@ -214,6 +220,8 @@ class Accumulator:
             index = pd.MultiIndex(levels=levels, codes=codes, names=GROUPS[name],
                                   verify_integrity=False).remove_unused_levels()
             values = {col: v[order] for col, v in table.values.items()}
+            self.tables[name] = Table(name)  # its arrays go as its pandas table comes
+            del table, order
             out[name] = _typed(name, grouped_frame(name, index, values))
         return out
 
