@@ -781,14 +781,16 @@ def _secret_tables(findings: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.Data
     return secrets, rows
 
 
-def _label_rank(f: Factor) -> np.ndarray:
-    """Each row's rank of its label in sorted order (nulls last), as the index sorts them."""
-    labels = f.labels
+def _label_rank(f: Factor, rows: np.ndarray) -> np.ndarray:
+    """Each of ``rows``' rank of its label among theirs in sorted order (nulls last), as the
+    index sorts them: only the labels of those rows are sorted, not the batch's."""
+    used, inverse = np.unique(f.codes[rows], return_inverse=True)
+    labels = f.labels.take(used)
     order = np.asarray(labels.sort_values(return_indexer=True, na_position="last")[1], dtype=np.int64) \
         if len(labels) else np.zeros(0, np.int64)
     rank = np.empty(len(labels), dtype=np.int64)
     rank[order] = np.arange(len(labels))
-    return rank[f.codes]
+    return rank[inverse.ravel()]
 
 
 def _largest(cols: Columns) -> pd.DataFrame:
@@ -802,8 +804,8 @@ def _largest(cols: Columns) -> pd.DataFrame:
             rows = rows[exact[rows] >= kth]
         stamp = np.where(cols.nat[rows], _BIG, cols.nanos[rows])  # NaT last, as pandas sorts
         enc = cols.encoding
-        order = np.lexsort([_label_rank(enc)[rows], stamp, cols.map_index[rows],
-                            *(_label_rank(ids[c])[rows] for c in (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)),
+        order = np.lexsort([_label_rank(enc, rows), stamp, cols.map_index[rows],
+                            *(_label_rank(ids[c], rows) for c in (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)),
                             -exact[rows]])
         keep.append(rows[order[:LARGEST_PER_TABLE]])
     if not keep:
