@@ -79,6 +79,7 @@ def test_the_fold_sorts_and_cuts_the_same_with_or_without_one_key() -> None:
     assert firsts[0] == firsts[1] == sorted(firsts[0])
 
 
+@pytest.mark.slow  # DuckDB writes the export: ~2 s a shape
 @pytest.mark.parametrize("shape", ["many_dags", "mixed"])
 def test_streamed_summary_equals_the_frames(shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(accumulate, "FOLD_MIN_GROUPS", 50)  # many folds, of uneven parts
