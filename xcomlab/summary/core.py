@@ -773,8 +773,8 @@ def _secret_tables(findings: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.Data
         return _empty("secrets"), _empty("secret_rows")
     f = pd.DataFrame({c: findings[c].astype(object) if c != S.MAP_INDEX else findings[c].astype("int64")
                       for c in FINDING_COLUMNS})
-    secrets = f.groupby(list(GROUPS["secrets"]), sort=True, dropna=False).agg(
-        rows=("evidence", "size"), evidence=("evidence", "min"))
+    by = f.groupby(list(GROUPS["secrets"]), sort=True, dropna=False)
+    secrets = pd.DataFrame({"rows": by.size(), "evidence": by["evidence"].min()})  # not .agg(): 3x
     rows = f.set_index(list(GROUPS["secret_rows"]))[["evidence"]]
     rows = _typed("secret_rows", rows).sort_index(kind="stable")
     rows = rows.groupby(level=list(GROUPS["secrets"]), sort=False, dropna=False).head(SECRET_ROWS_PER_GROUP)
