@@ -32,6 +32,7 @@ PostgreSQL, MariaDB and SQLite (within 4 % on other seeds).
 from __future__ import annotations
 
 import csv
+import weakref
 from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
@@ -778,9 +779,7 @@ def _summary_estimate(summary: Summary, d: str, tables: str, schema: str | None,
     if tables not in TABLE_SCOPES:
         msg = f"tables={tables!r}; expected one of {TABLE_SCOPES}"
         raise DiskModelError(msg)
-    part = summary if tables == "all" else summary.primary()
-    sch = _schema_of(part, schema)
-    r, names, dags = _summary_rows(part, sch)
+    r, names, dags, sch = _summary_rows_of(summary, tables, schema)
     if d != "postgresql":
         return _estimate(d, sch, r, np.ones(len(names)), "", "n/a", names, dags)
     if codec not in TOAST_CODECS:
@@ -817,6 +816,25 @@ def _schema_of(summary: Summary, schema: str | None) -> str:
         return _schema(pd.DataFrame(), schema)
     found = summary.airflow_schema()
     return found if found is not None else "3.3+"
+
+
+#: Weighted rows of the summaries estimated lately, per (tables, schema): a profile asks
+#: for three dialects of the same summary, and the rows do not depend on the dialect.
+_ROWS_OF: weakref.WeakKeyDictionary[Summary, dict[tuple[str, str | None], Any]] = weakref.WeakKeyDictionary()
+
+
+def _summary_rows_of(summary: Summary, tables: str, schema: str | None
+                     ) -> tuple[_Rows, np.ndarray, np.ndarray, str]:
+    """:func:`_summary_rows` of ``summary``'s ``tables`` scope, made once per summary."""
+    memo = _ROWS_OF.setdefault(summary, {})
+    if tables == "live" and summary.tables() == ["xcom"]:
+        tables = "all"  # the live table is every table: the same rows
+    if (tables, schema) not in memo:
+        part = summary if tables == "all" else summary.primary()
+        sch = _schema_of(part, schema)
+        memo[tables, schema] = (*_summary_rows(part, sch), sch)
+    out: tuple[_Rows, np.ndarray, np.ndarray, str] = memo[tables, schema]
+    return out
 
 
 def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.ndarray]:
@@ -877,7 +895,8 @@ def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.
 def _label_lengths(labels: pd.Series) -> np.ndarray:
     """UTF-8 bytes of each label (0 for null), computed once per distinct label."""
     codes, uniques = pd.factorize(labels, use_na_sentinel=True)
-    lens = np.array([len(str(u).encode()) for u in uniques] + [0], dtype=np.int64)
+    words = np.asarray(uniques, dtype=object).tolist()  # not an Arrow array's scalars, one by one
+    lens = np.array([len(str(u).encode()) for u in words] + [0], dtype=np.int64)
     return lens[np.where(codes < 0, len(lens) - 1, codes)]
 
 

@@ -266,8 +266,7 @@ def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: st
         "airflow_schema": schema,
         "rows": live.rows,
         "value_bytes": live.value_bytes,
-        "by_dag": {str(k): {"rows": int(v["rows"]), "value_bytes": int(v["value_bytes"])}
-                   for k, v in by_dag.sort_values("value_bytes", ascending=False, kind="stable").iterrows()},
+        "by_dag": _per_label(by_dag.sort_values("value_bytes", ascending=False, kind="stable")),
         "references": int(classes.loc[classes["reference"].astype(bool), "rows"].sum()),
         "pickled": int(classes.loc[classes[S.ENCODING].astype(str) == "pickle", "rows"].sum()),
         "nan_values": int(classes.loc[classes[S.HAS_NAN].astype(bool), "rows"].sum()),
@@ -283,6 +282,14 @@ def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: st
         "secrets": found.rows_flagged if found is not None else None,
         **_on_disk(whole),
     }
+
+
+def _per_label(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{label: {"rows": .., "value_bytes": ..}}`` of a table indexed by one label, in order
+    (columns read whole: a row at a time costs seconds at 50,000 DAGs)."""
+    rows, size = table["rows"].tolist(), table["value_bytes"].tolist()
+    return {str(k): {"rows": int(r), "value_bytes": int(b)}
+            for k, r, b in zip(table.index.tolist(), rows, size, strict=True)}
 
 
 def _on_disk(frame: pd.DataFrame | Summary) -> dict[str, Any]:

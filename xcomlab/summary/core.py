@@ -91,7 +91,7 @@ from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.sample import ValueSample, value_sample
 from xcomlab.ingest.secret_rules import scan_values
 from xcomlab.summary import store
-from xcomlab.summary.groupby import Factor, factor, group
+from xcomlab.summary.groupby import Factor, factor, group, group_codes
 from xcomlab.summary.histogram import (
     _HIGHEST,
     EDGES,
@@ -100,9 +100,10 @@ from xcomlab.summary.histogram import (
     representative,
 )
 
-__all__ = ["FINDING_COLUMNS", "GROUPS", "LARGEST_PER_TABLE", "SECRET_ROWS_PER_GROUP", "TABLES",
-           "THRESHOLD_GRID", "Columns", "Summary", "frame_columns", "limit_targets", "merge_all",
-           "merge_reports", "over_targets", "summarize_columns", "summarize_frame"]
+__all__ = ["FINDING_COLUMNS", "GROUPED", "GROUPS", "LARGEST_PER_TABLE", "SECRET_ROWS_PER_GROUP",
+           "TABLES", "THRESHOLD_GRID", "Columns", "Grouped", "Summary", "frame_columns", "grouped_frame",
+           "grouped_parts", "limit_targets", "merge_all", "merge_reports", "over_targets", "small_tables",
+           "summarize_columns", "summarize_frame"]
 
 _T = S.SOURCE_TABLE
 #: Row-level findings kept per (source_table, dag_id, task_id, key, kind) in ``secret_rows``.
@@ -635,6 +636,21 @@ def frame_columns(frame: pd.DataFrame) -> Columns:
 _DAY_NS = 86_400 * 10**9
 
 
+#: Tables whose groups grow with the export (runs, keys, days): a stream accumulates
+#: them in integer code space (:mod:`xcomlab.summary.accumulate`), the rest as tables.
+GROUPED: Final = ("keys", "histogram", "daily", "runs", "run_keys", "big", "mapped")
+
+
+class Grouped(NamedTuple):
+    """One grouped table of a batch in code space: each group's code into each level's
+    labels (``keys``, named as :data:`GROUPS`) and its raw measures (int64; minima use
+    ``int64.max`` and maxima ``-1`` for "none", timestamps are nanoseconds)."""
+
+    keys: dict[str, Factor]
+    codes: list[np.ndarray]
+    values: dict[str, np.ndarray]
+
+
 def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.DataFrame | None = None,
                       sampled: bool = False) -> Summary:
     """The summary of one batch of rows; its tables sorted only when ``canonical``
@@ -644,53 +660,92 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
     given when its values were scanned (empty: scanned, nothing found); ``sampled`` says
     the batch's values were offered to the value sample (the caller attaches the sample).
     """
+    tables: dict[str, pd.DataFrame] = {}
+    for name, part in grouped_parts(cols).items():
+        if name == "mapped" and not len(part.codes[0]):
+            tables[name] = _empty("mapped")
+            continue
+        index = pd.MultiIndex.from_arrays(
+            [part.keys[k].labels.take(c) for k, c in zip(GROUPS[name], part.codes, strict=True)],
+            names=GROUPS[name])
+        tables[name] = grouped_frame(name, index, part.values)
+    tables.update(small_tables(cols, findings=findings, sampled=sampled))
+    fix = _canonical if canonical else _typed
+    fixed: dict[str, Any] = {name: fix(name, tables[name]) for name in TABLES}
+    return Summary(**fixed)
+
+
+def grouped_parts(cols: Columns) -> dict[str, Grouped]:
+    """The :data:`GROUPED` tables of one batch in code space (see :class:`Grouped`)."""
     ids, known, exact = cols.ids, cols.known, cols.exact
     every = np.ones(len(known), dtype=np.bool_)
     measures = {"rows": every, "value_bytes": exact}
-    keys = group({c: ids[c] for c in GROUPS["keys"]}, {**measures, "sized_rows": known},
-                 mins={"min_bytes": np.where(known, exact, _BIG)},
-                 maxs={"max_bytes": np.where(known, exact, -1)})
-    low, high = keys["min_bytes"].to_numpy(), keys["max_bytes"].to_numpy()
-    keys["min_bytes"] = pd.arrays.IntegerArray(low, low == _BIG)
-    keys["max_bytes"] = pd.arrays.IntegerArray(high, high < 0)
-    keys = keys[list(_AGG["keys"])]
+
+    def part(keys: dict[str, Factor], sums: dict[str, np.ndarray], mins: dict[str, np.ndarray] | None = None,
+             maxs: dict[str, np.ndarray] | None = None) -> Grouped:
+        return Grouped(keys, *group_codes(keys, sums, mins, maxs))
+
+    def sub(f: Factor, rows: np.ndarray) -> Factor:
+        return Factor(f.codes[rows], f.labels)
+
+    out: dict[str, Grouped] = {}
+    out["keys"] = part({c: ids[c] for c in GROUPS["keys"]}, {**measures, "sized_rows": known},
+                       mins={"min_bytes": np.where(known, exact, _BIG)},
+                       maxs={"max_bytes": np.where(known, exact, -1)})
     buckets = Factor(bucket_of(exact[known]).astype(np.int64), pd.RangeIndex(len(EDGES)))
-    histogram = group({**{c: Factor(ids[c].codes[known], ids[c].labels) for c in GROUPS["keys"]},
-                       "bucket": buckets}, {"rows": every[known]})
+    out["histogram"] = part({**{c: sub(ids[c], known) for c in GROUPS["keys"]}, "bucket": buckets},
+                            {"rows": every[known]})
     nanos, nat = cols.nanos, cols.nat
     codes, uniques = pd.factorize(np.where(nat, _NAT, nanos // _DAY_NS * _DAY_NS),
                                   use_na_sentinel=False)
     day = Factor(np.asarray(codes, dtype=np.int64), pd.Index(pd.to_datetime(uniques, utc=True)))
-    daily = group({_T: ids[_T], S.DAG_ID: ids[S.DAG_ID], "day": day}, measures)
+    out["daily"] = part({_T: ids[_T], S.DAG_ID: ids[S.DAG_ID], "day": day}, measures)
     stamps_min, stamps_max = np.where(nat, _BIG, nanos), np.where(nat, -1, nanos)
-    runs = group({c: ids[c] for c in GROUPS["runs"]}, measures,
-                 mins={"first_timestamp": stamps_min},
-                 maxs={"last_timestamp": stamps_max, "dag_run_id": cols.dag_run_id})
-    _stamps(runs)
-    run_keys = group({c: ids[c] for c in GROUPS["run_keys"]},
-                     {**measures, "refs": cols.reference, "ref_bytes": cols.ref_bytes},
-                     mins={"first_timestamp": stamps_min}, maxs={"last_timestamp": stamps_max})
-    _stamps(run_keys)
+    out["runs"] = part({c: ids[c] for c in GROUPS["runs"]}, measures,
+                       mins={"first_timestamp": stamps_min},
+                       maxs={"last_timestamp": stamps_max, "dag_run_id": cols.dag_run_id})
+    out["run_keys"] = part({c: ids[c] for c in GROUPS["run_keys"]},
+                           {**measures, "refs": cols.reference, "ref_bytes": cols.ref_bytes},
+                           mins={"first_timestamp": stamps_min}, maxs={"last_timestamp": stamps_max})
+    large = known & (exact >= ONE_OFF_MIN_BYTES)
+    out["big"] = part({**{c: sub(ids[c], large) for c in GROUPS["keys"]}, "day": sub(day, large),
+                       "bucket": sub(buckets, exact[known] >= ONE_OFF_MIN_BYTES)},
+                      {"rows": every[large], "value_bytes": exact[large]})
+    mapped_rows = cols.map_index >= 0
+    out["mapped"] = part({c: sub(ids[c], mapped_rows) for c in GROUPS["mapped"]},
+                         {"mapped_rows": every[mapped_rows]},
+                         maxs={"max_map_index": cols.map_index[mapped_rows]})
+    return out
+
+
+def grouped_frame(name: str, index: pd.MultiIndex, values: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A :data:`GROUPED` table from its index and raw measures (see :class:`Grouped`):
+    "none" markers become nulls, nanoseconds UTC timestamps, columns in order."""
+    table = pd.DataFrame({c: values[c] for c in _AGG[name]}, index=index)
+    if name == "keys":
+        low, high = table["min_bytes"].to_numpy(), table["max_bytes"].to_numpy()
+        table["min_bytes"] = pd.arrays.IntegerArray(low, low == _BIG)
+        table["max_bytes"] = pd.arrays.IntegerArray(high, high < 0)
+    _stamps(table)
+    return table
+
+
+def small_tables(cols: Columns, *, findings: pd.DataFrame | None = None,
+                 sampled: bool = False) -> dict[str, pd.DataFrame]:
+    """The tables of one batch not in :data:`GROUPED` (few groups: tables, classes, targets,
+    findings), unsorted."""
+    ids, known, exact = cols.ids, cols.known, cols.exact
+    every = np.ones(len(known), dtype=np.bool_)
+    measures = {"rows": every, "value_bytes": exact}
+    stamps_min, stamps_max = np.where(cols.nat, _BIG, cols.nanos), np.where(cols.nat, -1, cols.nanos)
     sources = group({_T: ids[_T], S.AIRFLOW_SCHEMA: cols.schema},
                     {"rows": every, "inexact_rows": ~cols.size_exact, "result_rows": cols.result,
                      "mapped_rows": cols.mapped},
                     mins={"first_timestamp": stamps_min}, maxs={"last_timestamp": stamps_max})
     _stamps(sources)
-    large = known & (exact >= ONE_OFF_MIN_BYTES)
-    big = group({**{c: Factor(ids[c].codes[large], ids[c].labels) for c in GROUPS["keys"]},
-                 "day": Factor(day.codes[large], day.labels),
-                 "bucket": Factor(buckets.codes[exact[known] >= ONE_OFF_MIN_BYTES], buckets.labels)},
-                {"rows": every[large], "value_bytes": exact[large]})
     flags = {S.ENCODING: cols.encoding, S.HAS_NAN: factor(cols.has_nan),
              S.INTERNAL: factor(cols.internal), "reference": factor(cols.reference)}
     classes = group({_T: ids[_T], **flags}, measures)
-    over = _over(ids[_T], known, exact)
-    mapped_rows = cols.map_index >= 0
-    if mapped_rows.any():
-        mapped = group({c: Factor(ids[c].codes[mapped_rows], ids[c].labels) for c in GROUPS["mapped"]},
-                       {"mapped_rows": every[mapped_rows]}, maxs={"max_map_index": cols.map_index[mapped_rows]})
-    else:
-        mapped = _empty("mapped")
     secrets, secret_rows = _secret_tables(findings)
     scans = [("secrets", findings is not None), ("sample", sampled)]
     if any(on for _, on in scans):
@@ -700,13 +755,8 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
              for scan, on in scans if on], columns=[_T, "scan", "rows"]).set_index([_T, "scan"])
     else:
         scanned = _empty("scanned")
-    tables = {"keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-              "classes": classes, "over": over, "run_keys": run_keys, "sources": sources, "big": big,
-              "secrets": secrets, "secret_rows": secret_rows,
-              "largest": _largest(cols), "mapped": mapped, "scanned": scanned}
-    fix = _canonical if canonical else _typed
-    fixed: dict[str, Any] = {name: fix(name, table) for name, table in tables.items()}
-    return Summary(**fixed)
+    return {"classes": classes, "over": _over(ids[_T], known, exact), "sources": sources,
+            "secrets": secrets, "secret_rows": secret_rows, "largest": _largest(cols), "scanned": scanned}
 
 
 def _stamps(table: pd.DataFrame) -> None:
@@ -723,22 +773,24 @@ def _secret_tables(findings: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.Data
         return _empty("secrets"), _empty("secret_rows")
     f = pd.DataFrame({c: findings[c].astype(object) if c != S.MAP_INDEX else findings[c].astype("int64")
                       for c in FINDING_COLUMNS})
-    secrets = f.groupby(list(GROUPS["secrets"]), sort=True, dropna=False).agg(
-        rows=("evidence", "size"), evidence=("evidence", "min"))
+    by = f.groupby(list(GROUPS["secrets"]), sort=True, dropna=False)
+    secrets = pd.DataFrame({"rows": by.size(), "evidence": by["evidence"].min()})  # not .agg(): 3x
     rows = f.set_index(list(GROUPS["secret_rows"]))[["evidence"]]
     rows = _typed("secret_rows", rows).sort_index(kind="stable")
     rows = rows.groupby(level=list(GROUPS["secrets"]), sort=False, dropna=False).head(SECRET_ROWS_PER_GROUP)
     return secrets, rows
 
 
-def _label_rank(f: Factor) -> np.ndarray:
-    """Each row's rank of its label in sorted order (nulls last), as the index sorts them."""
-    labels = f.labels
+def _label_rank(f: Factor, rows: np.ndarray) -> np.ndarray:
+    """Each of ``rows``' rank of its label among theirs in sorted order (nulls last), as the
+    index sorts them: only the labels of those rows are sorted, not the batch's."""
+    used, inverse = np.unique(f.codes[rows], return_inverse=True)
+    labels = f.labels.take(used)
     order = np.asarray(labels.sort_values(return_indexer=True, na_position="last")[1], dtype=np.int64) \
         if len(labels) else np.zeros(0, np.int64)
     rank = np.empty(len(labels), dtype=np.int64)
     rank[order] = np.arange(len(labels))
-    return rank[f.codes]
+    return rank[inverse.ravel()]
 
 
 def _largest(cols: Columns) -> pd.DataFrame:
@@ -752,8 +804,8 @@ def _largest(cols: Columns) -> pd.DataFrame:
             rows = rows[exact[rows] >= kth]
         stamp = np.where(cols.nat[rows], _BIG, cols.nanos[rows])  # NaT last, as pandas sorts
         enc = cols.encoding
-        order = np.lexsort([_label_rank(enc)[rows], stamp, cols.map_index[rows],
-                            *(_label_rank(ids[c])[rows] for c in (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)),
+        order = np.lexsort([_label_rank(enc, rows), stamp, cols.map_index[rows],
+                            *(_label_rank(ids[c], rows) for c in (S.KEY, S.RUN_ID, S.TASK_ID, S.DAG_ID)),
                             -exact[rows]])
         keep.append(rows[order[:LARGEST_PER_TABLE]])
     if not keep:

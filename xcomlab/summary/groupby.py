@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-__all__ = ["Factor", "factor", "group"]
+__all__ = ["Factor", "factor", "group", "group_codes"]
 
 _BIG = np.iinfo(np.int64).max
 
@@ -50,12 +50,24 @@ def group(keys: dict[str, Factor], sums: dict[str, np.ndarray],
     caller to turn into a null.
     """
     names = list(keys)
+    level_codes, out = group_codes(keys, sums, mins, maxs)
+    index = pd.MultiIndex.from_arrays(
+        [keys[k].labels.take(codes) for k, codes in zip(names, level_codes, strict=True)],
+        names=names)
+    return pd.DataFrame(out, index=index)
+
+
+def group_codes(keys: dict[str, Factor], sums: dict[str, np.ndarray],
+                mins: dict[str, np.ndarray] | None = None,
+                maxs: dict[str, np.ndarray] | None = None) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """:func:`group` in code space: each group's code into each key's labels, and its
+    measures (int64), groups in ascending order of their codes."""
+    names = list(keys)
     sizes = [len(keys[n].labels) for n in names]
     n = len(next(iter(keys.values())).codes)
     if n == 0:
-        index = pd.MultiIndex.from_arrays([keys[k].labels[:0] for k in names], names=names)
         cols = {c: np.zeros(0, np.int64) for c in [*sums, *(mins or {}), *(maxs or {})]}
-        return pd.DataFrame(cols, index=index)
+        return [np.zeros(0, np.int64) for _ in names], cols
     # combine the keys one at a time, renumbering the combinations present densely after
     # each step, so that no step's range exceeds (groups so far) x (next key's labels)
     inverse = keys[names[0]].codes
@@ -81,10 +93,7 @@ def group(keys: dict[str, Factor], sums: dict[str, np.ndarray],
             out[col] = np.minimum.reduceat(values[order], starts)
         for col, values in (maxs or {}).items():
             out[col] = np.maximum.reduceat(values[order], starts)
-    index = pd.MultiIndex.from_arrays(
-        [keys[k].labels.take(codes) for k, codes in zip(names, level_codes, strict=True)],
-        names=names)
-    return pd.DataFrame(out, index=index)
+    return level_codes, out
 
 
 def _dense(combined: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,91 @@
+"""The code-space accumulator (:mod:`xcomlab.summary.accumulate`): batches folded in any
+grouping give the grouped tables of the whole frame, nulls and ties included; the
+streamed summary equals the frame's when every batch forces a fold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.shapes import write_shape
+from xcomlab import load_export
+from xcomlab import schema as S
+from xcomlab.summary import accumulate, summarize_file, summarize_frame
+from xcomlab.summary.accumulate import Accumulator, _runs
+from xcomlab.summary.core import GROUPED, frame_columns, grouped_parts
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    """A random XCom frame with null run ids, keys and timestamps, and many repeats."""
+    rng = np.random.default_rng(seed)
+    pick = lambda options: [options[i] for i in rng.integers(0, len(options), n)]  # noqa: E731
+    lost = rng.random(n) < 0.1
+    stamps = pd.to_datetime(rng.integers(1.7e9, 1.703e9, n), unit="s", utc=True)
+    frame = pd.DataFrame({
+        S.SOURCE_TABLE: pick(["xcom", "_xcom_archive"]),
+        S.DAG_ID: pick(["a", "b", "c", "d"]),
+        S.TASK_ID: pick(["t", "u", "v"]),
+        S.RUN_ID: [None if rng.random() < 0.1 else f"r{int(k)}" for k in rng.integers(0, 30, n)],
+        S.KEY: [None if rng.random() < 0.05 else k for k in pick(["return_value", "k", "_x"])],
+        S.MAP_INDEX: np.where(rng.random(n) < 0.3, rng.integers(0, 5, n), -1),
+        S.DAG_RUN_ID: pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(1, 50, n)), dtype="Int64"),
+        S.LOGICAL_DATE: stamps,
+        S.TIMESTAMP: stamps.where(rng.random(n) > 0.05),
+        S.DAG_RESULT: pd.array([False] * n, dtype="boolean"),
+        S.VALUE_BYTES: pd.arrays.IntegerArray(rng.choice([0, 10, 700, 70_000, 2**21], n), lost),
+        S.SIZE_EXACT: ~lost,
+        S.ENCODING: pick(["json", "pickle"]),
+        S.REF_URI: pd.array(np.where(rng.random(n) < 0.2, "s3://b/x", None), dtype="string"),
+        S.REF_BYTES: pd.array(np.where(rng.random(n) < 0.2, 99, None), dtype="Int64"),
+        S.INTERNAL: rng.random(n) < 0.1,
+        S.HAS_NAN: rng.random(n) < 0.1,
+        S.AIRFLOW_SCHEMA: ["3.3+"] * n,
+    })
+    frame = frame.astype({c: t for c, t in S.DTYPES.items() if c in frame.columns})  # type: ignore[arg-type]
+    frame.index = pd.RangeIndex(n)
+    return frame
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batches_fold_to_the_whole(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accumulate, "FOLD_MIN_GROUPS", 7)  # fold after nearly every batch
+    frame = _frame(900, seed)
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.integers(0, len(frame), 6))
+    acc, other = Accumulator(), None
+    for i, part in enumerate(np.split(np.arange(len(frame)), cuts)):
+        if i == 3:  # half the batches in a second accumulator over the same labels
+            other = Accumulator(acc.labels)
+        (acc if other is None else other).add(grouped_parts(frame_columns(frame.iloc[part])))
+    assert other is not None
+    acc.absorb(other)
+    got = acc.frames()
+    want = summarize_frame(frame)
+    for name in GROUPED:
+        assert got[name].equals(getattr(want, name)), name
+
+
+def test_the_fold_sorts_and_cuts_the_same_with_or_without_one_key() -> None:
+    rng = np.random.default_rng(1)
+    codes = [rng.integers(-1, 3, 200).astype(np.int32) for _ in range(3)]
+    small = _runs(codes, [3, 3, 3])  # one int64 key
+    huge = _runs(codes, [2**40, 2**40, 3])  # past int64: a lexicographic sort of the levels
+    for _, starts in (small, huge):
+        assert len(starts) == len({tuple(int(c[i]) for c in codes) for i in range(200)})
+    firsts = [[tuple(int(c[o]) for c in codes) for o in order[starts]] for order, starts in (small, huge)]
+    assert firsts[0] == firsts[1] == sorted(firsts[0])
+
+
+@pytest.mark.slow  # DuckDB writes the export: ~2 s a shape
+@pytest.mark.parametrize("shape", ["many_dags", "mixed"])
+def test_streamed_summary_equals_the_frames(shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accumulate, "FOLD_MIN_GROUPS", 50)  # many folds, of uneven parts
+    path = tmp_path / "xcom.csv"
+    write_shape(shape, 4000, path, threads=1)
+    got = summarize_file(path, format="csv", chunk_rows=300)
+    want = summarize_frame(load_export(path, format="csv", keep_values=True))
+    assert got.equals(want)
+    assert len(got.run_keys) > 500

@@ -1,0 +1,234 @@
+"""A stream's grouped tables folded in integer code space, made pandas tables once at the end.
+
+:func:`~xcomlab.summary.stream.summarize_file` used to summarise each batch into pandas
+tables indexed by object labels and fold them with a pandas group-by every few batches,
+re-grouping the whole running table each time. Here:
+
+* each id column (``source_table, dag_id, task_id, run_id, key``) and ``day`` has one
+  label dictionary for the whole stream (:class:`Labels`); a batch maps its few labels
+  to global codes once (a lookup per label, not per row); ``bucket`` codes are global;
+* each :data:`~xcomlab.summary.core.GROUPED` table is a :class:`Table`: its groups' codes
+  (int32 per level, null ``-1``) sorted lexicographically, and their measures (int64);
+  batches wait in a list and are folded in when they hold a quarter of the running
+  groups: one stable sort of the running groups (already sorted: a merge) and the new
+  ones, then ``reduceat`` per measure — no label is touched;
+* :meth:`Accumulator.frames` builds each canonical pandas table once: labels sorted once
+  per level, groups ordered by ``lexsort`` of their ranks (no sort of object labels).
+
+The result equals :func:`~xcomlab.summary.core.merge_all` of the batch summaries
+(``tests/test_summary_accumulate.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from xcomlab.summary.core import _AGG, GROUPED, GROUPS, Grouped, _empty, _typed, grouped_frame
+from xcomlab.summary.groupby import Factor
+from xcomlab.summary.histogram import EDGES
+
+__all__ = ["FOLD_MIN_GROUPS", "Accumulator", "Labels", "Table"]
+
+#: Pending groups below which a table never folds (a fold sorts the running groups too).
+FOLD_MIN_GROUPS: Final = 1 << 18
+_NULL: Final = object()  # the dictionary key of a null label
+
+
+class Labels:
+    """One label dictionary for a whole stream: label -> global code, first seen first."""
+
+    def __init__(self, *, days: bool = False) -> None:
+        self._code: dict[Any, int] = {}
+        self.words: list[Any] = []
+        self._days = days
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def codes(self, f: Factor) -> np.ndarray:
+        """Global codes (int32, null ``-1``) of ``f``'s labels, one per label: one C-level
+        dictionary look-up per label, Python only for the labels new to the stream."""
+        labels = f.labels
+        out = np.full(len(labels), -1, dtype=np.int32)
+        if not len(labels):
+            return out
+        null = np.asarray(pd.isna(labels), dtype=np.bool_)
+        at = np.flatnonzero(~null)
+        raw = (pd.DatetimeIndex(labels).asi8[at] if self._days else labels[at]).tolist()
+        got = list(map(self._code.get, raw))
+        if None in got:
+            new = dict.fromkeys(w for w, c in zip(raw, got, strict=True) if c is None)
+            start = len(self.words)
+            self._code.update(zip(new, range(start, start + len(new)), strict=True))
+            self.words.extend(new)
+            got = list(map(self._code.__getitem__, raw))
+        out[at] = np.fromiter(got, dtype=np.int32, count=len(got))
+        return out
+
+    def index(self) -> pd.Index:
+        """The labels as an index (the summary's level dtype), in first-seen order."""
+        if self._days:
+            return pd.DatetimeIndex(pd.to_datetime(np.asarray(self.words, dtype=np.int64), utc=True))
+        return pd.Index(self.words, dtype="object")
+
+    def ranks(self) -> tuple[pd.Index, np.ndarray]:
+        """The labels sorted (as the summary's index sorts them) and each code's rank in them."""
+        labels = self.index()
+        order = np.asarray(labels.argsort(), dtype=np.int64)
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        return labels.take(order), rank
+
+
+class Table:
+    """One grouped table's running groups: codes per level, sorted, and measures."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.how = _AGG[name]
+        self.codes: list[np.ndarray] = [np.zeros(0, np.int32) for _ in GROUPS[name]]
+        self.values: dict[str, np.ndarray] = {c: np.zeros(0, np.int64) for c in self.how}
+        self._pending: list[tuple[list[np.ndarray], dict[str, np.ndarray]]] = []
+        self._waiting = 0
+
+    def __len__(self) -> int:
+        return len(self.codes[0])
+
+    def add(self, codes: list[np.ndarray], values: dict[str, np.ndarray], sizes: list[int]) -> None:
+        """Take groups in global codes (any order, repeats allowed); fold when enough wait."""
+        if not len(codes[0]):
+            return
+        self._pending.append((codes, values))
+        self._waiting += len(codes[0])
+        if self._waiting >= max(FOLD_MIN_GROUPS, len(self) // 4):
+            self.fold(sizes)
+
+    def fold(self, sizes: list[int]) -> None:
+        """Fold the waiting groups into the running ones (``sizes``: labels per level)."""
+        if not self._pending:
+            return
+        parts = [(self.codes, self.values), *self._pending]
+        self._pending, self._waiting = [], 0
+        codes = [np.concatenate([p[0][i] for p in parts]) for i in range(len(self.codes))]
+        values = {c: np.concatenate([p[1][c] for p in parts]) for c in self.how}
+        del parts  # the running groups' old arrays go now, not after the fold
+        self.codes, self.values = [], {}
+        order, starts = _runs(codes, sizes)
+        firsts = order[starts]
+        self.codes = [c[firsts] for c in codes]
+        del codes, firsts
+        out: dict[str, np.ndarray] = {}
+        for col, how in self.how.items():
+            v = values.pop(col)[order]
+            ufunc = np.add if how == "sum" else np.minimum if how == "min" else np.maximum
+            out[col] = ufunc.reduceat(v, starts) if len(v) else v
+        self.values = out
+
+    def nbytes(self) -> int:
+        """Bytes held (running and waiting groups)."""
+        held = sum(c.nbytes for c in self.codes) + sum(v.nbytes for v in self.values.values())
+        return held + sum(sum(c.nbytes for c in cs) + sum(v.nbytes for v in vs.values())
+                          for cs, vs in self._pending)
+
+
+def _runs(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts groups by their codes (lexicographic, null first) and where each
+    distinct group starts in it."""
+    radix = 1
+    for size in sizes:
+        radix *= size + 1
+    if radix < 2**63:  # one int64 per group: the running groups are one sorted run already
+        key = np.zeros(len(codes[0]), dtype=np.int64)
+        for c, size in zip(codes, sizes, strict=True):
+            key *= size + 1
+            key += c
+            key += 1
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        change = key[1:] != key[:-1]
+    else:
+        order = np.lexsort(codes[::-1])
+        change = np.zeros(max(len(order) - 1, 0), dtype=np.bool_)
+        for c in codes:
+            s = c[order]
+            change |= s[1:] != s[:-1]
+    return order, np.flatnonzero(np.r_[True, change])
+
+
+class Accumulator:
+    """The :data:`~xcomlab.summary.core.GROUPED` tables of a stream in code space.
+
+    Several accumulators may share one ``labels`` (e.g. one per source table attempt, so
+    that an attempt given up can be dropped); :meth:`absorb` adds one into another.
+    """
+
+    def __init__(self, labels: dict[str, Labels] | None = None) -> None:
+        self.labels = labels if labels is not None else _stream_labels()
+        self.tables = {name: Table(name) for name in GROUPED}
+
+    def add(self, parts: dict[str, Grouped]) -> None:
+        """Take one batch's grouped tables (:func:`~xcomlab.summary.core.grouped_parts`)."""
+        luts: dict[tuple[str, int], np.ndarray] = {}
+        for name, part in parts.items():
+            if not len(part.codes[0]):
+                continue
+            codes = []
+            for level, local in zip(GROUPS[name], part.codes, strict=True):
+                if level == "bucket":
+                    codes.append(local.astype(np.int32))
+                    continue
+                f = part.keys[level]
+                lut = luts.get((level, id(f.labels)))
+                if lut is None:
+                    lut = luts[(level, id(f.labels))] = self.labels[level].codes(f)
+                codes.append(lut[local])
+            self.tables[name].add(codes, part.values, self._sizes(name))
+
+    def absorb(self, other: Accumulator) -> None:
+        """Add ``other``'s groups (same labels) to this one's."""
+        for name, table in other.tables.items():
+            table.fold(self._sizes(name))
+            self.tables[name].add(table.codes, table.values, self._sizes(name))
+
+    def nbytes(self) -> int:
+        """Bytes of group state held (labels not counted)."""
+        return sum(t.nbytes() for t in self.tables.values())
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The grouped tables as the summary's canonical pandas tables (levels and groups
+        sorted by label, nulls last and coded -1, the summary's dtypes); the accumulator
+        is left empty (each table's arrays are let go as its pandas table is made)."""
+        ranks = {level: labels.ranks() for level, labels in self.labels.items()}
+        buckets = pd.RangeIndex(len(EDGES)).astype("int64"), np.arange(len(EDGES), dtype=np.int32)
+        out: dict[str, pd.DataFrame] = {}
+        for name, table in self.tables.items():
+            table.fold(self._sizes(name))
+            if not len(table):
+                out[name] = _empty(name)
+                continue
+            levels: list[Any] = []
+            codes: list[Any] = []
+            for level, c in zip(GROUPS[name], table.codes, strict=True):
+                labels, rank = buckets if level == "bucket" else ranks[level]
+                levels.append(labels)
+                codes.append(np.where(c < 0, len(labels), rank[c]))  # null: last
+            order = np.lexsort(codes[::-1])
+            codes = [np.where(c == len(lv), -1, c)[order] for c, lv in zip(codes, levels, strict=True)]
+            index = pd.MultiIndex(levels=levels, codes=codes, names=GROUPS[name],
+                                  verify_integrity=False).remove_unused_levels()
+            values = {col: v[order] for col, v in table.values.items()}
+            self.tables[name] = Table(name)  # its arrays go as its pandas table comes
+            del table, order
+            out[name] = _typed(name, grouped_frame(name, index, values))
+        return out
+
+    def _sizes(self, name: str) -> list[int]:
+        return [len(EDGES) if g == "bucket" else len(self.labels[g]) for g in GROUPS[name]]
+
+
+def _stream_labels() -> dict[str, Labels]:
+    names = {g for name in GROUPED for g in GROUPS[name]} - {"bucket", "day"}
+    return {**{n: Labels() for n in sorted(names)}, "day": Labels(days=True)}
