@@ -25,6 +25,7 @@ from ingest.test_speed_paths import _variants
 import xcomlab
 from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
 from xcomlab.errors import ExportFormatError, StatementTimeoutError
+from xcomlab.summary.core import OPTIONAL_TABLES
 from xcomlab.summary import (
     TABLES,
     PushdownStats,
@@ -121,6 +122,8 @@ def _fill(url: str, *, af3: bool) -> None:
 def _assert_equal(got: Summary, want: Summary) -> None:
     for name in TABLES:
         a, b = getattr(got, name), getattr(want, name)
+        if name in OPTIONAL_TABLES and not len(a):
+            continue  # not pushed down yet: the analyses fall back (xcomlab/summary/core.py)
         assert a.equals(b), f"{name} differs:\n{a}\n--- frame path ---\n{b}"
     assert got.sample is None and want.sample is None
 
