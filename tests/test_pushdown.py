@@ -25,7 +25,6 @@ from ingest.test_speed_paths import _variants
 import xcomlab
 from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
 from xcomlab.errors import ExportFormatError, StatementTimeoutError
-from xcomlab.summary.core import OPTIONAL_TABLES
 from xcomlab.summary import (
     TABLES,
     PushdownStats,
@@ -34,6 +33,7 @@ from xcomlab.summary import (
     summarize_frame,
     summarize_source,
 )
+from xcomlab.summary.core import OPTIONAL_TABLES
 from xcomlab.summary.histogram import EDGES, bucket_of
 from xcomlab.summary.sqlrules import rules_for
 

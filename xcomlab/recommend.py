@@ -331,7 +331,7 @@ class _DiskSizer:
 class _GroupSizer(_DiskSizer):
     """:class:`_DiskSizer` on a summary's size groups (:func:`xcomlab.analysis.disk.sized_groups`)."""
 
-    def __init__(self, groups: disk.SizedGroups) -> None:  # noqa: D107 - the base's cache, no rows
+    def __init__(self, groups: disk.SizedGroups) -> None:
         self.groups = groups
         self.pick = np.arange(len(self.groups.value))
         self.scale = 1.0
@@ -415,12 +415,12 @@ def evaluate(frame: pd.DataFrame | Summary, candidates: Sequence[Candidate] | No
     n = w.count
     kept_days = horizon_days + w.span_days if retention_days is None else retention_days
     entries = len(w.sizes)
-    if w.weights is None:
+    if not isinstance(frame, Summary):
         idx = np.random.default_rng(seed).choice(entries, size=min(entries, sample_size), replace=False)
         sizer = _DiskSizer(frame, seed=seed)
     else:  # a summary's groups: latency draws in proportion to their rows
         idx = np.random.default_rng(seed).choice(entries, size=min(round(n), sample_size),
-                                                 p=w.weights / w.weights.sum())
+                                                 p=w.weight / w.weight.sum())
         sizer = _GroupSizer(groups)
     ctx = _Context(w, LatencyModel(metadata=dialect).fit() if latency is None else latency,
                    prices, w.writes_per_day * kept_days / n, pulls_per_push, ref_bytes,

@@ -227,17 +227,16 @@ def _summary(frame: pd.DataFrame | Summary, s: dict[str, Any], dialect: str, fin
     facts = [f"{_int(s['references'])} rows are references to an object store",
              f"{_int(s['pickled'])} pickled values (never unpickled here)",
              f"{_int(s['nan_values'])} values with NaN/Infinity"]
-    with_notes = []
+    with_notes = ["the frame carries no load report (built by hand)"]
     try:
         rep = frame.report if isinstance(frame, Summary) else xcomlab.load_report(frame)
-        if rep is None:
-            raise InsufficientDataError("no load report")
+    except XcomlabError:
+        rep = None
+    if rep is not None:
         with_notes = [f"load: {n}" for n in rep.notes]
         if rep.rejections:
             with_notes.append(f"load: {len(rep.rejections)} rows rejected; first at "
                               f"{rep.rejections[0].where()}: {rep.rejections[0].detail}")
-    except XcomlabError:
-        with_notes = ["the frame carries no load report (built by hand)"]
     key = "".join(f"<li>{_e(f)}</li>" for f in findings)
     return (f"<div class=\"callout key\"><b>Key findings</b><ul>{key}</ul></div>" + _actions(todo)
             + _cards(cards)
@@ -551,8 +550,7 @@ def render(frame: pd.DataFrame | Summary, *, title: str | None = None, source_na
     --------
     >>> html = render(xcomlab.load_export("data/samples/af3/airflow.db"))  # doctest: +SKIP
     """
-    whole = isinstance(frame, Summary)
-    if whole:
+    if isinstance(frame, Summary):
         if not frame.rows:
             msg = "report: the summary has no rows; summarise an export with an xcom table"
             raise InsufficientDataError(msg)
@@ -567,7 +565,7 @@ def render(frame: pd.DataFrame | Summary, *, title: str | None = None, source_na
         if secrets is None and S.VALUE in frame.columns:
             secrets = scan_secrets(frame)
         dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
-    name = source_name or ("a summary" if whole else "an XCom frame")
+    name = source_name or ("a summary" if isinstance(frame, Summary) else "an XCom frame")
     dialect = dep.dialect_or_default
     s = summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
     ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it

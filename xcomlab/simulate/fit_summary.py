@@ -91,6 +91,11 @@ def fit_summary(summary: Summary, *, sketch_size: int, pulls_per_push: float,
     )
 
 
+def _streams(index: pd.Index) -> pd.MultiIndex:
+    """The ``(dag_id, task_id, key)`` of each entry of a grouped table's index."""
+    return pd.MultiIndex.from_arrays([index.get_level_values(c) for c in _STREAM])
+
+
 def _days(stamps: Any, t0: pd.Timestamp) -> np.ndarray:
     return np.asarray((pd.DatetimeIndex(stamps) - t0) / pd.Timedelta(days=1), dtype=np.float64)
 
@@ -122,7 +127,7 @@ def _detrend(weekly: pd.DataFrame, ids: pd.Index, growth: np.ndarray, t0: pd.Tim
     growth at the week's middle, as the frame path divides each row's size at its day."""
     if not len(weekly):
         return np.ones(len(ids))
-    g = pd.Series(growth, index=ids).reindex(weekly.index.droplevel("week")).to_numpy(np.float64)
+    g = pd.Series(growth, index=ids).reindex(_streams(weekly.index)).to_numpy(np.float64)
     raw = weekly["value_bytes"].to_numpy(np.float64)
     at0 = raw / (1 + g * np.maximum(_week_days(weekly, t0), 0.0) / _DAYS_PER_MONTH)
     per = pd.DataFrame({"at0": at0, "raw": raw}, index=weekly.index).groupby(level=_STREAM, sort=False).sum()
@@ -146,7 +151,7 @@ def _size_growth(weekly: pd.DataFrame, keys: pd.DataFrame, varies: np.ndarray, t
         return 0.0
     use = pd.Series(varies, index=keys.index)
     w = weekly[weekly["sized_rows"] > 0]
-    w = w[use.reindex(w.index.droplevel("week")).to_numpy(bool)]
+    w = w[use.reindex(_streams(w.index)).to_numpy(bool)]
     if not len(w) or not (w["value_bytes"] > 0).any():
         return 0.0
     total = w["value_bytes"].groupby(level=_STREAM, sort=False).transform("sum").to_numpy(np.float64)
@@ -225,5 +230,6 @@ def _mapped(live: Summary, ids: pd.Index) -> np.ndarray:
     m = live.mapped
     if not len(m):
         return np.zeros(len(ids), bool)
-    tasks = set(m[m["mapped_rows"] > 0].index.droplevel(S.SOURCE_TABLE).tolist())
+    on = m[m["mapped_rows"] > 0].index
+    tasks = set(zip(on.get_level_values(S.DAG_ID), on.get_level_values(S.TASK_ID), strict=True))
     return np.array([(d, t) in tasks for d, t, _ in ids], dtype=bool)

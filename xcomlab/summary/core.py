@@ -835,7 +835,7 @@ def weekly_table(cols: Columns) -> pd.DataFrame:
         return _empty("weekly")
     week = (cols.nanos[keep] - _MONDAY_NS) // _WEEK_NS
     codes, uniques = pd.factorize(week * _WEEK_NS + _MONDAY_NS, use_na_sentinel=False)
-    weeks = Factor(np.asarray(codes, dtype=np.int64), pd.Index(pd.to_datetime(uniques, utc=True)))
+    weeks = Factor(np.asarray(codes, dtype=np.int64), pd.DatetimeIndex(np.asarray(uniques, dtype="datetime64[ns]"), tz="UTC"))
     known = cols.known[keep]
     table = group({**{c: Factor(ids[c].codes[keep], ids[c].labels) for c in GROUPS["keys"]}, "week": weeks},
                   {"rows": np.ones(len(week), dtype=np.bool_), "sized_rows": known,
