@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -81,3 +82,23 @@ def test_report_from_a_summary_agrees_with_the_frame_report(tmp_path: Path) -> N
     assert float(on_disk.search(fb[0]).group(1)) == pytest.approx(  # type: ignore[union-attr]
         float(on_disk.search(fa[0]).group(1)), rel=0.01)  # type: ignore[union-attr]
     assert on_disk.sub("", fa[0]) == on_disk.sub("", fb[0])
+
+
+def test_report_reads_a_saved_summary(tmp_path: Path) -> None:
+    path = SAMPLES[1]
+    saved = summarize_file(path).save(tmp_path / "af2.xsum")
+    a = write_report(path, tmp_path / "a.html").read_text(encoding="utf-8")
+    b = write_report(saved, tmp_path / "b.html").read_text(encoding="utf-8")
+    for pattern in _HEADLINES:
+        assert re.findall(pattern, a) == re.findall(pattern, b), pattern
+
+
+def test_cli_recommend_streams_a_summary_and_frame_keeps_the_old_path(capsys: pytest.CaptureFixture[str]) -> None:
+    from xcomlab.cli import main
+
+    picks = []
+    for extra in ([], ["--frame"]):
+        assert main(["recommend", str(SAMPLES[1]), "--json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        picks.append((out["best"], [c["name"] for c in out["candidates"]]))
+    assert picks[0] == picks[1]

@@ -53,6 +53,7 @@ from xcomlab.recommend import Recommendation, recommend
 from xcomlab.report_actions import Action, actions, growth, partial_day
 from xcomlab.schema import primary_rows
 from xcomlab.summary import Summary, summarize_source
+from xcomlab.summary.store import is_summary_file
 
 __all__ = ["DEFAULT_RETENTION", "SECTIONS", "render", "write_report"]
 
@@ -626,7 +627,7 @@ def write_report(source_or_frame: Any, path: str | Path, *,
     A source is streamed once into a :class:`~xcomlab.summary.Summary`
     (:func:`~xcomlab.summary.summarize_source`: values scanned for secrets and sampled for
     compression as they pass, memory by groups; a database URL or ``airflow.db`` is pushed
-    down), and every section reads it. ``frame=True`` loads the whole frame instead, read
+    down; a saved summary file is read back), and every section reads it. ``frame=True`` loads the whole frame instead, read
     once through :func:`~xcomlab.analysis.secrets.scan_secrets` (``load_options={"keep_values":
     True}`` keeps its values for the backend comparison). A frame or a summary is taken as
     it is. ``**kw`` goes to :func:`render`.
@@ -653,7 +654,8 @@ def write_report(source_or_frame: Any, path: str | Path, *,
 
             kw["measured"] = measure_sizes(source_or_frame)
         options = {k: v for k, v in dict(load_options or {}).items() if k != "keep_values"}
-        data = summarize_source(source_or_frame, progress=False, **options)
+        data = (Summary.load(source_or_frame) if is_summary_file(source_or_frame)
+                else summarize_source(source_or_frame, progress=False, **options))
         secrets = kw.pop("secrets", None)
         kw.setdefault("source_name", name)
     else:
