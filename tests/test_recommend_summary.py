@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,12 @@ def test_groups_split_at_a_cut_keep_rows_and_bytes() -> None:
 
 
 def test_evaluate_on_a_summary_without_values_uses_defaults() -> None:
-    whole = summarize_frame(xcomlab.load_export(SAMPLES[1]))
-    table = evaluate(whole.primary(), dialect="postgresql")
+    whole = replace(summarize_frame(xcomlab.load_export(SAMPLES[1])), sample=None)
+    table = evaluate(whole, dialect="postgresql")
     assert table["pareto"].any() and (table["offloaded_share"].between(0, 1)).all()
+    assert any("default" in n and n.startswith("zstd") for n in table.attrs["notes"])
+    measured = evaluate(summarize_frame(xcomlab.load_export(SAMPLES[1])), dialect="postgresql")
+    assert any("value sample" in n or "sampled" in n or "measured" in n for n in measured.attrs["notes"])
 
 
 _HEADLINES = (r'class="value">([^<]*)<', r'<p class="sub">([^<]*)<', r"<b>Recommended: ([^<]*)</b>")

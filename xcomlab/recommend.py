@@ -8,8 +8,8 @@ rate from the ``timestamp`` span, pulls ≈ pushes unless told otherwise. On a
 :class:`~xcomlab.summary.Summary` the rows are its size groups, weighted by their rows
 (:func:`xcomlab.analysis.disk.sized_groups`: each bucket's representative, the key group's
 bytes exact), codec ratios come from its value sample and the on-disk sizes from the group
-model; offloaded counts at a threshold inside a bucket are the bucket's rows on either side of
-its representative (within one bucket, ≈ 4 % of the size, of the frame's). A fitted
+model; a threshold inside a size bucket moves the bucket's rows in proportion to its integers
+at or above it (sizes taken as uniform within a bucket, whose top is < 1.04 × its bottom). A fitted
 :mod:`xcomlab.simulate` run can replace the frame arithmetic (``simulate=True``).
 
 Assumptions (each overridable): Airflow 3 links (``_link_*``) and other internal keys are
@@ -219,7 +219,8 @@ def _summary_quantiles(summary: Summary, quantiles: Sequence[float]) -> tuple[li
     return [0.0 if np.isnan(q) else q for q in qs], highest or 0.0
 
 
-def _writes(frame: pd.DataFrame | Summary, cuts: Sequence[int] = ()) -> tuple[ObservedWrites, Any]:
+def _writes(frame: pd.DataFrame | Summary,
+            cuts: Sequence[int] = ()) -> tuple[ObservedWrites, disk.SizedGroups | None]:
     """The sized writes of a frame (one entry per row) or a summary (one per size group, split
     at the thresholds ``cuts``), and what sizes them on disk."""
     if not isinstance(frame, Summary):
@@ -421,6 +422,7 @@ def evaluate(frame: pd.DataFrame | Summary, candidates: Sequence[Candidate] | No
     else:  # a summary's groups: latency draws in proportion to their rows
         idx = np.random.default_rng(seed).choice(entries, size=min(round(n), sample_size),
                                                  p=w.weight / w.weight.sum())
+        assert groups is not None
         sizer = _GroupSizer(groups)
     ctx = _Context(w, LatencyModel(metadata=dialect).fit() if latency is None else latency,
                    prices, w.writes_per_day * kept_days / n, pulls_per_push, ref_bytes,
