@@ -132,3 +132,20 @@ def test_synthetic_exports_file_path_equals_frame_path(fmt: str, suffix: str, ai
     assert int(s.secrets["rows"].sum()) > 0 and s.rows_scanned("secrets") == s.rows
     assert int(s.mapped["mapped_rows"].sum()) == int((frame[S.MAP_INDEX] >= 0).sum())
     assert Summary.load(s.save(tmp_path / "s.xsum")).equals(s)
+
+
+def test_a_file_saved_before_the_weekly_table_reads_back_without_it(tmp_path: Path) -> None:
+    """``weekly`` is optional (xcomlab/summary/core.py OPTIONAL_TABLES): a file whose header
+    does not list it reads back with it empty; every other table is still checked."""
+    from xcomlab.summary import TABLES, store
+
+    s = _summary(SAMPLES[0])
+    flat = {n: getattr(s, n).reset_index() for n in TABLES if n != "weekly"}
+    path = store.write_file(tmp_path / "old.xsum", flat, s.sample, {"source": "old", "rows": s.rows})
+    back = Summary.load(path)
+    assert not len(back.weekly) and len(s.weekly)
+    assert all(getattr(back, n).equals(getattr(s, n)) for n in TABLES if n != "weekly")
+    del flat["keys"]
+    broken = store.write_file(tmp_path / "broken.xsum", flat, s.sample, {"source": "old", "rows": s.rows})
+    with pytest.raises(SummaryFileError, match="keys"):
+        Summary.load(broken)

@@ -1,9 +1,7 @@
 """Command line: a thin shell over the public API.
 
-``profile``, ``audit``, ``scan``, ``forecast`` and ``retention`` stream SOURCE into a
-:class:`~xcomlab.summary.Summary` (memory by groups, not rows) or read one saved with
-``--save-summary``; ``--frame`` loads the whole frame instead. ``recommend`` and ``report``
-load the frame: fitting the workload reads every row's size and time.
+Every command streams SOURCE into a :class:`~xcomlab.summary.Summary` (memory by groups, not
+rows) or reads one saved with ``--save-summary``; ``--frame`` loads the whole frame instead.
 
 ``xcomlab profile SOURCE [--json]``, ``xcomlab audit SOURCE``, ``xcomlab scan SOURCE``,
 ``xcomlab forecast SOURCE [--horizon DAYS] [--ceiling 20GB ...] [--by-dag] [--max-age DAYS]``,
@@ -497,7 +495,11 @@ def _prices(args: argparse.Namespace) -> Any:
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
+    frame: pd.DataFrame | Summary
+    if args.frame:
+        frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))
+    else:
+        frame = _summary_of(args)
     _deployment(args, frame)
     stores = tuple(s.strip() for s in args.object_stores.split(",") if s.strip())
     rec = recommend(frame, dialect=args.dialect, object_stores=stores, prices=_prices(args),
@@ -548,7 +550,7 @@ def _report(args: argparse.Namespace) -> int:
                         title=args.title, retention_policy=policy, ceilings=ceilings,
                         dialect=args.dialect, airflow=args.airflow,
                         now=None if args.no_timestamp else datetime.now(UTC),
-                        to=args.to, figures=not args.no_figures)
+                        to=args.to, figures=not args.no_figures, frame=args.frame)
     size = path.stat().st_size
     if args.json:
         return _json_out("report", {"path": str(path.resolve()), "bytes": size})
@@ -667,7 +669,7 @@ def _recommend_parser(sub: Any) -> None:
     rec.add_argument("--object-base", default=None,
                      help="your object-store URL for the settings (default: a placeholder URL)")
     rec.add_argument("--keep-values", action="store_true",
-                     help="read values to measure their compression (more memory)")
+                     help="with --frame: keep values to measure their compression (more memory; a summary measures it on its value sample)")
     rec.add_argument("--seed", type=int, default=0, help="latency sampling seed")
     rec.set_defaults(run=_recommend)
 
@@ -686,7 +688,7 @@ def _report_parser(sub: Any) -> None:
     rep.add_argument("--ceiling", type=_size, action="append", default=None,
                      help="on-disk ceiling, e.g. 20GB or 50GiB (repeatable; default: 20 GB and 50 GiB)")
     rep.add_argument("--keep-values", action="store_true",
-                     help="keep values in memory so the backend comparison measures compression")
+                     help="with --frame: keep values in memory so the backend comparison measures compression (a summary uses its value sample)")
     rep.add_argument("--no-timestamp", action="store_true",
                      help="leave the generation time out (byte-identical reruns)")
     rep.set_defaults(run=_report)

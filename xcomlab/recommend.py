@@ -4,7 +4,12 @@ Candidates: database only; database with compressed inline values (xcomlab's bac
 tiered (DB below a threshold, object store at or above it — thresholds from the workload's
 size quantiles plus the 48 KB policy and common-io's 1 MiB example); object store only; on
 each object store. Each is evaluated on the frame itself: sizes from ``value_bytes``, write
-rate from the ``timestamp`` span, pulls ≈ pushes unless told otherwise. A fitted
+rate from the ``timestamp`` span, pulls ≈ pushes unless told otherwise. On a
+:class:`~xcomlab.summary.Summary` the rows are its size groups, weighted by their rows
+(:func:`xcomlab.analysis.disk.sized_groups`: each bucket's representative, the key group's
+bytes exact), codec ratios come from its value sample and the on-disk sizes from the group
+model; a threshold inside a size bucket moves the bucket's rows in proportion to its integers
+at or above it (sizes taken as uniform within a bucket, whose top is < 1.04 × its bottom). A fitted
 :mod:`xcomlab.simulate` run can replace the frame arithmetic (``simulate=True``).
 
 Assumptions (each overridable): Airflow 3 links (``_link_*``) and other internal keys are
@@ -37,6 +42,8 @@ from xcomlab.randomness import seed_of
 from xcomlab.schema import primary_rows
 from xcomlab.simulate import SimConfig, fit_workload, simulate
 from xcomlab.simulate.workload import ObservedWrites, observed_writes
+from xcomlab.summary import Summary
+from xcomlab.summary.histogram import quantile_from_counts
 
 __all__ = [
     "DEFAULT_DB",
@@ -154,7 +161,7 @@ def _quantile_label(q: float) -> str:
     return f"p{q * 100:g}"
 
 
-def candidates(frame: pd.DataFrame | np.ndarray | Sequence[float], *,
+def candidates(frame: pd.DataFrame | Summary | np.ndarray | Sequence[float], *,
                dialect: str = "postgresql",
                object_stores: Sequence[str] = ("s3", "gcs", "azure"),
                compression: Literal["gzip", "zstd"] = "zstd",
@@ -165,7 +172,8 @@ def candidates(frame: pd.DataFrame | np.ndarray | Sequence[float], *,
     Parameters
     ----------
     frame
-        An XCom frame, or an array of value sizes (bytes).
+        An XCom frame, its :class:`~xcomlab.summary.Summary` (quantiles from its size
+        buckets, within ≈ 2 %), or an array of value sizes (bytes).
     object_stores
         Stores to try for tiered and object-only candidates.
     quantiles, thresholds
@@ -173,18 +181,21 @@ def candidates(frame: pd.DataFrame | np.ndarray | Sequence[float], *,
         policy and common-io's 1 MiB example). Thresholds above the largest value (nothing
         would move) are dropped; duplicates are merged.
     """
-    sizes = (observed_writes(frame, sized_only=True).sizes if isinstance(frame, pd.DataFrame)
-             else np.asarray(frame, dtype="float64"))
+    if isinstance(frame, Summary):
+        qcuts, top = _summary_quantiles(frame, quantiles)
+    else:
+        sizes = (observed_writes(frame, sized_only=True).sizes if isinstance(frame, pd.DataFrame)
+                 else np.asarray(frame, dtype="float64"))
+        qcuts = [np.quantile(sizes, q) if len(sizes) else 0.0 for q in quantiles]
+        top = float(sizes.max()) if len(sizes) else 0.0
     out = [Candidate("db", "db", -1, "none", None, dialect),
            Candidate(f"db+{compression}", "db", -1, compression, None, dialect)]
     cuts: dict[int, str] = {}
-    for q in quantiles:
-        cut = int(np.ceil(np.quantile(sizes, q))) if len(sizes) else 0
-        cuts.setdefault(max(cut, 1), _quantile_label(q))
+    for q, value in zip(quantiles, qcuts, strict=True):
+        cuts.setdefault(max(int(np.ceil(value)), 1), _quantile_label(q))
     for t in thresholds:
         cuts.setdefault(int(t), "48KB" if t == POLICY_48KB else "1MiB" if t == COMMON_IO_EXAMPLE
                         else f"{t}B")
-    top = float(sizes.max()) if len(sizes) else 0.0
     for store in object_stores:
         for cut, label in sorted(cuts.items()):
             if cut <= top:
@@ -195,6 +206,35 @@ def candidates(frame: pd.DataFrame | np.ndarray | Sequence[float], *,
 
 
 _default_candidates = candidates
+
+
+def _summary_quantiles(summary: Summary, quantiles: Sequence[float]) -> tuple[list[float], float]:
+    """Size quantiles of a summary's live rows (from its buckets) and its largest size."""
+    live = summary.primary()
+    hist = live.histogram.groupby(level="bucket")["rows"].sum()
+    low, high = live.keys["min_bytes"].min(), live.keys["max_bytes"].max()
+    lowest = None if pd.isna(low) else float(low)
+    highest = None if pd.isna(high) else float(high)
+    qs = quantile_from_counts(hist.index.to_numpy(), hist.to_numpy(), tuple(quantiles), lowest, highest)
+    return [0.0 if np.isnan(q) else q for q in qs], highest or 0.0
+
+
+def _writes(frame: pd.DataFrame | Summary,
+            cuts: Sequence[int] = ()) -> tuple[ObservedWrites, disk.SizedGroups | None]:
+    """The sized writes of a frame (one entry per row) or a summary (one per size group, split
+    at the thresholds ``cuts``), and what sizes them on disk."""
+    if not isinstance(frame, Summary):
+        return observed_writes(frame, sized_only=True), None
+    groups = disk.sized_groups(frame).split(cuts)
+    if not len(groups.value):
+        msg = "the summary has no live xcom rows with a size; summarise an export whose xcom table has rows"
+        raise SchemaMismatchError(msg)
+    first, last = frame.primary().timestamps()
+    span = (last - first).total_seconds() / 86_400 if first is not None and last is not None else 0.0
+    src = frame.primary().sources.groupby(level=S.AIRFLOW_SCHEMA)["rows"].sum()
+    af3 = bool(not len(src) or src[src.index.astype(str).str.startswith("3")].sum() * 2 >= src.sum())
+    rows = pd.DataFrame({S.INTERNAL: [S.is_internal_key(k) for k in groups.keys]})
+    return ObservedWrites(rows, groups.value.astype("float64"), max(span, 1.0), af3, groups.weight), groups
 
 
 # --- compression ratio ---------------------------------------------------------------------
@@ -217,7 +257,7 @@ def _sampled_ratio(values: pd.Series, codec: str) -> float | None:
 # --- evaluation ----------------------------------------------------------------------------
 
 def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
-           w: ObservedWrites, notes: list[str], frame: pd.DataFrame) -> float:
+           w: ObservedWrites, notes: list[str], frame: pd.DataFrame | Summary) -> float:
     if codec == "none":
         return 1.0
     if isinstance(compression_ratio, dict) and codec in compression_ratio:
@@ -227,8 +267,9 @@ def _ratio(codec: str, compression_ratio: float | dict[str, float] | None,
     if w.values is not None and (r := _sampled_ratio(w.values, codec)) is not None:
         notes.append(f"{codec} ratio {r:.3f} measured on sample values")
         return r
-    measured = compressibility(frame)
-    if codec in CODECS_SAMPLED and (r := measured.ratio(codec)) is not None:
+    source = frame.sample if isinstance(frame, Summary) else frame
+    measured = compressibility(source) if source is not None else None
+    if measured is not None and codec in CODECS_SAMPLED and (r := measured.ratio(codec)) is not None:
         notes.append(f"{codec} ratio {r:.3f}: {measured.source} of the export (a seeded sample per "
                      "size class, weighted by the bytes of each class)")
         return r
@@ -288,6 +329,19 @@ class _DiskSizer:
         return float(disk.estimate(rows, dialect, compressibility=1.0 if packed else None).total_bytes)
 
 
+class _GroupSizer(_DiskSizer):
+    """:class:`_DiskSizer` on a summary's size groups (:func:`xcomlab.analysis.disk.sized_groups`)."""
+
+    def __init__(self, groups: disk.SizedGroups) -> None:
+        self.groups = groups
+        self.pick = np.arange(len(self.groups.value))
+        self.scale = 1.0
+        self.cache = {}
+
+    def _size(self, vals: np.ndarray, offload: np.ndarray, dialect: str, packed: bool) -> float:
+        return float(self.groups.estimate(dialect, vals, compressibility=1.0 if packed else None).total_bytes)
+
+
 def _latency(c: Candidate, w: ObservedWrites, model: LatencyModel, ratio: float, offload: np.ndarray,
              idx: np.ndarray, seed: int) -> dict[str, float]:
     out: dict[str, float] = {}
@@ -307,7 +361,7 @@ def _latency(c: Candidate, w: ObservedWrites, model: LatencyModel, ratio: float,
     return out
 
 
-def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None, *,
+def evaluate(frame: pd.DataFrame | Summary, candidates: Sequence[Candidate] | None = None, *,
              prices: Prices | None = None, latency: LatencyModel | None = None,
              horizon_days: int = 30, dialect: str = "postgresql",
              compression_ratio: float | dict[str, float] | None = None,
@@ -321,7 +375,8 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
     Parameters
     ----------
     frame
-        An XCom frame (its live ``xcom`` rows are the workload).
+        An XCom frame (its live ``xcom`` rows are the workload), or its
+        :class:`~xcomlab.summary.Summary` (its size groups, weighted; see the module docstring).
     candidates
         Default: :func:`candidates` of the frame for ``dialect`` (on ``object_stores``,
         default S3, GCS and Azure — restrict it to your cloud).
@@ -352,18 +407,26 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
         the assumptions used.
     """
     seed = seed_of(rng)
-    w = observed_writes(frame, sized_only=True)
     cands = (list(candidates) if candidates is not None else _default_candidates(
         frame, dialect=dialect, object_stores=object_stores or ("s3", "gcs", "azure")))
+    w, groups = _writes(frame, [c.threshold_bytes for c in cands])
     notes: list[str] = []
     ratios: dict[str, float] = {codec: _ratio(codec, compression_ratio, w, notes, frame)
                                 for codec in dict.fromkeys(c.compression for c in cands)}
-    n = len(w.sizes)
+    n = w.count
     kept_days = horizon_days + w.span_days if retention_days is None else retention_days
+    entries = len(w.sizes)
+    if not isinstance(frame, Summary):
+        idx = np.random.default_rng(seed).choice(entries, size=min(entries, sample_size), replace=False)
+        sizer = _DiskSizer(frame, seed=seed)
+    else:  # a summary's groups: latency draws in proportion to their rows
+        idx = np.random.default_rng(seed).choice(entries, size=min(round(n), sample_size),
+                                                 p=w.weight / w.weight.sum())
+        assert groups is not None
+        sizer = _GroupSizer(groups)
     ctx = _Context(w, LatencyModel(metadata=dialect).fit() if latency is None else latency,
                    prices, w.writes_per_day * kept_days / n, pulls_per_push, ref_bytes,
-                   np.random.default_rng(seed).choice(n, size=min(n, sample_size), replace=False),
-                   seed, _DiskSizer(frame, seed=seed))
+                   idx, seed, sizer)
     if isinstance(simulate, Mapping):
         sims = {name: _volumes(res) for name, res in simulate.items()}
     elif simulate:
@@ -375,7 +438,7 @@ def evaluate(frame: pd.DataFrame, candidates: Sequence[Candidate] | None = None,
     table["pareto"] = pareto_front(table)
     table.attrs["notes"] = [
         *notes,
-        f"{n:,} live rows over {w.span_days:.1f} days ({w.writes_per_day:,.0f} writes/day); "
+        f"{round(n):,} live rows over {w.span_days:.1f} days ({w.writes_per_day:,.0f} writes/day); "
         f"peak after {horizon_days} more days" + (f", {retention_days}-day retention" if retention_days else ""),
         "internal keys (_link_*, skipmixin_key, ...) stay in the DB: Airflow 3 writes them past custom backends",
         "DB storage priced as " + (ctx.prices.db if ctx.prices is not None else
@@ -406,14 +469,17 @@ class _Context:
 def _evaluate_one(c: Candidate, ratio: float, ctx: _Context, simulated: dict[str, float]) -> dict[str, Any]:
     """One row of the table: volumes (frame arithmetic or simulated), cost, latency."""
     w = ctx.w
+    weight = w.weight
     offload, db_vals = _db_bytes(c, w, ratio, ctx.ref_bytes)
-    puts = float(offload.sum()) / w.span_days * 30.0  # per 30-day month
+    moved = float(weight[offload].sum())
+    puts = moved / w.span_days * 30.0  # per 30-day month
+    stored = stored_bytes(w.sizes[offload], c.compression, ratio=ratio)
     vol = {"peak_db_bytes": ctx.sizer(c, db_vals, offload, ratio) * ctx.scale,
-           "object_bytes": float(stored_bytes(w.sizes[offload], c.compression, ratio=ratio).sum()) * ctx.scale,
-           "objects": round(float(offload.sum()) * ctx.scale),
+           "object_bytes": float((stored * weight[offload]).sum()) * ctx.scale,
+           "objects": round(moved * ctx.scale),
            "puts_per_month": puts,
            "gets_per_month": puts * (1.0 + ctx.pulls_per_push),  # HEAD + GETs
-           "violations": int((db_vals > hard_limit(c.dialect, _airflow(w))).sum()),
+           "violations": round(float(weight[db_vals > hard_limit(c.dialect, _airflow(w))].sum())),
            **simulated}
     cost = monthly_cost(db_bytes=vol["peak_db_bytes"], object_bytes=vol["object_bytes"],
                         puts=vol["puts_per_month"], gets=vol["gets_per_month"],
@@ -422,13 +488,13 @@ def _evaluate_one(c: Candidate, ratio: float, ctx: _Context, simulated: dict[str
     return {"name": c.name, "backend": c.backend, "kind": c.kind,
             "threshold_bytes": c.threshold_bytes, "compression": c.compression,
             "object_store": c.object_store or "", "dialect": c.dialect,
-            "offloaded_share": float(offload.mean()),
+            "offloaded_share": moved / float(weight.sum()),
             "monthly_cost_usd": cost.total, "db_storage_usd": cost.db_storage,
             "object_storage_usd": cost.object_storage, "requests_usd": cost.requests,
             **_latency(c, w, ctx.latency, ratio, offload, ctx.idx, ctx.seed), **vol}
 
 
-def _simulated(frame: pd.DataFrame, cands: Sequence[Candidate], ratios: dict[str, float],
+def _simulated(frame: pd.DataFrame | Summary, cands: Sequence[Candidate], ratios: dict[str, float],
                horizon_days: int, retention_days: float | None,
                ctx: _Context) -> dict[str, dict[str, float]]:
     """Volumes from the Monte Carlo simulator (same seed for every candidate)."""
@@ -436,7 +502,7 @@ def _simulated(frame: pd.DataFrame, cands: Sequence[Candidate], ratios: dict[str
     out: dict[str, dict[str, float]] = {}
     for c in cands:
         offload, db_vals = _db_bytes(c, ctx.w, ratios[c.compression], ctx.ref_bytes)
-        disk_ratio = ctx.sizer(c, db_vals, offload, ratios[c.compression]) / max(float(db_vals.sum()), 1.0)
+        disk_ratio = ctx.sizer(c, db_vals, offload, ratios[c.compression]) / max(float((db_vals * ctx.w.weight).sum()), 1.0)
         cfg = SimConfig(backend=c.backend, threshold_bytes=c.threshold_bytes,
                         compression_ratio=ratios[c.compression],
                         db_compression=c.kind == "db+compression",
@@ -536,7 +602,7 @@ def _mib(nbytes: float) -> str:
     return f"{nbytes / 2**20:,.1f} MiB" if nbytes < 2**30 else f"{nbytes / 2**30:,.2f} GiB"
 
 
-def recommend(frame: pd.DataFrame, *, latency_budget_ms: float | None = None,
+def recommend(frame: pd.DataFrame | Summary, *, latency_budget_ms: float | None = None,
               db_ceiling_bytes: float | None = None, cost_tolerance: float = 0.10,
               cost_tolerance_usd: float = 1.0, object_base: str | None = None,
               **kw: Any) -> Recommendation:
@@ -551,7 +617,7 @@ def recommend(frame: pd.DataFrame, *, latency_budget_ms: float | None = None,
     Parameters
     ----------
     frame
-        An XCom frame.
+        An XCom frame, or its :class:`~xcomlab.summary.Summary`.
     latency_budget_ms
         Largest acceptable p99 push and pull time.
     db_ceiling_bytes

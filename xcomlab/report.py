@@ -8,6 +8,10 @@ bare :class:`~matplotlib.figure.Figure`, so pyplot's global state is not touched
 is inline; nothing is loaded from elsewhere, so the file opens offline. Secrets appear
 masked only (:func:`xcomlab.analysis.secrets.mask`); raw values are never written.
 Given the same frame the output is byte-identical, except the optional ``now`` stamp.
+
+``render`` also takes a :class:`~xcomlab.summary.Summary`: every section then reads its
+groups (the figures docs/figures.md#summary lists, the backends from its size groups), and
+:func:`write_report` streams a source once into one (``frame=True``: the whole frame).
 """
 
 from __future__ import annotations
@@ -38,16 +42,18 @@ from xcomlab.analysis.disk import disk_ratio
 from xcomlab.analysis.forecast import Forecast, forecast
 from xcomlab.analysis.profile import Profile, profile, summarize
 from xcomlab.analysis.retention import RetentionPolicy, RetentionReport, retention
-from xcomlab.analysis.secrets import SecretReport, scan_secrets
+from xcomlab.analysis.secrets import SecretReport, scan_secrets, summary_secrets
 from xcomlab.constants import DEFAULT_CEILINGS
 from xcomlab.errors import InsufficientDataError, ParameterError, XcomlabError
-from xcomlab.ingest.deployment import Deployment, infer_deployment
+from xcomlab.ingest.deployment import Deployment, deployment_of, infer_deployment
 from xcomlab.models.cost import OBJECT_SERVICES, load_prices
 from xcomlab.plots import format_bytes as _bytes
 from xcomlab.randomness import RNG, seed_of
 from xcomlab.recommend import Recommendation, recommend
 from xcomlab.report_actions import Action, actions, growth, partial_day
 from xcomlab.schema import primary_rows
+from xcomlab.summary import Summary, summarize_source
+from xcomlab.summary.store import is_summary_file
 
 __all__ = ["DEFAULT_RETENTION", "SECTIONS", "render", "write_report"]
 
@@ -200,7 +206,7 @@ def _actions(todo: list[Action]) -> str:
     return f"<div class=\"callout actions\"><b>What to do</b><ol>{items}</ol></div>"
 
 
-def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: list[str],
+def _summary(frame: pd.DataFrame | Summary, s: dict[str, Any], dialect: str, findings: list[str],
              todo: list[Action]) -> str:
     disk = s["on_disk_bytes"]
     scope = s["on_disk_scope"]
@@ -222,15 +228,16 @@ def _summary(frame: pd.DataFrame, s: dict[str, Any], dialect: str, findings: lis
     facts = [f"{_int(s['references'])} rows are references to an object store",
              f"{_int(s['pickled'])} pickled values (never unpickled here)",
              f"{_int(s['nan_values'])} values with NaN/Infinity"]
-    with_notes = []
+    with_notes = ["the frame carries no load report (built by hand)"]
     try:
-        rep = xcomlab.load_report(frame)
+        rep = frame.report if isinstance(frame, Summary) else xcomlab.load_report(frame)
+    except XcomlabError:
+        rep = None
+    if rep is not None:
         with_notes = [f"load: {n}" for n in rep.notes]
         if rep.rejections:
             with_notes.append(f"load: {len(rep.rejections)} rows rejected; first at "
                               f"{rep.rejections[0].where()}: {rep.rejections[0].detail}")
-    except XcomlabError:
-        with_notes = ["the frame carries no load report (built by hand)"]
     key = "".join(f"<li>{_e(f)}</li>" for f in findings)
     return (f"<div class=\"callout key\"><b>Key findings</b><ul>{key}</ul></div>" + _actions(todo)
             + _cards(cards)
@@ -500,7 +507,7 @@ footer { text-align:center; color:var(--muted); font-size:12px; padding:0 0 24px
 """
 
 
-def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | None = None,
+def render(frame: pd.DataFrame | Summary, *, title: str | None = None, source_name: str | None = None,
            retention_policy: RetentionPolicy | None = None,
            ceilings: Mapping[str, float] = DEFAULT_CEILINGS, dialect: str | None = None,
            airflow: str | None = None, secrets: SecretReport | None = None, now: datetime | None = None, rng: RNG = 0,
@@ -510,7 +517,8 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     Parameters
     ----------
     frame
-        An XCom frame (:func:`xcomlab.load_export`).
+        An XCom frame (:func:`xcomlab.load_export`), or its :class:`~xcomlab.summary.Summary`
+        (every section from its groups; secrets as the summary's scan found them).
     title, source_name
         Page title (default from ``source_name``) and where the data came from.
     retention_policy
@@ -543,14 +551,22 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     --------
     >>> html = render(xcomlab.load_export("data/samples/af3/airflow.db"))  # doctest: +SKIP
     """
-    S.validate_frame(frame)
-    if not len(primary_rows(frame)):
-        msg = "report: the frame has no rows; load an export with an xcom table"
-        raise InsufficientDataError(msg)
-    if secrets is None and S.VALUE in frame.columns:
-        secrets = scan_secrets(frame)
-    name = source_name or "an XCom frame"
-    dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    if isinstance(frame, Summary):
+        if not frame.rows:
+            msg = "report: the summary has no rows; summarise an export with an xcom table"
+            raise InsufficientDataError(msg)
+        if secrets is None:
+            secrets = summary_secrets(frame)
+        dep = deployment_of(frame.report, frame.primary().airflow_schema(), dialect=dialect, airflow=airflow)
+    else:
+        S.validate_frame(frame)
+        if not len(primary_rows(frame)):
+            msg = "report: the frame has no rows; load an export with an xcom table"
+            raise InsufficientDataError(msg)
+        if secrets is None and S.VALUE in frame.columns:
+            secrets = scan_secrets(frame)
+        dep = infer_deployment(frame, dialect=dialect, airflow=airflow)
+    name = source_name or ("a summary" if isinstance(frame, Summary) else "an XCom frame")
     dialect = dep.dialect_or_default
     s = summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)
     ratio = float(disk_ratio(frame, dialect))  # the xcom table's, as summarize reports it
@@ -566,8 +582,7 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
     mig = migration_audit(frame, dialect=dialect)
     fc = forecast(frame, disk_ratio=ratio, rng=seed)
     ret = retention(frame, retention_policy or DEFAULT_RETENTION, disk_ratio=ratio)
-    live = primary_rows(frame)[S.TIMESTAMP].dropna()
-    last = pd.Timestamp(live.max()) if len(live) else None
+    last = _last_write(frame)
     findings = [growth(fc, dialect, last), *_findings(lim, mig, fc, ceilings, ret, secrets, rec, dep)]
     todo = actions(secrets=secrets, retention=ret, policy_text=_policy_text(ret.policy),
                    recommendation=rec, migration=mig, dialect=dialect,
@@ -596,15 +611,26 @@ def render(frame: pd.DataFrame, *, title: str | None = None, source_name: str | 
             "resources</footer></body></html>\n")
 
 
+def _last_write(frame: pd.DataFrame | Summary) -> pd.Timestamp | None:
+    """The live rows' last timestamp (None: none has one)."""
+    if isinstance(frame, Summary):
+        return frame.primary().timestamps()[1]
+    live = primary_rows(frame)[S.TIMESTAMP].dropna()
+    return pd.Timestamp(live.max()) if len(live) else None
+
+
 def write_report(source_or_frame: Any, path: str | Path, *,
                  load_options: Mapping[str, Any] | None = None, to: str | None = None,
-                 figures: bool = True, **kw: Any) -> Path:
-    """Load (or take) a frame, render the report and write it to ``path``.
+                 figures: bool = True, frame: bool = False, **kw: Any) -> Path:
+    """Summarise (or take) the data, render the report and write it to ``path``.
 
-    A source is read once through :func:`~xcomlab.analysis.secrets.scan_secrets`, so the
-    secret scan sees each value as it streams and the frame keeps none (unless
-    ``load_options={"keep_values": True}``, which also lets the backend comparison measure
-    compression). ``**kw`` goes to :func:`render`.
+    A source is streamed once into a :class:`~xcomlab.summary.Summary`
+    (:func:`~xcomlab.summary.summarize_source`: values scanned for secrets and sampled for
+    compression as they pass, memory by groups; a database URL or ``airflow.db`` is pushed
+    down; a saved summary file is read back), and every section reads it. ``frame=True`` loads the whole frame instead, read
+    once through :func:`~xcomlab.analysis.secrets.scan_secrets` (``load_options={"keep_values":
+    True}`` keeps its values for the backend comparison). A frame or a summary is taken as
+    it is. ``**kw`` goes to :func:`render`.
 
     ``to`` is ``"html"`` or ``"md"`` (default: ``md`` when ``path`` ends in ``.md`` or
     ``.markdown``). The Markdown flavour has the same sections (GitHub tables, commands in
@@ -616,9 +642,22 @@ def write_report(source_or_frame: Any, path: str | Path, *,
     if fmt not in ("html", "md"):
         msg = f"report format {fmt!r}; expected 'html' or 'md'"
         raise ParameterError(msg)
-    if isinstance(source_or_frame, pd.DataFrame):
-        frame, secrets = source_or_frame, kw.pop("secrets", None)
-        kw.setdefault("source_name", "an XCom frame")
+    name = (Path(str(source_or_frame)).name if "://" not in str(source_or_frame)
+            else str(source_or_frame).split("@")[-1])
+    data: pd.DataFrame | Summary
+    if isinstance(source_or_frame, pd.DataFrame | Summary):
+        data, secrets = source_or_frame, kw.pop("secrets", None)
+        kw.setdefault("source_name", "an XCom frame" if isinstance(data, pd.DataFrame) else "a summary")
+    elif not frame:
+        if isinstance(source_or_frame, str) and "://" in source_or_frame and "measured" not in kw:
+            from xcomlab.ingest.dbsize import measure_sizes
+
+            kw["measured"] = measure_sizes(source_or_frame)
+        options = {k: v for k, v in dict(load_options or {}).items() if k != "keep_values"}
+        data = (Summary.load(source_or_frame) if is_summary_file(source_or_frame)
+                else summarize_source(source_or_frame, progress=False, **options))
+        secrets = kw.pop("secrets", None)
+        kw.setdefault("source_name", name)
     else:
         if isinstance(source_or_frame, str) and "://" in source_or_frame and "measured" not in kw:
             from xcomlab.ingest.dbsize import measure_sizes
@@ -626,10 +665,9 @@ def write_report(source_or_frame: Any, path: str | Path, *,
             kw["measured"] = measure_sizes(source_or_frame)
         secrets = scan_secrets(source_or_frame, **dict(load_options or {}))
         assert secrets.frame is not None
-        frame = secrets.frame
-        kw.setdefault("source_name", Path(str(source_or_frame)).name
-                      if "://" not in str(source_or_frame) else str(source_or_frame).split("@")[-1])
-    html = render(frame, secrets=secrets, **kw)
+        data = secrets.frame
+        kw.setdefault("source_name", name)
+    html = render(data, secrets=secrets, **kw)
     if fmt == "html":
         out.write_text(html, encoding="utf-8")
         return out

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import csv
 import weakref
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from importlib import resources
 from typing import Any, Final, Literal
@@ -47,13 +47,14 @@ from xcomlab.analysis.compressibility import measure_values
 from xcomlab.constants import DIALECT_ALIASES, DIALECTS
 from xcomlab.errors import XcomlabError
 from xcomlab.summary import Summary
-from xcomlab.summary.histogram import representative
+from xcomlab.summary.histogram import _HIGHEST, EDGES, bucket_of, representative
 
 __all__ = [
     "DIALECTS",
     "TABLE_SCOPES",
     "TOAST_CODECS",
     "DiskEstimate",
+    "SizedGroups",
     "canonical_dialect",
     "constants",
     "disk_ratio",
@@ -61,6 +62,7 @@ __all__ = [
     "estimate_compressibility",
     "on_disk_bytes",
     "scope_label",
+    "sized_groups",
 ]
 
 #: Which rows an estimate covers (docs/figures.md): ``live``, the ``xcom`` table Airflow
@@ -825,20 +827,22 @@ _ROWS_OF: weakref.WeakKeyDictionary[Summary, dict[tuple[str, str | None], Any]] 
 
 def _summary_rows_of(summary: Summary, tables: str, schema: str | None
                      ) -> tuple[_Rows, np.ndarray, np.ndarray, str]:
-    """:func:`_summary_rows` of ``summary``'s ``tables`` scope, made once per summary."""
+    """:func:`_summary_rows` of ``summary``'s ``tables`` scope (without the keys), made
+    once per summary."""
     memo = _ROWS_OF.setdefault(summary, {})
     if tables == "live" and summary.tables() == ["xcom"]:
         tables = "all"  # the live table is every table: the same rows
     if (tables, schema) not in memo:
         part = summary if tables == "all" else summary.primary()
         sch = _schema_of(part, schema)
-        memo[tables, schema] = (*_summary_rows(part, sch), sch)
+        r, names, dags, _ = _summary_rows(part, sch)
+        memo[tables, schema] = (r, names, dags, sch)
     out: tuple[_Rows, np.ndarray, np.ndarray, str] = memo[tables, schema]
     return out
 
 
-def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.ndarray]:
-    """A summary's groups as weighted rows of the model.
+def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.ndarray, np.ndarray]:
+    """A summary's groups as weighted rows of the model, with each entry's table, DAG and key.
 
     One entry per ``(table, dag, task, key, size bucket)`` of the histogram (and one per key
     group for rows without a size), split by the distinct ``run_id`` lengths and
@@ -889,7 +893,91 @@ def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.
               map_index=np.full(n, -1, dtype=np.int64), indexed=table == "xcom",
               keyed=np.isin(table, ["xcom", "_xcom_archive"]),
               key_codes=pd.factorize(groups[S.KEY].astype(str))[0], weight=weight)
-    return r, table, groups[S.DAG_ID].astype(str).to_numpy(object)
+    return (r, table, groups[S.DAG_ID].astype(str).to_numpy(object),
+            groups[S.KEY].astype(str).to_numpy(object))
+
+
+@dataclass(frozen=True, eq=False)
+class SizedGroups:
+    """The live groups of a summary whose size is known, as weighted rows of the model
+    (:func:`_summary_rows`): what a what-if sizes when the values change (the backends
+    compared by :func:`xcomlab.recommend.evaluate`)."""
+
+    rows: _Rows
+    names: np.ndarray
+    dags: np.ndarray
+    keys: np.ndarray
+    schema: str
+    summary: Summary
+
+    @property
+    def value(self) -> np.ndarray:
+        """Bytes of each group's values (its bucket's representative, exact per key group)."""
+        return self.rows.value
+
+    @property
+    def weight(self) -> np.ndarray:
+        """Rows each group stands for."""
+        return self.rows.weight
+
+    def split(self, cuts: Any) -> SizedGroups:
+        """The same rows with each group whose size bucket holds a cut ``T`` (``lo < T <= hi``)
+        split in two at ``T``: the rows below and at-or-above, in proportion to the bucket's
+        integers on each side (sizes taken as uniform within a bucket), each part's size the
+        middle of its integers times the group's own scale. So a threshold inside a bucket
+        moves that share of its rows, not all or none."""
+        value, weight = self.value.copy(), self.weight.copy()
+        parent = np.arange(len(value))
+        for cut in sorted({int(c) for c in cuts if c > 0}):
+            b = bucket_of(np.round(value).astype(np.int64))
+            lo, hi = EDGES[b].astype(np.float64), _HIGHEST[b].astype(np.float64)
+            hit = np.flatnonzero((lo < cut) & (cut <= hi) & (hi < 2.0**62))
+            if not len(hit):
+                continue
+            below = (cut - lo[hit]) / (hi[hit] - lo[hit] + 1)
+            scale = value[hit] / representative(b[hit])
+            up = np.maximum((cut + hi[hit]) / 2 * scale, cut)
+            down = np.minimum((lo[hit] + cut - 1) / 2 * scale, cut - 1)
+            value = np.concatenate([value, up])
+            weight = np.concatenate([weight, weight[hit] * (1 - below)])
+            parent = np.concatenate([parent, parent[hit]])
+            value[hit], weight[hit] = down, weight[hit] * below
+        rows = replace(_Rows(**{f.name: getattr(self.rows, f.name)[parent] for f in fields(_Rows)}),
+                       value=value, weight=weight)
+        return replace(self, rows=rows, names=self.names[parent], dags=self.dags[parent], keys=self.keys[parent])
+
+    def estimate(self, dialect: str, value: np.ndarray, *, compressibility: float | None = None) -> DiskEstimate:
+        """:func:`estimate` of these rows with each group's values ``value`` bytes long;
+        PostgreSQL's TOAST ratio per size class from the summary's value sample unless given."""
+        d = canonical_dialect(dialect)
+        r = replace(self.rows, value=np.asarray(value, dtype=np.float64))
+        n = len(self.names)
+        if d != "postgresql":
+            return _estimate(d, self.schema, r, np.ones(n), "", "n/a", self.names, self.dags)
+        if compressibility is not None:
+            return _estimate(d, self.schema, r, np.full(n, float(compressibility)),
+                             f"compressibility = {compressibility:g} (given)", "given", self.names, self.dags)
+        full = "pglz_jsonb" if self.schema in _JSON_SCHEMAS else "pglz"
+        sample = self.summary.sample
+        measured = measure_compressibility(sample) if sample is not None else None
+        per_row = measured.per_row(full, r.value) if measured is not None else None
+        if per_row is not None and measured is not None:
+            return _estimate(d, self.schema, r, per_row, f"compressibility measured with {full} per size class",
+                             measured.source, self.names, self.dags)
+        default = constants()["postgresql", "default_ratio"]
+        return _estimate(d, self.schema, r, np.full(n, default.value),
+                         f"compressibility = {default.value:g} (default, no values): {default}", "default",
+                         self.names, self.dags)
+
+
+def sized_groups(summary: Summary) -> SizedGroups:
+    """The live groups of ``summary`` with a known size (see :class:`SizedGroups`)."""
+    live = summary.primary()
+    sch = _schema_of(live, None)
+    r, names, dags, keys = _summary_rows(live, sch)
+    keep = ~r.null_value
+    sub = _Rows(**{f.name: getattr(r, f.name)[keep] for f in fields(_Rows)})
+    return SizedGroups(sub, names[keep], dags[keep], keys[keep], sch, summary)
 
 
 def _label_lengths(labels: pd.Series) -> np.ndarray:

@@ -33,6 +33,8 @@ from xcomlab import schema as S
 from xcomlab.errors import ParameterError, SchemaMismatchError
 from xcomlab.randomness import seed_of
 from xcomlab.schema import primary_rows
+from xcomlab.simulate.fit_summary import fit_summary
+from xcomlab.summary import Summary
 
 __all__ = ["SKETCH_SIZE", "ObservedWrites", "Workload", "fit_workload", "observed_writes",
            "synthetic_workload"]
@@ -178,12 +180,27 @@ class ObservedWrites:
         Days from the first write to the last, at least 1.
     airflow3 : bool
         Most rows have an Airflow 3 schema (or none says).
+    weights : numpy.ndarray of float64 or None
+        Rows each entry stands for: None (one each) for a frame's rows; a summary's
+        groups stand for many (:func:`xcomlab.analysis.disk.sized_groups`), and then
+        ``rows`` holds one entry per group with its ``internal`` flag only.
     """
 
     rows: pd.DataFrame
     sizes: np.ndarray
     span_days: float
     airflow3: bool
+    weights: np.ndarray | None = None
+
+    @property
+    def weight(self) -> np.ndarray:
+        """Rows each entry stands for (ones for a frame's rows)."""
+        return np.ones(len(self.sizes)) if self.weights is None else self.weights
+
+    @property
+    def count(self) -> float:
+        """Rows written (the sum of :attr:`weight`)."""
+        return float(len(self.rows)) if self.weights is None else float(self.weights.sum())
 
     @property
     def sized(self) -> np.ndarray:
@@ -203,12 +220,13 @@ class ObservedWrites:
     @property
     def writes_per_day(self) -> float:
         """Rows written per day over :attr:`span_days`."""
-        return len(self.rows) / self.span_days
+        return self.count / self.span_days
 
     def only_sized(self) -> ObservedWrites:
         """The same writes without the rows whose size the export lost."""
         keep = self.sized
-        return ObservedWrites(self.rows[keep], self.sizes[keep], self.span_days, self.airflow3)
+        return ObservedWrites(self.rows[keep], self.sizes[keep], self.span_days, self.airflow3,
+                              None if self.weights is None else self.weights[keep])
 
 
 def observed_writes(frame: pd.DataFrame, *, sized_only: bool = False) -> ObservedWrites:
@@ -235,15 +253,17 @@ def observed_writes(frame: pd.DataFrame, *, sized_only: bool = False) -> Observe
     return obs
 
 
-def fit_workload(frame: pd.DataFrame, *, sketch_size: int = SKETCH_SIZE,
+def fit_workload(frame: pd.DataFrame | Summary, *, sketch_size: int = SKETCH_SIZE,
                  pulls_per_push: float = 1.0, fit_growth: bool = True) -> Workload:
-    """Fit a workload to the live rows of an XCom frame.
+    """Fit a workload to the live rows of an XCom frame, or to its summary.
 
     Parameters
     ----------
     frame
         An XCom frame (:func:`xcomlab.load_export`); rows of the ``xcom`` table are used
-        when present (archives hold rows Airflow no longer writes).
+        when present (archives hold rows Airflow no longer writes). Or its
+        :class:`~xcomlab.summary.Summary`: the same model from its groups
+        (:mod:`xcomlab.simulate.fit_summary` says what differs).
     sketch_size
         Quantiles kept per stream.
     pulls_per_push
@@ -262,6 +282,9 @@ def fit_workload(frame: pd.DataFrame, *, sketch_size: int = SKETCH_SIZE,
     ``workload.streams`` and override with ``dataclasses.replace(workload,
     size_growth_per_month=0.05)`` (scalars are broadcast to every stream).
     """
+    if isinstance(frame, Summary):
+        return Workload(**fit_summary(frame, sketch_size=sketch_size, pulls_per_push=pulls_per_push,
+                                      fit_growth=fit_growth))
     obs = observed_writes(frame)
     rows = obs.rows
     ts = rows[S.TIMESTAMP].to_numpy("datetime64[ns]").astype(np.int64)

@@ -4,7 +4,7 @@
 tables indexed by object labels and fold them with a pandas group-by every few batches,
 re-grouping the whole running table each time. Here:
 
-* each id column (``source_table, dag_id, task_id, run_id, key``) and ``day`` has one
+* each id column (``source_table, dag_id, task_id, run_id, key``), ``day`` and ``week`` has one
   label dictionary for the whole stream (:class:`Labels`); a batch maps its few labels
   to global codes once (a lookup per label, not per row); ``bucket`` codes are global;
 * each :data:`~xcomlab.summary.core.GROUPED` table is a :class:`Table`: its groups' codes
@@ -230,5 +230,5 @@ class Accumulator:
 
 
 def _stream_labels() -> dict[str, Labels]:
-    names = {g for name in GROUPED for g in GROUPS[name]} - {"bucket", "day"}
-    return {**{n: Labels() for n in sorted(names)}, "day": Labels(days=True)}
+    names = {g for name in GROUPED for g in GROUPS[name]} - {"bucket", "day", "week"}
+    return {**{n: Labels() for n in sorted(names)}, "day": Labels(days=True), "week": Labels(days=True)}

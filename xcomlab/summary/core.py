@@ -56,6 +56,12 @@ A :class:`Summary` holds what the analyses need of an XCom frame without its row
     per ``(source_table, scan)``: ``rows`` whose values went through a scan — ``scan`` is
     ``secrets`` (the secret rules) or ``sample`` (offered to the value sample). A summary
     made without values has no rows here: its ``secrets`` are "not scanned", not "none".
+``weekly``
+    per ``(source_table, dag_id, task_id, key, week)``: ``rows``, ``sized_rows``,
+    ``value_bytes``, ``runs`` (rows with ``map_index <= 0``: one per run of the stream)
+    and ``first_timestamp`` — what a fitted workload reads (:func:`weekly_table`).
+    Optional (:data:`OPTIONAL_TABLES`): a summary pushed down to a database or saved
+    before it existed has it empty, and the fit falls back.
 
 and one object, ``sample``: the bounded value reservoir
 (:class:`~xcomlab.ingest.sample.ValueSample`) or None when no value was read.
@@ -100,10 +106,11 @@ from xcomlab.summary.histogram import (
     representative,
 )
 
-__all__ = ["FINDING_COLUMNS", "GROUPED", "GROUPS", "LARGEST_PER_TABLE", "SECRET_ROWS_PER_GROUP",
-           "TABLES", "THRESHOLD_GRID", "Columns", "Grouped", "Summary", "frame_columns", "grouped_frame",
-           "grouped_parts", "limit_targets", "merge_all", "merge_reports", "over_targets", "small_tables",
-           "summarize_columns", "summarize_frame"]
+__all__ = ["FINDING_COLUMNS", "GROUPED", "GROUPS", "LARGEST_PER_TABLE", "OPTIONAL_TABLES",
+           "SECRET_ROWS_PER_GROUP", "TABLES", "THRESHOLD_GRID", "Columns", "Grouped", "Summary",
+           "frame_columns", "grouped_frame", "grouped_parts", "limit_targets", "merge_all",
+           "merge_reports", "over_targets", "small_tables", "summarize_columns", "summarize_frame",
+           "weekly_table"]
 
 _T = S.SOURCE_TABLE
 #: Row-level findings kept per (source_table, dag_id, task_id, key, kind) in ``secret_rows``.
@@ -131,7 +138,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "largest": (_T, S.DAG_ID, S.TASK_ID, S.RUN_ID, S.KEY, S.MAP_INDEX),
     "mapped": (_T, S.DAG_ID, S.TASK_ID),
     "scanned": (_T, "scan"),
+    "weekly": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "week"),
 }
+#: Tables a summary may lack (pushed-down summaries, files saved before they existed):
+#: empty there, and the analyses that read them fall back (see :func:`weekly_table`).
+OPTIONAL_TABLES: Final = ("weekly",)
 #: The tables of a summary, in field order.
 TABLES: Final = tuple(GROUPS)
 #: Tables kept bounded: the first rows in a total order, not one row per group.
@@ -156,6 +167,8 @@ _AGG: dict[str, dict[str, str]] = {
     "largest": {"value_bytes": "first", "encoding": "first", "timestamp": "first"},
     "mapped": {"mapped_rows": "sum", "max_map_index": "max"},
     "scanned": {"rows": "sum"},
+    "weekly": {"rows": "sum", "sized_rows": "sum", "value_bytes": "sum", "runs": "sum",
+               "first_timestamp": "min"},
 }
 _DTYPES: dict[str, dict[str, Any]] = {
     "keys": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64",
@@ -177,8 +190,11 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "largest": {"value_bytes": "int64", "encoding": "object", "timestamp": "datetime64[ns, UTC]"},
     "mapped": {"mapped_rows": "int64", "max_map_index": "int64"},
     "scanned": {"rows": "int64"},
+    "weekly": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64", "runs": "int64",
+               "first_timestamp": "datetime64[ns, UTC]"},
 }
 _INDEX_DTYPES: dict[str, Any] = {"bucket": "int64", "day": "datetime64[ns, UTC]",
+                                 "week": "datetime64[ns, UTC]",
                                  S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool",
                                  S.MAP_INDEX: "int64"}
 
@@ -279,6 +295,8 @@ class Summary:
     largest: pd.DataFrame
     mapped: pd.DataFrame
     scanned: pd.DataFrame
+    #: Optional (:data:`OPTIONAL_TABLES`): empty when the producer does not fill it.
+    weekly: pd.DataFrame = field(default_factory=lambda: _empty("weekly"))
     #: The value reservoir, or None when no value was read.
     sample: ValueSample | None = None
     #: What the read of the export said (:class:`~xcomlab.ingest.loader.LoadReport`): set by
@@ -317,7 +335,8 @@ class Summary:
         """Read a file :meth:`save` wrote. A summary file is untrusted input: it is
         checked (format version, sizes, SHA-256 of every member, columns, row total) and
         :class:`~xcomlab.summary.store.SummaryFileError` names the file when it fails."""
-        flat, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES})
+        flat, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES},
+                                               optional=OPTIONAL_TABLES)
         tables = {}
         for n, table in flat.items():
             try:
@@ -638,7 +657,7 @@ _DAY_NS = 86_400 * 10**9
 
 #: Tables whose groups grow with the export (runs, keys, days): a stream accumulates
 #: them in integer code space (:mod:`xcomlab.summary.accumulate`), the rest as tables.
-GROUPED: Final = ("keys", "histogram", "daily", "runs", "run_keys", "big", "mapped")
+GROUPED: Final = ("keys", "histogram", "daily", "runs", "run_keys", "big", "mapped", "weekly")
 
 
 class Grouped(NamedTuple):
@@ -662,8 +681,8 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
     """
     tables: dict[str, pd.DataFrame] = {}
     for name, part in grouped_parts(cols).items():
-        if name == "mapped" and not len(part.codes[0]):
-            tables[name] = _empty("mapped")
+        if name in ("mapped", "weekly") and not len(part.codes[0]):
+            tables[name] = _empty(name)
             continue
         index = pd.MultiIndex.from_arrays(
             [part.keys[k].labels.take(c) for k, c in zip(GROUPS[name], part.codes, strict=True)],
@@ -715,6 +734,7 @@ def grouped_parts(cols: Columns) -> dict[str, Grouped]:
     out["mapped"] = part({c: sub(ids[c], mapped_rows) for c in GROUPS["mapped"]},
                          {"mapped_rows": every[mapped_rows]},
                          maxs={"max_map_index": cols.map_index[mapped_rows]})
+    out["weekly"] = _weekly_part(cols)
     return out
 
 
@@ -842,3 +862,44 @@ def _over(tables: Factor, known: np.ndarray, exact: np.ndarray) -> pd.DataFrame:
             records.append((table, target, limit, n, b))
     frame = pd.DataFrame(records, columns=[_T, "target", "limit_bytes", "rows", "value_bytes"])
     return frame.set_index([_T, "target"]) if records else _empty("over")
+
+
+_WEEK_NS: Final = 7 * _DAY_NS
+#: 1970-01-01 was a Thursday: weeks start on Monday 1969-12-29 + 7k (ISO weeks, UTC).
+_MONDAY_NS: Final = -3 * _DAY_NS
+
+
+def weekly_table(cols: Columns) -> pd.DataFrame:
+    """``weekly``: per ``(source_table, dag_id, task_id, key, week)`` — ``week`` the UTC
+    Monday starting the ISO week of ``timestamp`` (rows without one are left out) —
+    ``rows``, ``sized_rows``, ``value_bytes``, ``runs`` and ``first_timestamp``.
+
+    ``runs`` counts the rows with ``map_index <= 0``: Airflow's xcom primary key is
+    ``(dag_run_id, task_id, map_index, key)`` (Airflow 2.10.5 ``airflow/models/xcom.py``
+    ``xcom_pkey``; 3.x the same; docs/airflow-xcom.md#mapping), so a stream (dag, task,
+    key) writes one row with ``map_index`` -1 per run when unmapped, and one with 0 per
+    run when mapped — a run of a stream is its row at the lowest map index. A mapped
+    run whose index 0 wrote nothing is not counted. What
+    :func:`xcomlab.simulate.fit_workload` reads of a summary: runs per day, fan-out,
+    start day, weekly size and run growth.
+    """
+    part = _weekly_part(cols)
+    if not len(part.codes[0]):
+        return _empty("weekly")
+    index = pd.MultiIndex.from_arrays(
+        [part.keys[k].labels.take(c) for k, c in zip(GROUPS["weekly"], part.codes, strict=True)],
+        names=GROUPS["weekly"])
+    return grouped_frame("weekly", index, part.values)
+
+
+def _weekly_part(cols: Columns) -> Grouped:
+    """:func:`weekly_table` in code space (a :class:`Grouped`; empty without timestamps)."""
+    ids, keep = cols.ids, ~cols.nat
+    week = (cols.nanos[keep] - _MONDAY_NS) // _WEEK_NS
+    codes, uniques = pd.factorize(week * _WEEK_NS + _MONDAY_NS, use_na_sentinel=False)
+    weeks = Factor(np.asarray(codes, dtype=np.int64),
+                   pd.DatetimeIndex(np.asarray(uniques, dtype="datetime64[ns]"), tz="UTC"))
+    keys = {**{c: Factor(ids[c].codes[keep], ids[c].labels) for c in GROUPS["keys"]}, "week": weeks}
+    sums = {"rows": np.ones(len(week), dtype=np.bool_), "sized_rows": cols.known[keep],
+            "value_bytes": cols.exact[keep], "runs": cols.map_index[keep] <= 0}
+    return Grouped(keys, *group_codes(keys, sums, {"first_timestamp": cols.nanos[keep]}))

@@ -202,10 +202,13 @@ def _sample(path: Path, meta: dict[str, Any], arrow: pa.Table) -> ValueSample:
     return s
 
 
-def read_file(path: str | os.PathLike[str],
-              columns: dict[str, list[str]]) -> tuple[dict[str, pd.DataFrame], ValueSample | None, dict[str, Any]]:
+def read_file(path: str | os.PathLike[str], columns: dict[str, list[str]], *,
+              optional: tuple[str, ...] = ()) -> tuple[dict[str, pd.DataFrame], ValueSample | None, dict[str, Any]]:
     """The flat tables (exactly ``columns``: name → column names), the sample and the
-    header of a file :func:`write_file` wrote; every check of the module docstring."""
+    header of a file :func:`write_file` wrote; every check of the module docstring.
+
+    A table named in ``optional`` that the file's header does not list (a file saved
+    before the table existed) is read as empty: same format version, one member fewer."""
     p = Path(path)
     if not is_summary_file(p):
         raise _fail(p, "not a summary file (no summary header at its start)")
@@ -226,6 +229,10 @@ def read_file(path: str | os.PathLike[str],
         members = header.get("members")
         if not isinstance(members, dict):
             raise _fail(p, "its header lists no members")
+        listed = header.get("tables")
+        absent = {n for n in optional if isinstance(listed, list) and n not in listed}
+        want_of = dict(columns)
+        columns = {n: c for n, c in columns.items() if n not in absent}
         expected = {f"tables/{n}.parquet" for n in columns} | ({"sample.parquet"} if header.get("sample") else set())
         names = set(z.namelist()) - {HEADER}
         if set(members) != expected or names != expected:
@@ -239,6 +246,8 @@ def read_file(path: str | os.PathLike[str],
         if header.get("sample"):
             raw = _read(z, p, "sample.parquet", MAX_MEMBER_BYTES, members["sample.parquet"])
             sample = _sample(p, header["sample"], _parquet(p, "sample.parquet", raw))
+    for n in absent:
+        tables[n] = pd.DataFrame({c: [] for c in want_of[n]})
     return tables, sample, header
 
 
