@@ -306,7 +306,7 @@ def test_values_of_decided_rows_never_cross_the_wire(sqlite_url: str) -> None:
 
 def test_a_write_fails_inside_the_session(db_url: str) -> None:
     """The summary's transaction is read-only: a write there is refused by the database."""
-    from xcomlab.summary.pushdown import _session
+    from xcomlab.summary.sqlsession import session as _session
 
     _fill(db_url, af3=False)
     engine = sa.create_engine(db_url)
