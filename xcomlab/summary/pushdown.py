@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -171,11 +172,12 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
     found = _tables(engine, label, wanted)
     parts: list[Summary] = []
     read: list[TableReport] = []
-    with session(engine, timeout) as run:
+    scratch, create, drop = _scratch_tables(engine, found, secrets)
+    with session(engine, timeout, st, create, drop) as run:
         estimates = {t.name: estimate(run, engine, t.name) for t in found}
         with bar(progress, sum(estimates.values())) as step:
             for table in found:
-                part = _table_summary(run, engine, label, table, secrets, st)
+                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name))
                 parts.append(part)
                 read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns), part.rows,
                                         part.rows, 0, True))
@@ -191,18 +193,22 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
 
 
 def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[str] | None,
-             source: str | None = None) -> tuple[str, dict[str, str]]:
-    """Per-row columns ``d, t, k, r, mi, ri, rs, ts, vb, nn, b, day, bd, c, o, sc`` (ids, map
+             source: str | None = None, scratch: bool = False) -> tuple[str, dict[str, str]]:
+    """Per-row columns ``d, t, k, r, mi, ri, rs, ts, vb, nn, b, day, bd, c, o, pf, nk`` (ids, map
     index, the run's integer id (-1 where null), 1 where ``dag_result`` is not null,
     timestamp, size, NaN hint, size bucket, UTC day, the day again for rows of at least
     :data:`~xcomlab.constants.ONE_OFF_MIN_BYTES` (else null), class code, limits exceeded,
-    secret candidate), and the SQL of the head, tail, full and whole value (``h, tl, fl, v``) over
-    the derived row ``z``, for the rows fetched.
+    picked by the secret prefilter, secret-like key name: :data:`_SC` is a secret candidate),
+    and the SQL of the head, tail, full and whole value (``h, tl, fl, v``) over the derived
+    row ``z``, for the rows fetched.
 
     ``named`` are the table's keys with a secret-like name (None: no secret scan).
     On PostgreSQL each level is fenced (``OFFSET 0``) so every expression runs once per
     row, and the head and tail are taken only where a rule reads them; elsewhere the
     optimiser merges the levels and evaluates each ``CASE`` branch only when it is taken.
+    ``scratch`` (MySQL/MariaDB): the rows to keep in a temporary table, the class and the
+    prefilter computed once a row (in user variables) and the value's parts kept only on
+    the rows fetched (:func:`_scratch_summary`).
     """
     d = engine.dialect.name
     e = value_sql(d, table.is_json, "")
@@ -215,26 +221,27 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
            f"{ri} AS ri, {rs} AS rs, x.{q['timestamp']} AS ts, {e['vb']} AS vb, {e['nan']} AS nn")
     big = f"CASE WHEN y.vb >= {ONE_OFF_MIN_BYTES} THEN {rules.day('y.ts', table.aware)} END AS bd"
     src = source or row_source(engine, table.name, table.is_json)
-    if named is None:
-        sc = "(1=0)"
-    else:
-        listed = " OR ".join(f"y.k = {_sql_text(engine, k)}" for k in named)
-        sc = f"({rules.secret('y.v')}{' OR ' + listed if listed else ''})"
+    pf = "(1=0)" if named is None else rules.secret("y.v")
+    nk = f"({' OR '.join(f'y.k = {_sql_text(engine, k)}' for k in named)})" if named else "(1=0)"
     if d == "postgresql":
         ids = ids.replace(f", {e['nan']} AS nn", "")
 
         def at(col: str, row: str) -> str:
             return e[col].replace("x.v", f"{row}.v")
 
-        # the value's first 17 characters and, for an object, its tail: computed once a row
-        ends = f"CASE WHEN {rules.at('x.v', 0)} = {rules.lit('{')} THEN {e['tail']} END"
+        # the value's first 17 characters and, for an object holding '"__' (what every rule
+        # that reads an object's tail needs), its tail: computed once a row; one byte scan
+        # of an object is cheaper than its tail (right() counts characters)
+        ends = (f"CASE WHEN {rules.at('x.v', 0)} = {rules.lit('{')} AND {rules.contains('x.v', chr(34) + '__')} "
+                f"THEN {e['tail']} END")
         inner = f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e FROM {src} OFFSET 0"
         over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in SORTED_LIMITS)}}}'::bigint[]), 0)"
         head = f"CASE WHEN y.vb <= {HEAD_BYTES} THEN y.v ELSE {at('head', 'y')} END"  # a short value is its head
         nn = "false" if table.valid_json else at("nan", "y")  # jsonb holds no NaN token: the hint cannot matter
-        cls = rules.encoding(table.json_3x, v="y.v", h=head, tl="y.e", vb="y.vb", nn=nn, p="y.p", e="y.e")
+        cls = rules.encoding(table.json_3x, v="y.v", h=head, tl="y.e", vb="y.vb", nn=nn, p="y.p", e="y.e",
+                             u="y.e IS NOT NULL")
         sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, y.v, {rules.bucket('y.vb')} AS b, "
-               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {sc} AS sc "
+               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {pf} AS pf, {nk} AS nk "
                f"FROM ({inner}) y OFFSET 0")
         return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v",
                      "nn": at("nan", "z")}
@@ -242,9 +249,15 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
              f"FROM {src}")
     over = " + ".join(f"(CASE WHEN y.vb > {lim} THEN 1 ELSE 0 END)" for lim in SORTED_LIMITS)
     cls = rules.encoding(table.json_3x, v="y.v", h="y.h", tl="y.tl", vb="y.vb", nn="(y.nn <> 0)")
+    if scratch:
+        kept = ", ".join(f"CASE WHEN @c = {HARD} THEN y.{c} END AS {c}" for c in ("nn", "h", "tl", "fl"))
+        sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, {rules.bucket('y.vb')} AS b, "
+               f"{rules.day('y.ts', table.aware)} AS day, {big}, @c := ({cls}) AS c, {over} AS o, "
+               f"@p := ({pf}) AS pf, {nk} AS nk, {kept}, CASE WHEN @p OR {nk} THEN y.v END AS v FROM ({inner}) y")
+        return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl", "v": "z.v", "nn": "z.nn"}
     sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, y.nn, y.h, y.tl, y.fl, y.v, "
            f"{rules.bucket('y.vb')} AS b, {rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, "
-           f"{over} AS o, {sc} AS sc FROM ({inner}) y")
+           f"{over} AS o, {pf} AS pf, {nk} AS nk FROM ({inner}) y")
     return sql, {"h": "z.h", "tl": "z.tl", "fl": "z.fl", "v": "z.v", "nn": "z.nn"}
 
 
@@ -254,7 +267,9 @@ def _sql_text(engine: sa.Engine, text: str) -> str:
                                                  compile_kwargs={"literal_binds": True}).string
 
 
-_MEASURES = ["n", "bytes", "mn", "mx", "first_ts", "last_ts", "mapped", "top", "res", "runid"]
+_MEASURES = ["n", "bytes", "mn", "mx", "first_ts", "last_ts", "mapped", "top", "res", "runid", "pfn"]
+#: A secret candidate: picked by the prefilter, or under a secret-like key name.
+_SC = "(z.pf OR z.nk)"
 #: Groups per key, size bucket, class and limits (``bd``: the day of large rows only).
 _KEY_COLS = ["d", "t", "k", "b", "c", "o", "bd"]
 #: Groups per run, day and key: ``runs``, ``daily`` and ``run_keys`` all add these up.
@@ -263,18 +278,55 @@ _HARD_COLS = ["d", "r", "k", "vb", "h", "tl", "nn", "fl"]
 _SECRET_COLS = ["d", "t", "r", "k", "mi", "v"]
 
 
-def _measures(z: str = "z.") -> str:
+def _measures(rules: SqlRules, z: str = "z.") -> str:
+    first, last = rules.instant(f"{z}ts", "MIN"), rules.instant(f"{z}ts", "MAX")
     return (f"COUNT(*) AS n, COALESCE(SUM({z}vb), 0) AS bytes, MIN({z}vb) AS mn, MAX({z}vb) AS mx, "
-            f"MIN({z}ts) AS first_ts, MAX({z}ts) AS last_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) "
-            f"AS mapped, MAX({z}mi) AS top, SUM({z}rs) AS res, MAX({z}ri) AS runid")
+            f"{first} AS first_ts, {last} AS last_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) "
+            f"AS mapped, MAX({z}mi) AS top, SUM({z}rs) AS res, MAX({z}ri) AS runid, "
+            f"SUM(CASE WHEN {z}pf THEN 1 ELSE 0 END) AS pfn")
+
+
+def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[str]) -> pd.DataFrame:
+    """The rows of grouping set ``g`` of a ``GROUPING SETS`` result, only its own columns
+    (a frame of all columns, mostly null, costs seconds to build at 10⁵ groups)."""
+    at = names.index("g")
+    pick = itemgetter(*(names.index(c) for c in wanted))
+    return pd.DataFrame([pick(row) for row in rows if row[at] == g], columns=wanted)
+
+
+def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
+                    secrets: bool) -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
+    """MySQL/MariaDB: per table a temporary table of its derived rows (the class, the
+    prefilter and the value's parts computed once a row, where a merged derived table would
+    compute them once per use, and each grouping reads it instead of the table), with the
+    statements that create it before the read-only transaction (which refuses
+    ``CREATE``, yet lets a temporary table be filled) and drop it after."""
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        return {}, (), ()
+    names = {t.name: f"xcomlab_push_rows_{i}" for i, t in enumerate(found)}
+    create, drop = [], []
+    kind = "ENGINE=Aria" if getattr(engine.dialect, "is_mariadb", False) else ""  # Aria: MariaDB's own scratch engine
+    for t in found:
+        rules = rules_for(engine.dialect.name, not t.is_json)
+        sql, _ = _derived(engine, t, rules, [] if secrets else None, scratch=True)
+        text = sa.text(f"SELECT * FROM ({sql}) q LIMIT 0").bindparams(
+            **{k: v for k, v in rules.patterns().items() if f":{k}" in sql})
+        shown = str(text.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        drop.append(f"DROP TEMPORARY TABLE IF EXISTS {names[t.name]}")
+        create += [drop[-1], f"CREATE TEMPORARY TABLE {names[t.name]} {kind} AS {shown}"]
+    return names, tuple(create), tuple(drop)
 
 
 def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable, secrets: bool,
-                   st: PushdownStats) -> Summary:
+                   st: PushdownStats, scratch: str | None = None) -> Summary:
     rules = rules_for(engine.dialect.name, not table.is_json)
     named = _named_keys(run, engine, table) if secrets else None
-    derived, held = _derived(engine, table, rules, named)
+    derived, held = _derived(engine, table, rules, named, scratch=scratch is not None)
     params = rules.patterns()
+    rows_from = f"({derived})"
+    if scratch is not None:
+        run.fetch("derived rows", f"INSERT INTO {scratch} {derived}", params)
+        rows_from = scratch
     keys = ", ".join(f"z.{c}" for c in _KEY_COLS)
     runs = ", ".join(f"z.{c}" for c in _RUN_COLS)
     exprs = {"d": "z.d", "r": "z.r", "k": "z.k", "vb": "z.vb", **held}
@@ -284,35 +336,35 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
         # (undecided rows' heads and tails, secret candidates' ids and values; every other
         # row falls in one group of nulls)
         cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
-        cols += [f"CASE WHEN z.sc THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
+        cols += [f"CASE WHEN {_SC} THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
         fetched = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
         sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {', '.join(fetched)}, GROUPING(r, h_k) AS g, "
-               f"{_measures('')} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
+               f"{_measures(rules, '')} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
                f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
                f"({', '.join(fetched)}))")
-        rows = run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl", "s_v"))
-        both = pd.DataFrame(rows, columns=[*_KEY_COLS, "r", "day", *fetched, "g", *_MEASURES])
-        by_key = both[both["g"] == 3]
-        by_run = both[both["g"] == 1]
-        held_rows = both[both["g"] == 2]
+        rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
+        names = [*_KEY_COLS, "r", "day", *fetched, "g", *_MEASURES]
+        by_key = _part(rows, names, 3, [*_KEY_COLS, *_MEASURES])
+        by_run = _part(rows, names, 1, [*_RUN_COLS, *_MEASURES])
+        held_rows = _part(rows, names, 2, [*fetched, *_MEASURES])
         hard_rows = held_rows[held_rows["h_k"].notna()]
         hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), hard_rows["n"].to_numpy(dtype=np.int64)) for c in _HARD_COLS})
         cand_rows = held_rows[held_rows["s_k"].notna()]
         cands = pd.DataFrame({c: np.repeat(cand_rows[f"s_{c}"].to_numpy(), cand_rows["n"].to_numpy(dtype=np.int64)) for c in _SECRET_COLS})
     else:
-        by_key = pd.DataFrame(run.fetch(f"SELECT {keys}, {_measures()} FROM ({derived}) z GROUP BY {keys}",
-                                        params, st), columns=[*_KEY_COLS, *_MEASURES])
-        by_run = pd.DataFrame(run.fetch(f"SELECT {runs}, {_measures()} FROM ({derived}) z GROUP BY {runs}",
-                                        params, st), columns=[*_RUN_COLS, *_MEASURES])
+        by_key = pd.DataFrame(run.fetch("key groups", f"SELECT {keys}, {_measures(rules)} FROM {rows_from} z GROUP BY {keys}",
+                                        params), columns=[*_KEY_COLS, *_MEASURES])
+        by_run = pd.DataFrame(run.fetch("run groups", f"SELECT {runs}, {_measures(rules)} FROM {rows_from} z GROUP BY {runs}",
+                                        params), columns=[*_RUN_COLS, *_MEASURES])
         hard = pd.DataFrame(columns=_HARD_COLS)
         cands = pd.DataFrame(columns=_SECRET_COLS)
         if (by_key["c"] == HARD).any() or named is not None:
             # one more scan fetches both: undecided rows' heads and candidates' values
             cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
-            cols += [f"CASE WHEN z.sc THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
-            sql = f"SELECT {', '.join(cols)} FROM ({derived}) z WHERE z.c = {HARD} OR z.sc"
+            cols += [f"CASE WHEN {_SC} THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
+            sql = f"SELECT {', '.join(cols)} FROM {rows_from} z WHERE z.c = {HARD} OR {_SC}"
             names = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
-            got = pd.DataFrame(run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl", "s_v")), columns=names)
+            got = pd.DataFrame(run.fetch("fetched rows", sql, params, values=("h_h", "h_tl", "h_fl", "s_v")), columns=names)
             picked = got[got["h_k"].notna()]
             hard = pd.DataFrame({c: picked[f"h_{c}"].to_numpy() for c in _HARD_COLS})
             picked = got[got["s_k"].notna()]
@@ -329,7 +381,7 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
 
 def _named_keys(run: Runner, engine: sa.Engine, table: FoundTable) -> list[str]:
     """The table's distinct keys whose name says they hold a secret (read off the key index)."""
-    keys = run.scalars(f"SELECT DISTINCT {quote(engine, 'key')} FROM {quote(engine, table.name)}")
+    keys = run.scalars("key names", f"SELECT DISTINCT {quote(engine, 'key')} FROM {quote(engine, table.name)}")
     return sorted(k for k in keys if isinstance(k, str) and k and secret_name(k))
 
 
@@ -345,7 +397,7 @@ def _largest(run: Runner, engine: sa.Engine, table: FoundTable, rules: SqlRules,
     sql = (f"SELECT {', '.join(f'z.{c}' for c in picked)}, "
            f"{', '.join(f'CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}' for c in _HARD_COLS)} "
            f"FROM ({derived}) z")
-    rows = run.fetch(sql, params, st, values=("h_h", "h_tl", "h_fl"))
+    rows = run.fetch("largest", sql, params, values=("h_h", "h_tl", "h_fl"))
     out = pd.DataFrame(rows, columns=[*picked, *(f"h_{c}" for c in _HARD_COLS)])
     enc = _ENCODINGS[np.maximum(out["c"].to_numpy(dtype=np.int64), 0)] if len(out) else np.array([], object)
     hard = out["c"].to_numpy(dtype=np.int64) == HARD if len(out) else np.zeros(0, bool)

@@ -74,6 +74,10 @@ def labels(values: pd.Series) -> pd.Series:
 
 
 def stamps(values: pd.Series) -> pd.Series:
+    """Timestamps as the database returned them: microseconds since the epoch (the groups'
+    first and last), ISO text (SQLite) or datetimes."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return pd.to_datetime(values, unit="us", utc=True).astype("datetime64[ns, UTC]")
     if len(values) and values.map(lambda v: isinstance(v, str)).any():
         return pd.to_datetime(values, utc=True, format="ISO8601")
     return pd.to_datetime(values, utc=True)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from xcomlab.errors import StatementTimeoutError, XcomlabError
 from xcomlab.ingest.sqlsource import quote, readonly
-from xcomlab.summary.sqlrules import sqlite_bucket, sqlite_regexp
+from xcomlab.summary.sqlrules import sqlite_bucket, sqlite_instant, sqlite_regexp
 
 __all__ = ["FoundTable", "PushdownStats", "Runner", "bar", "estimate", "session", "timeout_error"]
 
@@ -40,14 +40,19 @@ class PushdownStats:
     classified_rows: int = 0
     #: Rows the secret prefilter (or a secret-like key) picked, whose values were fetched.
     secret_candidates: int = 0
+    #: Rows the SQL secret prefilter alone picked (no key names): ``profile --json``'s
+    #: ``secrets.candidates``.
+    prefilter_rows: int = 0
     rows_summarised: int = 0
     seconds: float = 0.0
     tables: list[str] = field(default_factory=list)
-
-
+    #: Per statement, in order: ``(what it computed, seconds, rows received)``.
+    timings: list[tuple[str, float, int]] = field(default_factory=list)
 
 @dataclass(frozen=True)
 class FoundTable:
+    """An xcom table as the push-down reads it: its columns and how its values are stored."""
+
     name: str
     columns: list[str]
     is_json: bool
@@ -57,14 +62,19 @@ class FoundTable:
     airflow_schema: str  # as the loader detects it (:func:`~xcomlab.ingest.normalize.detect_schema`)
 
 
-
 class Runner:
     """Runs statements on one read-only connection and counts what comes back."""
 
-    def __init__(self, conn: sa.Connection, dialect: sa.Dialect, timeout: float | None) -> None:
+    def __init__(self, conn: sa.Connection, dialect: sa.Dialect, timeout: float | None,
+                 stats: PushdownStats | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
         self.timeout = timeout
+        self.stats = stats if stats is not None else PushdownStats()
+
+    def _took(self, what: str, start: float, rows: int) -> None:
+        self.stats.statements += 1
+        self.stats.timings.append((what, time.perf_counter() - start, rows))
 
     def _timed(self, sql: str) -> str:
         if self.timeout is None or self.dialect.name not in ("mysql", "mariadb"):
@@ -73,12 +83,19 @@ class Runner:
             return f"SET STATEMENT max_statement_time={self.timeout:.3f} FOR {sql}"
         return sql.replace("SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({max(1, round(self.timeout * 1000))}) */", 1)
 
-    def fetch(self, sql: str, params: dict[str, str], st: PushdownStats,
+    def fetch(self, what: str, sql: str, params: dict[str, str] | None = None,
               values: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
-        result = self.conn.execute(sa.text(self._timed(sql)), params)
-        names = list(result.keys())
-        rows = [tuple(row) for row in result]
-        st.statements += 1
+        """The rows of ``sql`` (``what`` names it in :attr:`PushdownStats.timings`); the
+        cells of the columns named in ``values`` count as value bytes received."""
+        st = self.stats
+        start = time.perf_counter()
+        result = self.conn.execute(sa.text(self._timed(sql)), params or {})
+        names = list(result.keys()) if result.returns_rows else []
+        # the driver's own rows (C code for psycopg): no per-row processing is asked of SQLAlchemy
+        raw = result.cursor if result.returns_rows else None
+        rows = [tuple(row) for row in raw.fetchall()] if raw is not None else []
+        result.close()
+        self._took(what, start, len(rows))
         st.rows_received += len(rows)
         for name, column in zip(names, zip(*rows, strict=True) if rows else (), strict=False):
             got = _column_bytes(column)
@@ -87,11 +104,12 @@ class Runner:
                 st.value_bytes_received += got
         return rows
 
-    def scalars(self, sql: str) -> list[Any]:
-        return list(self.conn.execute(sa.text(self._timed(sql))).scalars())
+    def scalars(self, what: str, sql: str) -> list[Any]:
+        return [row[0] for row in self.fetch(what, sql)]
 
-    def scalar(self, sql: str) -> Any:
-        return self.conn.execute(sa.text(self._timed(sql))).scalar()
+    def scalar(self, what: str, sql: str) -> Any:
+        rows = self.fetch(what, sql)
+        return rows[0][0] if rows else None
 
 
 def _column_bytes(column: tuple[Any, ...]) -> int:
@@ -120,23 +138,30 @@ def _cell_bytes(v: Any) -> int:
 
 
 @contextmanager
-def session(engine: sa.Engine, timeout: float | None) -> Iterator[Runner]:
-    with readonly(engine) as conn:
+def session(engine: sa.Engine, timeout: float | None, stats: PushdownStats | None = None,
+            prepare: tuple[str, ...] = (), cleanup: tuple[str, ...] = ()) -> Iterator[Runner]:
+    """One read-only transaction (:func:`~xcomlab.ingest.sqlsource.readonly`, with its
+    ``prepare`` and ``cleanup`` statements) set up for the push-down's statements."""
+    with readonly(engine, prepare, cleanup) as conn:
         d = engine.dialect.name
         if d == "postgresql":
             if timeout is not None:
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            # compiling the long per-row expressions costs about half a second a statement
+            # (PostgreSQL 15, 1M rows), more than it saves on them
+            conn.exec_driver_sql("SET LOCAL jit = off")
         elif d == "sqlite":
             raw = conn.connection.driver_connection
             assert raw is not None
             raw.create_function("xcomlab_bucket", 1, sqlite_bucket, deterministic=True)
             raw.create_function("xcomlab_regexp", 2, sqlite_regexp, deterministic=True)
+            raw.create_function("xcomlab_instant", 1, sqlite_instant, deterministic=True)
             if timeout is not None:
                 deadline = time.monotonic() + timeout
                 raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
-            yield Runner(conn, engine.dialect, timeout)
+            yield Runner(conn, engine.dialect, timeout, stats)
         finally:
             if d == "sqlite":
                 raw = conn.connection.driver_connection
@@ -162,17 +187,17 @@ def estimate(run: Runner, engine: sa.Engine, table: str) -> int:
     d = engine.dialect.name
     try:
         if d == "postgresql":
-            got = run.scalar(f"SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('{quote(engine, table)}')")
+            got = run.scalar("estimate", f"SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('{quote(engine, table)}')")
             if got is not None and got >= 0:
                 return int(got)
         elif d in ("mysql", "mariadb"):
-            got = run.scalar("SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
+            got = run.scalar("estimate", "SELECT table_rows FROM information_schema.tables WHERE table_schema = DATABASE() "
                              f"AND table_name = '{table}'")
             if got is not None:
                 return int(got)
     except sa.exc.DBAPIError:
         pass
-    return int(run.scalar(f"SELECT count(*) FROM {quote(engine, table)}") or 0)
+    return int(run.scalar("count", f"SELECT count(*) FROM {quote(engine, table)}") or 0)
 
 
 @contextmanager
