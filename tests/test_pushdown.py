@@ -177,6 +177,9 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     assert s.big.xs("xcom", level="source_table")["rows"].sum() == 3  # 65,535 bytes is under 64 KiB
     assert s.run_keys["refs"].sum() > 0 and s.sources["mapped_rows"].sum() > 0
     assert 0 < stats.secret_candidates < s.rows
+    # the prefilter alone picks some of the candidates (the others: secret-like key names)
+    assert 0 < stats.prefilter_rows <= stats.secret_candidates
+    assert "largest" in {w for w, _, _ in stats.timings} and stats.statements == len(stats.timings)
 
 
 @pytest.mark.slow
@@ -375,6 +378,26 @@ def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: py
     jsonschema.validate(doc, schema)
     assert doc["rows"] == summarize_db(sqlite_url).primary().rows
     assert doc["pushdown"]["statements"] > 0 and doc["pushdown"]["bytes_received"] > 0
+    assert 0 < doc["secrets"]["candidates"] <= doc["pushdown"]["secret_candidates"]
+
+
+def test_sqlite_first_and_last_timestamps_are_instants(sqlite_url: str) -> None:
+    """SQLite keeps timestamps as text: 'T' sorts after ' ', and an offset shifts the
+    instant, so first and last are compared as UTC instants, as the frame path does."""
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as c:
+        for stmt in create_statements("sqlite", "xcom", AIRFLOW3_COLUMNS, "json"):
+            c.exec_driver_sql(stmt)
+        stamps = ["2026-01-01 06:00:00", "2026-01-01T05:00:00", "2026-01-01 07:30:00+02:00",
+                  "2026-01-01 05:59:59.999999"]
+        c.execute(sa.text("INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_result, dag_id, run_id, "
+                          "value, timestamp) VALUES (1, :t, -1, 'k', 0, 'd', 'r', '1', :ts)"),
+                  [{"t": f"t{i}", "ts": ts} for i, ts in enumerate(stamps)])
+    engine.dispose()
+    got = summarize_db(sqlite_url, sample=False)
+    _assert_equal(got, summarize_frame(xcomlab.load_export(sqlite_url, keep_values=True, sample_values=False)))
+    first, last = got.runs[["first_timestamp", "last_timestamp"]].iloc[0]
+    assert str(first) == "2026-01-01 05:00:00+00:00" and str(last) == "2026-01-01 06:00:00+00:00"
 
 
 

@@ -370,6 +370,7 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
             picked = got[got["s_k"].notna()]
             cands = pd.DataFrame({c: picked[f"s_{c}"].to_numpy() for c in _SECRET_COLS})
     check_rows(label, table.name, by_key, by_run)
+    st.prefilter_rows += int(pd.to_numeric(by_key["pfn"]).fillna(0).sum()) if named is not None else 0
     st.classified_rows += len(hard)
     st.secret_candidates += len(cands)
     if not len(by_key):
