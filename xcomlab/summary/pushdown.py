@@ -5,16 +5,19 @@ to Python. Here the database groups instead: per table, one aggregate over
 ``(dag_id, task_id, key, size bucket, class, limits exceeded, day of a large row)`` gives
 the ``keys``, ``histogram``, ``classes``, ``over``, ``big`` and ``mapped`` tables, and
 one over ``(dag_id, run_id, UTC day, key)`` the ``runs``, ``daily`` and ``run_keys``
-tables; ``sources`` adds both up (on PostgreSQL both in one scan, with ``GROUPING
-SETS``). Size
-buckets and encodings are SQL twins of the Python rules (:mod:`xcomlab.summary.sqlrules`);
+tables; ``sources`` adds both up. Each row is derived once: on PostgreSQL both
+aggregates (and the rows fetched) come from one scan, with ``GROUPING SETS``; on
+MySQL/MariaDB one scan fills a temporary table of derived rows that the aggregates read;
+SQLite scans per aggregate. Size buckets and encodings are SQL twins of the Python rules (:mod:`xcomlab.summary.sqlrules`);
 the few rows SQL cannot classify exactly (NaN/Infinity candidates, possible references,
 non-JSON text) are fetched — their head and tail, as the loader reads them — and
 classified by :func:`xcomlab.ingest.classify.classify` (references among them give
 ``run_keys`` its ``refs`` and ``ref_bytes``). The result equals
 ``summarize_frame(load_export(url))``, load report included.
 
-Everything runs in one read-only transaction, with an optional statement timeout.
+Everything runs in one read-only transaction, with an optional statement timeout
+(:mod:`xcomlab.summary.sqlsession`, which also times each statement); the summary's
+tables are built from the groups by :mod:`xcomlab.summary.pushtables`.
 """
 
 from __future__ import annotations
