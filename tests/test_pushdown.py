@@ -237,6 +237,26 @@ def test_rows_the_loader_rejects_are_refused(sqlite_url: str) -> None:
         xcomlab.load_export(sqlite_url)
 
 
+def test_rows_the_loader_rejects_are_counted_with_collect(db_url: str) -> None:
+    """``errors="collect"``: rows with an empty id are left out and counted, as the loader does."""
+    _fill(db_url, af3=True)
+    engine = sa.create_engine(db_url)
+    q = "`key`" if engine.dialect.name in ("mysql", "mariadb") else '"key"'
+    with engine.begin() as c:
+        for dag, task in (("", "t"), ("d", ""), ("dag_0", "t0")):
+            c.exec_driver_sql(f"INSERT INTO _airflow_deleted__xcom__20260201000000 (dag_run_id, task_id, map_index, "
+                              f"{q}, dag_result, dag_id, run_id, value, timestamp) VALUES (1, '{task}', -1, 'k', "
+                              f"false, '{dag}', 'r', '1', '2026-01-01 00:00:00')")
+    engine.dispose()
+    got = summarize_db(db_url, sample=False, errors="collect")
+    want = summarize_frame(xcomlab.load_export(db_url, keep_values=True, sample_values=False, errors="collect"))
+    _assert_equal(got, want)
+    assert got.report is not None and want.report is not None
+    assert [(t.table, t.rows_read, t.rows_loaded, t.rows_rejected) for t in got.report.tables] == \
+        [(t.table, t.rows_read, t.rows_loaded, t.rows_rejected) for t in want.report.tables]
+    assert got.report.rows_rejected == 2
+
+
 def test_sql_prefilter_is_the_rules_prefilter_split() -> None:
     """The SQL prefilter is read off the secret rules' own (top-level alternatives, the
     case-insensitive ones matched case-insensitively): none is lost in the split."""

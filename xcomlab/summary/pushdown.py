@@ -77,7 +77,7 @@ _ENCODINGS = np.asarray(S.ENCODINGS, dtype=object)
 def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = None,
                  statement_timeout: float | None = None, secrets: bool = True,
                  sample: bool = True, progress: bool | None = None,
-                 stats: PushdownStats | None = None) -> Summary:
+                 stats: PushdownStats | None = None, errors: str = "raise") -> Summary:
     """Summarise the xcom tables of a live database without moving its values.
 
     Parameters
@@ -102,6 +102,12 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         A progress bar per table on stderr; by default only when stderr is a terminal.
     stats
         Filled with the statements run and the bytes received.
+    errors
+        ``"raise"`` (default): a row the loader would reject (no ``dag_id``, ``task_id``
+        or ``key``, or no timestamp) raises :class:`~xcomlab.errors.ExportFormatError`, as
+        ``load_export`` does; ``"collect"``: such rows are left out of every table and
+        counted in the report's ``rows_rejected`` (not listed: the report's
+        ``rejections`` stays empty).
 
     Returns
     -------
@@ -115,13 +121,17 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         msg = f"statement_timeout={statement_timeout!r}; expected a positive number of seconds or None"
         raise ParameterError(msg)
     _ = sample
+    if errors not in ("raise", "collect"):
+        msg = f"errors={errors!r}; expected 'raise' or 'collect'"
+        raise ParameterError(msg)
     st = stats if stats is not None else PushdownStats()
     start = time.perf_counter()
     engine, label, own = _open(source)
     try:
         try:
             fmt, shown = resolve_format(source, None)  # the load report's, as load_export names them
-            out, read = _summarize(engine, label, tables, statement_timeout, progress, secrets, st)
+            out, read = _summarize(engine, label, tables, statement_timeout, progress, secrets, st,
+                                   errors == "collect")
             return replace(out, report=LoadReport(shown, fmt, tuple(read)))
         except XcomlabError:
             raise
@@ -168,7 +178,8 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
 
 
 def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, timeout: float | None,
-               progress: bool | None, secrets: bool, st: PushdownStats) -> tuple[Summary, list[TableReport]]:
+               progress: bool | None, secrets: bool, st: PushdownStats,
+               collect: bool = False) -> tuple[Summary, list[TableReport]]:
     """The summary of the tables, and per table what the loader's report says of it (every
     row read is summarised: the loader's rejects raise, as ``load_export`` does by default;
     one read-only transaction, so the rows cannot change under the read)."""
@@ -180,10 +191,11 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
         estimates = {t.name: estimate(run, engine, t.name) for t in found}
         with bar(progress, sum(estimates.values())) as step:
             for table in found:
-                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name))
+                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name), collect)
+                rejected = _rejected(run, engine, table) if collect else 0
                 parts.append(part)
-                read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns), part.rows,
-                                        part.rows, 0, True))
+                read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns),
+                                        part.rows + rejected, part.rows, rejected, True))
                 st.tables.append(table.name)
                 step(estimates[table.name])
     out = merge_all(parts)
@@ -196,7 +208,7 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
 
 
 def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[str] | None,
-             source: str | None = None, scratch: bool = False) -> tuple[str, dict[str, str]]:
+             source: str | None = None, scratch: bool = False, collect: bool = False) -> tuple[str, dict[str, str]]:
     """Per-row columns ``d, t, k, r, mi, ri, rs, ts, vb, nn, b, day, bd, c, o, pf, nk`` (ids, map
     index, the run's integer id (-1 where null), 1 where ``dag_result`` is not null,
     timestamp, size, NaN hint, size bucket, UTC day, the day again for rows of at least
@@ -211,8 +223,10 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
     optimiser merges the levels and evaluates each ``CASE`` branch only when it is taken.
     ``scratch`` (MySQL/MariaDB): the rows to keep in a temporary table, the class and the
     prefilter computed once a row (in user variables) and the value's parts kept only on
-    the rows fetched (:func:`_scratch_summary`).
+    the rows fetched (:func:`_scratch_tables`). ``collect``: only the rows the loader keeps
+    (:func:`_kept`).
     """
+    where = f" WHERE {_kept(engine, table, 'x')}" if collect else ""
     d = engine.dialect.name
     e = value_sql(d, table.is_json, "")
     q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "timestamp", "map_index")}
@@ -237,7 +251,7 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
         # of an object is cheaper than its tail (right() counts characters)
         ends = (f"CASE WHEN {rules.at('x.v', 0)} = {rules.lit('{')} AND {rules.contains('x.v', chr(34) + '__')} "
                 f"THEN {e['tail']} END")
-        inner = f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e FROM {src} OFFSET 0"
+        inner = f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e FROM {src}{where} OFFSET 0"
         over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in SORTED_LIMITS)}}}'::bigint[]), 0)"
         head = f"CASE WHEN y.vb <= {HEAD_BYTES} THEN y.v ELSE {at('head', 'y')} END"  # a short value is its head
         nn = "false" if table.valid_json else at("nan", "y")  # jsonb holds no NaN token: the hint cannot matter
@@ -249,7 +263,7 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
         return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v",
                      "nn": at("nan", "z")}
     inner = (f"SELECT {ids}, {e['value']} AS v, {e['head']} AS h, {e['tail']} AS tl, {e['full']} AS fl "
-             f"FROM {src}")
+             f"FROM {src}{where}")
     over = " + ".join(f"(CASE WHEN y.vb > {lim} THEN 1 ELSE 0 END)" for lim in SORTED_LIMITS)
     cls = rules.encoding(table.json_3x, v="y.v", h="y.h", tl="y.tl", vb="y.vb", nn="(y.nn <> 0)")
     if scratch:
@@ -321,10 +335,10 @@ def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
 
 
 def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable, secrets: bool,
-                   st: PushdownStats, scratch: str | None = None) -> Summary:
+                   st: PushdownStats, scratch: str | None = None, collect: bool = False) -> Summary:
     rules = rules_for(engine.dialect.name, not table.is_json)
     named = _named_keys(run, engine, table) if secrets else None
-    derived, held = _derived(engine, table, rules, named, scratch=scratch is not None)
+    derived, held = _derived(engine, table, rules, named, scratch=scratch is not None, collect=collect)
     params = rules.patterns()
     rows_from = f"({derived})"
     if scratch is not None:
@@ -372,13 +386,14 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
             hard = pd.DataFrame({c: picked[f"h_{c}"].to_numpy() for c in _HARD_COLS})
             picked = got[got["s_k"].notna()]
             cands = pd.DataFrame({c: picked[f"s_{c}"].to_numpy() for c in _SECRET_COLS})
-    check_rows(label, table.name, by_key, by_run)
+    if not collect:
+        check_rows(label, table.name, by_key, by_run)
     st.prefilter_rows += int(pd.to_numeric(by_key["pfn"]).fillna(0).sum()) if named is not None else 0
     st.classified_rows += len(hard)
     st.secret_candidates += len(cands)
     if not len(by_key):
         return Summary.empty()
-    largest = _largest(run, engine, table, rules, params, st)
+    largest = _largest(run, engine, table, rules, params, st, collect)
     found = findings(table.name, cands) if named is not None else None
     return assemble(table, by_key, by_run, hard, largest, found)
 
@@ -391,11 +406,11 @@ def _named_keys(run: Runner, engine: sa.Engine, table: FoundTable) -> list[str]:
 
 
 def _largest(run: Runner, engine: sa.Engine, table: FoundTable, rules: SqlRules,
-             params: dict[str, str], st: PushdownStats) -> pd.DataFrame:
+             params: dict[str, str], st: PushdownStats, collect: bool = False) -> pd.DataFrame:
     """The :data:`~xcomlab.summary.LARGEST_PER_TABLE` largest rows: picked in SQL by size, then
     ids in code-point order (as the summary's index sorts them), and only those rows
     classified (the undecided among them from their fetched heads)."""
-    derived, held = _derived(engine, table, rules, None, _top_rows(engine, table))
+    derived, held = _derived(engine, table, rules, None, _top_rows(engine, table, collect))
     exprs = {"d": "z.d", "r": "z.r", "k": "z.k", "vb": "z.vb", **held}
     picked = ["d", "t", "r", "k", "mi", "vb", "ts", "c"]
     sql = (f"SELECT {', '.join(f'z.{c}' for c in picked)}, "
@@ -418,13 +433,28 @@ def _largest(run: Runner, engine: sa.Engine, table: FoundTable, rules: SqlRules,
                          "timestamp": stamps(out["ts"]).to_numpy()}, index=index)
 
 
-def _top_rows(engine: sa.Engine, table: FoundTable) -> str:
+def _kept(engine: sa.Engine, table: FoundTable, alias: str) -> str:
+    """True for the rows the loader keeps (:func:`~xcomlab.summary.pushtables.check_rows`
+    names the others): non-empty ``dag_id``, ``task_id`` and ``key``, and a timestamp."""
+    ids = [f"{alias}.{quote(engine, c)}" for c in ("dag_id", "task_id", "key")]
+    return " AND ".join([*(f"{c} IS NOT NULL AND {c} <> ''" for c in ids),
+                         f"{alias}.{quote(engine, 'timestamp')} IS NOT NULL"])
+
+
+def _rejected(run: Runner, engine: sa.Engine, table: FoundTable) -> int:
+    """How many of the table's rows the loader rejects (with ``errors="collect"``)."""
+    return int(run.scalar("rejected rows", f"SELECT COALESCE(SUM(CASE WHEN {_kept(engine, table, 'x')} THEN 0 "
+                                           f"ELSE 1 END), 0) FROM {quote(engine, table.name)} x") or 0)
+
+
+def _top_rows(engine: sa.Engine, table: FoundTable, collect: bool = False) -> str:
     """A row source of the table's largest rows, largest first, ties by ids in code-point
     order with nulls last (the order of the summary's ``largest`` table)."""
     d = engine.dialect.name
     e = value_sql(d, table.is_json, "")
     name = quote(engine, table.name)
     cols = {c: f"s.{quote(engine, c)}" for c in ("dag_id", "task_id", "run_id", "key", "map_index")}
+    kept = f" AND {_kept(engine, table, 's')}" if collect else ""
     order: list[str] = []
     for c in ("dag_id", "task_id", "run_id", "key"):
         if c not in table.columns:
@@ -438,10 +468,10 @@ def _top_rows(engine: sa.Engine, table: FoundTable) -> str:
         order.append(f"COALESCE({cols['map_index']}, -1)")
     if d == "postgresql":
         cast = "value::text" if table.is_json else "value"
-        base = f"(SELECT t.*, {cast} AS v FROM {name} t OFFSET 0) s WHERE s.v IS NOT NULL"
+        base = f"(SELECT t.*, {cast} AS v FROM {name} t OFFSET 0) s WHERE s.v IS NOT NULL{kept}"
         size = "octet_length(s.v)"
     else:
-        base = f"{name} s WHERE s.value IS NOT NULL"
+        base = f"{name} s WHERE s.value IS NOT NULL{kept}"
         size = e["vb"].replace("value", "s.value")
     return (f"(SELECT s.* FROM {base} ORDER BY {size} DESC, {', '.join(order)} "
             f"LIMIT {LARGEST_PER_TABLE}) x")
@@ -460,5 +490,5 @@ def summarize_source(source: Any, *, format: str | None = None, tables: str | li
     fmt, _ = resolve_format(source, format)
     if fmt in ("sql", "sqlite"):
         return summarize_db(source, tables=tables, statement_timeout=statement_timeout,
-                            progress=progress, stats=stats)
+                            progress=progress, stats=stats, errors=load_options.get("errors", "raise"))
     return summarize_file(source, format=format, tables=tables, **load_options)
