@@ -3,12 +3,14 @@
 Usage::
 
     python -m benchmarks.pushdown [--rows N] [--dialect postgresql|mariadb] [--url URL]
-                                  [--repeat R] [--keep] [--loader]
+                                  [--repeat R] [--keep] [--loader] [--name NAME] [--tree DIR]
 
 Loads ``N`` rows of an Airflow 3.3 deployment written by ``python -m xcomlab.synth
---format database`` into a schema (PostgreSQL, ``pushdown_bench_<N>``) or database
-(MariaDB, same name) of the server at ``--url`` (default the loopback test servers),
-unless a previous ``--keep`` run left it there, then times, one after the other:
+--format database`` into a schema (PostgreSQL, ``--name``, default ``pushdown_bench_<N>``)
+or database (MariaDB, same name) of the server at ``--url`` (default the loopback test
+servers), unless a previous ``--keep`` run left it there, then times, one after the other
+(``--tree``: the xcomlab source tree whose CLI is timed, e.g. a checkout of an earlier
+commit, so two versions are compared in one session on one schema):
 
 ``cli``
     the whole process ``xcomlab profile URL --summary --json`` (interpreter start,
@@ -16,14 +18,18 @@ unless a previous ``--keep`` run left it there, then times, one after the other:
     down to the database (:func:`xcomlab.summary.summarize_db`).
 ``sql``
     the baseline: one statement computing rows and stored value bytes per ``dag_id`` and
-    the count of secret-prefilter candidates, on an open connection.
+    the count of secret-prefilter candidates (the prefilter of
+    :mod:`xcomlab.ingest.secret_rules`, spelled as the push-down spells it:
+    :data:`xcomlab.summary.sqlrules.SECRET_CS` and ``SECRET_CI``), on an open connection.
 ``loader`` (with ``--loader``)
     :func:`xcomlab.summary.summarize_file` on the URL, in its own process: the SQL loader,
     which moves every value's head and tail (what ``profile --summary`` did before).
 
 Prints each time (best of ``--repeat``), the ratio to ``sql`` and the bytes the summary
-received (all cells, and cells holding value text). Exits 1 unless ``cli`` and ``sql``
-find the same rows and bytes for every DAG. The schema is dropped unless ``--keep``.
+received (all cells, and cells holding value text: only the rows fetched for Python's
+classifier and the secret candidates' values). Exits 1 unless ``cli`` and ``sql`` find
+the same rows and bytes for every DAG, and the same prefilter count when the CLI reports
+one (``secrets.candidates``). The schema is dropped unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -44,22 +50,18 @@ __all__ = ["main"]
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URLS = {"postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
                 "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test"}
-#: The secret prefilter of :mod:`xcomlab.analysis.secrets`, split into its case-sensitive
-#: and case-insensitive halves (PostgreSQL's regexes take no ``(?i:…)`` group).
-_PREFILTER_CS = r"AKIA|ASIA|PRIVATE KEY|eyJ|://[^/\s]*:[^/\s]*@|gh[pousr]_|github_pat_|xox[abposr]-|AIza|k_live_"
-_PREFILTER_CI = r"pass|secret|token|key|credential|auth|bearer|conn"
 Totals = dict[str, tuple[int, int]]
 
 
-def _env() -> dict[str, str]:
+def _env(tree: Path = ROOT) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tree), env.get("PYTHONPATH", "")) if p)
     return env
 
 
-def _target(dialect: str, base: str, rows: int) -> tuple[str, str]:
+def _target(dialect: str, base: str, rows: int, name: str | None = None) -> tuple[str, str]:
     """(URL of the benchmark's own schema/database, its name)."""
-    name = f"pushdown_bench_{rows}"
+    name = name or f"pushdown_bench_{rows}"
     if dialect == "postgresql":
         return f"{base}?options=-csearch_path%3D{name}", name
     return base.rsplit("/", 1)[0] + f"/{name}", name
@@ -110,10 +112,10 @@ def _drop(dialect: str, base: str, name: str) -> None:
     admin.dispose()
 
 
-def _cli(url: str) -> tuple[float, dict[str, Any]]:
+def _cli(url: str, tree: Path = ROOT) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "xcomlab.cli", "profile", url, "--summary", "--json"],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, check=False)
+                          cwd=tree, env=_env(tree), capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-3000:])
@@ -122,12 +124,16 @@ def _cli(url: str) -> tuple[float, dict[str, Any]]:
 
 
 def _baseline_sql(dialect: str) -> str:
+    from xcomlab.summary.sqlrules import SECRET_CI, SECRET_CS
+
+    cs, ci = (p.replace("'", "''") for p in (SECRET_CS, SECRET_CI))
     if dialect == "postgresql":
         return ("SELECT dag_id, count(*), sum(octet_length(v)), "
-                f"count(*) FILTER (WHERE v ~ '{_PREFILTER_CS}' OR v ~* '{_PREFILTER_CI}') "
+                f"count(*) FILTER (WHERE v ~ '{cs}' OR v ~* '{ci}') "
                 "FROM (SELECT dag_id, value::text AS v FROM xcom) x GROUP BY dag_id")
+    cs, ci = (p.replace("\\", "\\\\") for p in (cs, ci))  # MariaDB string literals read backslashes
     return ("SELECT dag_id, count(*), sum(LENGTH(v)), "
-            f"SUM(CAST(v AS BINARY) REGEXP '{_PREFILTER_CS}|(?i:{_PREFILTER_CI})') "
+            f"SUM(CAST(v AS BINARY) REGEXP '{cs}|(?i:{ci})') "
             "FROM (SELECT dag_id, CAST(value AS CHAR) AS v FROM xcom) x GROUP BY dag_id")
 
 
@@ -161,12 +167,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--keep", action="store_true", help="leave the loaded schema for the next run")
     p.add_argument("--loader", action="store_true", help="also time the SQL loader's summarize_file")
+    p.add_argument("--name", help="schema (PostgreSQL) or database (MariaDB) to load into; "
+                                  "default pushdown_bench_<rows>")
+    p.add_argument("--tree", type=Path, default=ROOT, help="xcomlab source tree whose CLI is timed")
     args = p.parse_args(argv)
     base = args.url or DEFAULT_URLS[args.dialect]
-    url, name = _target(args.dialect, base, args.rows)
+    url, name = _target(args.dialect, base, args.rows, args.name)
     loaded = _prepare(args.dialect, base, url, name, args.rows)
     try:
-        runs = [_cli(url) for _ in range(args.repeat)]
+        runs = [_cli(url, args.tree.resolve()) for _ in range(args.repeat)]
         cli_s, doc = min(runs, key=lambda r: r[0])
         sqls = [_sql(url, args.dialect) for _ in range(args.repeat)]
         sql_s, totals, candidates = min(sqls, key=lambda r: r[0])
@@ -190,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     if got != totals:
         print(f"totals differ: cli {len(got)} DAGs, sql {len(totals)} DAGs")
         return 1
+    shown = (doc.get("secrets") or {}).get("candidates")
+    if shown is not None and shown != candidates:
+        print(f"prefilter differs: cli secrets.candidates {shown:,}, sql {candidates:,}")
+        return 1
+    print(f"prefilter: sql {candidates:,} candidate rows; cli secrets.candidates "
+          f"{'not reported' if shown is None else f'{shown:,} (agrees)'}; values fetched for "
+          f"{push.get('secret_candidates', shown or 0):,} candidate rows (prefilter and secret-like key names)")
     print(f"totals agree (cli, sql): {len(got)} DAGs, {sum(n for n, _ in got.values()):,} rows")
     print(f"ratio cli/sql time: {cli_s / sql_s:.2f}x (goal <= 2x)")
     return 0

@@ -180,6 +180,9 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     assert s.big.xs("xcom", level="source_table")["rows"].sum() == 3  # 65,535 bytes is under 64 KiB
     assert s.run_keys["refs"].sum() > 0 and s.sources["mapped_rows"].sum() > 0
     assert 0 < stats.secret_candidates < s.rows
+    # the prefilter alone picks some of the candidates (the others: secret-like key names)
+    assert 0 < stats.prefilter_rows <= stats.secret_candidates
+    assert "largest" in {w for w, _, _ in stats.timings} and stats.statements == len(stats.timings)
 
 
 @pytest.mark.slow
@@ -235,6 +238,26 @@ def test_rows_the_loader_rejects_are_refused(sqlite_url: str) -> None:
         summarize_db(sqlite_url)
     with pytest.raises(ExportFormatError):
         xcomlab.load_export(sqlite_url)
+
+
+def test_rows_the_loader_rejects_are_counted_with_collect(db_url: str) -> None:
+    """``errors="collect"``: rows with an empty id are left out and counted, as the loader does."""
+    _fill(db_url, af3=True)
+    engine = sa.create_engine(db_url)
+    q = "`key`" if engine.dialect.name in ("mysql", "mariadb") else '"key"'
+    with engine.begin() as c:
+        for dag, task in (("", "t"), ("d", ""), ("dag_0", "t0")):
+            c.exec_driver_sql(f"INSERT INTO _airflow_deleted__xcom__20260201000000 (dag_run_id, task_id, map_index, "
+                              f"{q}, dag_result, dag_id, run_id, value, timestamp) VALUES (1, '{task}', -1, 'k', "
+                              f"false, '{dag}', 'r', '1', '2026-01-01 00:00:00')")
+    engine.dispose()
+    got = summarize_db(db_url, sample=False, errors="collect")
+    want = summarize_frame(xcomlab.load_export(db_url, keep_values=True, sample_values=False, errors="collect"))
+    _assert_equal(got, want)
+    assert got.report is not None and want.report is not None
+    assert [(t.table, t.rows_read, t.rows_loaded, t.rows_rejected) for t in got.report.tables] == \
+        [(t.table, t.rows_read, t.rows_loaded, t.rows_rejected) for t in want.report.tables]
+    assert got.report.rows_rejected == 2
 
 
 def test_sql_prefilter_is_the_rules_prefilter_split() -> None:
@@ -309,7 +332,7 @@ def test_values_of_decided_rows_never_cross_the_wire(sqlite_url: str) -> None:
 
 def test_a_write_fails_inside_the_session(db_url: str) -> None:
     """The summary's transaction is read-only: a write there is refused by the database."""
-    from xcomlab.summary.pushdown import _session
+    from xcomlab.summary.sqlsession import session as _session
 
     _fill(db_url, af3=False)
     engine = sa.create_engine(db_url)
@@ -378,6 +401,26 @@ def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: py
     jsonschema.validate(doc, schema)
     assert doc["rows"] == summarize_db(sqlite_url).primary().rows
     assert doc["pushdown"]["statements"] > 0 and doc["pushdown"]["bytes_received"] > 0
+    assert 0 < doc["secrets"]["candidates"] <= doc["pushdown"]["secret_candidates"]
+
+
+def test_sqlite_first_and_last_timestamps_are_instants(sqlite_url: str) -> None:
+    """SQLite keeps timestamps as text: 'T' sorts after ' ', and an offset shifts the
+    instant, so first and last are compared as UTC instants, as the frame path does."""
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as c:
+        for stmt in create_statements("sqlite", "xcom", AIRFLOW3_COLUMNS, "json"):
+            c.exec_driver_sql(stmt)
+        stamps = ["2026-01-01 06:00:00", "2026-01-01T05:00:00", "2026-01-01 07:30:00+02:00",
+                  "2026-01-01 05:59:59.999999"]
+        c.execute(sa.text("INSERT INTO xcom (dag_run_id, task_id, map_index, key, dag_result, dag_id, run_id, "
+                          "value, timestamp) VALUES (1, :t, -1, 'k', 0, 'd', 'r', '1', :ts)"),
+                  [{"t": f"t{i}", "ts": ts} for i, ts in enumerate(stamps)])
+    engine.dispose()
+    got = summarize_db(sqlite_url, sample=False)
+    _assert_equal(got, summarize_frame(xcomlab.load_export(sqlite_url, keep_values=True, sample_values=False)))
+    first, last = got.runs[["first_timestamp", "last_timestamp"]].iloc[0]
+    assert str(first) == "2026-01-01 05:00:00+00:00" and str(last) == "2026-01-01 06:00:00+00:00"
 
 
 

@@ -146,6 +146,8 @@ def _profile_summary(args: argparse.Namespace) -> int:
     flagged = whole.secrets.groupby(level="kind")["rows"].sum()
     secrets = {"rows_scanned": whole.rows_scanned("secrets"),
                "by_kind": {str(k): int(v) for k, v in flagged.items()}} if scanned else None
+    if secrets is not None and pushed.statements:  # rows the database's prefilter picked
+        secrets["candidates"] = pushed.prefilter_rows
     if args.json:
         tables = whole.keys.groupby(level="source_table")[["rows", "value_bytes"]].sum()
         return _json_out("profile", {
@@ -163,7 +165,8 @@ def _profile_summary(args: argparse.Namespace) -> int:
             "secrets": secrets,
             **({"pushdown": {"statements": pushed.statements, "bytes_received": pushed.bytes_received,
                              "value_bytes_received": pushed.value_bytes_received,
-                             "classified_rows": pushed.classified_rows}} if pushed.statements else {}),
+                             "classified_rows": pushed.classified_rows,
+                             "secret_candidates": pushed.secret_candidates}} if pushed.statements else {}),
         })
     out = C.Out()
     out.line(f"{live.rows:,} live rows, {format_bytes(live.value_bytes)} of values "

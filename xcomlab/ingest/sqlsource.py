@@ -228,7 +228,8 @@ def _binary(values: tuple[Any, ...]) -> pa.Array:
 
 
 @contextmanager
-def readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
+def readonly(engine: sa.Engine, prepare: tuple[str, ...] = (),
+             cleanup: tuple[str, ...] = ()) -> Iterator[sa.Connection]:
     """A read-only transaction that leaves the connection as it found it.
 
     The engine may be the caller's (``load_export(store.engine)``), so its pooled
@@ -236,10 +237,16 @@ def readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
     read-only (``SET TRANSACTION READ ONLY`` / ``START TRANSACTION READ ONLY``, never the
     session); SQLite's ``query_only`` pragma, which lasts for the connection, is put back to
     its previous value. ``xcomlab_read`` tells an xcomlab store's engine not to take its
-    write lock (``BEGIN IMMEDIATE``) for this read.
+    write lock (``BEGIN IMMEDIATE``) for this read. ``prepare`` runs on the connection
+    before the transaction (MariaDB refuses ``CREATE TEMPORARY TABLE`` in a read-only one,
+    yet lets it fill a temporary table) and ``cleanup`` after it.
     """
     with engine.connect() as raw:
         conn = raw.execution_options(xcomlab_read=True)
+        for stmt in prepare:
+            conn.exec_driver_sql(stmt)
+        if prepare:
+            conn.commit()
         d = engine.dialect.name
         restore: str | None = None
         if d == "sqlite":
@@ -254,6 +261,10 @@ def readonly(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
         finally:
             conn.rollback()
+            for stmt in cleanup:
+                conn.exec_driver_sql(stmt)
+            if cleanup:
+                conn.commit()
             if restore is not None:
                 try:
                     conn.exec_driver_sql(restore)

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import bisect
 import re
+from datetime import UTC, datetime
 from typing import Final
+
+import pandas as pd
 
 from xcomlab.ingest.classify import CODES, MAX_REF_BYTES
 from xcomlab.ingest.secret_rules import _PREFILTER
@@ -129,6 +132,11 @@ class SqlRules:
     def day(self, ts: str, aware: bool) -> str:
         raise NotImplementedError
 
+    def instant(self, ts: str, agg: str) -> str:
+        """``agg`` (``MIN``/``MAX``) of timestamps ``ts`` compared as instants, as
+        microseconds since the epoch (a naive timestamp read as UTC, as the loader reads it)."""
+        raise NotImplementedError
+
     def one_of(self, e: str, chars: str) -> str:
         return f"{e} IN ({', '.join(self.lit(c) for c in chars)})"
 
@@ -147,7 +155,7 @@ class SqlRules:
 
     # -- the rules ---------------------------------------------------------------------
     def encoding(self, json_3x: bool, v: str = "v", h: str = "h", tl: str = "tl", vb: str = "vb",
-                 nn: str = "nn", p: str | None = None, e: str | None = None) -> str:
+                 nn: str = "nn", p: str | None = None, e: str | None = None, u: str | None = None) -> str:
         """The class code (:data:`xcomlab.ingest.classify.CODES`) SQL can decide, else :data:`HARD`.
 
         ``v`` is the value as the loader reads it, ``h`` / ``tl`` its head and tail, ``vb``
@@ -156,7 +164,9 @@ class SqlRules:
         the rows they leave open. Decided rows have ``has_nan`` false and no reference:
         every row that could hold either (a NaN hint, an URL string, an xcomlab envelope)
         is left to Python. ``p`` (the value's first 17 characters) and ``e`` (its last
-        two), when given, are read instead of ``v`` for the character tests.
+        two), when given, are read instead of ``v`` for the character tests. ``u``, when
+        given, is true where an object holds ``"__`` (each of its serde tail keys and the
+        xcomlab envelope's key start so): where it is false the tail is never read.
         """
         first17 = p or v
         last2 = e or v
@@ -184,9 +194,10 @@ class SqlRules:
             f"CASE WHEN {vb} IS NULL THEN {n} {pickle}"
             f"WHEN {nn} THEN {HARD} "
             f"WHEN {first} = {self.lit('{')} THEN CASE "
-            f"WHEN {small} AND {self.contains(h, q + '__xcomlab__' + q)} THEN {HARD} "
+            f"WHEN {small} AND {u + ' AND ' if u else ''}{self.contains(h, q + '__xcomlab__' + q)} THEN {HARD} "
             f"WHEN {sure_serde} THEN {s} "
             f"WHEN ({self.one_of(second, _SPACE)} OR {spaced}) AND {self.regex(h, 'serde_head')} THEN {s} "
+            f"{f'WHEN NOT ({u}) THEN {j} ' if u else ''}"
             f"WHEN NOT ({tail_open}) THEN {j} "
             f"WHEN NOT ({self.contains(tl, q + '__')}) THEN {j} "  # both tail keys start so
             f"WHEN NOT ({self.tail_exact(tl)}) THEN {HARD} "
@@ -259,6 +270,9 @@ class PostgresRules(SqlRules):
     def day(self, ts: str, aware: bool) -> str:
         return f"({ts} AT TIME ZONE 'UTC')::date" if aware else f"{ts}::date"
 
+    def instant(self, ts: str, agg: str) -> str:
+        return f"(extract(epoch from {agg}({ts})) * 1000000)::bigint"
+
 
 class MysqlRules(SqlRules):
     dialect = "mysql"
@@ -305,6 +319,9 @@ class MysqlRules(SqlRules):
     def day(self, ts: str, aware: bool) -> str:
         return f"DATE({ts})"
 
+    def instant(self, ts: str, agg: str) -> str:
+        return f"TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', {agg}({ts}))"
+
 
 class SqliteRules(SqlRules):
     dialect = "sqlite"
@@ -340,6 +357,11 @@ class SqliteRules(SqlRules):
     def day(self, ts: str, aware: bool) -> str:
         return f"date({ts})"
 
+    def instant(self, ts: str, agg: str) -> str:
+        # text compared as text puts '2026-01-01T…' after '2026-01-01 …' whatever the times:
+        # compare each as its UTC instant in one fixed-width spelling (:func:`sqlite_instant`)
+        return f"{agg}(xcomlab_instant({ts}))"
+
 
 def rules_for(dialect: str, binary: bool) -> SqlRules:
     """The rules of ``dialect`` (``postgresql``, ``mysql``/``mariadb``, ``sqlite``) for a
@@ -362,6 +384,35 @@ def sqlite_bucket(size: int | None) -> int | None:
     if size is None:
         return None
     return bisect.bisect_right(_EDGE_LIST, int(size)) - 1
+
+
+_NANOS: Final = re.compile(r"\.\d{7}")
+
+
+def sqlite_instant(value: object) -> object:
+    """A stored timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff[nnn]`` in UTC (naive read as UTC),
+    so that text order is time order (SQLite's ``xcomlab_instant``); what does not parse
+    is returned as it is (the loader's check reports it)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        fast = None if _NANOS.search(value) else datetime.fromisoformat(value)  # quick; Airflow writes µs
+    except ValueError:
+        fast = None
+    if fast is not None:
+        if fast.tzinfo is not None:
+            fast = fast.astimezone(UTC).replace(tzinfo=None)
+        return fast.isoformat(sep=" ", timespec="microseconds")
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return value
+    if stamp is pd.NaT:
+        return value
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    text = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return f"{text}{stamp.nanosecond:03d}" if stamp.nanosecond else text
 
 
 def sqlite_regexp(pattern: str, value: bytes | str | None) -> int:
