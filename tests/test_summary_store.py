@@ -95,6 +95,8 @@ def test_profile_saves_and_reads_a_summary(tmp_path: Path, capsys: pytest.Captur
     streamed = json.loads(capsys.readouterr().out)
     # airflow.db is summarised by push-down: what crossed the wire describes that read, not the data
     assert streamed.pop("pushdown")["statements"] > 0
+    # so does the prefilter's candidate count (the database's, not the summary's: a saved file has none)
+    assert streamed["secrets"].pop("candidates") > 0
     assert is_summary_file(saved)
     assert main(["profile", str(saved), "--summary", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == streamed
