@@ -147,3 +147,38 @@ def test_a_rows_sample_key_is_its_ids_whatever_the_batch() -> None:
     assert keys[1] == alone[0]
     assert row_keys(ids, np.array([-1, -1, -1]), seed=1)[1] != keys[1]
     assert ((keys >= 0) & (keys < 1)).all()
+
+
+def test_spans_read_in_small_blocks_add_up_to_the_whole_file(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from xcomlab.ingest import csvfile
+    from xcomlab.summary.core import merge_all
+
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", 1 << 14)  # many blocks per shard: pages released
+    monkeypatch.setattr(csvfile, "BATCH_BYTES", 1 << 16)
+    # values without "\r": a "\r\n" in a value cut by a block boundary loses its "\r"
+    # (jobs=1 too: a reader issue of its own, not of the cut)
+    p = _write(tmp_path / "xcom.csv", [_row(i, f'{{"i": {i}, "t": "a\nb \\"c\\"", "p": "{"x" * i}"}}')
+                                       for i in range(3000)])
+    whole = summarize_file(p, progress=False)
+    parts = [summarize_file(p, span=span, progress=False) for span in csv_spans(p, 3)]
+    assert merge_all(parts).equals(whole)
+    assert sum(s.rows for s in parts) == whole.rows == 3000
+
+
+@pytest.mark.usefixtures("one_process_only_on_failure")
+def test_the_bar_counts_the_bytes_of_every_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Bar:
+        n = 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+        def close(self) -> None:
+            pass
+
+    bar = Bar()
+    monkeypatch.setattr(parallel, "_bar", lambda *args: bar)
+    p = _write(tmp_path / "xcom.csv", [_row(i) for i in range(3000)])
+    summarize_file(p, jobs=2, progress=True)
+    assert bar.n > 0.6 * p.stat().st_size  # more than the larger shard alone

@@ -289,6 +289,8 @@ class _CsvReader:
         self.mode = mode
         self.used = frame_columns(names)
         self._file: pa.NativeFile | None = None
+        #: Bytes read when the fast path closed its file (what :meth:`tell` says after).
+        self._told = 0
         self._lines: _LineIndex | None = None
         self._lines_lock = threading.Lock()
 
@@ -296,7 +298,10 @@ class _CsvReader:
         if self._tell is not None:
             return self._tell()
         f = self._file
-        return 0 if f is None or f.closed else f.tell()
+        try:
+            return self._told if f is None or f.closed else f.tell()
+        except pa.ArrowInvalid:  # closed meanwhile by the reader thread
+            return self._told
 
     def _raw(self, columns: dict[str, pa.Array], first_row: int) -> RawBatch:
         vt = values_from_text(columns.pop("value"), self.mode)
@@ -341,7 +346,7 @@ class _CsvReader:
             batch_bytes = BATCH_BYTES // 2 if self.mode is ValueMode.HEX else BATCH_BYTES
             row = 1
             blocks = 0
-            released = start
+            released = start - start % mmap.PAGESIZE  # madvise takes whole pages
             group: list[pa.RecordBatch] = []
             size = 0
             while True:
@@ -369,6 +374,8 @@ class _CsvReader:
                 raise
             raise corrupt(self.path, self.codec, exc) from exc
         finally:
+            with contextlib.suppress(pa.ArrowInvalid, OSError, ValueError):
+                self._told = self._file.tell()
             self._file.close()
 
     def _prepare(self, group: list[pa.RecordBatch], first_row: int) -> RawBatch:
