@@ -83,6 +83,7 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
     bar = _bar(path, fmt, progress)
     # bytes read per shard, then a stop flag the parent raises when a shard failed
     counts = mp.get_context("spawn").Array("q", len(spans) + 1, lock=False)
+    parts: list[Summary] | None = None
     try:
         with ProcessPoolExecutor(len(spans) - 1, mp_context=mp.get_context("spawn"),
                                  initializer=_init, initargs=(counts,)) as pool:
@@ -96,11 +97,12 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
             except Exception:
                 counts[len(spans)] = 1  # the workers stop at their next batch
                 pool.shutdown(wait=True, cancel_futures=True)
-                return _one_process(summarize, path, progress, options)
     finally:
         _init(None)
         if bar is not None:
             bar.close()
+    if parts is None:
+        return _one_process(summarize, path, progress, options)
     return _merged(parts, spans, path, fmt, label)
 
 
