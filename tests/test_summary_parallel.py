@@ -42,11 +42,22 @@ def _write(path: Path, rows: list[list[str]]) -> Path:
 
 
 @pytest.fixture
-def one_process_only_on_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if the parallel read falls back to one process (a shard failed)."""
+def workers_read_the_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the parallel read falls back to one process (a shard failed); and
+    let this process read the first shard only, so the workers read every other one (a
+    small file is otherwise read whole before a worker is up)."""
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a shard failed: the read fell back to one process")
+    claim = parallel._claim
+    taken: list[int | None] = []
+
+    def first_only(*, front: bool) -> int | None:
+        if taken:
+            return None
+        taken.append(claim(front=front))
+        return taken[0]
     monkeypatch.setattr(parallel, "_one_process", fail)
+    monkeypatch.setattr(parallel, "_claim", first_only)
 
 
 def _same(a_path: Path, jobs: int, **options: object) -> None:
@@ -81,14 +92,18 @@ def test_csv_cuts_fall_on_record_starts_even_inside_long_quoted_values(tmp_path:
         assert {a for a, _ in spans} <= starts
 
 
-@pytest.mark.usefixtures("one_process_only_on_failure")
-def test_two_jobs_give_the_one_process_summary_on_csv(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("workers_read_the_shards")
+@pytest.mark.parametrize("per_job", [1, 4])
+def test_two_jobs_give_the_one_process_summary_on_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      per_job: int) -> None:
+    monkeypatch.setattr(parallel, "SHARD_BYTES", 1)
+    monkeypatch.setattr(parallel, "SHARDS_PER_JOB", per_job)  # 4: shards taken from both ends
     rows = [_row(i) for i in range(3000)]
     rows[1500] = _row(1500, '{"a": "' + 'q""\n' * 5000 + '"}')  # straddles the cut
     _same(_write(tmp_path / "xcom.csv", rows), jobs=2)
 
 
-@pytest.mark.usefixtures("one_process_only_on_failure")
+@pytest.mark.usefixtures("workers_read_the_shards")
 def test_an_empty_shard_and_a_file_smaller_than_the_jobs(tmp_path: Path) -> None:
     big = _write(tmp_path / "xcom.csv", [_row(0), _row(1, "v" * 200_000), _row(2)])
     spans = csv_spans(big, 4)
@@ -98,7 +113,7 @@ def test_an_empty_shard_and_a_file_smaller_than_the_jobs(tmp_path: Path) -> None
     _same(_write(tmp_path / "one" / "xcom.csv", [_row(0)]), jobs=3)
 
 
-@pytest.mark.usefixtures("one_process_only_on_failure")
+@pytest.mark.usefixtures("workers_read_the_shards")
 def test_two_jobs_give_the_one_process_summary_on_parquet(tmp_path: Path) -> None:
     rows = [_row(i) for i in range(3000)]
     cols = {name: [r[j] for r in rows] for j, name in enumerate(HEADER)}
@@ -125,13 +140,15 @@ def test_a_bad_row_in_the_second_shard_is_named_as_one_process_names_it(tmp_path
     assert ", line 5402, row 1801: expected 9 fields" in str(one.value)
 
 
-@pytest.mark.usefixtures("one_process_only_on_failure")
-def test_collected_rejections_name_file_rows_and_lines(tmp_path: Path) -> None:
+@pytest.mark.usefixtures("workers_read_the_shards")
+def test_collected_rejections_name_file_rows_and_lines(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [_row(i) for i in range(2000)]
     rows[100][7] = "not a time"
     rows[1700][7] = "not a time either"
     p = _write(tmp_path / "xcom.csv", rows)
     one = summarize_file(p, errors="collect", progress=False)
+    monkeypatch.setattr(parallel, "SHARD_BYTES", 1)  # 8 shards, renumbered in file order
     two = summarize_file(p, jobs=2, errors="collect", progress=False)
     assert one.report is not None and two.report is not None
     assert [(r.row, r.line) for r in two.report.rejections] == [(r.row, r.line) for r in one.report.rejections]
@@ -166,7 +183,7 @@ def test_spans_read_in_small_blocks_add_up_to_the_whole_file(tmp_path: Path,
     assert sum(s.rows for s in parts) == whole.rows == 3000
 
 
-@pytest.mark.usefixtures("one_process_only_on_failure")
+@pytest.mark.usefixtures("workers_read_the_shards")
 def test_the_bar_counts_the_bytes_of_every_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     class Bar:
         n = 0

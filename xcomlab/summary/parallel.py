@@ -1,13 +1,14 @@
 """One export file summarised by several processes, each over a shard of its rows, then merged.
 
 :func:`summarize_shards` cuts a plain CSV file on record boundaries or a Parquet file on
-row groups (:mod:`xcomlab.ingest.split`), summarises the first shard in this process and
-every other in a worker process (:class:`concurrent.futures.ProcessPoolExecutor`, started
-with ``spawn``: Arrow's threads do not survive ``fork``), and merges the
-:class:`~xcomlab.summary.core.Summary` each returns (merging is associative and
-commutative, and a row's sample key depends on the row alone, so the result equals the
-one-process summary). Workers get a path and a span and send back only summaries: export
-data never crosses a pipe.
+row groups (:mod:`xcomlab.ingest.split`) into a few shards per process. This process takes
+shards from the front of the file and the workers (:class:`concurrent.futures.ProcessPoolExecutor`,
+started with ``spawn``: Arrow's threads do not survive ``fork``) from the back, until they
+meet: a worker that starts late (a fresh interpreter imports pandas and pyarrow) or gets
+less CPU simply reads fewer shards. The :class:`~xcomlab.summary.core.Summary` of every
+shard is merged (merging is associative and commutative, and a row's sample key depends on
+the row alone, so the result equals the one-process summary). Workers get a path and spans
+and send back only summaries: export data never crosses a pipe.
 
 A shard's rows and lines are numbered from its start; its rejections are renumbered here
 (rows after the earlier shards' rows, lines after the newlines before its first byte).
@@ -42,6 +43,11 @@ Jobs = int | str
 AUTO_JOBS = 2
 #: Seconds between two updates of the shared progress bar.
 _TICK_S = 0.25
+#: Shards per process, so the processes can even out (each shard costs a reader's start
+#: and a part in the merge: a few, not many) …
+SHARDS_PER_JOB = 4
+#: … and no shard smaller than this.
+SHARD_BYTES = 32 << 20
 
 
 def resolve_jobs(jobs: Jobs, source: Any) -> int:
@@ -75,35 +81,49 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
     calls this module); ``options`` are its keyword arguments, ``progress`` included.
     """
     fmt, label = resolve_format(source, options.get("format"))
-    spans = shards(source, fmt, jobs)
+    spans = shards(source, fmt, _count(source, jobs))
     if spans is None or len(spans) < 2:
         return None
     path = os.fspath(source)
     progress = options.pop("progress", None)
     bar = _bar(path, fmt, progress)
-    # bytes read per shard, then a stop flag the parent raises when a shard failed
-    counts = mp.get_context("spawn").Array("q", len(spans) + 1, lock=False)
-    parts: list[Summary] | None = None
+    n = len(spans)
+    ctx = mp.get_context("spawn")
+    # bytes read per shard; a stop flag raised when a shard failed; the next shard from
+    # the front and from the back
+    state = ctx.Array("q", [0] * n + [0, 0, n - 1], lock=False)
+    lock = ctx.Lock()
+    parts: dict[int, Summary] | None = None
     try:
-        with ProcessPoolExecutor(len(spans) - 1, mp_context=mp.get_context("spawn"),
-                                 initializer=_init, initargs=(counts,)) as pool:
-            futures = [pool.submit(_shard, summarize, path, span, i, options)
-                       for i, span in enumerate(spans[1:], start=1)]
+        with ProcessPoolExecutor(min(jobs, n) - 1, mp_context=ctx, initializer=_init,
+                                 initargs=(state, lock, n)) as pool:
+            futures = [pool.submit(_worker, summarize, path, spans, options)
+                       for _ in range(min(jobs, n) - 1)]
             try:
-                _init(counts)
-                first = summarize(path, span=spans[0], jobs=1, **options,
-                                  progress=_SharedBar(0, bar))
-                parts = [first, *_results(futures, counts, bar)]
+                _init(state, lock, n)
+                parts = {}
+                while (i := _claim(front=True)) is not None:
+                    parts[i] = summarize(path, span=spans[i], jobs=1, **options,
+                                         progress=_SharedBar(i, bar))
+                parts.update(_results(futures, bar))
             except Exception:
-                counts[len(spans)] = 1  # the workers stop at their next batch
+                parts = None
+                state[n] = 1  # the workers stop at their next batch
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        _init(None)
+        _init(None, None, 0)
         if bar is not None:
             bar.close()
     if parts is None:
         return _one_process(summarize, path, progress, options)
-    return _merged(parts, spans, path, fmt, label)
+    return _merged([parts[i] for i in range(n)], spans, path, fmt, label)
+
+
+def _count(source: Any, jobs: int) -> int:
+    """Shards to cut ``source`` into: :data:`SHARDS_PER_JOB` a process, none under
+    :data:`SHARD_BYTES` (at least ``jobs``)."""
+    size = os.path.getsize(source) if os.path.isfile(source) else 0
+    return max(jobs, min(jobs * SHARDS_PER_JOB, size // SHARD_BYTES))
 
 
 def _one_process(summarize: Callable[..., Summary], path: str, progress: Any,
@@ -113,16 +133,16 @@ def _one_process(summarize: Callable[..., Summary], path: str, progress: Any,
     return summarize(path, jobs=1, progress=progress, **options)
 
 
-def _results(futures: list[Future[Summary]], counts: Any, bar: Any) -> list[Summary]:
-    """The workers' summaries in shard order (raising the first failure seen)."""
+def _results(futures: list[Future[list[tuple[int, Summary]]]], bar: Any) -> dict[int, Summary]:
+    """The workers' summaries by shard (raising the first failure seen)."""
     pending = set(futures)
     while pending:
         _, pending = wait(pending, timeout=_TICK_S, return_when=FIRST_EXCEPTION)
-        _tick(bar, counts)
+        _tick(bar)
         for f in futures:
             if f.done() and f.exception() is not None:
                 raise f.exception()  # type: ignore[misc]
-    return [f.result() for f in futures]
+    return {i: s for f in futures for i, s in f.result()}
 
 
 def _merged(parts: list[Summary], spans: list[tuple[int, int]], path: str, fmt: str,
@@ -177,18 +197,35 @@ def _bar(path: str, fmt: str, progress: bool | None) -> Any:
                 desc=f"{os.path.basename(path)}:xcom")
 
 
-#: Bytes read per shard, shared by the workers (set by :func:`_init` in each process).
-_COUNTS: Any = None
+#: The state the processes share (set by :func:`_init` in each): bytes read per shard,
+#: the stop flag, the next shard from the front and from the back; its lock; the shards.
+_STATE: Any = None
+_LOCK: Any = None
+_N = 0
 
 
-def _init(counts: Any) -> None:
-    global _COUNTS
-    _COUNTS = counts
+def _init(state: Any, lock: Any, n: int) -> None:
+    global _STATE, _LOCK, _N
+    _STATE, _LOCK, _N = state, lock, n
 
 
-def _tick(bar: Any, counts: Any) -> None:
-    if bar is not None:
-        bar.update(sum(counts[:-1]) - bar.n)
+def _claim(*, front: bool) -> int | None:
+    """The next shard nobody took, from the front of the file or from its back (None: all
+    are taken)."""
+    with _LOCK:
+        first, last = _STATE[_N + 1], _STATE[_N + 2]
+        if first > last or _STATE[_N]:
+            return None
+        if front:
+            _STATE[_N + 1] = first + 1
+            return int(first)
+        _STATE[_N + 2] = last - 1
+        return int(last)
+
+
+def _tick(bar: Any) -> None:
+    if bar is not None and _STATE is not None:
+        bar.update(sum(_STATE[:_N]) - bar.n)
 
 
 class _Stopped(Exception):  # noqa: N818 - control flow, never escapes this module
@@ -207,17 +244,20 @@ class _SharedBar:
 
     def update(self, k: int) -> None:
         self.n += k
-        if _COUNTS is not None:
-            if _COUNTS[len(_COUNTS) - 1]:
+        if _STATE is not None:
+            if _STATE[_N]:
                 raise _Stopped
-            _COUNTS[self.index] = self.n
-            _tick(self.bar, _COUNTS)
+            _STATE[self.index] = self.n
+            _tick(self.bar)
 
     def close(self) -> None:
         pass
 
 
-def _shard(summarize: Callable[..., Summary], path: str, span: tuple[int, int], index: int,
-           options: dict[str, Any]) -> Summary:
-    """One worker's shard (run in a worker process)."""
-    return summarize(path, span=span, jobs=1, progress=_SharedBar(index), **options)
+def _worker(summarize: Callable[..., Summary], path: str, spans: list[tuple[int, int]],
+            options: dict[str, Any]) -> list[tuple[int, Summary]]:
+    """A worker's shards, taken from the back of the file until none is left."""
+    out = []
+    while (i := _claim(front=False)) is not None:
+        out.append((i, summarize(path, span=spans[i], jobs=1, progress=_SharedBar(i), **options)))
+    return out
