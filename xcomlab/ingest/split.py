@@ -28,7 +28,7 @@ import numpy as np
 from xcomlab.ingest.compressed import codec_of
 
 __all__ = ["SHARD_MIN_BYTES", "csv_spans", "newlines_before", "open_span", "parquet_spans",
-           "shards"]
+           "shards", "splittable"]
 
 #: Files smaller than this are read in one process by ``jobs="auto"``: starting workers
 #: (a fresh interpreter importing pandas and pyarrow) costs about a second.
@@ -39,14 +39,20 @@ _SCAN = 1 << 20
 _QUOTE, _NEWLINE = 0x22, 0x0A
 
 
+def splittable(source: object, fmt: str) -> bool:
+    """Whether :func:`shards` cuts ``source``: a plain (uncompressed) CSV or Parquet file."""
+    if fmt not in ("csv", "parquet") or not isinstance(source, (str, os.PathLike)):
+        return False
+    p = Path(source)
+    return p.is_file() and codec_of(p) is None
+
+
 def shards(source: object, fmt: str, jobs: int) -> list[tuple[int, int]] | None:
     """Up to ``jobs`` spans covering ``source`` in order, or None when it is read whole
     (``jobs`` below 2, a format that is not cut, a compressed file, a directory)."""
-    if jobs < 2 or not isinstance(source, (str, os.PathLike)):
+    if jobs < 2 or not isinstance(source, (str, os.PathLike)) or not splittable(source, fmt):
         return None
     p = Path(source)
-    if not p.is_file() or codec_of(p) is not None:
-        return None
     if fmt == "csv":
         return csv_spans(p, jobs)
     if fmt == "parquet":
@@ -75,10 +81,16 @@ def csv_spans(path: str | os.PathLike[str], jobs: int) -> list[tuple[int, int]]:
 
 
 def _count(m: mmap.mmap, start: int, stop: int) -> int:
+    """The ``"`` in ``m[start:stop]`` (numpy on the mapping: no copy)."""
     n = 0
     for a in range(start, stop, _STEP):
-        n += m[a:min(a + _STEP, stop)].count(b'"')
+        n += _quotes(m, a, min(a + _STEP, stop))
     return n
+
+
+def _quotes(m: mmap.mmap, start: int, stop: int) -> int:
+    view = np.frombuffer(m, dtype=np.uint8, count=stop - start, offset=start)
+    return int(np.count_nonzero(view == _QUOTE))  # the view dies here: the mapping can close
 
 
 def _next_boundary(m: mmap.mmap, at: int, quotes: int) -> int:

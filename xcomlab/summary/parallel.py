@@ -31,7 +31,7 @@ from xcomlab.errors import Rejection
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import PROGRESS_MIN_BYTES, LoadReport, TableReport
 from xcomlab.ingest.source import TableSource
-from xcomlab.ingest.split import SHARD_MIN_BYTES, newlines_before, shards
+from xcomlab.ingest.split import SHARD_MIN_BYTES, newlines_before, shards, splittable
 from xcomlab.summary.core import Summary, merge_all
 
 __all__ = ["Jobs", "resolve_jobs", "summarize_shards"]
@@ -45,9 +45,9 @@ AUTO_JOBS = 2
 _TICK_S = 0.25
 #: Shards per process, so the processes can even out (each shard costs a reader's start
 #: and a part in the merge: a few, not many) …
-SHARDS_PER_JOB = 4
+SHARDS_PER_JOB = 2
 #: … and no shard smaller than this.
-SHARD_BYTES = 32 << 20
+SHARD_BYTES = 64 << 20
 
 
 def resolve_jobs(jobs: Jobs, source: Any) -> int:
@@ -81,26 +81,35 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
     calls this module); ``options`` are its keyword arguments, ``progress`` included.
     """
     fmt, label = resolve_format(source, options.get("format"))
-    spans = shards(source, fmt, _count(source, jobs))
-    if spans is None or len(spans) < 2:
+    if not splittable(source, fmt):
         return None
     path = os.fspath(source)
+    most = _count(path, jobs)
+    # Parquet: cut first (its footer is cheap), a single row group is read whole
+    spans = shards(path, fmt, most) if fmt == "parquet" else None
+    if fmt == "parquet" and (spans is None or len(spans) < 2):
+        return None
     progress = options.pop("progress", None)
     bar = _bar(path, fmt, progress)
-    n = len(spans)
     ctx = mp.get_context("spawn")
     # bytes read per shard; a stop flag raised when a shard failed; the next shard from
-    # the front and from the back
-    state = ctx.Array("q", [0] * n + [0, 0, n - 1], lock=False)
+    # the front and from the back (none until the file is cut)
+    state = ctx.Array("q", [0] * most + [0, 0, -1], lock=False)
     lock = ctx.Lock()
     parts: dict[int, Summary] | None = None
     try:
-        with ProcessPoolExecutor(min(jobs, n) - 1, mp_context=ctx, initializer=_init,
-                                 initargs=(state, lock, n)) as pool:
-            futures = [pool.submit(_worker, summarize, path, spans, options)
-                       for _ in range(min(jobs, n) - 1)]
+        with ProcessPoolExecutor(jobs - 1, mp_context=ctx, initializer=_init,
+                                 initargs=(state, lock, most)) as pool:
+            # the workers' interpreters start (and import) while this process cuts the file
+            for _ in range(jobs - 1):
+                pool.submit(_ready)
             try:
-                _init(state, lock, n)
+                _init(state, lock, most)
+                spans = spans or shards(path, fmt, most) or [(0, os.path.getsize(path))]
+                n = len(spans)
+                state[most + 2] = n - 1
+                futures = [pool.submit(_worker, summarize, path, spans, options)
+                           for _ in range(jobs - 1)]
                 parts = {}
                 while (i := _claim(front=True)) is not None:
                     parts[i] = summarize(path, span=spans[i], jobs=1, **options,
@@ -114,16 +123,19 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
         _init(None, None, 0)
         if bar is not None:
             bar.close()
-    if parts is None:
+    if parts is None or spans is None:
         return _one_process(summarize, path, progress, options)
-    return _merged([parts[i] for i in range(n)], spans, path, fmt, label)
+    return _merged([parts[i] for i in range(len(spans))], spans, path, fmt, label)
 
 
-def _count(source: Any, jobs: int) -> int:
-    """Shards to cut ``source`` into: :data:`SHARDS_PER_JOB` a process, none under
+def _count(path: str, jobs: int) -> int:
+    """Shards to cut ``path`` into at most: :data:`SHARDS_PER_JOB` a process, none under
     :data:`SHARD_BYTES` (at least ``jobs``)."""
-    size = os.path.getsize(source) if os.path.isfile(source) else 0
-    return max(jobs, min(jobs * SHARDS_PER_JOB, size // SHARD_BYTES))
+    return max(jobs, min(jobs * SHARDS_PER_JOB, os.path.getsize(path) // SHARD_BYTES))
+
+
+def _ready() -> None:
+    """A worker's first task: nothing; submitting it starts the worker's interpreter."""
 
 
 def _one_process(summarize: Callable[..., Summary], path: str, progress: Any,
