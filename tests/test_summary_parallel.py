@@ -199,3 +199,33 @@ def test_the_bar_counts_the_bytes_of_every_shard(tmp_path: Path, monkeypatch: py
     p = _write(tmp_path / "xcom.csv", [_row(i) for i in range(3000)])
     summarize_file(p, jobs=2, progress=True)
     assert bar.n > 0.6 * p.stat().st_size  # more than the larger shard alone
+
+
+def test_auto_jobs_reads_a_large_file_in_two_processes_when_a_core_is_idle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big, small = tmp_path / "big.csv", _write(tmp_path / "xcom.csv", [_row(0)])
+    with big.open("wb") as f:
+        f.truncate(65 << 20)  # sparse: no disk used
+    monkeypatch.setattr(parallel, "_cpus", lambda: 2)
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert [parallel.resolve_jobs("auto", p) for p in (big, small)] == [2, 1]
+    assert parallel.resolve_jobs("auto", "postgresql://host/db") == 1
+    monkeypatch.setattr(parallel.os, "getloadavg", lambda: (6.0, 6.0, 6.0))
+    assert parallel.resolve_jobs("auto", big) == 1
+    assert parallel.resolve_jobs(3, big) == 3
+    with pytest.raises(ValueError, match="jobs=0; expected a count"):
+        parallel.resolve_jobs(0, big)
+
+
+def test_cli_jobs_gives_the_same_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xcomlab.cli import main
+
+    p = _write(tmp_path / "xcom.csv", [_row(i) for i in range(500)])
+    outs = []
+    for jobs in ("1", "2"):
+        assert main(["profile", str(p), "--summary", "--json", "--jobs", jobs]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    with pytest.raises(SystemExit):
+        main(["profile", str(p), "--jobs", "0"])
+    assert "expected auto or a count of processes" in capsys.readouterr().err

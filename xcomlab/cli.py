@@ -595,8 +595,8 @@ def _source_parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentPars
                    help="processes that stream one export file into the summary, each a shard "
                         "of its rows (a plain CSV cut on row boundaries, Parquet on row groups; "
                         "pg_dump, JSON Lines, SQLite, compressed files and directories are read "
-                        "by one process). Default: auto = min(2, CPUs) for files over 64 MiB, "
-                        "else 1")
+                        "by one process). Default: auto = min(2, CPUs) for files over 64 MiB "
+                        "when a core is idle (load average under the CPUs), else 1")
     p.add_argument("--tables", nargs="*", default=None, metavar="TABLE",
                    help="xcom tables to read (default: all: xcom, _xcom_archive, "
                         "_airflow_deleted__xcom__*)")

@@ -52,17 +52,26 @@ SHARD_BYTES = 64 << 20
 
 def resolve_jobs(jobs: Jobs, source: Any) -> int:
     """Processes to summarise ``source`` with: ``jobs`` itself, or for ``"auto"``
-    ``min(2, CPUs)`` for a file over :data:`~xcomlab.ingest.split.SHARD_MIN_BYTES`, else 1."""
+    ``min(2, CPUs)`` for a file over :data:`~xcomlab.ingest.split.SHARD_MIN_BYTES`, else 1;
+    also 1 when no core is idle (the 1-minute load average is at or over the CPUs): a
+    second process then only adds its start and the merge to the CPU the read takes."""
     if jobs == "auto":
         if not isinstance(source, (str, os.PathLike)) or not os.path.isfile(source):
             return 1
-        if os.path.getsize(source) < SHARD_MIN_BYTES:
+        if os.path.getsize(source) < SHARD_MIN_BYTES or _busy():
             return 1
         return max(1, min(AUTO_JOBS, _cpus()))
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         msg = f"jobs={jobs!r}; expected a count of processes (1, 2, …) or 'auto'"
         raise ValueError(msg)
     return jobs
+
+
+def _busy() -> bool:
+    try:
+        return os.getloadavg()[0] >= _cpus()
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        return False
 
 
 def _cpus() -> int:
@@ -75,7 +84,7 @@ def _cpus() -> int:
 def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
                      **options: Any) -> Summary | None:
     """The summary of ``source`` read by ``jobs`` processes, or None when it is not cut
-    (a format read whole, a small file: the caller then reads it in one process).
+    (a format read whole, Parquet of one row group: the caller then reads it in one process).
 
     ``summarize`` is :func:`xcomlab.summary.summarize_file` (passed in, not imported: it
     calls this module); ``options`` are its keyword arguments, ``progress`` included.
@@ -106,8 +115,7 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
             try:
                 _init(state, lock, most)
                 spans = spans or shards(path, fmt, most) or [(0, os.path.getsize(path))]
-                n = len(spans)
-                state[most + 2] = n - 1
+                state[most + 2] = len(spans) - 1
                 futures = [pool.submit(_worker, summarize, path, spans, options)
                            for _ in range(jobs - 1)]
                 parts = {}
@@ -117,7 +125,7 @@ def summarize_shards(source: Any, jobs: int, summarize: Callable[..., Summary],
                 parts.update(_results(futures, bar))
             except Exception:
                 parts = None
-                state[n] = 1  # the workers stop at their next batch
+                state[most] = 1  # the workers stop at their next batch
                 pool.shutdown(wait=True, cancel_futures=True)
     finally:
         _init(None, None, 0)

@@ -47,7 +47,8 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
         its rows, merged into the same summary one process makes: a plain CSV file is
         cut on record boundaries, a Parquet file on row groups. pg_dump, JSON Lines,
         SQLite, compressed files and directories are read by one process whatever
-        ``jobs`` says. ``"auto"``: ``min(2, CPUs)`` for a file over 64 MiB, else 1.
+        ``jobs`` says. ``"auto"``: ``min(2, CPUs)`` for a file over 64 MiB when a core is
+        idle (load average under the CPUs), else 1.
     **load_options
         ``format, tables, errors, airflow_schema, value_mode, chunk_rows, progress, span`` as for
         :func:`xcomlab.ingest.batches.iter_pieces` (``progress``: a bar of bytes read of
