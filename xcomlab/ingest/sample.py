@@ -22,6 +22,7 @@ value unless its content changes along the way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -181,6 +182,8 @@ def _order(s: SampledValue) -> tuple[float, int, bytes]:
     return (s.key, s.value_bytes, s.data)
 
 
+#: The multiplier of the rows' polynomial (odd: a bijection mod 2**64; 2**64 / golden ratio).
+_ODD = np.uint64(0x9E3779B97F4A7C15)
 #: A null identifier's hash input (no text hashes to it: it is not UTF-8).
 _NULL_WORD = b"\xff\xfenull"
 
@@ -207,16 +210,25 @@ def row_keys(ids: Iterable[tuple[np.ndarray | int, Sequence[str | None]]],
         float64 keys, uniform on [0, 1) and equal for rows with equal ids.
     """
     idx = np.asarray(map_index, dtype=np.int64)
-    h = _mix(idx.view(np.uint64) ^ np.uint64(seed & 0xFFFFFFFFFFFFFFFF))
     salt = (int(seed) % (1 << 128)).to_bytes(16, "little")
+    # each word's hash is a keyed 64-bit digest: rows combine them as a polynomial
+    # (wrapping mod 2**64), and one finaliser spreads the bits
+    h = np.empty(len(idx), dtype=np.uint64)
+    h.fill(np.uint64(_word_hash("", salt)))
     for codes, words in ids:
         table = np.fromiter((_word_hash(w, salt) for w in words), dtype=np.uint64,
                             count=len(words))
         table = np.append(table, np.uint64(_word_hash(None, salt)))  # code -1: null
-        c = np.asarray(codes, dtype=np.int64)
-        word = table[np.where(c < 0, len(words), c)]
-        h = _mix(h * np.uint64(0x9E3779B97F4A7C15) + word)
-    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        c = np.asarray(codes)
+        if c.ndim == 0:
+            word = table[int(c) if int(c) >= 0 else len(words)]
+        else:
+            word = table[np.where(c < 0, len(words), c) if len(c) and c.min() < 0 else c]
+        h *= _ODD
+        h += word
+    h *= _ODD
+    h += idx.view(np.uint64)
+    return (_mix(h) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def batch_keys(pieces: Any, seed: int = 0) -> np.ndarray:
@@ -225,6 +237,7 @@ def batch_keys(pieces: Any, seed: int = 0) -> np.ndarray:
                     seed=seed)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # DAG, task and key names recur in every batch
 def _word_hash(word: str | None, salt: bytes) -> int:
     data = _NULL_WORD if word is None else word.encode("utf-8", "surrogatepass")
     return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=salt).digest(), "little")
