@@ -17,6 +17,8 @@ For each source it computes the summary three ways: ``xcomlab profile SRC --summ
 (a whole process), :func:`xcomlab.summary.summarize_file` and the frame path
 (``summarize_frame(load_export(SRC))``), and exits 1 unless rows, value bytes, per-DAG rows,
 bytes, quantiles and largest size, and the rows over every threshold are the same everywhere.
+A source that can be cut into shards (a CSV file; Parquet of several row groups) is also
+summarised with ``summarize_file(jobs=2)``, whose whole summary must equal the one-process one.
 Without a PostgreSQL server the shape's own CSV stands in for the psql CSV and the pg_dump and
 live parts are skipped with the reason; without ``pg_dump`` only that part is skipped.
 """
@@ -254,6 +256,17 @@ def _cli(source: str) -> tuple[dict[str, Any], float, int]:
     return _cli_figures(json.loads(out)), time.perf_counter() - t0, usage.ru_maxrss * 1024
 
 
+def _shardable(src: str) -> bool:
+    """Whether ``summarize_file(src, jobs=2)`` cuts ``src`` into shards."""
+    from xcomlab.ingest.formats import resolve_format
+    from xcomlab.ingest.split import shards
+
+    if "://" in src:
+        return False
+    spans = shards(src, resolve_format(src, None)[0], 2)
+    return spans is not None and len(spans) > 1
+
+
 def compare(sources: dict[str, str]) -> tuple[list[str], list[str]]:
     """Every source × path against the first source's ``summarize_file``: (lines, failures)."""
     import xcomlab
@@ -268,6 +281,11 @@ def compare(sources: dict[str, str]) -> tuple[list[str], list[str]]:
         got = {"summarize_file": figures(streamed),
                "frame": figures(summarize_frame(xcomlab.load_export(src)))}
         got["profile --summary --json"], seconds, rss = _cli(src)
+        if _shardable(src):
+            two = summarize_file(src, jobs=2)
+            got["summarize_file jobs=2"] = figures(two)
+            if not two.equals(streamed):
+                failures.append(f"{name} / summarize_file jobs=2: the whole summary differs from jobs=1's")
         whole[name] = streamed
         ref = ref or got["summarize_file"]
         for path, fig in got.items():
@@ -308,7 +326,8 @@ def run_equality(*, rows: int, shape: str, keep: bool = False) -> int:
             print("FORMATS DISAGREE:\n  " + "\n  ".join(failures[:20]))
             return 1
         print(f"formats agree ({', '.join(sources)}): rows, value bytes, per-DAG figures and "
-              "threshold counts, by profile --summary --json, summarize_file and the frame path")
+              "threshold counts, by profile --summary --json, summarize_file (jobs=2 too for "
+              "files cut into shards) and the frame path")
         return 0
     finally:
         if keep:

@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks.scale [--rows N] [--shape generator|quotes|long|many_dags|mixed]
-                               [--path FILE] [--repeat R] [--no-report] [--keep]
+                               [--path FILE] [--repeat R] [--no-report] [--keep] [--jobs 1 2]
     python -m benchmarks.scale --rows 100000000 [--compare-to SECONDS | --compare-rows 5000000]
     python -m benchmarks.scale --equality [--rows N] [--shape mixed]
 
@@ -16,6 +16,9 @@ from ``os.wait4``, so each figure is that process's own):
 ``profile``
     ``python -m xcomlab.cli profile FILE --format csv --json`` (the secret scan included),
     whatever that command is when the benchmark runs.
+    With ``--jobs 1 2`` it runs once per count as ``profile-j1``, ``profile-j2``
+    (``profile … --jobs N``: N processes over shards of the file), back to back in the same
+    run, and prints each one's ratio to DuckDB (the goal is judged on the first).
 ``report``
     ``python -m xcomlab.cli report FILE --format csv -o report.html``.
 ``duckdb``
@@ -138,8 +141,9 @@ def measure(name: str, path: Path, workdir: Path,
     cli = [sys.executable, "-m", "xcomlab.cli"]
     out = workdir / f"{name}-{os.getpid()}.out"
     try:
-        if name == "profile":
-            wall, usage, _ = _run([*cli, "profile", str(path), "--format", "csv", "--json"], out)
+        if name.startswith("profile"):
+            jobs = ["--jobs", name.removeprefix("profile-j")] if name.startswith("profile-j") else []
+            wall, usage, _ = _run([*cli, "profile", str(path), "--format", "csv", "--json", *jobs], out)
             doc = json.loads(out.read_text())
             totals = {d: (int(v["rows"]), int(v["value_bytes"])) for d, v in doc["by_dag"].items()}
             return _result(name, int(doc["rows"]), wall, usage, totals), doc
@@ -207,21 +211,25 @@ def _goal(ok: bool) -> str:
 
 
 def _table(results: list[Result], base: Result) -> list[str]:
-    lines = [f"{'contender':<9} {'seconds':>8} {'/duckdb':>8} {'peak RSS MiB':>13} {'CPU s':>8}"]
+    lines = [f"{'contender':<10} {'seconds':>8} {'/duckdb':>8} {'peak RSS MiB':>13} {'CPU s':>8}"]
     for r in results:
-        lines.append(f"{r.name:<9} {r.seconds:>8.2f} {r.seconds / base.seconds:>7.2f}x "
+        lines.append(f"{r.name:<10} {r.seconds:>8.2f} {r.seconds / base.seconds:>7.2f}x "
                      f"{_mib(r.peak_rss):>13,.0f} {r.cpu_seconds:>8.2f}")
     return lines
 
 
-def goals(by: dict[str, Result], report_killed: bool = False) -> list[str]:
-    p, d = by["profile"], by["duckdb"]
+def goals(by: dict[str, Result], report_killed: bool = False, profile: str = "profile") -> list[str]:
+    p, d = by[profile], by["duckdb"]
     ratio = p.seconds / d.seconds
-    lines = [f"ratio profile/duckdb time: {ratio:.2f}x (goal <= {GOAL_PROFILE_RATIO}x: "
+    others = [n for n in by if n.startswith("profile-j") and n != profile]
+    lines = [*(f"ratio {n}/duckdb time: {by[n].seconds / d.seconds:.2f}x; CPU "
+               f"{by[n].cpu_seconds / d.cpu_seconds:.2f}x; peak RSS {by[n].peak_rss / 1e9:.2f} GB"
+               for n in others),
+             f"ratio {profile}/duckdb time: {ratio:.2f}x (goal <= {GOAL_PROFILE_RATIO}x: "
              f"{_goal(ratio <= GOAL_PROFILE_RATIO)})",
              f"profile peak RSS: {p.peak_rss / 1e9:.2f} GB (goal <= 1 GB: "
              f"{_goal(p.peak_rss <= GOAL_PROFILE_RSS)})",
-             f"ratio profile/duckdb CPU: {p.cpu_seconds / d.cpu_seconds:.2f}x"]
+             f"ratio {profile}/duckdb CPU: {p.cpu_seconds / d.cpu_seconds:.2f}x"]
     if "report" in by:
         r = by["report"].seconds / p.seconds
         if report_killed:
@@ -278,8 +286,10 @@ def _load() -> str:
 
 
 def bench1(path: Path, workdir: Path, *, shape: str, rows: int | None, repeat: int,
-           report: bool, report_timeout: float | None = None) -> list[str]:
-    names = ["profile", *(["report"] if report else []), "duckdb"]
+           report: bool, report_timeout: float | None = None,
+           jobs: list[int] | None = None) -> list[str]:
+    profiles = [f"profile-j{j}" for j in jobs] if jobs else ["profile"]
+    names = [*profiles, *(["report"] if report else []), "duckdb"]
     runs: dict[str, list[Result]] = {n: [] for n in names}
     docs: dict[str, dict[str, Any]] = {}
     _warm(path)
@@ -293,11 +303,13 @@ def bench1(path: Path, workdir: Path, *, shape: str, rows: int | None, repeat: i
     results = [_best(runs[n]) for n in names]
     by = {r.name: r for r in results}
     print("\n".join(_table(results, by["duckdb"])), flush=True)  # before a disagreement exits
-    lines = agreement(by["profile"], docs["profile"], by["duckdb"], docs["duckdb"]["candidates"])
+    lines = [line for n in profiles
+             for line in agreement(by[n], docs[n], by["duckdb"], docs["duckdb"]["candidates"])]
     if rows is not None and (planted := planted_secrets(shape, rows)):
-        lines.append(f"secrets planted: {planted:,} rows; profile flags {docs['profile'].get('secrets')}")
+        lines.append(f"secrets planted: {planted:,} rows; profile flags {docs[profiles[0]].get('secrets')}")
     lines.append(f"duckdb query alone: {docs['duckdb']['seconds']:.2f} s (process {by['duckdb'].seconds:.2f} s)")
-    return lines + goals(by, report_killed=bool(docs.get("report", {}).get("killed")))
+    return lines + goals(by, report_killed=bool(docs.get("report", {}).get("killed")),
+                         profile=profiles[0])
 
 
 def bench2(path: Path, workdir: Path, *, compare_to: float | None, small: Path | None) -> list[str]:
@@ -334,6 +346,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=1, help="runs per contender (best time kept)")
     p.add_argument("--no-report", action="store_true", help="skip the report contender")
     p.add_argument("--keep", action="store_true", help="keep generated exports for the next run")
+    p.add_argument("--jobs", type=int, nargs="+", default=None, metavar="N",
+                   help="benchmark 1: run profile once per count with --jobs N (e.g. --jobs 1 2), "
+                        "back to back; default: once, with the CLI's default (auto)")
     p.add_argument("--report-timeout", type=float, default=None, metavar="SECONDS",
                    help="kill the report after this long and say so (default: wait)")
     p.add_argument("--compare-to", type=float, default=None, metavar="SECONDS",
@@ -374,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             lines = bench1(path, workdir, shape=shape, rows=None if args.path else rows,
                            repeat=args.repeat, report=not args.no_report,
-                           report_timeout=args.report_timeout)
+                           report_timeout=args.report_timeout, jobs=args.jobs)
         lines.append(f"load average after: {_load()}")
         print("\n".join(lines))
     finally:

@@ -9,7 +9,8 @@ hold memory by groups, not rows.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, Literal, NamedTuple
 
 import pandas as pd
@@ -107,7 +108,8 @@ def iter_pieces(
     value_mode: str | None = None,
     chunk_rows: int = 100_000,
     values: bool = False,
-    progress: bool | None = None,
+    progress: bool | Callable[[TableSource], Any] | None = None,
+    span: tuple[int, int] | None = None,
 ) -> Iterator[PiecesBatch]:
     """:func:`iter_frames` without making frames: each batch's typed columns
     (:class:`~xcomlab.ingest.pieces.BatchPieces`), for consumers that aggregate them.
@@ -115,9 +117,14 @@ def iter_pieces(
     With ``values`` the stored values are fetched too and each batch's
     ``pieces.value`` holds them (an Arrow binary array), as ``load_export`` fetches
     them for ``on_values`` and the value sample. ``progress`` as for ``load_export``
-    (a bar of bytes read per table; by default only for large files on a terminal)."""
+    (a bar of bytes read per table; by default only for large files on a terminal).
+    ``span``: read one shard of a plain CSV or Parquet file
+    (:attr:`~xcomlab.ingest.formats.ReaderOptions.span`, :mod:`xcomlab.ingest.split`);
+    its rows are numbered from 1 and its lines from the shard's first byte."""
     fmt, label = resolve_format(source, format)
     opts = _options(errors, values, airflow_schema, value_mode, chunk_rows, progress, None, None)
+    if span is not None:
+        opts = replace(opts, readers=replace(opts.readers, span=span))
     wanted = [tables] if isinstance(tables, str) else tables
     reports: list[TableReport] = []
     for index, src in enumerate(open_tables(source, fmt, wanted, opts.readers)):

@@ -38,8 +38,9 @@ def _table_name(path: str) -> str:
 
 @guard
 def read_parquet(path: str, *, value_mode: ValueMode | None, airflow_schema: str | None,
-                 chunk_rows: int) -> Iterator[TableSource]:
-    """Yield the table a Parquet export holds, streamed by row batches."""
+                 chunk_rows: int, span: tuple[int, int] | None = None) -> Iterator[TableSource]:
+    """Yield the table a Parquet export holds, streamed by row batches (only row groups
+    ``span`` when given: :func:`xcomlab.ingest.split.parquet_spans`)."""
     try:
         pf = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
@@ -65,7 +66,9 @@ def read_parquet(path: str, *, value_mode: ValueMode | None, airflow_schema: str
 
     def batches() -> Iterator[RawBatch]:
         row = 1
-        for rb in pf.iter_batches(batch_size=chunk_rows, columns=[original[n] for n in used]):
+        groups = None if span is None else list(range(*span))
+        for rb in pf.iter_batches(batch_size=chunk_rows, row_groups=groups,
+                                  columns=[original[n] for n in used]):
             cols = {used[n]: rb.column(original[n]) for n in used}
             value = cols.pop("value")
             if binary:

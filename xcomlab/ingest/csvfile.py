@@ -23,6 +23,7 @@ import weakref
 from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +44,7 @@ from xcomlab.ingest.compressed import (
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import SlowPath, TableSource, is_xcom_table
+from xcomlab.ingest.split import open_span
 from xcomlab.ingest.values import ValueMode, detect_mode, values_from_text
 
 __all__ = ["frame_columns", "read_csv"]
@@ -122,10 +124,16 @@ def _check_required(path: str, table: str, names: list[str], line: int | None = 
 
 @guard
 def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | None = None,
-             airflow_schema: str | None = None) -> Iterator[TableSource]:
-    """Yield the one table a CSV export holds."""
+             airflow_schema: str | None = None,
+             span: tuple[int, int] | None = None) -> Iterator[TableSource]:
+    """Yield the one table a CSV export holds (only bytes ``span`` of it when given: whole
+    records, :func:`xcomlab.ingest.split.csv_spans`; the header and the sample the value
+    spelling is told from are still read from the file's start)."""
     p = Path(path)
     codec = codec_of(p)
+    if span is not None and codec is not None:
+        msg = f"{path}: a {codec}-compressed CSV is read whole, not in spans"
+        raise ExportFormatError(msg)
     with open_binary(p, codec) as f:
         first = f.readline()
     if not first.strip():
@@ -151,13 +159,15 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
         notes.append(f"{path}: values are Python reprs of decoded JSON (airflow db export-archived "
                      "on PostgreSQL, Airflow 3): value sizes are approximate. Export with psql "
                      "\\copy or pg_dump for exact sizes.")
-    reader = _CsvReader(path, names, mode, _column_types(frame_columns(names), sample), codec)
+    reader = _CsvReader(path, names, mode, _column_types(frame_columns(names), sample), codec, span)
+    size = p.stat().st_size
+    share = 1.0 if span is None or not size else (span[1] - span[0]) / size
     yield TableSource(
         path=path, table=name, columns=names, airflow_schema=schema,
         batches=reader.fast, fallback=reader.slow, locate_line=reader.locate_line,
         notes=notes, sizes_exact=mode not in (ValueMode.MEMORY, ValueMode.PYTHON_REPR),
-        total_bytes=p.stat().st_size, bytes_read=reader.tell, read_ahead=_READ_AHEAD,
-        rows_hint=_rows_hint(p, codec),
+        total_bytes=size if span is None else span[1] - span[0], bytes_read=reader.tell,
+        read_ahead=_READ_AHEAD, rows_hint=int(_rows_hint(p, codec) * share),
     )
 
 
@@ -266,15 +276,21 @@ class _CsvReader:
     """Fast (Arrow) and exact (csv module) readers over one file."""
 
     def __init__(self, path: str, names: list[str], mode: ValueMode,
-                 types: dict[str, pa.DataType], codec: str | None = None) -> None:
+                 types: dict[str, pa.DataType], codec: str | None = None,
+                 span: tuple[int, int] | None = None) -> None:
         self.path = path
         self.codec = codec
+        #: Bytes read, when only part of the file is (whole records; the first part
+        #: holds the header, the others start with a record).
+        self.span = span
         self._tell: Callable[[], int] | None = None
         self.types = types
         self.names = names
         self.mode = mode
         self.used = frame_columns(names)
         self._file: pa.NativeFile | None = None
+        #: Bytes read when the fast path closed its file (what :meth:`tell` says after).
+        self._told = 0
         self._lines: _LineIndex | None = None
         self._lines_lock = threading.Lock()
 
@@ -282,7 +298,10 @@ class _CsvReader:
         if self._tell is not None:
             return self._tell()
         f = self._file
-        return 0 if f is None or f.closed else f.tell()
+        try:
+            return self._told if f is None or f.closed else f.tell()
+        except pa.ArrowInvalid:  # closed meanwhile by the reader thread
+            return self._told
 
     def _raw(self, columns: dict[str, pa.Array], first_row: int) -> RawBatch:
         vt = values_from_text(columns.pop("value"), self.mode)
@@ -298,16 +317,22 @@ class _CsvReader:
         """Arrow's streaming parser; each batch is finished by :meth:`_prepare` in the
         loader's pool. A compressed file streams through its decompressor instead."""
         mapped: mmap.mmap | None = None
+        start, stop = self.span or (0, -1)
+        if stop == start:
+            return  # an empty span holds no record
         if self.codec is None:
             mapped = _map(self.path)
-            self._file = pa.BufferReader(pa.py_buffer(mapped))
+            whole = pa.py_buffer(mapped)
+            stop = len(mapped) if stop < 0 else stop
+            self._file = pa.BufferReader(whole if self.span is None else whole.slice(start, stop - start))
         else:
             self._file, self._tell = arrow_stream(self.path, self.codec)
         try:
             reader = pa_csv.open_csv(
                 self._file,
                 read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=self.names,
-                                                skip_rows=1, use_threads=_PARSE_THREADS),
+                                                skip_rows=1 if start == 0 else 0,
+                                                use_threads=_PARSE_THREADS),
                 # No invalid_row_handler: a row with the wrong field count raises
                 # ArrowInvalid (→ the exact reader), and pyarrow cannot hand a handler a
                 # row that is not UTF-8 (it reports that on stderr instead).
@@ -320,7 +345,8 @@ class _CsvReader:
             # Hex text is twice the bytes it stands for, and decoding it takes room.
             batch_bytes = BATCH_BYTES // 2 if self.mode is ValueMode.HEX else BATCH_BYTES
             row = 1
-            blocks = released = 0
+            blocks = 0
+            released = start - start % mmap.PAGESIZE  # madvise takes whole pages
             group: list[pa.RecordBatch] = []
             size = 0
             while True:
@@ -332,7 +358,7 @@ class _CsvReader:
                 # The parser is past all but the last blocks it read (a guess that
                 # is safe either way: a dropped page is read back if touched).
                 if mapped is not None:
-                    released = _release(mapped, released, min((blocks - 2) * BLOCK_BYTES, len(mapped)))
+                    released = _release(mapped, released, min(start + (blocks - 2) * BLOCK_BYTES, stop))
                 group.append(rb)
                 size += rb.nbytes
                 if size >= batch_bytes:
@@ -348,6 +374,8 @@ class _CsvReader:
                 raise
             raise corrupt(self.path, self.codec, exc) from exc
         finally:
+            with contextlib.suppress(pa.ArrowInvalid, OSError, ValueError):
+                self._told = self._file.tell()
             self._file.close()
 
     def _prepare(self, group: list[pa.RecordBatch], first_row: int) -> RawBatch:
@@ -370,11 +398,13 @@ class _CsvReader:
         """Row by row with :mod:`csv`: exact lines, every malformed row named."""
         ncols = len(self.names)
         keep = [(i, self.used[n]) for i, n in enumerate(self.names) if n in self.used]
-        with _large_fields(), open_text(self.path, errors="strict") as f:
+        header = self.span is None or self.span[0] == 0
+        with _large_fields(), self._text("strict") as f:
             rows = csv.reader(f)
-            start_line = 2
+            start_line = 2 if header else 1
             try:
-                next(rows)
+                if header:
+                    next(rows)
                 buf: list[list[str]] = []
                 row_no = 1
                 first = 1
@@ -416,6 +446,12 @@ class _CsvReader:
         raw.rejected = rejected
         return raw
 
+    def _text(self, errors: str) -> Any:
+        """The file (or its span) as text."""
+        if self.span is None:
+            return open_text(self.path, errors=errors)
+        return open_span(self.path, self.span, errors=errors)
+
     def locate_line(self, row: int) -> int | None:
         """Physical line where data record ``row`` (1-based) starts.
 
@@ -425,17 +461,19 @@ class _CsvReader:
         """
         with self._lines_lock:
             if self._lines is None:
-                self._lines = _LineIndex(self.path)
+                self._lines = _LineIndex(self._text("replace"),
+                                         header=self.span is None or self.span[0] == 0)
             return self._lines.line(row)
 
 
 class _LineIndex:
     """Record number → physical line of a CSV file, read forward once as needed."""
 
-    def __init__(self, path: str) -> None:
-        self._file = open_text(path, errors="replace")
+    def __init__(self, text: Any, *, header: bool = True) -> None:
+        self._file = text
         self._rows = csv.reader(self._file)
-        next(self._rows, None)
+        if header:
+            next(self._rows, None)
         self._next_start = self._rows.line_num + 1
         self._starts = array("q")  # _starts[i]: line where record i + 1 starts
         self._done = False

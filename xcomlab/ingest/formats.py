@@ -36,6 +36,9 @@ class ReaderOptions:
     chunk_rows: int = 100_000
     #: Whether the stored values are needed (kept, or seen by ``on_values``).
     fetch_values: bool = False
+    #: One shard of a plain CSV or Parquet file (:mod:`xcomlab.ingest.split`): CSV bytes
+    #: ``[start, stop)`` cut on row boundaries, or Parquet row groups ``[start, stop)``.
+    span: tuple[int, int] | None = None
 
 
 def resolve_format(source: Any, fmt: str | None) -> tuple[str, str]:
@@ -149,11 +152,14 @@ def _readers(source: Any, fmt: str, opts: ReaderOptions) -> Iterator[TableSource
         codec = codec_of(source)
         if codec is not None:
             return _from_copy(os.fspath(source), codec, fmt, opts)
+    if opts.span is not None and fmt not in ("csv", "parquet"):
+        msg = f"span= reads one shard of a CSV or Parquet file, not of a {fmt} source"
+        raise UnsupportedSourceError(msg)
     if fmt == "csv":
         from xcomlab.ingest.csvfile import read_csv
 
         return read_csv(os.fspath(source), value_mode=opts.value_mode,
-                        airflow_schema=opts.airflow_schema)
+                        airflow_schema=opts.airflow_schema, span=opts.span)
     if fmt == "pgdump":
         from xcomlab.ingest.pgdump import read_pgdump
 
@@ -165,9 +171,12 @@ def _readers(source: Any, fmt: str, opts: ReaderOptions) -> Iterator[TableSource
                         airflow_schema=opts.airflow_schema, keep_values=opts.fetch_values)
     from xcomlab.ingest.columnar import read_jsonl, read_parquet
 
-    reader = read_jsonl if fmt == "jsonl" else read_parquet
-    return reader(os.fspath(source), value_mode=opts.value_mode,
-                  airflow_schema=opts.airflow_schema, chunk_rows=opts.chunk_rows)
+    if fmt == "parquet":
+        return read_parquet(os.fspath(source), value_mode=opts.value_mode,
+                            airflow_schema=opts.airflow_schema, chunk_rows=opts.chunk_rows,
+                            span=opts.span)
+    return read_jsonl(os.fspath(source), value_mode=opts.value_mode,
+                      airflow_schema=opts.airflow_schema, chunk_rows=opts.chunk_rows)
 
 
 def _from_copy(path: str, codec: str, fmt: str, opts: ReaderOptions) -> Iterator[TableSource]:

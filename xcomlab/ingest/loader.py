@@ -25,7 +25,7 @@ from xcomlab.ingest.formats import FORMATS, Format, ReaderOptions, open_tables, 
 from xcomlab.ingest.frame_builder import FrameBuilder
 from xcomlab.ingest.normalize import BatchContext
 from xcomlab.ingest.pipeline import BatchSource, built_batches
-from xcomlab.ingest.sample import SAMPLE_ATTR, ValueSample
+from xcomlab.ingest.sample import SAMPLE_ATTR, ValueSample, batch_keys
 from xcomlab.ingest.source import SlowPath, TableSource
 from xcomlab.ingest.values import ValueMode
 
@@ -219,7 +219,7 @@ class _Options:
 
     collect: bool
     keep_values: bool
-    progress: bool | None
+    progress: bool | Callable[[TableSource], Any] | None
     on_values: Callable[[pd.DataFrame], None] | None
     readers: ReaderOptions
     sample: ValueSample | None = None
@@ -227,7 +227,7 @@ class _Options:
 
 
 def _options(errors: str, keep_values: bool, airflow_schema: str | None, value_mode: str | None,
-             chunk_rows: int, progress: bool | None,
+             chunk_rows: int, progress: bool | Callable[[TableSource], Any] | None,
              on_values: Callable[[pd.DataFrame], None] | None,
              sample: ValueSample | None = None,
              on_value_table: Callable[[pa.Table], None] | None = None) -> _Options:
@@ -294,7 +294,7 @@ def _stream(src: TableSource, opts: _Options, batches: Iterator[BatchSource],
             if opts.on_value_table is not None and built.table is not None:
                 opts.on_value_table(built.table)
             if sample is not None and built.table is not None:
-                sample.add(built.table.column(S.VALUE))
+                sample.add(built.table.column(S.VALUE), batch_keys(built.pieces, sample.seed))
             columns.add(built.pieces)
             del built
             if bar is not None and src.bytes_read is not None:
@@ -319,7 +319,10 @@ def _value_rows(batch: pa.Table) -> pd.DataFrame:
     return pd.DataFrame({c: a.to_pylist() for c, a in cols.items()})
 
 
-def _progress_bar(src: TableSource, progress: bool | None) -> Any:
+def _progress_bar(src: TableSource, progress: bool | Callable[[TableSource], Any] | None) -> Any:
+    """A tqdm bar of bytes read of ``src`` (or what ``progress(src)`` makes), or None."""
+    if callable(progress):
+        return progress(src)
     show = progress
     if show is None:
         show = bool(src.total_bytes and src.total_bytes >= PROGRESS_MIN_BYTES and sys.stderr.isatty())

@@ -2,11 +2,16 @@
 
 Compressibility has to be measured on the deployment's own values, but a frame keeps no
 values (they can hold secrets and dwarf the sizes). :class:`ValueSample` keeps a few
-values of every power-of-two size class — a bottom-k sample: each row draws a uniform key
-from a seeded generator, and a class keeps the rows with the smallest keys — plus the
+values of every power-of-two size class — a bottom-k sample: each row has a uniform key,
+and a class keeps the rows with the smallest keys — plus the
 rows and bytes of every class, so a ratio measured on the sample can be weighted by the
 bytes the whole export holds. Two samples of disjoint streams merge into the sample of
 both (the k smallest keys of the union), whatever the order.
+
+A row's key is a seeded hash of the row's own ids (:func:`row_keys`: table, DAG, task,
+run, key, map index), not a draw from a stream: the same export gives the same sample
+however it is cut into batches or shards (:func:`xcomlab.summary.summarize_file` with
+``jobs``). Values added without keys draw them from the seeded generator instead.
 
 Bounds: at most ``per_class`` values a class and about ``class_bytes`` bytes a class
 (at least 2 values), each value cut to its first ``max_value_bytes`` bytes — by default
@@ -17,6 +22,9 @@ value unless its content changes along the way.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,7 +34,7 @@ import pyarrow.compute as pc
 
 from xcomlab.errors import XcomlabError
 
-__all__ = ["SAMPLE_ATTR", "SampledValue", "ValueSample", "value_sample"]
+__all__ = ["SAMPLE_ATTR", "SampledValue", "ValueSample", "batch_keys", "row_keys", "value_sample"]
 
 #: Key of the sample in ``frame.attrs`` (set by :func:`xcomlab.load_export`).
 SAMPLE_ATTR: Final = "xcomlab.value_sample"
@@ -82,8 +90,12 @@ class ValueSample:
         """Values kept for size class ``c``."""
         return int(max(2, min(self.per_class, self.class_bytes >> c)))
 
-    def add(self, values: pa.Array | pa.ChunkedArray | list[Any]) -> None:
-        """Add a batch of stored values (``str``/``bytes``; nulls and empty values are skipped)."""
+    def add(self, values: pa.Array | pa.ChunkedArray | list[Any],
+            keys: np.ndarray | None = None) -> None:
+        """Add a batch of stored values (``str``/``bytes``; nulls and empty values are skipped).
+
+        ``keys``: each row's sort key in [0, 1) (:func:`row_keys`); None draws them from
+        the sample's seeded generator (then the sample depends on the order of the rows)."""
         arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
@@ -92,9 +104,13 @@ class ValueSample:
         if not (pa.types.is_binary(arr.type) or pa.types.is_string(arr.type)
                 or pa.types.is_large_binary(arr.type) or pa.types.is_large_string(arr.type)):
             arr = pc.cast(arr, pa.string())
-        if self._rng is None:
-            self._rng = np.random.default_rng(self.seed)
-        keys = self._rng.random(len(arr))  # one key per row, nulls too: positions stay aligned
+        if keys is None:
+            if self._rng is None:
+                self._rng = np.random.default_rng(self.seed)
+            keys = self._rng.random(len(arr))  # one key per row, nulls too: positions stay aligned
+        elif len(keys) != len(arr):
+            msg = f"{len(keys)} sample keys for {len(arr)} values; expected one key per row"
+            raise XcomlabError(msg)
         lens = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
         ok = np.flatnonzero(lens > 0)
         if not len(ok):
@@ -107,13 +123,15 @@ class ValueSample:
             kept = self._kept.setdefault(c, [])
             cap = self.capacity(c)
             bar = kept[-1].key if len(kept) >= cap else 1.0
-            cand = rows[keys[rows] < bar]
-            cand = cand[np.argsort(keys[cand], kind="stable")[:cap]]
+            cand = rows[keys[rows] <= bar]  # a tie with the bar is settled by _order
+            cand = cand[np.argsort(keys[cand], kind="stable")]
+            if len(cand) > cap:  # keep every row tied with the cap-th key
+                cand = cand[keys[cand] <= keys[cand[cap - 1]]]
             for i in cand.tolist():
                 v = arr[i].as_py()
                 data = (v.encode() if isinstance(v, str) else bytes(v))[: self.max_value_bytes]
                 kept.append(SampledValue(float(keys[i]), int(lens[i]), data))
-            kept.sort(key=lambda s: s.key)
+            kept.sort(key=_order)
             del kept[cap:]
 
     def spawn(self, stream: int) -> ValueSample:
@@ -136,8 +154,7 @@ class ValueSample:
         for c in set(self._kept) | set(other._kept):
             # a total order (equal keys are as good as impossible, but then the bytes
             # decide), so the merge is commutative as well as associative
-            both = sorted(self._kept.get(c, []) + other._kept.get(c, []),
-                          key=lambda s: (s.key, s.value_bytes, s.data))
+            both = sorted(self._kept.get(c, []) + other._kept.get(c, []), key=_order)
             out._kept[c] = both[: out.capacity(c)]
         return out
 
@@ -158,6 +175,80 @@ class ValueSample:
     def __repr__(self) -> str:
         return (f"ValueSample({self.n_values} values, {self.sampled_bytes:,} B of "
                 f"{int(self.rows.sum()):,} rows / {int(self.bytes.sum()):,} B; seed={self.seed})")
+
+
+def _order(s: SampledValue) -> tuple[float, int, bytes]:
+    """A total order of sampled values: the key, then (on a tie) size and bytes."""
+    return (s.key, s.value_bytes, s.data)
+
+
+#: The multiplier of the rows' polynomial (odd: a bijection mod 2**64; 2**64 / golden ratio).
+_ODD = np.uint64(0x9E3779B97F4A7C15)
+#: A null identifier's hash input (no text hashes to it: it is not UTF-8).
+_NULL_WORD = b"\xff\xfenull"
+
+
+def row_keys(ids: Iterable[tuple[np.ndarray | int, Sequence[str | None]]],
+             map_index: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Each row's sample key in [0, 1): a seeded hash of the row's ids, not of its position.
+
+    Parameters
+    ----------
+    ids
+        The identifier columns in a fixed order (table, DAG, task, run, key), each as
+        ``(codes, words)``: codes into the batch's distinct words (``-1`` for null, or one
+        code for every row), as :class:`~xcomlab.ingest.pieces.Coded` holds them. Each
+        word is hashed once per batch (BLAKE2b keyed by ``seed``); rows combine codes.
+    map_index
+        int64, one per row.
+    seed
+        The sample's seed: another seed gives independent keys.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 keys, uniform on [0, 1) and equal for rows with equal ids.
+    """
+    idx = np.asarray(map_index, dtype=np.int64)
+    salt = (int(seed) % (1 << 128)).to_bytes(16, "little")
+    # each word's hash is a keyed 64-bit digest: rows combine them as a polynomial
+    # (wrapping mod 2**64), and one finaliser spreads the bits
+    h = np.empty(len(idx), dtype=np.uint64)
+    h.fill(np.uint64(_word_hash("", salt)))
+    for codes, words in ids:
+        table = np.fromiter((_word_hash(w, salt) for w in words), dtype=np.uint64,
+                            count=len(words))
+        table = np.append(table, np.uint64(_word_hash(None, salt)))  # code -1: null
+        c = np.asarray(codes)
+        if c.ndim == 0:
+            word = table[int(c) if int(c) >= 0 else len(words)]
+        else:
+            word = table[np.where(c < 0, len(words), c) if len(c) and c.min() < 0 else c]
+        h *= _ODD
+        h += word
+    h *= _ODD
+    h += idx.view(np.uint64)
+    return (_mix(h) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def batch_keys(pieces: Any, seed: int = 0) -> np.ndarray:
+    """:func:`row_keys` of one built batch (:class:`~xcomlab.ingest.pieces.BatchPieces`)."""
+    return row_keys(((c.codes, c.words) for _, c in pieces.identifiers()), pieces.map_index,
+                    seed=seed)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # DAG, task and key names recur in every batch
+def _word_hash(word: str | None, salt: bytes) -> int:
+    data = _NULL_WORD if word is None else word.encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=salt).digest(), "little")
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser (Steele, Lea & Flood, OOPSLA 2014), elementwise (wraps mod 2**64)."""
+    h = np.asarray(h, dtype=np.uint64)
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
 
 
 def value_sample(frame: Any) -> ValueSample | None:

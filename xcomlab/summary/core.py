@@ -71,8 +71,8 @@ of the same data compare equal with :meth:`Summary.equals` (``largest`` is order
 largest first, the rest by index). :meth:`Summary.merge` adds two summaries (sums,
 minima, maxima, the first N of bounded tables in a total order, the sample's bottom-k):
 it is associative and commutative, and the summary of two frames' rows is the merge of
-their summaries (the sample's keys are drawn per stream, so samples of different shard
-orders differ; their merge is still associative and commutative).
+their summaries (a row's sample key is a seeded hash of its ids, so any split of the
+rows into shards gives the same sample: :func:`xcomlab.ingest.sample.row_keys`).
 """
 
 from __future__ import annotations

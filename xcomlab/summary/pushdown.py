@@ -483,7 +483,8 @@ def summarize_source(source: Any, *, format: str | None = None, tables: str | li
                      stats: PushdownStats | None = None, **load_options: Any) -> Summary:
     """The summary of any source: pushed down to the database for a database URL, an Engine
     or an ``airflow.db`` file (:func:`summarize_db`), streamed for every other export
-    (:func:`xcomlab.summary.summarize_file`, which takes ``load_options``)."""
+    (:func:`xcomlab.summary.summarize_file`, which takes ``load_options``: ``jobs`` reads a
+    plain CSV or Parquet file in several processes)."""
     from xcomlab.ingest.formats import resolve_format
     from xcomlab.summary.stream import summarize_file
 
@@ -491,4 +492,4 @@ def summarize_source(source: Any, *, format: str | None = None, tables: str | li
     if fmt in ("sql", "sqlite"):
         return summarize_db(source, tables=tables, statement_timeout=statement_timeout,
                             progress=progress, stats=stats, errors=load_options.get("errors", "raise"))
-    return summarize_file(source, format=format, tables=tables, **load_options)
+    return summarize_file(source, format=format, tables=tables, progress=progress, **load_options)

@@ -20,7 +20,7 @@ from xcomlab.ingest.batches import iter_pieces
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.pieces import BatchPieces, Coded, Masked
-from xcomlab.ingest.sample import ValueSample
+from xcomlab.ingest.sample import ValueSample, batch_keys
 from xcomlab.ingest.secret_rules import scan_batch
 from xcomlab.summary.accumulate import Accumulator
 from xcomlab.summary.core import (
@@ -33,6 +33,7 @@ from xcomlab.summary.core import (
     small_tables,
 )
 from xcomlab.summary.groupby import Factor
+from xcomlab.summary.parallel import Jobs, resolve_jobs, summarize_shards
 
 __all__ = ["PENDING", "release_memory", "summarize_file"]
 
@@ -42,7 +43,7 @@ PENDING = 16
 
 
 def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True,
-                   sample: bool | None = None, **load_options: Any) -> Summary:
+                   sample: bool | None = None, jobs: Jobs = 1, **load_options: Any) -> Summary:
     """Summarise an export without building its frame: memory grows with groups, not rows.
 
     Parameters
@@ -55,8 +56,16 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
     sample
         Keep the bounded value sample (:class:`~xcomlab.ingest.sample.ValueSample`);
         None: as :func:`xcomlab.load_export` does (every format but SQL dumps).
+    jobs
+        Processes that read the file (:mod:`xcomlab.summary.parallel`), each a shard of
+        its rows, merged into the same summary one process makes: a plain CSV file is
+        cut on record boundaries, a Parquet file on row groups. pg_dump, JSON Lines,
+        SQLite, compressed files and directories are read by one process whatever
+        ``jobs`` says. ``"auto"``: 2 for a file over 64 MiB on 4 or more CPUs when they are
+        idle (load average under the CPUs), else 1 (on 2 CPUs a second process costs more
+        than it gives).
     **load_options
-        ``format, tables, errors, airflow_schema, value_mode, chunk_rows, progress`` as for
+        ``format, tables, errors, airflow_schema, value_mode, chunk_rows, progress, span`` as for
         :func:`xcomlab.ingest.batches.iter_pieces` (``progress``: a bar of bytes read of
         the file's size on stderr; by default only for files over 64 MiB on a terminal).
 
@@ -67,6 +76,12 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
         (the same sample, drawn the same way), with the read's
         :class:`~xcomlab.ingest.loader.LoadReport` in ``report``.
     """
+    n_jobs = resolve_jobs(jobs, source)
+    if n_jobs > 1:
+        whole = summarize_shards(source, n_jobs, summarize_file, secrets=secrets, sample=sample,
+                                 **load_options)
+        if whole is not None:
+            return whole
     if sample is None:
         fmt, _ = resolve_format(source, load_options.get("format"))
         sample = fmt != "sql"
@@ -94,13 +109,13 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
             # a new table, or the fast path gave up: drop what the old attempt summarised
             table, table_small, pending = Accumulator(done.labels), Summary.empty(), []
             current = (item.table_index, item.attempt)
-            # as load_export: one key sub-stream per table, restarted with the table
+            # as load_export: a sample part per table attempt (a restart drops it)
             part = root.spawn(int(root.rows.sum())) if root is not None else None
         pieces = item.pieces
         if pieces is not None and len(pieces):
             found = _findings(pieces) if secrets else None
             if part is not None and pieces.value is not None:
-                part.add(pieces.value)
+                part.add(pieces.value, batch_keys(pieces, part.seed))
             cols = pieces_columns(pieces)
             table.add(grouped_parts(cols))
             pending.append(_small_summary(small_tables(cols, findings=found, sampled=part is not None)))
