@@ -958,7 +958,9 @@ def _summary_groups(summary: Summary) -> pd.DataFrame:
     per row), which run each size belongs to (run lengths and sizes are taken as
     independent within a DAG), ``map_index`` (taken as -1: at most one byte a mapped row
     in SQLite) and which rows have a ``dag_result`` (in proportion per table). The cost,
-    measured on the bundled samples and synthetic exports: see ``tests/analysis/test_disk_summary.py``.
+    measured on the bundled samples and synthetic exports: see
+    ``tests/analysis/test_summary_analyses.py`` (and ``tests/analysis/test_disk_summary.py`` for
+    the merged entries of :func:`_summary_entries`).
     """
     hist = summary.histogram.reset_index()
     keys = summary.keys.reset_index()
