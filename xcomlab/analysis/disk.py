@@ -745,8 +745,10 @@ def estimate(frame: pd.DataFrame | Summary, dialect: str = "postgresql", *, tabl
 
 
 def _estimate(d: str, sch: str, r: _Rows, ratio: np.ndarray, ratio_note: str, source: str,
-              names: np.ndarray, dags: np.ndarray) -> DiskEstimate:
-    """The model over per-row (or per-group, weighted) widths: one formula for both shapes."""
+              names: np.ndarray, dags: np.ndarray | _Owners) -> DiskEstimate:
+    """The model over per-row (or per-group, weighted) widths: one formula for both shapes.
+
+    ``dags``: each entry's DAG, or whose rows each entry stands for (:func:`_summary_entries`)."""
     w = r.weight
     per_row, fixed, by_table = _per_table(d, r, ratio, names)
     breakdown = {name: round(float((v * w).sum()) + fixed.get(name, 0)) for name, v in per_row.items()}
@@ -757,7 +759,10 @@ def _estimate(d: str, sch: str, r: _Rows, ratio: np.ndarray, ratio_note: str, so
     for name, v in per_row.items():
         s = float((v * w).sum())
         share += v * (breakdown[name] / s) if s else breakdown[name] / max(rows, 1)
-    per_dag = pd.Series(share * w).groupby(dags).sum()
+    if isinstance(dags, _Owners):
+        per_dag = dags.per_dag(share)
+    else:
+        per_dag = pd.Series(share * w).groupby(dags).sum()
     logical = round(float((r.value * w).sum()))
     used = [str(c) for (dl, _), c in constants().items() if dl == d]
     if d == "postgresql":
@@ -820,40 +825,142 @@ def _schema_of(summary: Summary, schema: str | None) -> str:
     return found if found is not None else "3.3+"
 
 
+@dataclass(frozen=True)
+class _Owners:
+    """Whose rows the entries of :func:`_summary_entries` stand for: each group of the
+    summary (its DAG a code into ``labels``, ``weight`` rows) went into a part; each part
+    was split into entries, ``split_share`` of its rows into ``split_entry``."""
+
+    part: np.ndarray
+    dag: np.ndarray
+    labels: np.ndarray
+    weight: np.ndarray
+    split_part: np.ndarray
+    split_entry: np.ndarray
+    split_share: np.ndarray
+
+    def per_dag(self, share: np.ndarray) -> pd.Series:
+        """Bytes per DAG, given each entry's bytes per row."""
+        n = int(self.split_part.max()) + 1 if len(self.split_part) else 0
+        part = np.bincount(self.split_part, weights=self.split_share * share[self.split_entry], minlength=n)
+        return pd.Series(np.bincount(self.dag, weights=self.weight * part[self.part], minlength=len(self.labels)),
+                         index=self.labels)
+
+
+def _alike(cols: list[Any]) -> np.ndarray:
+    """One code per distinct tuple of ``cols`` (equal-length arrays), in first-seen order."""
+    code = np.zeros(len(cols[0]), np.int64)
+    for col in cols:
+        k, u = pd.factorize(col, use_na_sentinel=False)
+        code, _ = pd.factorize(code * max(len(u), 1) + k)
+    return code
+
+
+def _pool(code: np.ndarray, weight: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per code: its first member, its rows, and its rows' mean value (value bytes kept exact)."""
+    _, first = np.unique(code, return_index=True)
+    w = np.bincount(code, weights=weight, minlength=len(first))
+    vw = np.bincount(code, weights=weight * value, minlength=len(first))
+    return first, w, np.where(w > 0, vw / np.where(w > 0, w, 1), value[first])
+
+
+def _summary_entries(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, _Owners]:
+    """The weighted rows of :func:`_summary_rows` with the entries the model cannot tell
+    apart merged (issue 13): the same figures from entries that do not grow with the DAGs
+    and tasks of an export (one per group split by runs made ~1.4 per row on 50,000 DAGs).
+
+    Groups of one table and key with the same id widths, NULL-ness, value size to the byte
+    and DAG run profile (the shares of its rows per ``run_id`` length and ``dag_run_id``
+    width) are merged into a part, each part split by its run profile, and the entries of
+    equal widths and size merged again; rows add up, a merged value is the rows' mean.
+    What changes is only what depends on where a row sits (page packing and SQLite rowid
+    widths, followed per entry). Per-DAG bytes go back to the groups (:class:`_Owners`)."""
+    tb, dg = S.SOURCE_TABLE, S.DAG_ID
+    groups = _summary_groups(summary)
+    runs = _run_widths(summary)
+    runs["width"] = _sqlite_int(runs["dag_run_id"].to_numpy(np.int64))
+    runs = runs.sort_values([tb, dg, "run_bytes", "width"], kind="stable")
+    sig = (runs["run_bytes"].astype(str) + ":" + runs["width"].astype(str) + ":"
+           + runs["share"].round(12).astype(str))
+    prof = sig.groupby([runs[tb], runs[dg]], sort=False, observed=True).agg(";".join).rename("sig").reset_index()
+    prof["profile"], uniq = pd.factorize(prof["sig"])
+    first_dag = prof.drop_duplicates("profile")[[tb, dg, "profile"]]
+    classes = runs.merge(first_dag, on=[tb, dg])[["profile", "run_bytes", "dag_run_id", "share"]]
+    none = len(uniq)  # groups of a DAG without runs: one class, as _summary_rows fills in
+    classes = pd.concat([classes, pd.DataFrame({"profile": [none], "run_bytes": [0], "dag_run_id": [1],
+                                                "share": [1.0]})], ignore_index=True).sort_values(
+        "profile", kind="stable")
+    profile = groups[[tb, dg]].merge(prof[[tb, dg, "profile"]], on=[tb, dg], how="left")[
+        "profile"].fillna(none).to_numpy(np.int64)
+    table_code, tables = pd.factorize(groups[tb].astype(str))
+    key_code = pd.factorize(groups[S.KEY], use_na_sentinel=False)[0]
+    null = groups["null"].to_numpy(bool)
+    lens = {c: _label_lengths(groups[c]) for c in (S.TASK_ID, S.KEY, dg)}
+    value = groups["value"].to_numpy(np.float64)
+    rows = groups["rows"].to_numpy(np.float64)
+    part = _alike([table_code, key_code, null, lens[S.TASK_ID], lens[dg], np.rint(value), profile])
+    first, w, v = _pool(part, rows, value)
+    # Split each part by its profile's classes.
+    c_prof = classes["profile"].to_numpy(np.int64)
+    count = np.bincount(c_prof, minlength=none + 1)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    p_prof = profile[first]
+    rep = count[p_prof]
+    split_part = np.repeat(np.arange(len(first)), rep)
+    offset = np.arange(len(split_part)) - np.repeat(np.cumsum(rep) - rep, rep)
+    cls = start[p_prof][split_part] + offset
+    share = classes["share"].to_numpy(np.float64)[cls]
+    run = classes["run_bytes"].to_numpy(np.int64)[cls]
+    drid = classes["dag_run_id"].to_numpy(np.int64)[cls]
+    g = first[split_part]  # a group of each split entry, for what the part's groups share
+    entry = _alike([table_code[g], key_code[g], null[g], lens[S.TASK_ID][g], lens[dg][g],
+                    np.rint(v[split_part]), run, _sqlite_int(drid)])
+    top, weight, value_e = _pool(entry, w[split_part] * share, v[split_part])
+    g, top_part = first[split_part[top]], top
+    table = np.asarray(tables.astype(str), dtype=object)[table_code[g]]
+    r = _group_rows(summary, schema, table, task=lens[S.TASK_ID][g], key=lens[S.KEY][g], dag=lens[dg][g],
+                    run=run[top_part], value=value_e, null_value=null[g], dag_run_id=drid[top_part],
+                    key_codes=key_code[g], weight=weight)
+    dag, labels = pd.factorize(groups[dg], use_na_sentinel=False)
+    owners = _Owners(part, dag, np.asarray(pd.Index(labels).astype(str), dtype=object), rows,
+                     split_part, entry, share)
+    return r, table, owners
+
+
 #: Weighted rows of the summaries estimated lately, per (tables, schema): a profile asks
 #: for three dialects of the same summary, and the rows do not depend on the dialect.
 _ROWS_OF: weakref.WeakKeyDictionary[Summary, dict[tuple[str, str | None], Any]] = weakref.WeakKeyDictionary()
 
 
 def _summary_rows_of(summary: Summary, tables: str, schema: str | None
-                     ) -> tuple[_Rows, np.ndarray, np.ndarray, str]:
-    """:func:`_summary_rows` of ``summary``'s ``tables`` scope (without the keys), made
-    once per summary."""
+                     ) -> tuple[_Rows, np.ndarray, _Owners, str]:
+    """:func:`_summary_entries` of ``summary``'s ``tables`` scope, made once per summary."""
     memo = _ROWS_OF.setdefault(summary, {})
     if tables == "live" and summary.tables() == ["xcom"]:
         tables = "all"  # the live table is every table: the same rows
     if (tables, schema) not in memo:
         part = summary if tables == "all" else summary.primary()
         sch = _schema_of(part, schema)
-        r, names, dags, _ = _summary_rows(part, sch)
-        memo[tables, schema] = (r, names, dags, sch)
-    out: tuple[_Rows, np.ndarray, np.ndarray, str] = memo[tables, schema]
+        memo[tables, schema] = (*_summary_entries(part, sch), sch)
+    out: tuple[_Rows, np.ndarray, _Owners, str] = memo[tables, schema]
     return out
 
 
-def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.ndarray, np.ndarray]:
-    """A summary's groups as weighted rows of the model, with each entry's table, DAG and key.
+def _summary_groups(summary: Summary) -> pd.DataFrame:
+    """A summary's groups with their rows and value size (what the model needs of them).
 
     One entry per ``(table, dag, task, key, size bucket)`` of the histogram (and one per key
-    group for rows without a size), split by the distinct ``run_id`` lengths and
-    ``dag_run_id`` widths of its DAG's runs in proportion to their rows. Each bucket's
+    group for rows without a size); :func:`_summary_rows` splits each by its DAG's runs.
+    Each bucket's
     size is its representative, clamped to the group's exact minimum and maximum and
     scaled so the group's value bytes are exact. What the rows would say and the groups do
     not: where in a page each value falls (the page packing is followed per group, not
     per row), which run each size belongs to (run lengths and sizes are taken as
     independent within a DAG), ``map_index`` (taken as -1: at most one byte a mapped row
     in SQLite) and which rows have a ``dag_result`` (in proportion per table). The cost,
-    measured on the bundled samples and synthetic exports: see ``tests/analysis/test_disk_summary.py``.
+    measured on the bundled samples and synthetic exports: see
+    ``tests/analysis/test_summary_analyses.py`` (and ``tests/analysis/test_disk_summary.py`` for
+    the merged entries of :func:`_summary_entries`).
     """
     hist = summary.histogram.reset_index()
     keys = summary.keys.reset_index()
@@ -870,8 +977,18 @@ def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.
     hist["null"] = False
     nulls = keys[keys["rows"] > keys["sized_rows"]].assign(
         rows=lambda k: k["rows"] - k["sized_rows"], value=0.0, null=True)
-    groups = pd.concat([hist[[*ids, "rows", "value", "null"]], nulls[[*ids, "rows", "value", "null"]]],
-                       ignore_index=True)
+    return pd.concat([hist[[*ids, "rows", "value", "null"]], nulls[[*ids, "rows", "value", "null"]]],
+                     ignore_index=True)
+
+
+def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.ndarray, np.ndarray]:
+    """A summary's groups as weighted rows of the model, with each entry's table, DAG and key.
+
+    One entry per group of :func:`_summary_groups`, split by the distinct ``run_id``
+    lengths and ``dag_run_id`` widths of its DAG's runs in proportion to their rows (run
+    lengths and sizes are taken as independent within a DAG). :func:`_summary_entries`
+    makes the same figures from far fewer entries."""
+    groups = _summary_groups(summary)
     runs = _run_widths(summary)
     groups = groups.merge(runs, on=[S.SOURCE_TABLE, S.DAG_ID], how="left")
     groups["share"] = groups["share"].fillna(1.0)
@@ -879,22 +996,27 @@ def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.
     groups["dag_run_id"] = groups["dag_run_id"].fillna(1).astype(np.int64)
     weight = groups["rows"].to_numpy(np.float64) * groups["share"].to_numpy()
     table = groups[S.SOURCE_TABLE].astype(str).to_numpy(object)
-    n = len(groups)
+    lens = {c: _label_lengths(groups[c]) for c in (S.TASK_ID, S.KEY, S.DAG_ID)}
+    r = _group_rows(summary, schema, table, task=lens[S.TASK_ID], key=lens[S.KEY], dag=lens[S.DAG_ID],
+                    run=groups["run_bytes"].to_numpy(np.int64), value=groups["value"].to_numpy(np.float64),
+                    null_value=groups["null"].to_numpy(bool), dag_run_id=groups["dag_run_id"].to_numpy(np.int64),
+                    key_codes=pd.factorize(groups[S.KEY].astype(str))[0], weight=weight)
+    return (r, table, groups[S.DAG_ID].astype(str).to_numpy(object),
+            groups[S.KEY].astype(str).to_numpy(object))
+
+
+def _group_rows(summary: Summary, schema: str, table: np.ndarray, **cols: np.ndarray) -> _Rows:
+    """:class:`_Rows` of entries of ``table`` with the given widths; what follows from the
+    table and the schema (JSON value, ``dag_result``, indexes) filled in."""
+    n = len(table)
     json = np.full(n, schema in _JSON_SCHEMAS) & (table != "_xcom_archive")
     result_col = np.full(n, schema == "3.3+") & (table != "_xcom_archive")
     src = summary.sources.groupby(level=S.SOURCE_TABLE)[["rows", "result_rows"]].sum()
     with_result = (src["result_rows"] * 2 >= src["rows"]).to_dict()
     dag_result = result_col & np.array([bool(with_result.get(t, True)) for t in table], dtype=bool)
-    lens = {c: _label_lengths(groups[c]) for c in (S.TASK_ID, S.KEY, S.DAG_ID)}
-    r = _Rows(task=lens[S.TASK_ID], key=lens[S.KEY], dag=lens[S.DAG_ID],
-              run=groups["run_bytes"].to_numpy(np.int64), value=groups["value"].to_numpy(np.float64),
-              null_value=groups["null"].to_numpy(bool), json=json, dag_result=dag_result,
-              has_result_col=result_col, dag_run_id=groups["dag_run_id"].to_numpy(np.int64),
-              map_index=np.full(n, -1, dtype=np.int64), indexed=table == "xcom",
-              keyed=np.isin(table, ["xcom", "_xcom_archive"]),
-              key_codes=pd.factorize(groups[S.KEY].astype(str))[0], weight=weight)
-    return (r, table, groups[S.DAG_ID].astype(str).to_numpy(object),
-            groups[S.KEY].astype(str).to_numpy(object))
+    return _Rows(json=json, dag_result=dag_result, has_result_col=result_col,
+                 map_index=np.full(n, -1, dtype=np.int64), indexed=table == "xcom",
+                 keyed=np.isin(table, ["xcom", "_xcom_archive"]), **cols)
 
 
 @dataclass(frozen=True, eq=False)
