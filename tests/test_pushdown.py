@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -302,6 +303,55 @@ def test_sql_buckets_are_bucket_of_at_every_edge(db_url: str) -> None:
     assert [int(b) for _, b in got] == bucket_of(sizes).astype(int).tolist()
 
 
+# ------------------------------------------------------------------ the value sample
+
+
+def _assert_same_sample(got: Summary, want: Summary) -> None:
+    a, b = got.sample, want.sample
+    assert a is not None and b is not None and a.n_values > 0
+    assert (a.per_class, a.class_bytes, a.max_value_bytes, a.seed) == (b.per_class, b.class_bytes,
+                                                                       b.max_value_bytes, b.seed)
+    assert a.rows.tolist() == b.rows.tolist() and a.bytes.tolist() == b.bytes.tolist()
+    assert a.classes() == b.classes(), f"{a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("af3", [True, False], ids=["af3-json", "af2-bytes"])
+def test_sample_equals_the_file_paths(db_url: str, af3: bool) -> None:
+    """The push-down draws the value sample the loader keeps (same keys, same rows), and
+    fetches only the sampled rows' values: every row's ids, a few values a size class."""
+    _fill(db_url, af3=af3)
+    stats = PushdownStats()
+    got = summarize_db(db_url, stats=stats, secrets=False)
+    want = summarize_frame(xcomlab.load_export(db_url, sample_values=True))
+    _assert_same_sample(got, want)
+    s = got.sample
+    assert s is not None and int(s.rows.sum()) == stats.sample_id_rows
+    assert s.rows.max() > s.per_class  # a class drew its bottom-k out of more rows
+    assert s.n_values == stats.sample_values < stats.sample_id_rows  # no tie, no id repeats here
+    # the values received beyond the summary's own: the sampled ones' prefixes only
+    plain = PushdownStats()
+    _assert_equal(replace(got, sample=None), summarize_db(db_url, stats=plain, secrets=False, sample=False))
+    extra = stats.value_bytes_received - plain.value_bytes_received
+    assert s.sampled_bytes <= extra <= 4 * s.sampled_bytes  # a text prefix is cut by characters
+    what = [w for w, _, _ in stats.timings]
+    assert stats.statements - plain.statements == what.count("sample ids") + what.count("sample values")
+    assert what.count("sample ids") == len(got.report.tables) if got.report is not None else False
+
+
+def test_sample_of_collected_rows_only(sqlite_url: str) -> None:
+    """errors="collect": rows the loader rejects are out of the sample as of every table."""
+    _fill(sqlite_url, af3=True)
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as c:
+        c.exec_driver_sql("UPDATE xcom SET dag_id = '' WHERE map_index = 1")
+    engine.dispose()
+    got = summarize_db(sqlite_url, errors="collect", secrets=False)
+    want = summarize_frame(xcomlab.load_export(sqlite_url, sample_values=True, errors="collect"))
+    _assert_same_sample(got, want)
+    assert got.report is not None and sum(t.rows_rejected for t in got.report.tables) > 0
+    assert got.sample is not None and int(got.sample.rows.sum()) < sum(t.rows_read for t in got.report.tables)
+
+
 # ------------------------------------------------------------------ the wire
 
 
@@ -321,10 +371,15 @@ def test_values_of_decided_rows_never_cross_the_wire(sqlite_url: str) -> None:
                           ":dag_result, :dag_id, :run_id, :value, :timestamp)"), rows)
     engine.dispose()
     stats = PushdownStats()
-    s = summarize_db(sqlite_url, stats=stats)
-    _assert_equal(s, summarize_frame(xcomlab.load_export(sqlite_url, keep_values=True)))
+    s = summarize_db(sqlite_url, stats=stats, sample=False)
+    _assert_equal(s, summarize_frame(xcomlab.load_export(sqlite_url, keep_values=True, sample_values=False)))
     assert stats.value_bytes_received == 0 and stats.classified_rows == 0 and stats.secret_candidates == 0
     assert stats.bytes_received < s.value_bytes / 100
+    # the value sample fetches its own values only: one class of 300 rows, 16 sampled
+    stats = PushdownStats()
+    sample = summarize_db(sqlite_url, stats=stats).sample
+    assert sample is not None and sample.n_values == stats.sample_values == 16
+    assert stats.value_bytes_received == sample.sampled_bytes < s.value_bytes / 10
 
 
 # ------------------------------------------------------------------ read-only, timeout
@@ -384,7 +439,9 @@ def test_summarize_source_pushes_down_for_databases_only(sqlite_url: str) -> Non
     stats = PushdownStats()
     got = summarize_source(sqlite_url.removeprefix("sqlite:///"), stats=stats)
     assert stats.statements > 0
-    _assert_equal(got, summarize_db(sqlite_url, sample=False))
+    assert got.sample is not None  # drawn, as a file's summary draws it
+    _assert_equal(replace(got, sample=None), summarize_db(sqlite_url, sample=False))
+    assert summarize_source(sqlite_url, sample=False).sample is None
     csv = ROOT / "data/samples/af3/xcom_copy.csv"
     stats = PushdownStats()
     streamed = summarize_source(csv, stats=stats)

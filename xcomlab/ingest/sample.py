@@ -91,11 +91,14 @@ class ValueSample:
         return int(max(2, min(self.per_class, self.class_bytes >> c)))
 
     def add(self, values: pa.Array | pa.ChunkedArray | list[Any],
-            keys: np.ndarray | None = None) -> None:
+            keys: np.ndarray | None = None, sizes: np.ndarray | None = None) -> None:
         """Add a batch of stored values (``str``/``bytes``; nulls and empty values are skipped).
 
         ``keys``: each row's sort key in [0, 1) (:func:`row_keys`); None draws them from
-        the sample's seeded generator (then the sample depends on the order of the rows)."""
+        the sample's seeded generator (then the sample depends on the order of the rows).
+        ``sizes``: each row's full stored size in bytes, when ``values`` hold only a prefix
+        of each value (at least ``max_value_bytes`` bytes of it, as the push-down fetches
+        them); None: the values' own lengths."""
         arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
@@ -111,7 +114,11 @@ class ValueSample:
         elif len(keys) != len(arr):
             msg = f"{len(keys)} sample keys for {len(arr)} values; expected one key per row"
             raise XcomlabError(msg)
-        lens = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        if sizes is not None and len(sizes) != len(arr):
+            msg = f"{len(sizes)} value sizes for {len(arr)} values; expected one size per row"
+            raise XcomlabError(msg)
+        lens = (pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                if sizes is None else np.asarray(sizes, dtype=np.int64))
         ok = np.flatnonzero(lens > 0)
         if not len(ok):
             return

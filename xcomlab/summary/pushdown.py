@@ -18,12 +18,20 @@ classified by :func:`xcomlab.ingest.classify.classify` (references among them gi
 Everything runs in one read-only transaction, with an optional statement timeout
 (:mod:`xcomlab.summary.sqlsession`, which also times each statement); the summary's
 tables are built from the groups by :mod:`xcomlab.summary.pushtables`.
+
+The value sample (:class:`~xcomlab.ingest.sample.ValueSample`) is drawn without moving
+the values: one statement returns every row's ids and stored size (cheap columns only),
+Python hashes the ids into the rows' sample keys (:func:`~xcomlab.ingest.sample.row_keys`,
+as the file path does), picks per size class the rows the bottom-k keeps, and fetches the
+values (their first ``max_value_bytes``) of those rows only, by their ids. The sample
+equals the file path's for the same rows; its cost is the ids of every row
+(:attr:`PushdownStats.sample_id_rows`), plus at most ``per_class`` values a size class.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
 
@@ -39,6 +47,7 @@ from xcomlab.ingest.failures import translate
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import LoadReport, TableReport
 from xcomlab.ingest.normalize import detect_schema, is_json_schema
+from xcomlab.ingest.sample import N_CLASSES, ValueSample, row_keys
 from xcomlab.ingest.secret_rules import secret_name
 from xcomlab.ingest.sqlsource import (
     open_engine,
@@ -97,7 +106,10 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         those values are fetched and checked (the ``secrets``, ``secret_rows`` and
         ``scanned`` tables).
     sample
-        Reserved for the value sample (not drawn yet: ``sample`` stays None).
+        Draw the bounded value sample (:class:`~xcomlab.ingest.sample.ValueSample`, in
+        ``sample``), equal to the one ``load_export(source, sample_values=True)`` keeps:
+        every row's ids and size cross the wire, and the values of the sampled rows only
+        (at most ``per_class`` a size class). False: ``sample`` stays None.
     progress
         A progress bar per table on stderr; by default only when stderr is a terminal.
     stats
@@ -113,14 +125,14 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     -------
     Summary
         Equal to ``summarize_frame(load_export(source, tables=tables, keep_values=True))``
-        (with ``secrets=False``: without ``keep_values``), and with the same
+        (with ``secrets=False``: without ``keep_values``; with ``sample``:
+        ``sample_values=True``), and with the same
         :class:`~xcomlab.ingest.loader.LoadReport` in ``report`` (source, format, and per
         table its Airflow schema, columns and rows).
     """
     if statement_timeout is not None and not statement_timeout > 0:
         msg = f"statement_timeout={statement_timeout!r}; expected a positive number of seconds or None"
         raise ParameterError(msg)
-    _ = sample
     if errors not in ("raise", "collect"):
         msg = f"errors={errors!r}; expected 'raise' or 'collect'"
         raise ParameterError(msg)
@@ -131,7 +143,7 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         try:
             fmt, shown = resolve_format(source, None)  # the load report's, as load_export names them
             out, read = _summarize(engine, label, tables, statement_timeout, progress, secrets, st,
-                                   errors == "collect")
+                                   errors == "collect", sample)
             return replace(out, report=LoadReport(shown, fmt, tuple(read)))
         except XcomlabError:
             raise
@@ -179,7 +191,7 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
 
 def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, timeout: float | None,
                progress: bool | None, secrets: bool, st: PushdownStats,
-               collect: bool = False) -> tuple[Summary, list[TableReport]]:
+               collect: bool = False, sample: bool = False) -> tuple[Summary, list[TableReport]]:
     """The summary of the tables, and per table what the loader's report says of it (every
     row read is summarised: the loader's rejects raise, as ``load_export`` does by default;
     one read-only transaction, so the rows cannot change under the read)."""
@@ -187,6 +199,8 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
     parts: list[Summary] = []
     read: list[TableReport] = []
     scratch, create, drop = _scratch_tables(engine, found, secrets)
+    drawn = ValueSample() if sample else None
+    ids: list[_Ids] = []
     with session(engine, timeout, st, create, drop) as run:
         estimates = {t.name: estimate(run, engine, t.name) for t in found}
         with bar(progress, sum(estimates.values())) as step:
@@ -194,11 +208,17 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
                 part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name), collect)
                 rejected = _rejected(run, engine, table) if collect else 0
                 parts.append(part)
+                if drawn is not None:
+                    ids.append(_sample_ids(run, engine, table, drawn.seed, st, collect))
                 read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns),
                                         part.rows + rejected, part.rows, rejected, True))
                 st.tables.append(table.name)
                 step(estimates[table.name])
+        if drawn is not None:
+            _draw_sample(run, engine, ids, drawn, st)
     out = merge_all(parts)
+    if drawn is not None:
+        out = replace(out, sample=drawn)
     st.rows_summarised = out.rows
     return out, read
 
@@ -398,6 +418,123 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
     return assemble(table, by_key, by_run, hard, largest, found)
 
 
+#: Sampled rows whose values one statement fetches (a few parameters a row: far under
+#: SQLite's oldest limit of 999 bound parameters).
+_SAMPLE_FETCH_ROWS = 150
+
+
+def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, seed: int, st: PushdownStats,
+                collect: bool = False) -> _Ids:
+    """Every row's ids and stored size (no value), and its sample key hashed from the ids."""
+    e = value_sql(engine.dialect.name, table.is_json, "")
+    q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "map_index")}
+    run_col = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
+    mi = f"COALESCE(x.{q['map_index']}, -1)" if "map_index" in table.columns else "-1"
+    cols = f"x.{q['dag_id']}, x.{q['task_id']}, {run_col}, x.{q['key']}, {mi}, {e['vb']}"
+    where = f"{e['vb']} > 0" + (f" AND {_kept(engine, table, 'x')}" if collect else "")
+    sql = f"SELECT {cols} FROM {row_source(engine, table.name, table.is_json)} WHERE {where}"
+    rows = run.fetch("sample ids", sql)
+    st.sample_id_rows += len(rows)
+    sizes = np.fromiter((r[5] for r in rows), dtype=np.int64, count=len(rows))
+    cls = np.minimum(np.floor(np.log2(np.maximum(sizes, 1))).astype(np.int64), N_CLASSES - 1)
+    keys = _sample_keys(table.name, rows, seed) if rows else np.zeros(0)
+    return _Ids(table, rows, keys, cls, sizes, cols, where, mi)
+
+
+@dataclass
+class _Ids:
+    """One table's rows as :func:`_sample_ids` fetched them, and the SQL that read them."""
+
+    table: FoundTable
+    rows: list[tuple[Any, ...]]
+    keys: np.ndarray
+    cls: np.ndarray
+    sizes: np.ndarray
+    cols: str
+    where: str
+    mi: str
+
+
+def _draw_sample(run: Runner, engine: sa.Engine, found: list[_Ids], sample: ValueSample,
+                 st: PushdownStats) -> None:
+    """Add every table's rows to ``sample`` as the file path does, fetching only the values
+    the bottom-k of each size class keeps over all the tables (by their ids).
+
+    The per-class totals are counted from every row's size: the population's. A fetch by
+    ids may return more rows than asked (a case-insensitive collation, or rows whose ids
+    repeat): their keys are hashed from their own ids, so a row outside a class's bottom-k
+    is dropped by :meth:`~xcomlab.ingest.sample.ValueSample.add` as on the file path."""
+    if not found:
+        return
+    keys = np.concatenate([f.keys for f in found])
+    cls = np.concatenate([f.cls for f in found])
+    which = np.repeat(np.arange(len(found)), [len(f.rows) for f in found])
+    offset = np.cumsum([0] + [len(f.rows) for f in found])
+    picked: list[np.ndarray] = []
+    for c in np.unique(cls).tolist():
+        at = np.flatnonzero(cls == c)
+        cap = sample.capacity(c)
+        if len(at) > cap:  # every row tied with the cap-th key is a candidate
+            at = at[keys[at] <= np.partition(keys[at], cap - 1)[cap - 1]]
+        picked.append(at)
+    chosen = np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+    part = ValueSample(sample.per_class, sample.class_bytes, sample.max_value_bytes, sample.seed)
+    for i, f in enumerate(found):
+        mine = (chosen[which[chosen] == i] - offset[i]).tolist()
+        got = _sample_values(run, engine, f, mine, sample.max_value_bytes)
+        st.sample_values += len(got)
+        if got:
+            part.add([r[6] if isinstance(r[6], str) else bytes(r[6]) for r in got],
+                     _sample_keys(f.table.name, got, sample.seed),
+                     np.fromiter((r[5] for r in got), dtype=np.int64, count=len(got)))
+    # the population's totals, not the fetched rows'
+    part.rows = np.bincount(cls, minlength=N_CLASSES).astype(np.int64)
+    part.bytes = np.zeros(N_CLASSES, np.int64)
+    np.add.at(part.bytes, cls, np.concatenate([f.sizes for f in found]))
+    sample.absorb(part)
+
+
+def _sample_values(run: Runner, engine: sa.Engine, f: _Ids, picked: list[int],
+                   max_bytes: int) -> list[tuple[Any, ...]]:
+    """The rows ``picked`` (positions in ``f.rows``) with their values' first ``max_bytes``
+    characters (at least as many bytes), fetched by their ids."""
+    table = f.table
+    q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id")}
+    e = value_sql(engine.dialect.name, table.is_json, "")
+    src = row_source(engine, table.name, table.is_json)
+    got: list[tuple[Any, ...]] = []
+    for start in range(0, len(picked), _SAMPLE_FETCH_ROWS):
+        conds: list[str] = []
+        params: dict[str, Any] = {}
+        for j, i in enumerate(picked[start:start + _SAMPLE_FETCH_ROWS]):
+            dag, task, run_id, key, index = f.rows[i][:5]
+            params |= {f"d{j}": dag, f"t{j}": task, f"k{j}": key}
+            cond = [f"x.{q['dag_id']} = :d{j}", f"x.{q['task_id']} = :t{j}", f"x.{q['key']} = :k{j}"]
+            if "run_id" in table.columns:
+                if run_id is None:
+                    cond.append(f"x.{q['run_id']} IS NULL")
+                else:
+                    params[f"r{j}"] = run_id
+                    cond.append(f"x.{q['run_id']} = :r{j}")
+            if "map_index" in table.columns:
+                params[f"m{j}"] = int(index)
+                cond.append(f"{f.mi} = :m{j}")
+            conds.append(f"({' AND '.join(cond)})")
+        got += run.fetch("sample values", f"SELECT {f.cols}, substr({e['value']}, 1, {max_bytes}) AS v "
+                         f"FROM {src} WHERE {f.where} AND ({' OR '.join(conds)})", params, values=("v",))
+    return got
+
+
+def _sample_keys(name: str, rows: list[tuple[Any, ...]], seed: int) -> np.ndarray:
+    """:func:`~xcomlab.ingest.sample.row_keys` of fetched rows ``(dag, task, run, key, map index, …)``."""
+    ids: list[tuple[np.ndarray | int, list[str | None]]] = [(0, [name])]
+    for at in range(4):
+        codes, words = pd.factorize(pd.Series([r[at] for r in rows], dtype=object), use_na_sentinel=True)
+        ids.append((codes, [w if isinstance(w, str) else str(w) for w in words]))
+    index = np.fromiter((r[4] for r in rows), dtype=np.int64, count=len(rows))
+    return row_keys(ids, index, seed=seed)
+
+
 def _named_keys(run: Runner, engine: sa.Engine, table: FoundTable) -> list[str]:
     """The table's distinct keys whose name says they hold a secret (read off the key index)."""
     keys = run.scalars("key names", f"SELECT DISTINCT {quote(engine, 'key')} FROM {quote(engine, table.name)}")
@@ -491,5 +628,6 @@ def summarize_source(source: Any, *, format: str | None = None, tables: str | li
     fmt, _ = resolve_format(source, format)
     if fmt in ("sql", "sqlite"):
         return summarize_db(source, tables=tables, statement_timeout=statement_timeout,
-                            progress=progress, stats=stats, errors=load_options.get("errors", "raise"))
+                            progress=progress, stats=stats, errors=load_options.get("errors", "raise"),
+                            sample=load_options.get("sample", True))
     return summarize_file(source, format=format, tables=tables, progress=progress, **load_options)

@@ -43,6 +43,10 @@ class PushdownStats:
     #: Rows the SQL secret prefilter alone picked (no key names): ``profile --json``'s
     #: ``secrets.candidates``.
     prefilter_rows: int = 0
+    #: Rows whose ids and size were fetched to draw the value sample (every row with a value).
+    sample_id_rows: int = 0
+    #: Rows whose values (their first ``max_value_bytes``) were fetched for the value sample.
+    sample_values: int = 0
     rows_summarised: int = 0
     seconds: float = 0.0
     tables: list[str] = field(default_factory=list)
@@ -83,7 +87,7 @@ class Runner:
             return f"SET STATEMENT max_statement_time={self.timeout:.3f} FOR {sql}"
         return sql.replace("SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({max(1, round(self.timeout * 1000))}) */", 1)
 
-    def fetch(self, what: str, sql: str, params: dict[str, str] | None = None,
+    def fetch(self, what: str, sql: str, params: dict[str, Any] | None = None,
               values: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` (``what`` names it in :attr:`PushdownStats.timings`); the
         cells of the columns named in ``values`` count as value bytes received."""
