@@ -338,6 +338,18 @@ def test_sample_equals_the_file_paths(db_url: str, af3: bool) -> None:
     assert what.count("sample ids") == len(got.report.tables) if got.report is not None else False
 
 
+def test_sample_ids_streamed_in_chunks(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ids come in chunks, each pruned to the classes' bottom-k: the same sample."""
+    import xcomlab.summary.pushdown as pushdown
+
+    _fill(db_url, af3=False)
+    whole = summarize_db(db_url, secrets=False)
+    monkeypatch.setattr(pushdown, "_SAMPLE_CHUNK_ROWS", 7)
+    stats = PushdownStats()
+    _assert_same_sample(summarize_db(db_url, secrets=False, stats=stats), whole)
+    assert stats.sample_values == whole.sample.n_values if whole.sample is not None else False
+
+
 def test_sample_of_collected_rows_only(sqlite_url: str) -> None:
     """errors="collect": rows the loader rejects are out of the sample as of every table."""
     _fill(sqlite_url, af3=True)

@@ -209,7 +209,7 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
                 rejected = _rejected(run, engine, table) if collect else 0
                 parts.append(part)
                 if drawn is not None:
-                    ids.append(_sample_ids(run, engine, table, drawn.seed, st, collect))
+                    ids.append(_sample_ids(run, engine, table, drawn, st, collect))
                 read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns),
                                         part.rows + rejected, part.rows, rejected, True))
                 st.tables.append(table.name)
@@ -421,11 +421,15 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
 #: Sampled rows whose values one statement fetches (a few parameters a row: far under
 #: SQLite's oldest limit of 999 bound parameters).
 _SAMPLE_FETCH_ROWS = 150
+#: Rows of ids a chunk of the sample's ids statement holds (about 30 MB of Python objects).
+_SAMPLE_CHUNK_ROWS = 50_000
 
 
-def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, seed: int, st: PushdownStats,
-                collect: bool = False) -> _Ids:
-    """Every row's ids and stored size (no value), and its sample key hashed from the ids."""
+def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, sample: ValueSample,
+                st: PushdownStats, collect: bool = False) -> _Ids:
+    """Every row's ids and stored size (no value), streamed in chunks: each row's sample key
+    is hashed from its ids, the per-class totals counted, and only each class's bottom-k
+    candidates kept (memory bounded by a chunk, not the table)."""
     e = value_sql(engine.dialect.name, table.is_json, "")
     q = {c: quote(engine, c) for c in ("dag_id", "task_id", "key", "run_id", "map_index")}
     run_col = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
@@ -433,26 +437,49 @@ def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, seed: int, st
     cols = f"x.{q['dag_id']}, x.{q['task_id']}, {run_col}, x.{q['key']}, {mi}, {e['vb']}"
     where = f"{e['vb']} > 0" + (f" AND {_kept(engine, table, 'x')}" if collect else "")
     sql = f"SELECT {cols} FROM {row_source(engine, table.name, table.is_json)} WHERE {where}"
-    rows = run.fetch("sample ids", sql)
-    st.sample_id_rows += len(rows)
-    sizes = np.fromiter((r[5] for r in rows), dtype=np.int64, count=len(rows))
-    cls = np.minimum(np.floor(np.log2(np.maximum(sizes, 1))).astype(np.int64), N_CLASSES - 1)
-    keys = _sample_keys(table.name, rows, seed) if rows else np.zeros(0)
-    return _Ids(table, rows, keys, cls, sizes, cols, where, mi)
+    out = _Ids(table, [], np.zeros(0), np.zeros(0, np.int64), np.zeros(N_CLASSES, np.int64),
+               np.zeros(N_CLASSES, np.int64), cols, where, mi)
+    for chunk in run.stream("sample ids", sql, size=_SAMPLE_CHUNK_ROWS):
+        st.sample_id_rows += len(chunk)
+        sizes = np.fromiter((r[5] for r in chunk), dtype=np.int64, count=len(chunk))
+        cls = np.minimum(np.floor(np.log2(np.maximum(sizes, 1))).astype(np.int64), N_CLASSES - 1)
+        out.rows_total += np.bincount(cls, minlength=N_CLASSES).astype(np.int64)
+        np.add.at(out.bytes_total, cls, sizes)
+        keys = np.concatenate([out.keys, _sample_keys(table.name, chunk, sample.seed)])
+        cls = np.concatenate([out.cls, cls])
+        both = out.rows + chunk
+        keep = _bottom(keys, cls, sample)
+        out.rows, out.keys, out.cls = [both[i] for i in keep.tolist()], keys[keep], cls[keep]
+    return out
 
 
 @dataclass
 class _Ids:
-    """One table's rows as :func:`_sample_ids` fetched them, and the SQL that read them."""
+    """One table's sample candidates as :func:`_sample_ids` kept them (ids and size, key,
+    size class), its per-class totals, and the SQL that read them."""
 
     table: FoundTable
     rows: list[tuple[Any, ...]]
     keys: np.ndarray
     cls: np.ndarray
-    sizes: np.ndarray
+    rows_total: np.ndarray
+    bytes_total: np.ndarray
     cols: str
     where: str
     mi: str
+
+
+def _bottom(keys: np.ndarray, cls: np.ndarray, sample: ValueSample) -> np.ndarray:
+    """Positions of each class's bottom-k candidates: the ``capacity`` smallest keys and
+    every key tied with the last of them (ascending positions)."""
+    picked: list[np.ndarray] = [np.zeros(0, np.int64)]
+    for c in np.unique(cls).tolist():
+        at = np.flatnonzero(cls == c)
+        cap = sample.capacity(c)
+        if len(at) > cap:
+            at = at[keys[at] <= np.partition(keys[at], cap - 1)[cap - 1]]
+        picked.append(at)
+    return np.sort(np.concatenate(picked))
 
 
 def _draw_sample(run: Runner, engine: sa.Engine, found: list[_Ids], sample: ValueSample,
@@ -470,14 +497,7 @@ def _draw_sample(run: Runner, engine: sa.Engine, found: list[_Ids], sample: Valu
     cls = np.concatenate([f.cls for f in found])
     which = np.repeat(np.arange(len(found)), [len(f.rows) for f in found])
     offset = np.cumsum([0] + [len(f.rows) for f in found])
-    picked: list[np.ndarray] = []
-    for c in np.unique(cls).tolist():
-        at = np.flatnonzero(cls == c)
-        cap = sample.capacity(c)
-        if len(at) > cap:  # every row tied with the cap-th key is a candidate
-            at = at[keys[at] <= np.partition(keys[at], cap - 1)[cap - 1]]
-        picked.append(at)
-    chosen = np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+    chosen = _bottom(keys, cls, sample)
     part = ValueSample(sample.per_class, sample.class_bytes, sample.max_value_bytes, sample.seed)
     for i, f in enumerate(found):
         mine = (chosen[which[chosen] == i] - offset[i]).tolist()
@@ -488,9 +508,8 @@ def _draw_sample(run: Runner, engine: sa.Engine, found: list[_Ids], sample: Valu
                      _sample_keys(f.table.name, got, sample.seed),
                      np.fromiter((r[5] for r in got), dtype=np.int64, count=len(got)))
     # the population's totals, not the fetched rows'
-    part.rows = np.bincount(cls, minlength=N_CLASSES).astype(np.int64)
-    part.bytes = np.zeros(N_CLASSES, np.int64)
-    np.add.at(part.bytes, cls, np.concatenate([f.sizes for f in found]))
+    part.rows = np.sum([f.rows_total for f in found], axis=0).astype(np.int64)
+    part.bytes = np.sum([f.bytes_total for f in found], axis=0).astype(np.int64)
     sample.absorb(part)
 
 

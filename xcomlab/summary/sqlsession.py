@@ -108,6 +108,28 @@ class Runner:
                 st.value_bytes_received += got
         return rows
 
+    def stream(self, what: str, sql: str, params: dict[str, Any] | None = None,
+               size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows of ``sql`` in lists of up to ``size`` (a server-side cursor where the
+        driver has one), counted as :meth:`fetch` counts them (no value columns)."""
+        st = self.stats
+        start = time.perf_counter()
+        total = 0
+        result = self.conn.execute(sa.text(self._timed(sql)), params or {},
+                                   execution_options={"stream_results": True})
+        try:
+            while True:
+                rows = [tuple(row) for row in result.fetchmany(size)]
+                if not rows:
+                    break
+                total += len(rows)
+                st.rows_received += len(rows)
+                st.bytes_received += sum(_column_bytes(column) for column in zip(*rows, strict=True))
+                yield rows
+        finally:
+            result.close()
+            self._took(what, start, total)
+
     def scalars(self, what: str, sql: str) -> list[Any]:
         return [row[0] for row in self.fetch(what, sql)]
 
