@@ -350,6 +350,23 @@ def test_sample_ids_streamed_in_chunks(db_url: str, monkeypatch: pytest.MonkeyPa
     assert stats.sample_values == whole.sample.n_values if whole.sample is not None else False
 
 
+def test_no_sample_over_the_row_bound_and_the_report_says_so(sqlite_url: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over SAMPLE_MAX_ROWS no row's ids cross the wire for the sample: it stays None, the
+    load report says why, and the rest of the summary is the same."""
+    import xcomlab.summary.pushdown as pushdown
+
+    _fill(sqlite_url, af3=True)
+    whole = summarize_db(sqlite_url, secrets=False)
+    assert whole.sample is not None and whole.report is not None and not whole.report.notes
+    monkeypatch.setattr(pushdown, "SAMPLE_MAX_ROWS", whole.rows - 1)
+    stats = PushdownStats()
+    got = summarize_db(sqlite_url, secrets=False, stats=stats)
+    assert got.sample is None and stats.sample_id_rows == 0 and stats.sample_values == 0
+    assert got.report is not None and any(f"{whole.rows:,} rows is over" in n for n in got.report.notes)
+    assert replace(got, sample=None).equals(replace(whole, sample=None))
+
+
 def test_sample_of_collected_rows_only(sqlite_url: str) -> None:
     """errors="collect": rows the loader rejects are out of the sample as of every table."""
     _fill(sqlite_url, af3=True)
