@@ -274,8 +274,7 @@ def _summarize_summary(whole: Summary, secrets: SecretReport | None, dialect: st
         "first_timestamp": first.isoformat() if first is not None else None,
         "last_timestamp": last.isoformat() if last is not None else None,
         "sizes_exact": exact,
-        "tables": {str(k): {"rows": int(v["rows"]), "value_bytes": int(v["value_bytes"])}
-                   for k, v in tables.iterrows()},
+        "tables": _per_label(tables),
         "limit_violations": lim.counts,
         "limit_violations_here": {k: v for k, v in lim.counts.items() if lim.summary.loc[k, "applies"]},
         "migration_blockers": migration_audit(whole, dialect=dep.dialect_or_default).blockers,

@@ -681,13 +681,7 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
     """
     tables: dict[str, pd.DataFrame] = {}
     for name, part in grouped_parts(cols).items():
-        if name in ("mapped", "weekly") and not len(part.codes[0]):
-            tables[name] = _empty(name)
-            continue
-        index = pd.MultiIndex.from_arrays(
-            [part.keys[k].labels.take(c) for k, c in zip(GROUPS[name], part.codes, strict=True)],
-            names=GROUPS[name])
-        tables[name] = grouped_frame(name, index, part.values)
+        tables[name] = _part_frame(name, part)
     tables.update(small_tables(cols, findings=findings, sampled=sampled))
     fix = _canonical if canonical else _typed
     fixed: dict[str, Any] = {name: fix(name, tables[name]) for name in TABLES}
@@ -883,13 +877,17 @@ def weekly_table(cols: Columns) -> pd.DataFrame:
     :func:`xcomlab.simulate.fit_workload` reads of a summary: runs per day, fan-out,
     start day, weekly size and run growth.
     """
-    part = _weekly_part(cols)
+    return _part_frame("weekly", _weekly_part(cols))
+
+
+def _part_frame(name: str, part: Grouped) -> pd.DataFrame:
+    """One batch's :data:`GROUPED` table from its code-space part (labels taken once per level)."""
     if not len(part.codes[0]):
-        return _empty("weekly")
+        return _empty(name)
     index = pd.MultiIndex.from_arrays(
-        [part.keys[k].labels.take(c) for k, c in zip(GROUPS["weekly"], part.codes, strict=True)],
-        names=GROUPS["weekly"])
-    return grouped_frame("weekly", index, part.values)
+        [part.keys[k].labels.take(c) for k, c in zip(GROUPS[name], part.codes, strict=True)],
+        names=GROUPS[name])
+    return grouped_frame(name, index, part.values)
 
 
 def _weekly_part(cols: Columns) -> Grouped:
