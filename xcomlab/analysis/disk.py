@@ -48,6 +48,7 @@ from xcomlab.constants import DIALECT_ALIASES, DIALECTS
 from xcomlab.errors import XcomlabError
 from xcomlab.summary import Summary
 from xcomlab.summary.histogram import _HIGHEST, EDGES, bucket_of, representative
+from xcomlab.summary.runs import label_bytes
 
 __all__ = [
     "DIALECTS",
@@ -895,7 +896,7 @@ def _summary_entries(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, 
     table_code, tables = pd.factorize(groups[tb].astype(str))
     key_code = pd.factorize(groups[S.KEY], use_na_sentinel=False)[0]
     null = groups["null"].to_numpy(bool)
-    lens = {c: _label_lengths(groups[c]) for c in (S.TASK_ID, S.KEY, dg)}
+    lens = {c: label_bytes(groups[c]) for c in (S.TASK_ID, S.KEY, dg)}
     value = groups["value"].to_numpy(np.float64)
     rows = groups["rows"].to_numpy(np.float64)
     part = _alike([table_code, key_code, null, lens[S.TASK_ID], lens[dg], np.rint(value), profile])
@@ -996,7 +997,7 @@ def _summary_rows(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, np.
     groups["dag_run_id"] = groups["dag_run_id"].fillna(1).astype(np.int64)
     weight = groups["rows"].to_numpy(np.float64) * groups["share"].to_numpy()
     table = groups[S.SOURCE_TABLE].astype(str).to_numpy(object)
-    lens = {c: _label_lengths(groups[c]) for c in (S.TASK_ID, S.KEY, S.DAG_ID)}
+    lens = {c: label_bytes(groups[c]) for c in (S.TASK_ID, S.KEY, S.DAG_ID)}
     r = _group_rows(summary, schema, table, task=lens[S.TASK_ID], key=lens[S.KEY], dag=lens[S.DAG_ID],
                     run=groups["run_bytes"].to_numpy(np.int64), value=groups["value"].to_numpy(np.float64),
                     null_value=groups["null"].to_numpy(bool), dag_run_id=groups["dag_run_id"].to_numpy(np.int64),
@@ -1102,21 +1103,15 @@ def sized_groups(summary: Summary) -> SizedGroups:
     return SizedGroups(sub, names[keep], dags[keep], keys[keep], sch, summary)
 
 
-def _label_lengths(labels: pd.Series) -> np.ndarray:
-    """UTF-8 bytes of each label (0 for null), computed once per distinct label."""
-    codes, uniques = pd.factorize(labels, use_na_sentinel=True)
-    words = np.asarray(uniques, dtype=object).tolist()  # not an Arrow array's scalars, one by one
-    lens = np.array([len(str(u).encode()) for u in words] + [0], dtype=np.int64)
-    return lens[np.where(codes < 0, len(lens) - 1, codes)]
-
-
 def _run_widths(summary: Summary) -> pd.DataFrame:
     """Per ``(table, dag)``: the share of rows in runs of each ``run_id`` length and
     ``dag_run_id`` width (SQLite integer bytes), with a ``dag_run_id`` of that width."""
     runs = summary.runs.reset_index()
+    runs["run_bytes"] = label_bytes(runs[S.RUN_ID])
+    if len(summary.old_runs):  # runs rolled up per day keep their run ids' lengths
+        runs = pd.concat([runs, summary.old_runs.reset_index()], ignore_index=True)
     if not len(runs):
         return pd.DataFrame(columns=[S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "dag_run_id", "share"])
-    runs["run_bytes"] = _label_lengths(runs[S.RUN_ID])
     ids = runs["dag_run_id"].where(runs["dag_run_id"] >= 0, 1).to_numpy(np.int64)
     runs["width"] = _sqlite_int(ids)
     runs["dag_run_id"] = ids

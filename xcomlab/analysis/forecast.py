@@ -241,7 +241,12 @@ def _summary_grid(live: Summary) -> _Grid:
     runs = live.runs.reset_index()
     recent = runs[(runs["last_timestamp"] > now - 28 * _DAY) & runs[S.RUN_ID].notna()]
     span = min(28.0, max(len(dates), 1))
-    per_dag = recent.groupby(recent[S.DAG_ID].astype(str))[S.RUN_ID].nunique() / span
+    per_dag = recent.groupby(recent[S.DAG_ID].astype(str))[S.RUN_ID].nunique().astype("float64")
+    old = live.old_runs.reset_index()  # runs rolled up per day (xcomlab.summary.runs)
+    old = old[old["last_timestamp"] > now - 28 * _DAY]
+    if len(old):
+        per_dag = per_dag.add(old.groupby(old[S.DAG_ID].astype(str))["runs"].sum(), fill_value=0)
+    per_dag = per_dag / span
     dags = [str(c) for c in written.columns]
     return _Grid(dates, dags, written.to_numpy(), rate.to_numpy(), (off_rows, off_bytes), count,
                  per_dag.reindex(dags, fill_value=0.0).to_numpy())

@@ -131,7 +131,7 @@ def retention(frame: pd.DataFrame | Summary, policy: RetentionPolicy, *, now: pd
 
 def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp | str | None,
                        disk_ratio: float) -> RetentionReport:
-    g = live.run_keys.reset_index()
+    g = _run_key_groups(live)
     g = g[g["first_timestamp"].notna()] if g["first_timestamp"].notna().any() else g
     if not len(g):
         msg = "retention: the summary has no live xcom rows; summarise an export with an xcom table"
@@ -142,6 +142,9 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
     g["key_name"] = g[S.KEY].astype(str)
     g["internal"] = [S.is_internal_key(k) for k in g["key_name"]]
     g["run"] = g[S.RUN_ID].astype("object").fillna("")
+    old = live.old_runs.reset_index()
+    old_days = old.groupby([old[S.DAG_ID].astype(str), "day"], sort=False, dropna=False)["runs"].sum()
+    by_dag_days = {str(d): s.droplevel(0) for d, s in old_days.groupby(level=0, sort=False)}
     parts, straddle, rates = [], 0.0, {}
     for dag_id, part in g.groupby(S.DAG_ID, sort=False):
         applies = policy.applies_to(str(dag_id))
@@ -149,13 +152,12 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
         limit = _age_limits(pd.DataFrame({S.KEY: part["key_name"], S.INTERNAL: part["internal"]}), pol)
         share, unsure = _older(part, when, limit)
         gone = np.where(limit == 0, 1.0, share) if applies else np.zeros(len(part))
+        days = by_dag_days.get(str(dag_id), pd.Series(dtype="int64"))
         if applies and pol.keep_last_runs is not None:
-            last_write = part.groupby("run")["last_timestamp"].max()
-            keep = last_write.sort_values(ascending=False).index[:pol.keep_last_runs]
-            gone = np.where(part["run"].isin(keep).to_numpy(), gone, 1.0)
+            gone = _keep_last(part, gone, pol.keep_last_runs, days)
         straddle += float((part["rows"].to_numpy() * (unsure & (gone < 1))).sum()) if applies else 0.0
         parts.append(part.assign(gone=gone))
-        rates[str(dag_id)] = _summary_steady(part, pol, when, limit)
+        rates[str(dag_id)] = _summary_steady(part, pol, when, limit, days)
     g = pd.concat(parts)
     g["rows_freed"] = g["rows"] * g["gone"]
     g["bytes_freed"] = g["value_bytes"] * g["gone"]
@@ -177,6 +179,37 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
     return RetentionReport(policy, when, disk_ratio, by_dag, totals,
                            "\n".join(commands) if commands else None,
                            _limitations(policy, totals, commands), pd.Series(dtype=bool), round(straddle))
+
+
+def _run_key_groups(live: Summary) -> pd.DataFrame:
+    """``run_keys`` and the rolled-up ``old_run_keys`` (:mod:`xcomlab.summary.runs`) as one
+    flat table: ``old`` marks a rolled group (no run id; its ``day`` the day its runs ended)."""
+    g = live.run_keys.reset_index().assign(old=False, day=pd.Series(pd.NaT, index=range(len(live.run_keys)),
+                                                                        dtype="datetime64[ns, UTC]"))
+    if not len(live.old_run_keys):
+        return g
+    o = live.old_run_keys.reset_index().assign(old=True)
+    o[S.RUN_ID] = None
+    return pd.concat([g, o.drop(columns="runs")], ignore_index=True)
+
+
+def _keep_last(part: pd.DataFrame, gone: np.ndarray, n: int, days: pd.Series) -> np.ndarray:
+    """``gone`` with the rows outside a DAG's ``n`` most recent runs (by each run's last
+    write) gone too. Runs rolled up per day (``days``: runs per day, their groups ``old``)
+    are older than every exact run: kept by whole days from the newest, the day where the
+    count runs out in proportion."""
+    exact = ~part["old"].to_numpy(dtype=bool)
+    last_write = part[exact].groupby("run")["last_timestamp"].max()
+    keep = last_write.sort_values(ascending=False).index[:n]
+    left = n - len(keep)
+    kept = np.where(part["run"].isin(keep).to_numpy(), 1.0, 0.0)
+    if (~exact).any():
+        newest = days.sort_index(ascending=False)
+        before = newest.cumsum() - newest  # runs on newer days
+        share = ((left - before) / newest.where(newest > 0, 1)).clip(0.0, 1.0)
+        day_share = part["day"].map(share).fillna(0.0).to_numpy(np.float64)
+        kept = np.where(exact, kept, day_share)
+    return 1.0 - kept * (1.0 - gone)
 
 
 def _totals(by_dag: pd.DataFrame, disk_ratio: float) -> dict[str, Any]:
@@ -206,8 +239,9 @@ def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray,
 
 
 def _summary_steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp,
-                    limit: np.ndarray) -> tuple[float, float]:
-    """:func:`_steady` on (run, key) groups: recent rows split at the window's start in time."""
+                    limit: np.ndarray, days: pd.Series) -> tuple[float, float]:
+    """:func:`_steady` on (run, key) groups: recent rows split at the window's start in time
+    (``days``: the DAG's rolled-up runs per day)."""
     oldest = part["first_timestamp"].min()
     span = min(float(RECENT_DAYS), max((now - oldest) / _DAY, 1.0))
     older, _ = _older(part, now, np.full(len(part), span), inclusive=True)  # recent: ts > now - span
@@ -215,7 +249,10 @@ def _summary_steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp,
     rate = part["value_bytes"].to_numpy(np.float64) * recent / span
     keep = np.inf
     if pol.keep_last_runs is not None:
-        runs_per_day = part.loc[recent > 0, "run"].nunique() / span
+        exact = ~part["old"].to_numpy(dtype=bool)
+        old_recent = float(days[np.asarray(pd.DatetimeIndex(days.index) > now - pd.Timedelta(days=span))].sum()) \
+            if len(days) else 0.0
+        runs_per_day = (part.loc[(recent > 0) & exact, "run"].nunique() + old_recent) / span
         keep = pol.keep_last_runs / runs_per_day if runs_per_day else 0.0
     kept = np.minimum(np.where(recent > 0, limit, 0.0), keep)
     if np.isinf(kept[rate > 0]).any():

@@ -111,6 +111,11 @@ def _from_run_keys(live: Summary, keys: pd.DataFrame, t0: pd.Timestamp) -> tuple
     """Fallback: per stream, the runs of its DAG that wrote its key and the first of them."""
     rk = live.run_keys.groupby(level=[S.DAG_ID, S.KEY], sort=False, dropna=False).agg(
         runs=("rows", "size"), first=("first_timestamp", "min"))
+    if len(live.old_run_keys):  # runs rolled up per day (xcomlab.summary.runs) count too
+        old = live.old_run_keys.groupby(level=[S.DAG_ID, S.KEY], sort=False, dropna=False).agg(
+            runs=("runs", "sum"), first=("first_timestamp", "min"))
+        both = pd.concat([rk, old])
+        rk = both.groupby(level=[0, 1], sort=False, dropna=False).agg(runs=("runs", "sum"), first=("first", "min"))
     at = pd.MultiIndex.from_arrays([keys.index.get_level_values(S.DAG_ID), keys.index.get_level_values(S.KEY)])
     got = rk.reindex(at)
     first = _days(got["first"], t0)

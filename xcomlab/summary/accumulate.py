@@ -13,7 +13,11 @@ re-grouping the whole running table each time. Here:
   groups: one stable sort of the running groups (already sorted: a merge) and the new
   ones, then ``reduceat`` per measure — no label is touched;
 * :meth:`Accumulator.frames` builds each canonical pandas table once: labels sorted once
-  per level, groups ordered by ``lexsort`` of their ranks (no sort of object labels).
+  per level, groups ordered by ``lexsort`` of their ranks (no sort of object labels);
+* ``runs`` and ``run_keys`` stay bounded: when ``run_keys`` holds more than
+  :data:`~xcomlab.summary.runs.MAX_EXACT_RUN_KEYS` groups, the oldest runs are rolled up
+  per day (:func:`~xcomlab.summary.runs.rolled_tables`, pandas tables of the rolled groups
+  only) and their ``run_id`` labels forgotten, so memory holds the newest runs, not all.
 
 The result equals :func:`~xcomlab.summary.core.merge_all` of the batch summaries
 (``tests/test_summary_accumulate.py``).
@@ -26,15 +30,29 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from xcomlab.summary.core import _AGG, GROUPED, GROUPS, Grouped, _empty, _typed, grouped_frame
+from xcomlab import schema as S
+from xcomlab.summary.core import (
+    _AGG,
+    GROUPED,
+    GROUPS,
+    Grouped,
+    _empty,
+    _typed,
+    grouped_frame,
+    merge_tables,
+)
 from xcomlab.summary.groupby import Factor
 from xcomlab.summary.histogram import EDGES
+from xcomlab.summary.runs import KEEP_SHARE, MAX_EXACT_RUN_KEYS, cut_for, rolled_tables
 
 __all__ = ["FOLD_MIN_GROUPS", "Accumulator", "Labels", "Table"]
 
 #: Pending groups below which a table never folds (a fold sorts the running groups too).
 FOLD_MIN_GROUPS: Final = 1 << 18
 _NULL: Final = object()  # the dictionary key of a null label
+_GONE: Final = object()  # the word of a label forgotten (its code is used no more)
+#: Rolled-up tables held before they are merged into one.
+_OLD_PARTS: Final = 8
 
 
 class Labels:
@@ -44,6 +62,7 @@ class Labels:
         self._code: dict[Any, int] = {}
         self.words: list[Any] = []
         self._days = days
+        self._dropped = 0
 
     def __len__(self) -> int:
         return len(self.words)
@@ -68,18 +87,33 @@ class Labels:
         out[at] = np.fromiter(got, dtype=np.int32, count=len(got))
         return out
 
+    def drop(self, codes: np.ndarray) -> None:
+        """Forget the labels of ``codes`` (no group uses them any more; a label seen again
+        takes a new code)."""
+        for c in codes.tolist():
+            word = self.words[c]
+            if word is not _GONE:
+                del self._code[word]
+                self.words[c] = _GONE
+                self._dropped += 1
+
     def index(self) -> pd.Index:
-        """The labels as an index (the summary's level dtype), in first-seen order."""
+        """The labels as an index (the summary's level dtype), in first-seen order
+        (forgotten ones left out)."""
         if self._days:
             return pd.DatetimeIndex(pd.to_datetime(np.asarray(self.words, dtype=np.int64), utc=True))
-        return pd.Index(self.words, dtype="object")
+        return pd.Index([w for w in self.words if w is not _GONE] if self._dropped else self.words,
+                        dtype="object")
 
     def ranks(self) -> tuple[pd.Index, np.ndarray]:
-        """The labels sorted (as the summary's index sorts them) and each code's rank in them."""
+        """The labels sorted (as the summary's index sorts them) and each code's rank in
+        them (-1 for a forgotten label)."""
         labels = self.index()
         order = np.asarray(labels.argsort(), dtype=np.int64)
-        rank = np.empty(len(order), dtype=np.int32)
-        rank[order] = np.arange(len(order), dtype=np.int32)
+        rank = np.full(len(self.words), -1, dtype=np.int32)
+        live = np.arange(len(self.words)) if not self._dropped else \
+            np.flatnonzero(np.fromiter((w is not _GONE for w in self.words), np.bool_, len(self.words)))
+        rank[live[order]] = np.arange(len(order), dtype=np.int32)
         return labels.take(order), rank
 
 
@@ -141,11 +175,7 @@ def _runs(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.nda
     for size in sizes:
         radix *= size + 1
     if radix < 2**63:  # one int64 per group: the running groups are one sorted run already
-        key = np.zeros(len(codes[0]), dtype=np.int64)
-        for c, size in zip(codes, sizes, strict=True):
-            key *= size + 1
-            key += c
-            key += 1
+        key = _radix(codes, sizes)
         order = np.argsort(key, kind="stable")
         key = key[order]
         change = key[1:] != key[:-1]
@@ -165,9 +195,16 @@ class Accumulator:
     that an attempt given up can be dropped); :meth:`absorb` adds one into another.
     """
 
-    def __init__(self, labels: dict[str, Labels] | None = None) -> None:
+    def __init__(self, labels: dict[str, Labels] | None = None, *,
+                 max_run_keys: int = MAX_EXACT_RUN_KEYS) -> None:
         self.labels = labels if labels is not None else _stream_labels()
         self.tables = {name: Table(name) for name in GROUPED}
+        self.max_run_keys = max_run_keys
+        #: Run labels from this code on are this accumulator's own (it may forget them).
+        self._floor = len(self.labels[S.RUN_ID])
+        #: Rolled-up ``old_runs`` / ``old_run_keys`` parts, and the cut (ns) they were rolled at.
+        self.old: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        self.cut: int | None = None
 
     def add(self, parts: dict[str, Grouped]) -> None:
         """Take one batch's grouped tables (:func:`~xcomlab.summary.core.grouped_parts`)."""
@@ -183,15 +220,71 @@ class Accumulator:
                 f = part.keys[level]
                 lut = luts.get((level, id(f.labels)))
                 if lut is None:
-                    lut = luts[(level, id(f.labels))] = self.labels[level].codes(f)
+                    lut = luts[(level, id(f.labels))] = self._lut(level, f)
                 codes.append(lut[local])
             self.tables[name].add(codes, part.values, self._sizes(name))
+        keys = self.tables["run_keys"]
+        if len(keys) + keys._waiting > self.max_run_keys:
+            self.roll()
+
+    def _lut(self, level: str, f: Factor) -> np.ndarray:
+        """Global codes of ``f``'s labels. Run ids: only of the labels its rows use (a
+        reader may give one dictionary for a whole table; a run id no row of the batch
+        names must not take a code, or a rolled run's label would come back)."""
+        if level != S.RUN_ID:
+            return self.labels[level].codes(f)
+        used = np.unique(f.codes[f.codes >= 0])
+        lut = np.full(len(f.labels), -1, dtype=np.int32)
+        lut[used] = self.labels[level].codes(Factor(used, f.labels.take(used)))
+        return lut
+
+    def roll(self) -> None:
+        """Roll up the oldest runs until about ``KEEP_SHARE × max_run_keys`` ``run_keys``
+        groups are left (runs older than the cut, which only moves forward)."""
+        keys, runs = self.tables["run_keys"], self.tables["runs"]
+        keys.fold(self._sizes("run_keys"))
+        runs.fold(self._sizes("runs"))
+        cut = cut_for(keys.values["last_timestamp"], max(int(self.max_run_keys * KEEP_SHARE), 1))
+        if cut is None:
+            return
+        self.cut = cut if self.cut is None else max(self.cut, cut)
+        gone = runs.values["last_timestamp"] < self.cut
+        if not gone.any():
+            return
+        sizes = self._sizes("runs")
+        k_gone = np.isin(_radix(keys.codes[:3], sizes), _radix([c[gone] for c in runs.codes], sizes))
+        old = rolled_tables(self._flat("runs", gone), self._flat("run_keys", k_gone))
+        self.old.append(old)
+        if len(self.old) >= _OLD_PARTS:
+            self.old = [_merged_old(self.old)]
+        rolled = np.unique(runs.codes[2][gone])
+        for table, drop in ((runs, gone), (keys, k_gone)):
+            table.codes = [c[~drop] for c in table.codes]
+            table.values = {col: v[~drop] for col, v in table.values.items()}
+        unused = np.setdiff1d(rolled, np.unique(runs.codes[2]), assume_unique=True)
+        self.labels[S.RUN_ID].drop(unused[unused >= self._floor])
+
+    def _flat(self, name: str, rows: np.ndarray) -> pd.DataFrame:
+        """The groups ``rows`` of one table as a flat pandas table (labels as columns)."""
+        table = self.tables[name]
+        flat = grouped_frame(name, pd.RangeIndex(int(rows.sum())),
+                             {col: v[rows] for col, v in table.values.items()})
+        for level, c in zip(GROUPS[name], table.codes, strict=True):
+            used, inverse = np.unique(c[rows], return_inverse=True)
+            words = self.labels[level].words
+            labels = np.empty(len(used), dtype=object)
+            labels[:] = [None if u < 0 else words[u] for u in used.tolist()]
+            flat[level] = labels[inverse.ravel()]
+        return flat
 
     def absorb(self, other: Accumulator) -> None:
         """Add ``other``'s groups (same labels) to this one's."""
         for name, table in other.tables.items():
             table.fold(self._sizes(name))
             self.tables[name].add(table.codes, table.values, self._sizes(name))
+        self.old.extend(other.old)
+        if other.cut is not None:
+            self.cut = other.cut if self.cut is None else max(self.cut, other.cut)
 
     def nbytes(self) -> int:
         """Bytes of group state held (labels not counted)."""
@@ -223,10 +316,28 @@ class Accumulator:
             self.tables[name] = Table(name)  # its arrays go as its pandas table comes
             del table, order
             out[name] = _typed(name, grouped_frame(name, index, values))
+        if self.old:
+            out["old_runs"], out["old_run_keys"] = _merged_old(self.old)
+            self.old = []
         return out
 
     def _sizes(self, name: str) -> list[int]:
         return [len(EDGES) if g == "bucket" else len(self.labels[g]) for g in GROUPS[name]]
+
+
+def _radix(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """One int64 per group of ``codes`` (null ``-1`` included), equal iff the groups are."""
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for c, size in zip(codes, sizes, strict=True):
+        key *= size + 1
+        key += c
+        key += 1
+    return key
+
+
+def _merged_old(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (merge_tables("old_runs", [p[0] for p in parts]),
+            merge_tables("old_run_keys", [p[1] for p in parts]))
 
 
 def _stream_labels() -> dict[str, Labels]:

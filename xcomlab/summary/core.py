@@ -62,6 +62,12 @@ A :class:`Summary` holds what the analyses need of an XCom frame without its row
     and ``first_timestamp`` — what a fitted workload reads (:func:`weekly_table`).
     Optional (:data:`OPTIONAL_TABLES`): a summary pushed down to a database or saved
     before it existed has it empty, and the fit falls back.
+``old_runs``, ``old_run_keys``
+    the runs older than the exact ones, rolled up per UTC day of their last write, once
+    ``run_keys`` would hold more than :data:`~xcomlab.summary.runs.MAX_EXACT_RUN_KEYS`
+    groups (per ``(source_table, dag_id, day, run_bytes)`` and ``(source_table, dag_id,
+    key, day)``, with a ``runs`` count): :mod:`xcomlab.summary.runs`. Optional; empty on
+    exports with fewer runs.
 
 and one object, ``sample``: the bounded value reservoir
 (:class:`~xcomlab.ingest.sample.ValueSample`) or None when no value was read.
@@ -70,7 +76,8 @@ Every table is indexed by its group columns, sorted, with fixed dtypes, so two s
 of the same data compare equal with :meth:`Summary.equals` (``largest`` is ordered
 largest first, the rest by index). :meth:`Summary.merge` adds two summaries (sums,
 minima, maxima, the first N of bounded tables in a total order, the sample's bottom-k):
-it is associative and commutative, and the summary of two frames' rows is the merge of
+it is associative and commutative (per-run tables aside once they are rolled up: merged
+summaries roll at the newest cut), and the summary of two frames' rows is the merge of
 their summaries (a row's sample key is a seeded hash of its ids, so any split of the
 rows into shards gives the same sample: :func:`xcomlab.ingest.sample.row_keys`).
 """
@@ -105,12 +112,35 @@ from xcomlab.summary.histogram import (
     quantile_from_counts,
     representative,
 )
+from xcomlab.summary.runs import KEEP_SHARE, MAX_EXACT_RUN_KEYS, cut_for, rolled_tables
 
-__all__ = ["FINDING_COLUMNS", "GROUPED", "GROUPS", "LARGEST_PER_TABLE", "OPTIONAL_TABLES",
-           "SECRET_ROWS_PER_GROUP", "TABLES", "THRESHOLD_GRID", "Columns", "Grouped", "Summary",
-           "frame_columns", "grouped_frame", "grouped_parts", "limit_targets", "merge_all",
-           "merge_reports", "over_targets", "small_tables", "summarize_columns", "summarize_frame",
-           "weekly_table"]
+__all__ = [
+    "FINDING_COLUMNS",
+    "GROUPED",
+    "GROUPS",
+    "LARGEST_PER_TABLE",
+    "OPTIONAL_TABLES",
+    "SECRET_ROWS_PER_GROUP",
+    "TABLES",
+    "THRESHOLD_GRID",
+    "Columns",
+    "Grouped",
+    "Summary",
+    "coarsen",
+    "exact_since",
+    "frame_columns",
+    "grouped_frame",
+    "grouped_parts",
+    "limit_targets",
+    "merge_all",
+    "merge_reports",
+    "merge_tables",
+    "over_targets",
+    "small_tables",
+    "summarize_columns",
+    "summarize_frame",
+    "weekly_table",
+]
 
 _T = S.SOURCE_TABLE
 #: Row-level findings kept per (source_table, dag_id, task_id, key, kind) in ``secret_rows``.
@@ -139,10 +169,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "mapped": (_T, S.DAG_ID, S.TASK_ID),
     "scanned": (_T, "scan"),
     "weekly": (_T, S.DAG_ID, S.TASK_ID, S.KEY, "week"),
+    "old_runs": (_T, S.DAG_ID, "day", "run_bytes"),
+    "old_run_keys": (_T, S.DAG_ID, S.KEY, "day"),
 }
 #: Tables a summary may lack (pushed-down summaries, files saved before they existed):
 #: empty there, and the analyses that read them fall back (see :func:`weekly_table`).
-OPTIONAL_TABLES: Final = ("weekly",)
+OPTIONAL_TABLES: Final = ("weekly", "old_runs", "old_run_keys")
 #: The tables of a summary, in field order.
 TABLES: Final = tuple(GROUPS)
 #: Tables kept bounded: the first rows in a total order, not one row per group.
@@ -169,6 +201,10 @@ _AGG: dict[str, dict[str, str]] = {
     "scanned": {"rows": "sum"},
     "weekly": {"rows": "sum", "sized_rows": "sum", "value_bytes": "sum", "runs": "sum",
                "first_timestamp": "min"},
+    "old_runs": {"rows": "sum", "value_bytes": "sum", "runs": "sum", "first_timestamp": "min",
+                 "last_timestamp": "max", "dag_run_id": "max"},
+    "old_run_keys": {"rows": "sum", "value_bytes": "sum", "refs": "sum", "ref_bytes": "sum", "runs": "sum",
+                     "first_timestamp": "min", "last_timestamp": "max"},
 }
 _DTYPES: dict[str, dict[str, Any]] = {
     "keys": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64",
@@ -192,11 +228,17 @@ _DTYPES: dict[str, dict[str, Any]] = {
     "scanned": {"rows": "int64"},
     "weekly": {"rows": "int64", "sized_rows": "int64", "value_bytes": "int64", "runs": "int64",
                "first_timestamp": "datetime64[ns, UTC]"},
+    "old_runs": {"rows": "int64", "value_bytes": "int64", "runs": "int64",
+                 "first_timestamp": "datetime64[ns, UTC]", "last_timestamp": "datetime64[ns, UTC]",
+                 "dag_run_id": "int64"},
+    "old_run_keys": {"rows": "int64", "value_bytes": "int64", "refs": "int64", "ref_bytes": "int64",
+                     "runs": "int64", "first_timestamp": "datetime64[ns, UTC]",
+                     "last_timestamp": "datetime64[ns, UTC]"},
 }
 _INDEX_DTYPES: dict[str, Any] = {"bucket": "int64", "day": "datetime64[ns, UTC]",
                                  "week": "datetime64[ns, UTC]",
                                  S.HAS_NAN: "bool", S.INTERNAL: "bool", "reference": "bool",
-                                 S.MAP_INDEX: "int64"}
+                                 S.MAP_INDEX: "int64", "run_bytes": "int64"}
 
 
 @cache
@@ -297,6 +339,10 @@ class Summary:
     scanned: pd.DataFrame
     #: Optional (:data:`OPTIONAL_TABLES`): empty when the producer does not fill it.
     weekly: pd.DataFrame = field(default_factory=lambda: _empty("weekly"))
+    #: Runs rolled up per day beyond the exact ones (:mod:`xcomlab.summary.runs`): empty
+    #: while the export holds fewer run groups than the bound.
+    old_runs: pd.DataFrame = field(default_factory=lambda: _empty("old_runs"))
+    old_run_keys: pd.DataFrame = field(default_factory=lambda: _empty("old_run_keys"))
     #: The value reservoir, or None when no value was read.
     sample: ValueSample | None = None
     #: What the read of the export said (:class:`~xcomlab.ingest.loader.LoadReport`): set by
@@ -457,7 +503,8 @@ class Summary:
 
     def __repr__(self) -> str:
         return (f"Summary({self.rows:,} rows, {self.value_bytes:,} value bytes, "
-                f"{len(self.keys):,} key groups, {len(self.runs):,} runs, tables {self.tables()})")
+                f"{len(self.keys):,} key groups, {len(self.runs) + int(self.old_runs['runs'].sum()):,} runs, "
+                f"tables {self.tables()})")
 
 
 def _live(table: pd.DataFrame) -> pd.DataFrame:
@@ -494,18 +541,68 @@ def merge_all(summaries: Iterable[Summary]) -> Summary:
     parts = list(summaries)
     if not parts:
         return Summary.empty()
-    out: dict[str, pd.DataFrame] = {}
-    for name in TABLES:
-        tables = [getattr(s, name) for s in parts]
-        tables = [t for t in tables if len(t)] or tables[:1]
-        both = pd.concat(tables) if len(tables) > 1 else tables[0]
-        if name in _BOUNDED:  # rows, not groups: every row is kept, then cut in order
-            merged = both
-        else:
-            merged = both.groupby(level=list(GROUPS[name]), sort=True, dropna=False).agg(_AGG[name])
-        out[name] = _canonical(name, merged)
+    out = {name: merge_tables(name, [getattr(s, name) for s in parts]) for name in TABLES}
     sample = _merge_samples([s.sample for s in parts if s.sample is not None])
-    return Summary(**out, sample=sample, report=merge_reports([s.report for s in parts]))
+    merged = Summary(**out, sample=sample, report=merge_reports([s.report for s in parts]))
+    return coarsen(merged) if len(parts) > 1 else merged
+
+
+def merge_tables(name: str, tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """One canonical ``name`` table of several (one concat and group-by)."""
+    tables = [t for t in tables if len(t)] or tables[:1]
+    both = pd.concat(tables) if len(tables) > 1 else tables[0]
+    if name in _BOUNDED:  # rows, not groups: every row is kept, then cut in order
+        merged = both
+    else:
+        merged = both.groupby(level=list(GROUPS[name]), sort=True, dropna=False).agg(_AGG[name])
+    return _canonical(name, merged)
+
+
+def exact_since(summary: Summary) -> pd.Timestamp | None:
+    """The newest last write of a rolled-up run: runs that ended later are exact in
+    ``runs`` and ``run_keys`` (None: every run is exact)."""
+    old = summary.old_runs
+    if not len(old):
+        return None
+    last = old["last_timestamp"].max()
+    return None if pd.isna(last) else pd.Timestamp(last)
+
+
+def coarsen(summary: Summary, max_run_keys: int = MAX_EXACT_RUN_KEYS) -> Summary:
+    """``summary`` with its per-run tables bounded (:mod:`xcomlab.summary.runs`): the runs
+    that ended at or before :func:`exact_since` rolled up (so that merged summaries follow
+    one cut), then, while ``run_keys`` holds more than ``max_run_keys`` groups, the oldest
+    runs until about ``KEEP_SHARE × max_run_keys`` are left. Returns ``summary`` itself
+    when nothing is rolled."""
+    if max_run_keys <= 0:
+        msg = f"max_run_keys={max_run_keys}; expected a positive number of groups"
+        raise ValueError(msg)
+    runs, keys = summary.runs, summary.run_keys
+    if not len(runs):
+        return summary
+    last = runs["last_timestamp"]
+    ns = np.where(last.isna(), -1, last.to_numpy(dtype="datetime64[ns]").view(np.int64))
+    gone = np.zeros(len(runs), dtype=np.bool_)
+    since = exact_since(summary)
+    if since is not None:
+        gone |= ns <= since.value
+    elif len(summary.old_runs):  # rolled rows without timestamps only
+        gone |= ns < 0
+    if len(keys) > max_run_keys:
+        k_last = keys["last_timestamp"]
+        k_ns = np.where(k_last.isna(), -1, k_last.to_numpy(dtype="datetime64[ns]").view(np.int64))
+        cut = cut_for(k_ns, max(int(max_run_keys * KEEP_SHARE), 1))
+        if cut is not None:
+            gone |= ns < cut
+    if not gone.any():
+        return summary
+    old_index = runs.index[gone]
+    k_run = pd.MultiIndex.from_arrays([keys.index.get_level_values(c) for c in (_T, S.DAG_ID, S.RUN_ID)])
+    k_gone = k_run.isin(old_index)
+    old_runs, old_keys = rolled_tables(runs[gone].reset_index(), keys[k_gone].reset_index())
+    return replace(summary, runs=runs[~gone], run_keys=keys[~k_gone],
+                   old_runs=merge_tables("old_runs", [summary.old_runs, old_runs]),
+                   old_run_keys=merge_tables("old_run_keys", [summary.old_run_keys, old_keys]))
 
 
 def _report_json(report: LoadReport | None, source: str) -> dict[str, Any] | None:
@@ -582,7 +679,7 @@ def summarize_frame(frame: pd.DataFrame, *, secrets: Findings | None = None) -> 
     out = summarize_columns(frame_columns(frame), canonical=True, findings=found,
                             sampled=sample is not None)
     report = frame.attrs.get("xcomlab.load_report")
-    return replace(out, sample=sample, report=report if isinstance(report, LoadReport) else None)
+    return coarsen(replace(out, sample=sample, report=report if isinstance(report, LoadReport) else None))
 
 
 def _frame_findings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -683,6 +780,7 @@ def summarize_columns(cols: Columns, *, canonical: bool = True, findings: pd.Dat
     for name, part in grouped_parts(cols).items():
         tables[name] = _part_frame(name, part)
     tables.update(small_tables(cols, findings=findings, sampled=sampled))
+    tables.update({name: _empty(name) for name in ("old_runs", "old_run_keys")})
     fix = _canonical if canonical else _typed
     fixed: dict[str, Any] = {name: fix(name, tables[name]) for name in TABLES}
     return Summary(**fixed)
@@ -732,7 +830,7 @@ def grouped_parts(cols: Columns) -> dict[str, Grouped]:
     return out
 
 
-def grouped_frame(name: str, index: pd.MultiIndex, values: dict[str, np.ndarray]) -> pd.DataFrame:
+def grouped_frame(name: str, index: pd.Index, values: dict[str, np.ndarray]) -> pd.DataFrame:
     """A :data:`GROUPED` table from its index and raw measures (see :class:`Grouped`):
     "none" markers become nulls, nanoseconds UTC timestamps, columns in order."""
     table = pd.DataFrame({c: values[c] for c in _AGG[name]}, index=index)

@@ -57,7 +57,7 @@ from xcomlab.ingest.sqlsource import (
     xcom_table_names,
     xcom_tables,
 )
-from xcomlab.summary.core import GROUPS, LARGEST_PER_TABLE, Summary, merge_all
+from xcomlab.summary.core import GROUPS, LARGEST_PER_TABLE, Summary, coarsen, merge_all
 from xcomlab.summary.pushtables import (
     SORTED_LIMITS,
     assemble,
@@ -225,7 +225,7 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
             for table in found:
                 ids.append(_sample_ids(run, engine, table, drawn, st, collect))
             _draw_sample(run, engine, ids, drawn, st)
-    out = merge_all(parts)
+    out = coarsen(merge_all(parts))  # per-run tables bounded as a file's (merge_all of one part does not)
     if drawn is not None:
         out = replace(out, sample=drawn)
     st.rows_summarised = out.rows

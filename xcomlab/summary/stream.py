@@ -28,12 +28,14 @@ from xcomlab.summary.core import (
     Columns,
     Summary,
     _typed,
+    coarsen,
     grouped_parts,
     merge_all,
     small_tables,
 )
 from xcomlab.summary.groupby import Factor
 from xcomlab.summary.parallel import Jobs, resolve_jobs, summarize_shards
+from xcomlab.summary.runs import MAX_EXACT_RUN_KEYS
 
 __all__ = ["PENDING", "release_memory", "summarize_file"]
 
@@ -43,7 +45,8 @@ PENDING = 16
 
 
 def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True,
-                   sample: bool | None = None, jobs: Jobs = 1, **load_options: Any) -> Summary:
+                   sample: bool | None = None, jobs: Jobs = 1,
+                   max_run_keys: int = MAX_EXACT_RUN_KEYS, **load_options: Any) -> Summary:
     """Summarise an export without building its frame: memory grows with groups, not rows.
 
     Parameters
@@ -64,6 +67,9 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
         ``jobs`` says. ``"auto"``: 2 for a file over 64 MiB on 4 or more CPUs when they are
         idle (load average under the CPUs), else 1 (on 2 CPUs a second process costs more
         than it gives).
+    max_run_keys
+        ``run_keys`` groups kept exact; the oldest runs beyond are rolled up per day
+        (:mod:`xcomlab.summary.runs`), so memory stays bounded on any number of runs.
     **load_options
         ``format, tables, errors, airflow_schema, value_mode, chunk_rows, progress, span`` as for
         :func:`xcomlab.ingest.batches.iter_pieces` (``progress``: a bar of bytes read of
@@ -79,7 +85,7 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
     n_jobs = resolve_jobs(jobs, source)
     if n_jobs > 1:
         whole = summarize_shards(source, n_jobs, summarize_file, secrets=secrets, sample=sample,
-                                 **load_options)
+                                 max_run_keys=max_run_keys, **load_options)
         if whole is not None:
             return whole
     if sample is None:
@@ -88,7 +94,8 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
     root = ValueSample() if sample else None
     part: ValueSample | None = None
     # the grouped tables in code space; the few-group tables as pandas tables
-    done, table = Accumulator(), Accumulator()
+    done = Accumulator(max_run_keys=max_run_keys)
+    table = Accumulator(done.labels, max_run_keys=max_run_keys)
     done_small, table_small = Summary.empty(), Summary.empty()
     pending: list[Summary] = []
     current = (-1, 0)
@@ -107,7 +114,8 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
                 if root is not None and part is not None:
                     root.absorb(part)
             # a new table, or the fast path gave up: drop what the old attempt summarised
-            table, table_small, pending = Accumulator(done.labels), Summary.empty(), []
+            table, table_small, pending = (Accumulator(done.labels, max_run_keys=max_run_keys),
+                                           Summary.empty(), [])
             current = (item.table_index, item.attempt)
             # as load_export: a sample part per table attempt (a restart drops it)
             part = root.spawn(int(root.rows.sum())) if root is not None else None
@@ -132,7 +140,7 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
     grouped: dict[str, Any] = done.frames()
     del done, table
     release_memory()
-    return replace(small, **grouped, sample=root, report=report)
+    return coarsen(replace(small, **grouped, sample=root, report=report), max_run_keys)
 
 
 def release_memory() -> None:
