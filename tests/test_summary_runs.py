@@ -20,7 +20,14 @@ from xcomlab.analysis.retention import retention
 from xcomlab.policy import RetentionPolicy
 from xcomlab.summary import Summary, summarize_file, summarize_frame
 from xcomlab.summary.accumulate import Accumulator
-from xcomlab.summary.core import TABLES, coarsen, exact_since, frame_columns, grouped_parts
+from xcomlab.summary.core import (
+    ROLLED_NOTE,
+    TABLES,
+    coarsen,
+    exact_since,
+    frame_columns,
+    grouped_parts,
+)
 
 DB = Path(__file__).resolve().parents[1] / "data" / "samples" / "af3" / "airflow.db"
 BOUND = 1_000  # the sample holds 3,883 run_keys groups of 1,045 runs in 10 DAGs
@@ -41,6 +48,11 @@ def test_the_sample_is_big_enough_to_roll(exact: Summary, rolled: Summary) -> No
     assert len(exact.run_keys) > 3 * BOUND and not len(exact.old_runs)
     assert 0 < len(rolled.run_keys) <= BOUND
     assert len(rolled.old_runs) and len(rolled.old_run_keys)
+    # the load report says so (the CLI prints its notes), once
+    assert rolled.report is not None and exact.report is not None
+    notes = [n for n in rolled.report.notes if n.startswith(ROLLED_NOTE)]
+    assert len(notes) == 1 and f"{len(rolled.runs):,} newer runs exactly" in notes[0]
+    assert not any(n.startswith(ROLLED_NOTE) for n in exact.report.notes)
 
 
 def test_nothing_is_lost(exact: Summary, rolled: Summary) -> None:

@@ -600,9 +600,28 @@ def coarsen(summary: Summary, max_run_keys: int = MAX_EXACT_RUN_KEYS) -> Summary
     k_run = pd.MultiIndex.from_arrays([keys.index.get_level_values(c) for c in (_T, S.DAG_ID, S.RUN_ID)])
     k_gone = k_run.isin(old_index)
     old_runs, old_keys = rolled_tables(runs[gone].reset_index(), keys[k_gone].reset_index())
-    return replace(summary, runs=runs[~gone], run_keys=keys[~k_gone],
-                   old_runs=merge_tables("old_runs", [summary.old_runs, old_runs]),
-                   old_run_keys=merge_tables("old_run_keys", [summary.old_run_keys, old_keys]))
+    out = replace(summary, runs=runs[~gone], run_keys=keys[~k_gone],
+                  old_runs=merge_tables("old_runs", [summary.old_runs, old_runs]),
+                  old_run_keys=merge_tables("old_run_keys", [summary.old_run_keys, old_keys]))
+    return replace(out, report=_rolled_note(out.report, out))
+
+
+#: How the load report's note on rolled-up runs starts (one such note per report).
+ROLLED_NOTE: Final = "per-run tables rolled up"
+
+
+def _rolled_note(report: LoadReport | None, summary: Summary) -> LoadReport | None:
+    """``report`` with one note saying which runs were rolled up (replacing an older one)."""
+    if report is None:
+        return None
+    old = summary.old_runs
+    since = exact_since(summary)
+    note = (f"{ROLLED_NOTE}: {int(old['runs'].sum()):,} runs ({int(old['rows'].sum()):,} rows) that ended by "
+            f"{since.isoformat() if since is not None else 'an unknown time'} are counted per day, "
+            f"{len(summary.runs):,} newer runs exactly (xcomlab.summary.runs); keep-last-N retention "
+            "and the dag_run check are exact for the newer runs")
+    notes = tuple(n for n in report.notes if not n.startswith(ROLLED_NOTE))
+    return replace(report, notes=(*notes, note))
 
 
 def _report_json(report: LoadReport | None, source: str) -> dict[str, Any] | None:
