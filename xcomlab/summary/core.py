@@ -553,6 +553,9 @@ def merge_tables(name: str, tables: list[pd.DataFrame]) -> pd.DataFrame:
     both = pd.concat(tables) if len(tables) > 1 else tables[0]
     if name in _BOUNDED:  # rows, not groups: every row is kept, then cut in order
         merged = both
+    elif name == "secrets":  # min of strings: pandas' groupby min of text runs in Python per group
+        g = both.sort_values("evidence", kind="stable").groupby(level=list(GROUPS[name]), sort=True, dropna=False)
+        merged = pd.DataFrame({"rows": g["rows"].sum(), "evidence": g["evidence"].first()})
     else:
         merged = both.groupby(level=list(GROUPS[name]), sort=True, dropna=False).agg(_AGG[name])
     return _canonical(name, merged)
