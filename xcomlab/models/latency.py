@@ -205,10 +205,10 @@ class LatencyModel:
         is_object = p.tier == "object"
         db = self.backend(self.metadata) if is_object else p
         db_bytes = np.full(n.shape, float(self.ref_bytes)) if is_object else stored
-        # a plain value read from the DB tier was parsed by the driver, inside the store step;
-        # the client only walks it — on Airflow 2: on Airflow 3 the driver parses on the API
-        # server, and the worker parses the API's JSON response again
-        parsed_by_driver = not is_object and codec == "none" and not encrypted and not airflow3
+        # a plain value read from the DB tier was parsed by the driver, inside the store step:
+        # the client only walks it (on Airflow 3 the driver parses on the API server, and the
+        # hop's own JSON round — the response encoded there, parsed by the worker — is ApiHop's)
+        parsed_by_driver = not is_object and codec == "none" and not encrypted
         linear = self._codec_s(op, n, codec, ratio, encrypted, stored, parsed_by_driver=parsed_by_driver)
         terms: list[tuple[float, float, float]] = []
         if encrypted:
