@@ -115,9 +115,9 @@ bench: install-dev airflow-env airflow2-env
 
 # Re-measure the latency calibration (xcomlab/data/latency_calibration.csv, DEFAULT_PARAMS) and the
 # sizes between its grid points (xcomlab/data/latency_interpolation.csv), and rewrite the held-out
-# tables in docs/latency.md and benchmarks/README.md (~15 min on an idle 2-vCPU machine, ~40 under
-# load; needs the loopback PostgreSQL and MariaDB; raises MariaDB's global max_allowed_packet for
-# the run only).
+# tables in docs/latency.md and benchmarks/README.md (~15 min on an idle 2-vCPU machine: 11 on
+# 7 Dec 2026, + ~3 for the file stores' extra 8/64 MB repeats; ~40 under load; needs the loopback
+# PostgreSQL and MariaDB; raises MariaDB's global max_allowed_packet for the run only).
 calibrate: install-dev
 	$(BIN)/python -m benchmarks.calibrate --docs
 

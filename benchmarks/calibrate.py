@@ -179,6 +179,21 @@ def plan_repeats(sizes: tuple[int, ...], repeats: int) -> dict[int, int]:
     return {s: n(s) for s in sizes}
 
 
+#: Stores whose large writes land in the page cache: their 8 MB and 64 MB timings are bimodal
+#: (a write of 6 MB took 2 ms or 11 ms, round after round, as the kernel had free pages or had
+#: to reclaim some; measured 2026-12-07, docs/latency.md#calibration), so they get more repeats
+#: there (:func:`plan_file_repeats`).
+FILE_STORES = ("sqlite+file", "sqlite+file+fernet")
+
+
+def plan_file_repeats(sizes: tuple[int, ...], repeats: int) -> dict[int, int]:
+    """:func:`plan_repeats` for :data:`FILE_STORES`: twice the repeats from 8 MB and three
+    times from 32 MB, so that each half of the split holds 24 and 18 writes at 8 and 64 MB
+    (12 and 6 held out were 37–44 % apart at those sizes on an idle machine)."""
+    plan = plan_repeats(sizes, repeats)
+    return {s: n if s < 8_000_000 else n * (2 if s < 32_000_000 else 3) for s, n in plan.items()}
+
+
 def to_calibration_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The measurement frame reduced to :data:`CALIBRATION_COLUMNS`, seconds to 4 significant digits."""
     out = calibration_frame(frame, BACKEND_OF_STORE)
@@ -218,10 +233,16 @@ def measure(sizes: tuple[int, ...], repeats: int, *, raise_packet: bool = True,
             notes.append("MariaDB did not answer on 127.0.0.1:3306: not measured")
         s3 = stack.enter_context(xm.moto_server(bucket="xcomlab-calibration")) if use_s3 else None
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="xcomlab-cal-")))
-        frame = xm.run(_stores(work, s3, pg, my), sizes=sizes, repeats=plan_repeats(sizes, repeats),
-                       kinds=xm.KINDS, rng=0, max_total_bytes=2**62)
+        stores = _stores(work, s3, pg, my)
+        files = plan_file_repeats(sizes, repeats)
+        frame = xm.run(stores, sizes=sizes, repeats=plan_repeats(sizes, repeats),
+                       kinds=xm.KINDS, rng=0, max_total_bytes=2**62,
+                       store_repeats={name: files for name in FILE_STORES if name in stores})
     load_after = os.getloadavg()
-    plan = frame[(frame["op"] == "set")].groupby("size")["repeat"].nunique()
+    sets = frame[frame["op"] == "set"]
+    plan = sets[~sets["store"].isin(FILE_STORES)].groupby("size")["repeat"].nunique()
+    more = sets[sets["store"].isin(FILE_STORES)].groupby("size")["repeat"].nunique()
+    more = more[more > plan.reindex(more.index).fillna(0)]
     header = {
         "what": "xcomlab latency calibration: one row per measured set/get "
                 "(python -m benchmarks.calibrate; xcomlab.models.calibration.load_default_calibration)",
@@ -232,7 +253,10 @@ def measure(sizes: tuple[int, ...], repeats: int, *, raise_packet: bool = True,
                  f"before, {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f} after; "
                  "the machine was shared with other jobs: stores run interleaved, models use medians"),
         "repeats": ", ".join(f"{s} B × {n}" for s, n in plan.items())
-                   + " per store, kind and op; fit on odd repeats, hold out even ones",
+                   + " per store, kind and op"
+                   + (f" ({', '.join(FILE_STORES)}: " + ", ".join(f"{s} B × {n}" for s, n in more.items()) + ")"
+                      if len(more) else "")
+                   + "; fit on odd repeats, hold out even ones",
         "stand-in": "backend s3local is moto's S3 API server on 127.0.0.1 (in-process): "
                     "a local stand-in, not a cloud object store",
     }

@@ -256,16 +256,18 @@ class _Probe:
         return frame
 
 
-def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed: int,
+def _drive(configs: Mapping[str, StoreConfig], plans: Mapping[str, list[tuple[int, int]]], seed: int,
            ops: Sequence[str], kinds: Sequence[str]) -> pd.DataFrame:
-    """Run the plan against every store, interleaved; return their measurement rows for ``ops``.
+    """Run each store's plan, interleaved; return their measurement rows for ``ops``.
 
     Repeat ``r`` runs every (size, kind) on every store before repeat ``r + 1`` starts, the
     store order rotating and the (size, kind) order shuffled (seeded), so a burst of load
     from elsewhere on the machine falls on one repeat of everything — which the medians over
     repeats discard — rather than on every repeat of one size or one store, and no size
     always follows the largest (whose cleanup, e.g. a WAL checkpoint, lands on the next). Values are built once and kept for the whole run. Each
-    store writes under a dag_id of its own, so stores may share a database table.
+    store writes under a dag_id of its own, so stores may share a database table. A store
+    whose plan has more repeats of a size than the others' runs them in the later rounds,
+    interleaved with the other stores that still have some.
     """
     tag = uuid.uuid4().hex[:8]
     with ExitStack() as stack:
@@ -276,16 +278,22 @@ def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed
             p.once(value_of(100, seed), 100, "records", -1, ("set", "get", "delete"))
             p.labels.clear()
             p.store.recorder.clear()
-        values = {(size, kind): value_of(size, seed, kind) for size, _ in plan for kind in kinds}
+        counts = {name: dict(plan) for name, plan in plans.items()}
+        most: dict[int, int] = {}
+        for plan in plans.values():
+            for size, n in plan:
+                most[size] = max(most.get(size, 0), n)
+        values = {(size, kind): value_of(size, seed, kind) for size in sorted(most) for kind in kinds}
         order = random.Random(seed)
-        for r in range(max((n for _, n in plan), default=0)):
-            todo = [(s, k) for s, n in plan if r < n for k in kinds]
+        for r in range(max(most.values(), default=0)):
+            todo = [(s, k) for s in sorted(most) if r < most[s] for k in kinds]
             if r:  # the first repeat ascends (a cap-cut plan fails early); later ones are shuffled
                 order.shuffle(todo)
             for i, (size, kind) in enumerate(todo):
                 turn = (r + i) % len(probes)
                 for p in probes[turn:] + probes[:turn]:
-                    p.once(values[(size, kind)], size, kind, r, ops)
+                    if r < counts[p.name].get(size, 0):
+                        p.once(values[(size, kind)], size, kind, r, ops)
         values.clear()
         return pd.concat([p.frame(ops) for p in probes], ignore_index=True)
 
@@ -293,7 +301,8 @@ def _drive(configs: Mapping[str, StoreConfig], plan: list[tuple[int, int]], seed
 def run(stores: Mapping[str, StoreConfig] | None = None, *,
         sizes: Sequence[int] = DEFAULT_SIZES, repeats: int | Mapping[int, int] = 5, rng: RNG = 0,
         ops: Sequence[str] = ("set", "get"), kinds: Sequence[str] = ("records",),
-        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES) -> pd.DataFrame:
+        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        store_repeats: Mapping[str, int | Mapping[int, int]] | None = None) -> pd.DataFrame:
     """Write and read values of each size against each store; return the measurements.
 
     Stores, sizes and kinds are driven interleaved: repeat ``r`` of everything runs before
@@ -319,6 +328,10 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
         Cap on the JSON bytes written per store, shared equally by the kinds: the largest
         sizes get fewer repeats, and a size that does not fit once is skipped (listed in
         ``frame.attrs["skipped_sizes"]``).
+    store_repeats
+        ``{store: repeats}`` for stores that need another count than ``repeats`` (same forms),
+        e.g. more repeats of the large sizes where a store's timings are bimodal; the extra
+        repeats run interleaved with the stores that still have some.
 
     Returns
     -------
@@ -329,14 +342,22 @@ def run(stores: Mapping[str, StoreConfig] | None = None, *,
         then ``size`` (the requested size), ``kind`` and ``repeat``.
     """
     _check(sizes, repeats, ops, kinds)
+    for own in (store_repeats or {}).values():
+        _check(sizes, own, ops, kinds)
     seed = seed_of(rng)
-    plan = _plan([int(s) for s in sizes], repeats, max_total_bytes // len(kinds))
+    cap = max_total_bytes // len(kinds)
     with tempfile.TemporaryDirectory(prefix="xcomlab-measure-") as tmp:
         configs = dict(stores) if stores is not None else default_stores(tmp)
         if not configs:
             msg = "stores is empty; pass {name: StoreConfig} or None for the defaults"
             raise MeasureError(msg)
-        out = _drive(configs, plan, seed, ops, kinds)
-    out.attrs["skipped_sizes"] = sorted(set(sizes) - {s for s, _ in plan})
+        unknown = sorted(set(store_repeats or {}) - set(configs))
+        if unknown:
+            msg = f"store_repeats names stores {unknown} that are not measured; stores: {sorted(configs)}"
+            raise MeasureError(msg)
+        plans = {name: _plan([int(s) for s in sizes], (store_repeats or {}).get(name, repeats), cap)
+                 for name in configs}
+        out = _drive(configs, plans, seed, ops, kinds)
+    out.attrs["skipped_sizes"] = sorted(set(sizes) - {s for plan in plans.values() for s, _ in plan})
     out.attrs["seed"] = seed
     return out

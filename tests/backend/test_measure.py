@@ -81,8 +81,24 @@ def test_run_get_and_delete_ops_and_the_byte_cap(tmp_path: Path) -> None:
     assert not any((tmp_path / "o").rglob("*.zst"))
 
 
+def test_one_store_gets_more_repeats_interleaved_with_the_rest(tmp_path: Path) -> None:
+    """store_repeats: the file store measures its large size 5 times, SQLite 2; the rounds
+    beyond SQLite's run the file store alone."""
+    stores = xm.default_stores(tmp_path)
+    df = xm.run(stores, sizes=(100, 20_000), repeats=2, rng=5,
+                store_repeats={"sqlite+file": {100: 2, 20_000: 5}})
+    sets = df[df["op"] == "set"]
+    counts = sets.groupby(["store", "size"])["repeat"].nunique().to_dict()
+    assert counts == {("sqlite", 100): 2, ("sqlite", 20_000): 2,
+                      ("sqlite+file", 100): 2, ("sqlite+file", 20_000): 5}
+    assert sorted(sets.loc[sets["store"] == "sqlite+file", "repeat"].unique()) == [0, 1, 2, 3, 4]
+    with pytest.raises(xm.MeasureError, match="not measured"):
+        xm.run(stores, sizes=(100,), repeats=1, store_repeats={"sqlite+s3": 3})
+
+
 @pytest.mark.parametrize("kw", [{"sizes": ()}, {"sizes": (1,)}, {"repeats": 0},
-                                {"ops": ("get",)}, {"ops": ("set", "scan")}])
+                                {"ops": ("get",)}, {"ops": ("set", "scan")},
+                                {"store_repeats": {"sqlite": 0}}])
 def test_run_rejects_bad_arguments(kw: dict[str, object]) -> None:
     with pytest.raises(xm.MeasureError):
         xm.run(**kw)  # type: ignore[arg-type]

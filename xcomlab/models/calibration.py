@@ -166,18 +166,24 @@ def default_params() -> dict[str, LatencyParams]:
     out = dict(DOCUMENTED_PARAMS)
     for name, p in cal.params.items():
         source = f"fitted on the committed calibration [L] ({where}; docs/latency.md#calibration)"
-        if name in NETWORKED:
-            doc = DOCUMENTED_PARAMS[name]
-            p = replace(p, rtt_s=doc.rtt_s, push_requests=doc.push_requests, pull_requests=doc.pull_requests,
-                        push_server_s=p.push_server_s / doc.push_requests,
-                        pull_server_s=p.pull_server_s / doc.pull_requests,
-                        transfer_s_per_byte=doc.transfer_s_per_byte,
-                        source=f"{source}; + same-DC RTT {doc.rtt_s * 1e3:g} ms per statement and "
-                               "network transfer [S/P], docs/latency.md#db-round-trips")
-        else:
-            p = replace(p, source=source)
+        p = _networked(p, source) if name in NETWORKED else replace(p, source=source)
+        if p.encrypted_step is not None:
+            enc = p.encrypted_step
+            p = replace(p, encrypted_step=_networked(enc, f"{source}, encrypted values") if name in NETWORKED
+                        else replace(enc, source=f"{source}, encrypted values"))
         out[name] = p
     return out
+
+
+def _networked(p: LatencyParams, source: str) -> LatencyParams:
+    """A loopback fit of a client/server database with the documented network put back."""
+    doc = DOCUMENTED_PARAMS[p.backend]
+    return replace(p, rtt_s=doc.rtt_s, push_requests=doc.push_requests, pull_requests=doc.pull_requests,
+                   push_server_s=p.push_server_s / doc.push_requests,
+                   pull_server_s=p.pull_server_s / doc.pull_requests,
+                   transfer_s_per_byte=doc.transfer_s_per_byte,
+                   source=f"{source}; + same-DC RTT {doc.rtt_s * 1e3:g} ms per statement and "
+                          "network transfer [S/P], docs/latency.md#db-round-trips")
 
 
 def default_codecs() -> CodecSpeeds:
@@ -226,13 +232,22 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
     the object tier, minus the reference row's ``db_s``); without ``seconds``, ``db_s`` (DB
     tier) or ``object_s`` (object tier) — is fitted as
     ``a`` + a piecewise-linear function of ``bytes_stored`` with knees at
-    :data:`~xcomlab.models.latency_params.KNEES_BYTES` (:func:`_step_line`; a knee only where
+    :data:`~xcomlab.models.latency_params.KNEES_BYTES` (:func:`_step_lines`; a knee only where
     sizes on both sides were measured), by median regression on relative residuals
     (:func:`_robust`); the parameters keep the median of the fixed part (σ from the
     residuals' log spread). Codec speeds are fitted from
     ``serialize_s``, ``compress_s`` and ``encrypt_s`` when present. Calibrated parameters
     put ``a`` in the server time (one request, no separate RTT/commit) and ``b`` in the
     per-byte cost; backends not measured keep their ``priors``.
+
+    Encrypted values on a backend where plain ones were measured too (the calibration's
+    ``sqlite+file+fernet`` next to ``sqlite+file``) get a fixed part of their own in the same
+    regression — the per-byte line is the backend's, fitted on both (the same disk) — kept as
+    :attr:`LatencyParams.encrypted_step <xcomlab.models.latency_params.LatencyParams.encrypted_step>`
+    and labelled ``<backend>+fernet`` in :attr:`Calibration.fits`. A DB-tier read's step keeps
+    the JSON parse its driver runs inside the database phase (per driver and kind of value);
+    its ``serialize_s``, what the client does after, is fitted as
+    ``CodecSpeeds.db_deserialize_s_per_byte``.
 
     ``metadata``: the database that held the reference rows of offloaded values (a
     ``dialect`` column, where the frame has one, says so row by row and wins). When it is
@@ -249,11 +264,12 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
         raise SchemaMismatchError(msg)
     notes: list[str] = []
     fitted_codecs = _fit_codecs(m, codecs, notes)
-    m = _db_reads_without_decode(m, fitted_codecs)
+    m = m.assign(step=_step_labels(m))
     rows, resid = [], []
     fitted: dict[tuple[str, str], tuple[float, float, tuple[float, ...], float]] = {}
+    # DB backends first: an offloaded step needs the reference row's fit
     groups = sorted(m.groupby(["op", "backend"], sort=True), key=lambda kv: kv[0][1] not in DB_BACKENDS)
-    for (op, backend), g in groups:  # DB backends first: an offloaded step needs the reference row's fit
+    for (op, backend), g in groups:
         x, y = g["bytes"].to_numpy(), g["storage_s"].to_numpy()
         ref_s = 0.0
         whole = (g["storage_s"] + g["db_s"]).to_numpy()
@@ -264,29 +280,55 @@ def calibrate(measurements: pd.DataFrame, priors: dict[str, LatencyParams], code
             # fit the offloaded step with its reference row, then take the fitted row out
             ref_s = ref[0] + float(_bytes_part(np.array([float(REFERENCE_ROW_BYTES)]), ref[1], ref[2])[0])
             y = whole
-        a, b, bends = _step_line(x, y)
-        yhat = a + _bytes_part(x, b, bends)
-        sig = _sigma(y, a, yhat)
-        a50 = _fixed_p50(y, yhat - a, a)
-        a, a50 = a - ref_s, max(a50 - ref_s, 0.0)
-        y, yhat = y - ref_s, yhat - ref_s
-        fitted[(str(op), str(backend))] = (a50, b, bends, sig)
-        res = y - yhat
-        ss = float(((y - y.mean()) ** 2).sum())
-        rows.append({"op": op, "backend": backend, "n": len(g), "intercept_s": a,
-                     "fixed_p50_s": a50, "slope_s_per_byte": b,
-                     **{f"bend_{_label(k)}_s_per_byte": v
-                        for k, v in zip(KNEES_BYTES, bends or (0.0,) * len(KNEES_BYTES), strict=True)},
-                     "r2": 1 - float((res**2).sum()) / ss if ss > 0 else float("nan"),
-                     "sigma": sig, "resid_p50_s": float(np.quantile(res, 0.5)),
-                     "resid_p90_s": float(np.quantile(res, 0.9)),
-                     "resid_p99_s": float(np.quantile(res, 0.99))})
-        resid.append(pd.DataFrame({"op": op, "backend": backend, "bytes": x, "seconds": y,
-                                   "predicted_s": yhat, "residual_s": res}))
+        # one per-byte line for the backend (the same disk, database or API); a fixed part
+        # per step where encrypted values have one of their own (_step_labels)
+        labels = g["step"].to_numpy()
+        steps = sorted(set(labels))
+        intercepts, b, bends = _step_lines(x, y, np.searchsorted(steps, labels))
+        per_byte = _bytes_part(x, b, bends)
+        for label, a in zip(steps, intercepts, strict=True):
+            own = labels == label
+            yhat = a + per_byte[own]
+            sig = _sigma(y[own], a, yhat)
+            a50 = _fixed_p50(y[own], per_byte[own], a)
+            fitted[(str(op), str(label))] = (max(a50 - ref_s, 0.0), b, bends, sig)
+            yo, yhat = y[own] - ref_s, yhat - ref_s
+            res = yo - yhat
+            ss = float(((yo - yo.mean()) ** 2).sum())
+            rows.append({"op": op, "backend": label, "n": int(own.sum()), "intercept_s": a - ref_s,
+                         "fixed_p50_s": max(a50 - ref_s, 0.0), "slope_s_per_byte": b,
+                         **{f"bend_{_label(k)}_s_per_byte": v
+                            for k, v in zip(KNEES_BYTES, bends or (0.0,) * len(KNEES_BYTES), strict=True)},
+                         "r2": 1 - float((res**2).sum()) / ss if ss > 0 else float("nan"),
+                         "sigma": sig, "resid_p50_s": float(np.quantile(res, 0.5)),
+                         "resid_p90_s": float(np.quantile(res, 0.9)),
+                         "resid_p99_s": float(np.quantile(res, 0.99))})
+            resid.append(pd.DataFrame({"op": op, "backend": label, "bytes": x[own], "seconds": yo,
+                                       "predicted_s": yhat, "residual_s": res}))
     params = {b: _calibrated(priors[b], {op: v for (op, bb), v in fitted.items() if bb == b})
-              for b in sorted({bb for _, bb in fitted})}
+              for b in sorted({bb for _, bb in fitted if not bb.endswith(_ENCRYPTED_SUFFIX)})}
+    for label in sorted({bb for _, bb in fitted if bb.endswith(_ENCRYPTED_SUFFIX)}):
+        plain = label.removesuffix(_ENCRYPTED_SUFFIX)
+        sealed = _calibrated(params[plain], {op: v for (op, bb), v in fitted.items() if bb == label})
+        params[plain] = replace(params[plain], encrypted_step=replace(sealed, source=f"{sealed.source}, encrypted values"))
     return Calibration(params, fitted_codecs, pd.DataFrame(rows).set_index(["op", "backend"]),
                        pd.concat(resid, ignore_index=True), notes, len(m))
+
+
+#: Label of a backend's encrypted store step in :attr:`Calibration.fits` (``file+fernet``).
+_ENCRYPTED_SUFFIX: Final = "+fernet"
+
+
+def _step_labels(m: pd.DataFrame) -> pd.Series:
+    """The store step each row is fitted in: its backend's, or ``<backend>+fernet`` for an
+    encrypted value on a backend where plain values were measured too (the calibration's
+    ``sqlite+file+fernet`` next to ``sqlite+file``): the encrypted values' step differs
+    (measured 1.18 ms against 0.88 ms at 100 B, docs/latency.md#calibration) and gets a fixed
+    part of its own (:attr:`LatencyParams.encrypted_step`). Rows whose codec chain is unknown
+    are plain."""
+    sealed = m["sealed"]
+    both = m.groupby("backend")["sealed"].transform(lambda v: bool(v.any() and not v.all()))
+    return m["backend"].where(~(sealed & both), m["backend"] + _ENCRYPTED_SUFFIX)
 
 
 def _normalise(measurements: pd.DataFrame) -> pd.DataFrame:
@@ -331,6 +373,8 @@ def _normalise(measurements: pd.DataFrame) -> pd.DataFrame:
     # which rows were encrypted (the codec chain says so); without a chain, any row may be
     chain = m["codec"].fillna("").astype(str) if "codec" in m else pd.Series("fernet", index=m.index)
     out["encrypted"] = chain.str.contains("fernet")
+    # which rows were known to be encrypted (the store step of those may be fitted apart)
+    out["sealed"] = out["encrypted"] if "codec" in m else False
     # the store step: the whole operation minus the client-side codec phases — time outside
     # every phase (checksums, copies) included — minus, on the object tier, the reference row
     # (the model adds that from the metadata DB's own fit); the phase alone without a total
@@ -401,13 +445,15 @@ def _bytes_part(x: np.ndarray, b: float, bends: tuple[float, ...]) -> np.ndarray
     return out
 
 
-#: How far past a knee (relative) a size still counts as at the knee (:func:`_step_line`).
+#: How far past a knee (relative) a size still counts as at the knee (:func:`_step_lines`).
 _KNEE_SNAP: Final = 0.01
 
 
-def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, tuple[float, ...]]:
-    """``y ≈ a + piecewise-linear(x)`` with knees at :data:`KNEES_BYTES`: ``(a, b, bends)``,
-    the slope ``b`` up to the first knee and its change beyond each knee.
+def _step_lines(x: np.ndarray, y: np.ndarray, group: np.ndarray) -> tuple[list[float], float, tuple[float, ...]]:
+    """``y ≈ a[group] + piecewise-linear(x)``: one fixed part per group (codes 0, 1, …; e.g.
+    plain and encrypted values on one disk), one per-byte line for all, with knees at
+    :data:`KNEES_BYTES`: ``(a, b, bends)``, the slope ``b`` up to the first knee and its
+    change beyond each knee.
 
     Fitted as one non-negative slope per regime (so the step never shrinks as values grow).
     A regime gets its own slope only where a size was measured at its upper end (in the
@@ -430,17 +476,18 @@ def _step_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, tuple[float,
             if ((at > max(edges[i], math.sqrt(edges[i] * k))) & (at <= k)).any() and (at > k).any()]
     while used and (at <= used[0]).sum() < 2:  # the fixed part and the first slope need two sizes
         used.pop(0)
+    n_groups = int(group.max()) + 1 if len(group) else 1
     if len(sizes) < 2:
         a, b = _linear(x, y)
-        return a, b, ()
+        return [a] * n_groups, b, ()
     bounds = [0.0, *map(float, used), np.inf]
-    cols = [np.ones_like(x, dtype="float64")]
+    cols = [(group == i).astype("float64") for i in range(n_groups)]
     cols += [np.clip(x - lo, 0.0, hi - lo) for lo, hi in pairwise(bounds)]
     coef = _robust(np.column_stack(cols), y)
-    a, slopes = coef[0], coef[1:]
+    fixed, slopes = coef[:n_groups], coef[n_groups:]
     # the slope of every regime between the knees of KNEES_BYTES (an unused knee: no bend)
     slope_at = [slopes[int(np.searchsorted(used, k, side="right"))] for k in [0.0, *KNEES_BYTES]]
-    return a, slope_at[0], tuple(float(hi - lo) for lo, hi in pairwise(slope_at))
+    return list(fixed), slope_at[0], tuple(float(hi - lo) for lo, hi in pairwise(slope_at))
 
 
 def _robust(design: np.ndarray, y: np.ndarray) -> list[float]:
@@ -505,6 +552,7 @@ def _calibrated(p: LatencyParams, ops: dict[str, tuple[float, float, tuple[float
                    push_server_s=push[0], pull_server_s=pull[0], transfer_s_per_byte=0.0,
                    write_s_per_byte=push[1], read_s_per_byte=pull[1],
                    push_bends_s_per_byte=push[2], pull_bends_s_per_byte=pull[2], sigma=sig,
+                   encrypted_step=None,  # a prior's encrypted step belongs to another calibration
                    source=f"fitted ({', '.join(sorted(ops))})")
 
 
@@ -514,36 +562,25 @@ def _slope(frame: pd.DataFrame, x: str, y: str) -> tuple[float, float] | None:
     return _linear(d[x].to_numpy(), d[y].to_numpy()) if len(d) >= 3 else None
 
 
-def _db_reads_without_decode(m: pd.DataFrame, codecs: CodecSpeeds) -> pd.DataFrame:
-    """DB-tier reads: the store step without the JSON parse the model adds as deserialization.
-
-    A JSON column is parsed by the driver inside the database phase, so a DB-tier read's
-    ``serialize_s`` holds only what follows; the model composes every pull as store step +
-    ``bytes_in × deserialize_s_per_byte``. The step fitted is therefore the read minus that
-    modelled decode (not minus the partial ``serialize_s``), never below 1 % of the read.
-    """
-    if m["serialize_s"].isna().all() or m["seconds"].isna().all():
-        return m
-    db_pull = (m["op"] == "pull") & (m["tier"] == "db")
-    rest = m["seconds"] - m[["compress_s", "encrypt_s"]].fillna(0).sum(axis=1)
-    step = (rest - m["bytes_in"] * codecs.deserialize_s_per_byte).clip(lower=0.01 * m["seconds"])
-    return m.assign(storage_s=m["storage_s"].where(~db_pull | step.isna(), step))
-
-
 def _fit_codecs(m: pd.DataFrame, codecs: CodecSpeeds, notes: list[str]) -> CodecSpeeds:
     """Codec speeds from the phase columns (pull rows' ``serialize_s`` is deserialization)."""
     out = codecs
     push, pull = m[m["op"] == "push"], m[m["op"] == "pull"]
     if m["serialize_s"].isna().all():
         notes.append("no serialize_s column: serialization is folded into the fitted store step")
-        return replace(out, serialize_s_per_byte=0.0, deserialize_s_per_byte=0.0)
+        return replace(out, serialize_s_per_byte=0.0, deserialize_s_per_byte=0.0, db_deserialize_s_per_byte=0.0)
     if (f := _slope(push, "bytes_in", "serialize_s")) is not None:
         out = replace(out, serialize_s_per_byte=f[1])
     # the whole JSON parse shows in serialize_s only where the store reads text (object tier);
-    # on the DB tier the driver parses inside the database phase
-    parsed = pull[pull["tier"] == "object"] if (pull["tier"] == "object").sum() >= 3 else pull
-    if (f := _slope(parsed, "bytes_in", "serialize_s")) is not None:
+    # on the DB tier the driver parses inside the database phase — that parse stays in the DB
+    # read step fitted below (per driver and kind of value: SQLite's parse of one 1 MB string
+    # is faster than the object tier's decode of the same bytes), and serialize_s holds only
+    # what follows it (db_deserialize_s_per_byte)
+    plain = pull["compression"] == "none" if "compression" in pull else pd.Series(True, index=pull.index)
+    if (f := _slope(pull[(pull["tier"] == "object")], "bytes_in", "serialize_s")) is not None:
         out = replace(out, deserialize_s_per_byte=f[1])
+    if (f := _slope(pull[(pull["tier"] == "db") & plain & ~pull["sealed"]], "bytes_in", "serialize_s")) is not None:
+        out = replace(out, db_deserialize_s_per_byte=f[1])
     # the Fernet phase only where a value was encrypted (elsewhere it times a no-op)
     push, pull = push[push["encrypted"]], pull[pull["encrypted"]]
     if (f := _slope(push, "bytes", "encrypt_s")) is not None:

@@ -96,7 +96,8 @@ class LatencyModel:
     codecs_ : CodecSpeeds
         Codec speeds after :meth:`fit`.
     fits_ : pandas.DataFrame
-        One row per measured (op, backend): ``n, intercept_s`` (the fitted line's),
+        One row per measured (op, backend) — ``<backend>+fernet`` for the step of encrypted
+        values where it was fitted apart (``LatencyParams.encrypted_step``): ``n, intercept_s`` (the fitted line's),
         ``fixed_p50_s`` (the median fixed time the parameters keep), ``slope_s_per_byte``
         (up to 100 KB), ``bend_100kb_s_per_byte, bend_1mb_s_per_byte, bend_8mb_s_per_byte``
         (its change beyond each of :data:`~xcomlab.models.latency_params.KNEES_BYTES`),
@@ -194,7 +195,7 @@ class LatencyModel:
         if fan_in < 1:
             msg = f"fan_in={fan_in}; expected an integer ≥ 1"
             raise ParameterError(msg)
-        p = self.backend(backend)
+        p = self.backend(backend).step(encrypted=encrypted)
         n = np.asarray(nbytes, dtype="float64")
         if (n < 0).any():
             msg = "nbytes must be ≥ 0"
@@ -204,7 +205,11 @@ class LatencyModel:
         is_object = p.tier == "object"
         db = self.backend(self.metadata) if is_object else p
         db_bytes = np.full(n.shape, float(self.ref_bytes)) if is_object else stored
-        linear = self._codec_s(op, n, codec, ratio, encrypted, stored)
+        # a plain value read from the DB tier was parsed by the driver, inside the store step:
+        # the client only walks it (on Airflow 3 the driver parses on the API server, and the
+        # hop's own JSON round — the response encoded there, parsed by the worker — is ApiHop's)
+        parsed_by_driver = not is_object and codec == "none" and not encrypted
+        linear = self._codec_s(op, n, codec, ratio, encrypted, stored, parsed_by_driver=parsed_by_driver)
         terms: list[tuple[float, float, float]] = []
         if encrypted:
             call = self.codecs_.encrypt_call_s if op == "push" else self.codecs_.decrypt_call_s
@@ -223,13 +228,13 @@ class LatencyModel:
         return _Parts(terms, linear * fan_in)
 
     def _codec_s(self, op: Op, n: np.ndarray, codec: str, ratio: float | None,
-                 encrypted: bool, stored: np.ndarray) -> np.ndarray:
+                 encrypted: bool, stored: np.ndarray, *, parsed_by_driver: bool) -> np.ndarray:
         c = self.codecs_
         if op == "push":
             t = n * (c.serialize_s_per_byte + c.compress_s_per_byte[codec])
             packed = stored_bytes(n, codec, ratio=ratio)
             return t + (packed * c.encrypt_s_per_byte if encrypted else 0.0)
-        t = n * (c.deserialize_s_per_byte + c.decompress_s_per_byte[codec])
+        t = n * (c.pull_decode_s_per_byte(parsed_by_driver=parsed_by_driver) + c.decompress_s_per_byte[codec])
         return t + (stored * c.decrypt_s_per_byte if encrypted else 0.0)
 
     # --- public -----------------------------------------------------------------------------

@@ -72,6 +72,12 @@ class LatencyParams:
     figures). The store step is then piecewise linear in the bytes, a few regimes; when fitted,
     every regime's slope is ≥ 0 (a bend may be negative: a step whose cost grows more slowly
     for large values).
+    ``encrypted_step``: where encrypted values were measured apart from plain ones on this
+    backend (the calibration's ``sqlite+file+fernet`` store next to ``sqlite+file``), the
+    store step of encrypted values: fitted with its own fixed part, the per-byte line shared
+    (the same disk) — a model uses it instead of this one for ``encrypted=True`` (the Fernet
+    phase itself is a codec cost either way; docs/latency.md#calibration). ``None``: one step
+    for both.
     """
 
     backend: str
@@ -89,6 +95,12 @@ class LatencyParams:
     tier: str = "db"
     push_bends_s_per_byte: tuple[float, ...] = ()
     pull_bends_s_per_byte: tuple[float, ...] = ()
+    encrypted_step: LatencyParams | None = None
+
+    def step(self, *, encrypted: bool) -> LatencyParams:
+        """The parameters of the store step of a value: :attr:`encrypted_step` for an encrypted
+        value where one was fitted, else these."""
+        return self.encrypted_step if encrypted and self.encrypted_step is not None else self
 
     def fixed_s(self, op: Op) -> float:
         """Median fixed time of one store step (no bytes)."""
@@ -204,6 +216,20 @@ class CodecSpeeds:
     decrypt_s_per_byte: float = 1 / 227e6
     encrypt_call_s: float = 12.4e-6
     decrypt_call_s: float = 11.2e-6
+    # A database read of a plain JSON value: the driver parses the JSON column inside the read
+    # (a fitted DB read step holds that parse, per driver and kind of value), so only what follows
+    # the parse is left to the client — xcomlab's serde walk, fitted on the DB-tier reads'
+    # serialize_s [L] (docs/latency.md#calibration). None: the whole deserialization above (the
+    # documented DB steps hold no parse).
+    db_deserialize_s_per_byte: float | None = None
+
+    def pull_decode_s_per_byte(self, *, parsed_by_driver: bool) -> float:
+        """Seconds per JSON byte the client spends deserializing a pulled value:
+        :attr:`db_deserialize_s_per_byte` after a database driver parsed it (a plain value
+        read from the DB tier), else :attr:`deserialize_s_per_byte`."""
+        if parsed_by_driver and self.db_deserialize_s_per_byte is not None:
+            return self.db_deserialize_s_per_byte
+        return self.deserialize_s_per_byte
 
 
 #: Default stored/original ratio and fixed header bytes per codec. Ratios: docs/latency.md#compression, lzbench

@@ -9,7 +9,6 @@ object storage plus the reference row, without serialization, compression and en
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Final, Literal
 
 import pandas as pd
@@ -79,25 +78,19 @@ def held_out_errors(data: CalibrationData | pd.DataFrame, *, per_kind: bool = Tr
         held = against.frame if isinstance(against, CalibrationData) else against
     kinds = sorted(held["kind"].unique())
     models = {k: fit_calibrated(fit, k if per_kind else None) for k in kinds}
-    free = CodecSpeeds(0.0, 0.0, dict.fromkeys(CODECS, 0.0), dict.fromkeys(CODECS, 0.0), 0.0, 0.0, 0.0, 0.0)
+    free = CodecSpeeds(0.0, 0.0, dict.fromkeys(CODECS, 0.0), dict.fromkeys(CODECS, 0.0), 0.0, 0.0, 0.0, 0.0, 0.0)
     step_models = {k: LatencyModel(m.params_, codecs=free, metadata="sqlite").fit() for k, m in models.items()}
-    # a DB-tier read's JSON parse runs in the driver, inside the database phase: its step keeps
-    # the parse on both sides (measured: no serialize_s subtracted; model: its deserialization)
-    parse_models = {k: LatencyModel(m.params_, metadata="sqlite",
-                                    codecs=replace(free, deserialize_s_per_byte=m.codecs_.deserialize_s_per_byte)).fit()
-                    for k, m in models.items()}
-    db_read = (held["tier"] == "db") & (held["op"] == "get")
-    codec_s = held[_CODEC_PHASES].fillna(0).sum(axis=1) - held["serialize_s"].fillna(0).where(db_read, 0.0)
-    held = held.assign(codec=held["codec"].fillna("").astype(str), step_s=held["total_s"] - codec_s)
+    # the store step: everything but the client's codec phases (a DB-tier read's JSON parse
+    # runs in the driver, inside the database phase: its step keeps that parse on both sides)
+    held = held.assign(codec=held["codec"].fillna("").astype(str),
+                       step_s=held["total_s"] - held[_CODEC_PHASES].fillna(0).sum(axis=1))
     ratios = _ratio(held)
     keys = ["store", "backend", "kind", "op", "codec", "size"]
     rows = []
     for key, g in held.groupby(keys, sort=True):
         ratio = ratios.get((key[2], key[5]))
-        model = models[key[2]]
-        total = _predict(model, key, ratio)
-        db_get = key[3] == "get" and g["tier"].iloc[0] == "db"
-        step = _predict((parse_models if db_get else step_models)[key[2]], key, ratio)
+        total = _predict(models[key[2]], key, ratio)
+        step = _predict(step_models[key[2]], key, ratio)
         rows.append({**dict(zip(keys, key, strict=True)), "n_held": len(g),
                      "measured_ms": g["total_s"].median() * 1e3, "predicted_ms": total * 1e3,
                      "step_measured_ms": g["step_s"].median() * 1e3, "step_predicted_ms": step * 1e3})
