@@ -16,8 +16,9 @@ re-grouping the whole running table each time. Here:
   per level, groups ordered by ``lexsort`` of their ranks (no sort of object labels);
 * ``runs`` and ``run_keys`` stay bounded: when ``run_keys`` holds more than
   :data:`~xcomlab.summary.runs.MAX_EXACT_RUN_KEYS` groups, the oldest runs are rolled up
-  per day (:func:`~xcomlab.summary.runs.rolled_tables`, pandas tables of the rolled groups
-  only) and their ``run_id`` labels forgotten, so memory holds the newest runs, not all.
+  per day into ``old_runs`` / ``old_run_keys`` (code-space tables too: ``day`` codes,
+  ``run_bytes`` as raw values) and their ``run_id`` labels forgotten, so memory holds the
+  newest runs and the days, not every run.
 
 The result equals :func:`~xcomlab.summary.core.merge_all` of the batch summaries
 (``tests/test_summary_accumulate.py``).
@@ -39,11 +40,10 @@ from xcomlab.summary.core import (
     _empty,
     _typed,
     grouped_frame,
-    merge_tables,
 )
 from xcomlab.summary.groupby import Factor
 from xcomlab.summary.histogram import EDGES
-from xcomlab.summary.runs import KEEP_SHARE, MAX_EXACT_RUN_KEYS, cut_for, rolled_tables
+from xcomlab.summary.runs import KEEP_SHARE, MAX_EXACT_RUN_KEYS, cut_for
 
 __all__ = ["FOLD_MIN_GROUPS", "Accumulator", "Labels", "Table"]
 
@@ -51,8 +51,14 @@ __all__ = ["FOLD_MIN_GROUPS", "Accumulator", "Labels", "Table"]
 FOLD_MIN_GROUPS: Final = 1 << 18
 _NULL: Final = object()  # the dictionary key of a null label
 _GONE: Final = object()  # the word of a label forgotten (its code is used no more)
-#: Rolled-up tables held before they are merged into one.
-_OLD_PARTS: Final = 8
+#: Tables of runs rolled up per day (:mod:`xcomlab.summary.runs`), kept in code space too.
+ROLLED: Final = ("old_runs", "old_run_keys")
+#: ``run_bytes`` levels: Airflow's run_id is a VARCHAR(250) (ID_LEN, airflow/models/base.py),
+#: at most 1,000 UTF-8 bytes; longer ones (not Airflow's) count as 1,023.
+RUN_BYTES_LEVELS: Final = 1024
+#: Levels whose codes are their values (no label dictionary): size buckets and run-id bytes.
+_RAW_LEVELS: Final = {"bucket": len(EDGES), "run_bytes": RUN_BYTES_LEVELS}
+_DAY_NS: Final = 86_400 * 10**9
 
 
 class Labels:
@@ -198,12 +204,11 @@ class Accumulator:
     def __init__(self, labels: dict[str, Labels] | None = None, *,
                  max_run_keys: int = MAX_EXACT_RUN_KEYS) -> None:
         self.labels = labels if labels is not None else _stream_labels()
-        self.tables = {name: Table(name) for name in GROUPED}
+        self.tables = {name: Table(name) for name in (*GROUPED, *ROLLED)}
         self.max_run_keys = max_run_keys
         #: Run labels from this code on are this accumulator's own (it may forget them).
         self._floor = len(self.labels[S.RUN_ID])
-        #: Rolled-up ``old_runs`` / ``old_run_keys`` parts, and the cut (ns) they were rolled at.
-        self.old: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+        #: The cut (ns) runs were last rolled up at: runs that ended before it are rolled.
         self.cut: int | None = None
 
     def add(self, parts: dict[str, Grouped]) -> None:
@@ -214,7 +219,7 @@ class Accumulator:
                 continue
             codes = []
             for level, local in zip(GROUPS[name], part.codes, strict=True):
-                if level == "bucket":
+                if level in _RAW_LEVELS:
                     codes.append(local.astype(np.int32))
                     continue
                 f = part.keys[level]
@@ -240,7 +245,10 @@ class Accumulator:
 
     def roll(self) -> None:
         """Roll up the oldest runs until about ``KEEP_SHARE × max_run_keys`` ``run_keys``
-        groups are left (runs older than the cut, which only moves forward)."""
+        groups are left (runs older than the cut, which only moves forward): their groups
+        move, in code space, to ``old_runs`` (per table, DAG, day of the run's last write,
+        run-id bytes) and ``old_run_keys`` (per table, DAG, key, that day), and the run ids
+        no group uses any more are forgotten."""
         keys, runs = self.tables["run_keys"], self.tables["runs"]
         keys.fold(self._sizes("run_keys"))
         runs.fold(self._sizes("runs"))
@@ -251,12 +259,25 @@ class Accumulator:
         gone = runs.values["last_timestamp"] < self.cut
         if not gone.any():
             return
+        # each run_keys group's run: the runs are sorted by (table, dag, run), so are their keys
         sizes = self._sizes("runs")
-        k_gone = np.isin(_radix(keys.codes[:3], sizes), _radix([c[gone] for c in runs.codes], sizes))
-        old = rolled_tables(self._flat("runs", gone), self._flat("run_keys", k_gone))
-        self.old.append(old)
-        if len(self.old) >= _OLD_PARTS:
-            self.old = [_merged_old(self.old)]
+        run_key = _radix(runs.codes, sizes)
+        pos = np.minimum(np.searchsorted(run_key, _radix(keys.codes[:3], sizes)), len(run_key) - 1)
+        k_gone = gone[pos]
+        day = self._day_codes(runs.values["last_timestamp"][gone])
+        lengths = self._run_bytes(runs.codes[2][gone])
+        ones = np.ones(int(gone.sum()), dtype=np.int64)
+        self.tables["old_runs"].add(
+            [runs.codes[0][gone], runs.codes[1][gone], day, lengths],
+            {**{c: runs.values[c][gone] for c in ("rows", "value_bytes", "first_timestamp", "last_timestamp",
+                                                   "dag_run_id")}, "runs": ones}, self._sizes("old_runs"))
+        day_of = np.full(len(runs), -1, dtype=np.int32)
+        day_of[gone] = day
+        self.tables["old_run_keys"].add(
+            [keys.codes[0][k_gone], keys.codes[1][k_gone], keys.codes[3][k_gone], day_of[pos[k_gone]]],
+            {**{c: keys.values[c][k_gone] for c in ("rows", "value_bytes", "refs", "ref_bytes", "first_timestamp",
+                                                     "last_timestamp")},
+             "runs": np.ones(int(k_gone.sum()), dtype=np.int64)}, self._sizes("old_run_keys"))
         rolled = np.unique(runs.codes[2][gone])
         for table, drop in ((runs, gone), (keys, k_gone)):
             table.codes = [c[~drop] for c in table.codes]
@@ -264,25 +285,25 @@ class Accumulator:
         unused = np.setdiff1d(rolled, np.unique(runs.codes[2]), assume_unique=True)
         self.labels[S.RUN_ID].drop(unused[unused >= self._floor])
 
-    def _flat(self, name: str, rows: np.ndarray) -> pd.DataFrame:
-        """The groups ``rows`` of one table as a flat pandas table (labels as columns)."""
-        table = self.tables[name]
-        flat = grouped_frame(name, pd.RangeIndex(int(rows.sum())),
-                             {col: v[rows] for col, v in table.values.items()})
-        for level, c in zip(GROUPS[name], table.codes, strict=True):
-            used, inverse = np.unique(c[rows], return_inverse=True)
-            words = self.labels[level].words
-            labels = np.empty(len(used), dtype=object)
-            labels[:] = [None if u < 0 else words[u] for u in used.tolist()]
-            flat[level] = labels[inverse.ravel()]
-        return flat
+    def _day_codes(self, last_ns: np.ndarray) -> np.ndarray:
+        """Global ``day`` codes of the UTC days of ``last_ns`` (none: ``-1``)."""
+        day = np.where(last_ns >= 0, last_ns // _DAY_NS * _DAY_NS, np.iinfo(np.int64).min)
+        uniq, inverse = np.unique(day, return_inverse=True)
+        labels = pd.DatetimeIndex(pd.to_datetime(uniq, utc=True))
+        return self.labels["day"].codes(Factor(inverse.ravel(), labels))[inverse.ravel()]
+
+    def _run_bytes(self, run_codes: np.ndarray) -> np.ndarray:
+        """UTF-8 bytes of each run id (null: 0), once per distinct id, capped at the level's size."""
+        uniq, inverse = np.unique(run_codes, return_inverse=True)
+        words = self.labels[S.RUN_ID].words
+        lens = np.array([0 if c < 0 else len(str(words[c]).encode()) for c in uniq.tolist()], dtype=np.int32)
+        return np.minimum(lens, RUN_BYTES_LEVELS - 1)[inverse.ravel()]
 
     def absorb(self, other: Accumulator) -> None:
         """Add ``other``'s groups (same labels) to this one's."""
         for name, table in other.tables.items():
             table.fold(self._sizes(name))
             self.tables[name].add(table.codes, table.values, self._sizes(name))
-        self.old.extend(other.old)
         if other.cut is not None:
             self.cut = other.cut if self.cut is None else max(self.cut, other.cut)
 
@@ -295,7 +316,8 @@ class Accumulator:
         sorted by label, nulls last and coded -1, the summary's dtypes); the accumulator
         is left empty (each table's arrays are let go as its pandas table is made)."""
         ranks = {level: labels.ranks() for level, labels in self.labels.items()}
-        buckets = pd.RangeIndex(len(EDGES)).astype("int64"), np.arange(len(EDGES), dtype=np.int32)
+        raw = {level: (pd.RangeIndex(size).astype("int64"), np.arange(size, dtype=np.int32))
+               for level, size in _RAW_LEVELS.items()}
         out: dict[str, pd.DataFrame] = {}
         for name, table in self.tables.items():
             table.fold(self._sizes(name))
@@ -305,7 +327,7 @@ class Accumulator:
             levels: list[Any] = []
             codes: list[Any] = []
             for level, c in zip(GROUPS[name], table.codes, strict=True):
-                labels, rank = buckets if level == "bucket" else ranks[level]
+                labels, rank = raw[level] if level in raw else ranks[level]
                 levels.append(labels)
                 codes.append(np.where(c < 0, len(labels), rank[c]))  # null: last
             order = np.lexsort(codes[::-1])
@@ -316,13 +338,10 @@ class Accumulator:
             self.tables[name] = Table(name)  # its arrays go as its pandas table comes
             del table, order
             out[name] = _typed(name, grouped_frame(name, index, values))
-        if self.old:
-            out["old_runs"], out["old_run_keys"] = _merged_old(self.old)
-            self.old = []
         return out
 
     def _sizes(self, name: str) -> list[int]:
-        return [len(EDGES) if g == "bucket" else len(self.labels[g]) for g in GROUPS[name]]
+        return [_RAW_LEVELS[g] if g in _RAW_LEVELS else len(self.labels[g]) for g in GROUPS[name]]
 
 
 def _radix(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
@@ -335,11 +354,6 @@ def _radix(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
     return key
 
 
-def _merged_old(parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return (merge_tables("old_runs", [p[0] for p in parts]),
-            merge_tables("old_run_keys", [p[1] for p in parts]))
-
-
 def _stream_labels() -> dict[str, Labels]:
-    names = {g for name in GROUPED for g in GROUPS[name]} - {"bucket", "day", "week"}
+    names = {g for name in GROUPED for g in GROUPS[name]} - {*_RAW_LEVELS, "day", "week"}
     return {**{n: Labels() for n in sorted(names)}, "day": Labels(days=True), "week": Labels(days=True)}

@@ -45,9 +45,10 @@ from xcomlab import schema as S
 
 __all__ = ["KEEP_SHARE", "MAX_EXACT_RUN_KEYS", "cut_for", "label_bytes", "rolled_tables"]
 
-#: ``run_keys`` groups a summary keeps exact; beyond, the oldest runs are rolled up. 2M
-#: groups are ~130 MB in code space (a 5M-row export of the generator holds 1.65M).
-MAX_EXACT_RUN_KEYS: Final = 2_000_000
+#: ``run_keys`` groups a summary keeps exact; beyond, the oldest runs are rolled up. 1M
+#: groups are ~64 MB in code space, ~130 MB while folded, plus ~0.5M run ids (~85 MB); a 1M-row
+#: export of our generator holds 0.33M, a 5M-row one 1.65M (benchmarks/README.md#scale).
+MAX_EXACT_RUN_KEYS: Final = 1_000_000
 #: After a roll, about this share of :data:`MAX_EXACT_RUN_KEYS` stays exact (so a stream
 #: rolls once per half a bound of new groups, not at every batch).
 KEEP_SHARE: Final = 0.5
