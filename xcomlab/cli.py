@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -114,6 +115,21 @@ def _json_out(command: str, body: dict[str, Any]) -> int:
     return _write(json.dumps(_finite(doc), indent=2, allow_nan=False, default=str))
 
 
+def _bound_heap_for(source: Any) -> None:
+    """For a file over :data:`~xcomlab.ingest.allocator.BOUND_HEAP_MIN_BYTES`, let this
+    process's freed batches go back to the OS (:func:`~xcomlab.ingest.allocator.bound_heap`;
+    process-wide, which a command may choose and a library call may not), unless
+    ``XCOMLAB_TUNE_MALLOC`` asks for the opposite trade."""
+    from xcomlab.ingest import allocator
+
+    try:
+        big = os.path.getsize(source) >= allocator.BOUND_HEAP_MIN_BYTES
+    except (OSError, TypeError, ValueError):
+        return
+    if big and not allocator.tune_requested(None):
+        allocator.bound_heap()
+
+
 def _summary_of(args: argparse.Namespace, stats: Any = None) -> Any:
     """The summary of ``args.source``: read back when it is a saved summary file (sniffed
     by its magic), computed by the database for a database URL or ``airflow.db``
@@ -126,6 +142,7 @@ def _summary_of(args: argparse.Namespace, stats: Any = None) -> Any:
         whole = Summary.load(args.source)
     else:
         progress = False if args.json else None  # a bar only on a terminal, never under --json
+        _bound_heap_for(args.source)
         whole = summarize_source(args.source, progress=progress, stats=stats,
                                  jobs=getattr(args, "jobs", 1), **_load_opts(args))
     save = getattr(args, "save_summary", None)
