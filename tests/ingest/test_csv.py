@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import lzma
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 import xcomlab
 from xcomlab.errors import ExportFormatError
+from xcomlab.ingest import csvfile
+from xcomlab.ingest.split import csv_spans
+from xcomlab.summary import summarize_file
+from xcomlab.summary.core import merge_all
 
 PSQL_AF3 = (
     "dag_run_id,task_id,map_index,key,dag_result,dag_id,run_id,value,timestamp\n"
@@ -200,3 +208,101 @@ def test_cli_exit_code_and_message(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["profile", str(p)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("xcomlab: ") and "map_index" in err and "Traceback" not in err
+
+
+
+# A "\r\n" inside a quoted value where Arrow's reader ends one read and starts the next
+# (apache/arrow issue 51368: the "\n" was dropped; xcomlab.ingest.csvfile._CrlfKept).
+_BLOCK = 1 << 12
+_AF3 = b"dag_run_id,task_id,map_index,key,dag_id,run_id,value,timestamp,dag_result\n"
+_TAIL = b",2026-05-15 00:01:55.711909+00,\n"
+
+
+def _af3_row(task: str, value: str, newline: bytes = b"\n") -> bytes:
+    quoted = '"' + value.replace('"', '""') + '"'
+    return f"62,{task},-1,return_value,etl,scheduled__2026-05-08,{quoted}".encode() + _TAIL[:-1] + newline
+
+
+def _crlf_at(cr: int, *, start: int = 0) -> bytes:
+    """An Airflow 3.3 psql export whose one ``\\r\\n`` (in task ``special``'s value) has its
+    ``\\r`` at byte ``cr``; when ``start`` is given, a record starts at byte ``start`` (a
+    shard's first byte), before the special record."""
+    out = _AF3
+    filler = _af3_row("filler", '{"pad": "' + "x" * 150 + '"}')
+    for upto in (start, cr) if start else (cr,):
+        while len(out) + len(filler) + 400 < upto:
+            out += filler
+        if upto == start:
+            out += b"\n" * (start - len(out))  # blank lines hold no record
+    head = b'62,special,-1,return_value,etl,scheduled__2026-05-08,"{""a"": ""'
+    out += head + b"b" * (cr - len(out) - len(head)) + b'\r\n""}"' + _TAIL
+    assert out[cr:cr + 2] == b"\r\n"
+    return out + _af3_row("after", '{"pad": "' + "y" * 300 + '"}') * 5
+
+
+def _truth(p: Path, opener: Any = open) -> list[str]:
+    """Every record's value as Python's csv module reads the file."""
+    with opener(p, "rt", newline="", encoding="utf-8") as f:
+        return [r[6] for r in list(csv.reader(f))[1:] if r]
+
+
+@pytest.mark.parametrize("shift", range(-3, 4))
+@pytest.mark.parametrize("where", ["whole", "shard"])
+def test_a_crlf_in_a_value_where_a_read_block_ends_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           where: str, shift: int) -> None:
+    """The "\\r" as a block's last byte (shift 0) and 3 bytes either side: the value and
+    its size are the file's bytes, whole and in a shard (whose blocks count from its start)."""
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", _BLOCK)
+    start = 3 * _BLOCK + 77 if where == "shard" else 0
+    p = tmp_path / "xcom.csv"
+    p.write_bytes(_crlf_at(start + 2 * _BLOCK - 1 + shift, start=start))
+    truth = _truth(p)
+    special = '{"a": "' + "b" * truth[-6].count("b") + '\r\n"}'
+    assert truth[-6] == special
+    if where == "whole":
+        f = xcomlab.load_export(p, keep_values=True)
+        got = f.loc[f["task_id"] == "special", ["value", "value_bytes"]].iloc[0]
+        assert (got["value"], got["value_bytes"]) == (special.encode(), len(special))
+        assert f["value"].tolist() == [v.encode() for v in truth]
+        assert int(f["value_bytes"].sum()) == sum(len(v.encode()) for v in truth)
+    else:
+        size = p.stat().st_size
+        parts = [summarize_file(p, span=span, progress=False) for span in ((0, start), (start, size))]
+        assert sum(s.value_bytes for s in parts) == sum(len(v.encode()) for v in truth)
+        assert merge_all(parts).equals(summarize_file(p, progress=False))
+
+
+@pytest.mark.parametrize("codec", [None, "gzip", "xz"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_values_full_of_crlf_read_exactly_in_small_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          codec: str | None, newline: bytes) -> None:
+    """Values of many "\\r\\n" (JSON whitespace), records ended by "\\n" or "\\r\\n" (Python's
+    csv writer): many block ends fall between a "\\r" and its "\\n", in values and between
+    records; every value and size is the file's, plain or compressed, whole and in 2 shards."""
+    block = 1 << 10
+    monkeypatch.setattr(csvfile, "BLOCK_BYTES", block)
+    data = _AF3.replace(b"\n", newline) + b"".join(
+        _af3_row(f"t{i}", "[" + ",\r\n".join("1" * (i % 7 + 1) for _ in range(i % 40 + 1)) + "]", newline)
+        for i in range(400))
+    # the case exists: reads of the whole and of the second shard end between "\r" and "\n"
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(data)
+    spans = csv_spans(plain, 2)
+    for a, b in [(0, len(data)), spans[1]]:
+        cut = [k for k in range(a + block, b, block) if data[k - 1:k + 1] == b"\r\n"]
+        assert sum(data[:k].count(b'"') % 2 for k in cut) >= 2  # inside a quoted value
+    opener: Any = open
+    p = plain
+    if codec is not None:
+        compress, opener = {"gzip": (gzip.compress, gzip.open), "xz": (lzma.compress, lzma.open)}[codec]
+        p = tmp_path / f"xcom.csv.{'gz' if codec == 'gzip' else 'xz'}"
+        p.write_bytes(compress(data))
+    truth = _truth(p, opener)
+    assert len(truth) == 400 and sum("\r\n" in v for v in truth) == 390
+    f = xcomlab.load_export(p, keep_values=True)
+    assert f["value"].tolist() == [v.encode() for v in truth]
+    assert f["value_bytes"].tolist() == [len(v.encode()) for v in truth]
+    if codec is None:
+        parts = [summarize_file(p, span=span, progress=False) for span in spans]
+        assert merge_all(parts).equals(summarize_file(p, progress=False))
+        assert sum(s.value_bytes for s in parts) == sum(len(v.encode()) for v in truth)

@@ -252,6 +252,85 @@ def _release(mapped: mmap.mmap, start: int, stop: int) -> int:
     return start
 
 
+def _cuts_crlf(data: mmap.mmap, start: int, stop: int, block: int) -> bool:
+    """Whether Arrow's reader of bytes ``[start, stop)`` of ``data``, which reads them
+    ``block`` bytes at a time, would end a read between a ``\\r`` and a ``\\n``
+    (:class:`_CrlfKept`). One look at two bytes per block."""
+    return any(data[at - 1] == _CR and data[at] == _LF for at in range(start + block, stop, block))
+
+
+def _crlf_kept(raw: pa.NativeFile) -> pa.NativeFile:
+    """``raw`` as a stream Arrow's CSV reader reads without losing bytes (:class:`_CrlfKept`)."""
+    return pa.PythonFile(_CrlfKept(raw), mode="r")
+
+
+_CR, _LF = 0x0D, 0x0A
+
+
+class _CrlfKept:
+    """A byte stream whose reads never end with a ``\\r`` (but at the end of the stream).
+
+    Arrow's CSV reader (pyarrow 26.0.1; apache/arrow issue 51368, open in 2026-09) reads
+    its input ``block_size`` bytes at a time and drops a ``\\n`` that starts a read when
+    the read before ended with ``\\r``, taking the two for a line end cut in two even
+    inside a quoted value: a value holding ``\\r\\n`` across that cut came back one
+    byte short, with no error. Reads that never end with ``\\r`` leave Arrow's parser
+    to see every ``\\r\\n`` whole (a line end or a value's bytes, as it is).
+    """
+
+    def __init__(self, raw: pa.NativeFile) -> None:
+        self._raw = raw
+        #: A mapped file's reader steps back over a "\r" (no copy); a decompressor
+        #: cannot (xz would decompress again from the start), so it is held back.
+        self._seekable = isinstance(raw, pa.BufferReader)
+        self._held = False  # a "\r" held back from the last read (a stream not seekable)
+        self._pos = 0  # bytes handed out (a decompressor cannot tell)
+
+    def read_buffer(self, nbytes: int = -1) -> pa.Buffer:
+        buf = self._read(nbytes)
+        self._pos += buf.size
+        return buf
+
+    def _read(self, nbytes: int) -> pa.Buffer:
+        while True:
+            # no more than asked for, with a held "\r" in front
+            buf = self._raw.read_buffer(max(nbytes - self._held, 1) if nbytes > 0 else nbytes)
+            if self._held:
+                self._held = False
+                if buf.size == 0:
+                    return pa.py_buffer(b"\r")
+                buf = pa.py_buffer(b"\r" + buf.to_pybytes())  # a copy: only after a "\r"
+            if buf.size == 0 or memoryview(buf)[-1] != _CR:
+                return buf
+            if self._seekable:
+                if buf.size == 1:  # the stream's last byte (reads are of blocks)
+                    return buf
+                self._raw.seek(-1, 1)  # read it again next time
+                return buf.slice(0, buf.size - 1)
+            self._held = True
+            if buf.size > 1:
+                return buf.slice(0, buf.size - 1)
+
+    def read(self, nbytes: int = -1) -> bytes:
+        return self.read_buffer(nbytes).to_pybytes()
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return self._raw.closed
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     """One record batch holding ``batches`` one after the other (a copy)."""
     table = pa.Table.from_batches(batches).combine_chunks()
@@ -325,8 +404,11 @@ class _CsvReader:
             whole = pa.py_buffer(mapped)
             stop = len(mapped) if stop < 0 else stop
             self._file = pa.BufferReader(whole if self.span is None else whole.slice(start, stop - start))
+            if _cuts_crlf(mapped, start, stop, BLOCK_BYTES):
+                self._file = _crlf_kept(self._file)
         else:
-            self._file, self._tell = arrow_stream(self.path, self.codec)
+            raw, self._tell = arrow_stream(self.path, self.codec)
+            self._file = _crlf_kept(raw)  # its reads' ends cannot be looked at before
         try:
             reader = pa_csv.open_csv(
                 self._file,
