@@ -15,8 +15,8 @@ from pathlib import Path
 
 from conftest import ROOT, SAMPLES
 
-#: Modules a file's ``profile --json`` has no use for.
-UNUSED = ("sqlalchemy", "matplotlib", "jinja2", "ipywidgets", "tqdm")
+#: Modules a file's ``profile --json`` has no use for (rich: it prints tables, not JSON).
+UNUSED = ("sqlalchemy", "rich", "matplotlib", "jinja2", "ipywidgets", "tqdm")
 
 CSV = SAMPLES / "af3" / "xcom_copy.csv"
 DB = SAMPLES / "af3" / "airflow.db"
@@ -57,6 +57,27 @@ def test_profile_of_a_file_loads_no_sqlalchemy(tmp_path: Path) -> None:
     assert got["bad_rc"] != 0 and got["bad_error"] and got["bad"] == [], got
     # the control: an airflow.db is a database, read through SQLAlchemy
     assert got["db_rc"] == 0 and got["db"] == ["sqlalchemy"], got
+
+
+def test_text_output_loads_rich_and_without_it_the_cli_names_the_extra(tmp_path: Path) -> None:
+    """rich loads for the tables (the control of ``UNUSED``); an install without it still
+    stops at start-up with the extra to install, as when pandas is missing."""
+    got = _run(f"""
+        import contextlib, io, json, sys
+        import xcomlab.cli
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = xcomlab.cli.main(["profile", {str(CSV)!r}])
+        print(json.dumps({{"rc": rc, "rich": "rich" in sys.modules, "text": out.getvalue()[:200]}}))
+    """)
+    assert got["rc"] == 0 and got["rich"] is True and "Source: " in str(got["text"]), got
+    code = ("import sys; sys.modules['rich'] = None; sys.argv = ['xcomlab', 'profile', 'x']; "
+            "from xcomlab.cli import main; main()")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("xcomlab: the command line needs the toolkit, which this "
+                                   "install lacks (rich is missing): pip install 'xcomlab[lab]'")
 
 
 def test_the_database_entry_points_stay_importable_and_load_sqlalchemy_on_use() -> None:

@@ -13,6 +13,7 @@ rows) or reads one saved with ``--save-summary``; ``--frame`` loads the whole fr
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import sys
@@ -41,6 +42,10 @@ try:
     from xcomlab.models.cost import Prices, load_prices
     from xcomlab.recommend import DEFAULT_DB, recommend
     from xcomlab.summary import Summary, summarize_file
+
+    if importlib.util.find_spec("rich") is None:  # console imports rich only to print (not --json)
+        _missing = "No module named 'rich'"
+        raise ModuleNotFoundError(_missing, name="rich")
 except ModuleNotFoundError as _exc:
     if (_exc.name or "").split(".")[0] not in LAB_MODULES:
         raise
