@@ -15,8 +15,9 @@ from pathlib import Path
 
 from conftest import ROOT, SAMPLES
 
-#: Modules a file's ``profile --json`` has no use for (rich: it prints tables, not JSON).
-UNUSED = ("sqlalchemy", "rich", "matplotlib", "jinja2", "ipywidgets", "tqdm")
+#: Modules a file's ``profile --json`` has no use for (rich: it prints tables, not JSON;
+#: xcomlab.recommend: the cost, latency and simulation models of ``recommend``).
+UNUSED = ("sqlalchemy", "rich", "matplotlib", "jinja2", "ipywidgets", "tqdm", "xcomlab.recommend")
 
 CSV = SAMPLES / "af3" / "xcom_copy.csv"
 DB = SAMPLES / "af3" / "airflow.db"
