@@ -7,11 +7,10 @@ the row's ids, tier, codec, sizes, outcome and timing — never a value or a sec
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import sqlalchemy as sa
-
-from xcomlab.airflow_tables import UtcDateTime
+if TYPE_CHECKING:  # the table needs SQLAlchemy; the JSON Lines trail's layout does not
+    import sqlalchemy as sa
 
 __all__ = ["AUDIT_TABLE", "FIELDS", "MAX_FIELD_CHARS", "VERSION", "audit_table"]
 
@@ -28,6 +27,10 @@ AUDIT_TABLE: Final = "xcomlab_audit"
 
 def audit_table(name: str = AUDIT_TABLE, metadata: sa.MetaData | None = None) -> sa.Table:
     """The audit table (append-only; one row per record)."""
+    import sqlalchemy as sa
+
+    from xcomlab.airflow_tables import UtcDateTime
+
     return sa.Table(
         name, metadata or sa.MetaData(),
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,

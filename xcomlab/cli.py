@@ -13,6 +13,7 @@ rows) or reads one saved with ``--save-summary``; ``--frame`` loads the whole fr
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -39,9 +40,11 @@ try:
     from xcomlab.analysis.retention import KeyRule, RetentionPolicy, retention
     from xcomlab.analysis.secrets import scan_secrets, summary_secrets
     from xcomlab.ingest.deployment import Deployment, deployment_of, infer_deployment
-    from xcomlab.models.cost import Prices, load_prices
-    from xcomlab.recommend import DEFAULT_DB, recommend
     from xcomlab.summary import Summary, summarize_file
+
+    if importlib.util.find_spec("rich") is None:  # console imports rich only to print (not --json)
+        _missing = "No module named 'rich'"
+        raise ModuleNotFoundError(_missing, name="rich")
 except ModuleNotFoundError as _exc:
     if (_exc.name or "").split(".")[0] not in LAB_MODULES:
         raise
@@ -498,6 +501,9 @@ def _retention(args: argparse.Namespace) -> int:
 
 def _prices(args: argparse.Namespace) -> Any:
     """A :class:`~xcomlab.models.cost.Prices` from ``--prices FILE`` and ``--price K=V``, or None."""
+    from xcomlab.models.cost import Prices, load_prices
+    from xcomlab.recommend import DEFAULT_DB
+
     if not args.price and not args.prices:
         return None
     overrides: dict[str, float] = {}
@@ -516,6 +522,8 @@ def _prices(args: argparse.Namespace) -> Any:
 
 
 def _recommend(args: argparse.Namespace) -> int:
+    from xcomlab.recommend import recommend  # with the cost, latency and simulation models
+
     frame: pd.DataFrame | Summary
     if args.frame:
         frame = xcomlab.load_export(args.source, keep_values=args.keep_values, **_load_opts(args))

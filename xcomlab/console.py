@@ -4,6 +4,7 @@ Built on `rich <https://rich.readthedocs.io>`_: on a terminal, headings are bold
 tables have a rule under their header; when stdout is not a terminal (a pipe, a file,
 a test) the same layout is printed with no escape codes. Text is wrapped, never cut;
 figures go through :mod:`xcomlab.units` (binary byte units, thousands separators).
+rich loads when the first :class:`Out` is made, so ``--json`` output never imports it.
 """
 
 from __future__ import annotations
@@ -12,21 +13,26 @@ import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
-
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from functools import cache
+from typing import IO, TYPE_CHECKING, Any
 
 from xcomlab.units import MISSING, format_bytes, format_count, format_share
+
+if TYPE_CHECKING:
+    from rich.box import Box
 
 __all__ = ["WIDTH", "Col", "Out", "counts", "date", "days", "load_line", "rows_table", "size_table"]
 
 #: Widest line the CLI prints.
 WIDTH = 100
-#: A rule under the header only, in ASCII for pipes and box drawing on terminals.
-_PLAIN = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+
+
+@cache
+def _plain() -> Box:
+    """A rule under the header only, in ASCII for pipes (box drawing on terminals)."""
+    from rich.box import Box
+
+    return Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class Out:
     """Where a command prints: a :class:`rich.console.Console` on ``file`` (stdout)."""
 
     def __init__(self, file: IO[str] | None = None) -> None:
+        from rich.console import Console
+
         file = file if file is not None else sys.stdout
         tty = bool(getattr(file, "isatty", lambda: False)())
         width = min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns) if tty else WIDTH
@@ -61,6 +69,9 @@ class Out:
 
     def line(self, text: str = "", *, bold: bool = False, indent: int = 0) -> None:
         """A paragraph, wrapped at the width (continuation lines indented by ``indent``)."""
+        from rich.table import Table
+        from rich.text import Text
+
         style = "bold" if bold and self.tty else ""
         if indent and text:
             table = Table.grid(padding=0)
@@ -85,8 +96,12 @@ class Out:
 
     def table(self, columns: Sequence[Col], rows: Iterable[Sequence[Any]]) -> None:
         """Rows of already formatted cells under ``columns``; text columns wrap to fit."""
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
         cells = [["" if v is None else str(v) for v in row] for row in rows]
-        t = Table(box=_PLAIN if not self.tty else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+        t = Table(box=_plain() if not self.tty else box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   header_style="bold" if self.tty else "", expand=False, collapse_padding=True)
         # Figures keep their width (min_width) and never fold; long headers wrap instead.
         for c, least in zip(columns, self._min_widths(columns, cells), strict=True):
@@ -112,6 +127,8 @@ class Out:
 
     def command(self, cmd: str) -> None:
         """A shell command, split with ``\\`` continuations to fit (it stays copy-pasteable)."""
+        from rich.text import Text
+
         width = self.console.width - 2
         parts = cmd.split(" --")
         lines = [parts[0]]

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
-import sqlalchemy as sa
 
 from xcomlab.audit_records import FIELDS, VERSION, audit_table
 from xcomlab.errors import ExportFormatError
+
+if TYPE_CHECKING:  # loaded for an audit table (a URL or an Engine), not for a JSON Lines file
+    import sqlalchemy as sa
 
 __all__ = ["load_audit"]
 
@@ -55,10 +57,15 @@ def load_audit(source: str | os.PathLike[str] | sa.Engine, *, table: str = AUDIT
     >>> trail = xcomlab.load_audit("/var/log/xcomlab/audit.jsonl")  # doctest: +SKIP
     >>> trail.groupby(["op", "outcome"]).size()  # doctest: +SKIP
     """
-    if isinstance(source, sa.Engine):
-        return _from_sql(source, table)
+    if not isinstance(source, str | os.PathLike):  # an Engine: a path needs no SQLAlchemy
+        import sqlalchemy as sa
+
+        if isinstance(source, sa.Engine):
+            return _from_sql(source, table)
     text = os.fspath(source)
     if "://" in text and not text.startswith("jsonl:"):
+        import sqlalchemy as sa
+
         engine = sa.create_engine(text)
         try:
             return _from_sql(engine, table)
@@ -68,6 +75,8 @@ def load_audit(source: str | os.PathLike[str] | sa.Engine, *, table: str = AUDIT
 
 
 def _from_sql(engine: sa.Engine, table: str) -> pd.DataFrame:
+    import sqlalchemy as sa
+
     t = audit_table(table)
     if not sa.inspect(engine).has_table(table):
         msg = f"{engine.url.render_as_string(hide_password=True)} has no audit table {table!r}"

@@ -14,10 +14,12 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from xcomlab.errors import UnsupportedSourceError, mask_url
+
+if TYPE_CHECKING:  # loaded by the functions that open a database, not on import
+    import sqlalchemy as sa
 
 __all__ = ["resolve_url"]
 
@@ -49,6 +51,8 @@ def resolve_url(text: str) -> sa.URL:
         Not a URL, an unknown dialect, no driver installed (naming the ``pip install``
         that fixes it), or an SQLite file that does not exist.
     """
+    import sqlalchemy as sa
+
     shown = mask_url(text)
     try:
         url = sa.make_url(text)
@@ -90,6 +94,8 @@ def _sqlite(url: sa.URL, shown: str) -> sa.URL:
                 if not path.is_absolute() else "")
         msg = f"{shown}: no such file {str(path)!r}{hint}; expected an existing airflow.db"
         raise UnsupportedSourceError(msg)
+    import sqlalchemy as sa
+
     return sa.make_url(sqlite_url(path))
 
 

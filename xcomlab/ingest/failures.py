@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
 
@@ -106,10 +107,8 @@ def translate(exc: BaseException, source: str) -> XcomlabError | None:
             "objects); expected XCom values Airflow can serialize; delete or shorten that row")
     if isinstance(exc, MemoryError):
         return ExportFormatError(f"{source}: a value or row is too large for this machine's memory")
-    try:
-        import sqlalchemy.exc as sa_exc
-    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
-        sa_exc = None  # type: ignore[assignment]
+    # only a source that loaded SQLAlchemy raises its errors: a file's failure does not load it
+    sa_exc = sys.modules.get("sqlalchemy.exc")
     import sqlite3
 
     if sa_exc is not None and isinstance(exc, sa_exc.NoSuchModuleError):

@@ -12,12 +12,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 
 from xcomlab import schema as S
 from xcomlab.errors import ExportFormatError, UnsupportedSourceError
@@ -27,6 +26,9 @@ from xcomlab.ingest.dburl import resolve_url, sqlite_url
 from xcomlab.ingest.failures import guard
 from xcomlab.ingest.normalize import RawBatch, detect_schema
 from xcomlab.ingest.source import TableSource, is_xcom_table
+
+if TYPE_CHECKING:  # loaded by the functions that open a database, not on import
+    import sqlalchemy as sa
 
 __all__ = ["open_engine", "quote", "read_sql", "readonly", "row_source", "sqlite_url", "value_is_json",
            "value_sql", "xcom_table_names", "xcom_tables"]  # sqlite_url: defined in dburl, kept importable here
@@ -52,6 +54,8 @@ def read_sql(source: Any, *, sqlite_file: bool, chunk_rows: int, airflow_schema:
 def xcom_table_names(engine: sa.Engine) -> list[str]:
     """The xcom-like tables of a database (:func:`~xcomlab.ingest.source.is_xcom_table`), the
     live ``xcom`` first, then by name."""
+    import sqlalchemy as sa
+
     names = [t for t in sa.inspect(engine).get_table_names() if is_xcom_table(t)]
     return sorted(names, key=lambda t: (t != "xcom", t))
 
@@ -61,6 +65,8 @@ def xcom_tables(engine: sa.Engine, label: str,
     """``(table, its columns by lower-case name, whether values are JSON text)`` for
     ``names`` (default :func:`xcom_table_names`), checking each has Airflow's xcom columns;
     the loader and the push-down read tables through this one check."""
+    import sqlalchemy as sa
+
     insp = sa.inspect(engine)
     kinds: dict[str, bool] = {}
     for name in xcom_table_names(engine) if names is None else names:
@@ -74,6 +80,8 @@ def xcom_tables(engine: sa.Engine, label: str,
 
 
 def _engine(source: Any, sqlite_file: bool) -> tuple[sa.Engine, str, bool]:
+    import sqlalchemy as sa
+
     if isinstance(source, sa.Engine):
         return source, source.url.render_as_string(hide_password=True), False
     text = os.fspath(source)
@@ -96,6 +104,8 @@ def _value_is_json(engine: sa.Engine, table: str, insp: Any, kinds: dict[str, bo
     if any(t in type_name for t in ("BYTEA", "BLOB", "BINARY")) and engine.dialect.name != "sqlite":
         return False
     if engine.dialect.name == "sqlite":
+        import sqlalchemy as sa
+
         with engine.connect() as conn:
             kind = conn.execute(sa.text(
                 f"SELECT typeof(value) FROM {_q(engine, table)} WHERE value IS NOT NULL LIMIT 1"
@@ -186,6 +196,8 @@ class _Query:
         return f"SELECT {', '.join(parts)} FROM {row_source(self.engine, self.table, self.is_json)}"
 
     def batches(self) -> Iterator[RawBatch]:
+        import sqlalchemy as sa
+
         with readonly(self.engine) as conn:
             expected = conn.execute(sa.text(f"SELECT count(*) FROM {_q(self.engine, self.table)}")).scalar()
             result = conn.execution_options(stream_results=True, yield_per=self.chunk_rows).execute(

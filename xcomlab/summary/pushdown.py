@@ -33,11 +33,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from xcomlab import schema as S
 from xcomlab.constants import ONE_OFF_MIN_BYTES
@@ -77,6 +76,9 @@ from xcomlab.summary.sqlsession import (
     session,
     timeout_error,
 )
+
+if TYPE_CHECKING:  # loaded when a database is opened (summarize_db), not on import:
+    import sqlalchemy as sa  # summarize_source streams a file without it
 
 __all__ = ["PushdownStats", "summarize_db", "summarize_source"]
 
@@ -161,6 +163,8 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
 
 
 def _open(source: str | sa.Engine) -> tuple[sa.Engine, str, bool]:
+    import sqlalchemy as sa
+
     if isinstance(source, sa.Engine):
         return open_engine(source, False)
     text = str(source)
@@ -309,6 +313,8 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
 
 def _sql_text(engine: sa.Engine, text: str) -> str:
     """A string literal (keys are ids: short, and quoted by the dialect's own rules)."""
+    import sqlalchemy as sa
+
     return sa.literal(text, sa.String()).compile(dialect=engine.dialect,
                                                  compile_kwargs={"literal_binds": True}).string
 
@@ -351,6 +357,8 @@ def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
         return {}, (), ()
     names = {t.name: f"xcomlab_push_rows_{i}" for i, t in enumerate(found)}
     create, drop = [], []
+    import sqlalchemy as sa
+
     kind = "ENGINE=Aria" if getattr(engine.dialect, "is_mariadb", False) else ""  # Aria: MariaDB's own scratch engine
     for t in found:
         rules = rules_for(engine.dialect.name, not t.is_json)

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from xcomlab.errors import StatementTimeoutError, XcomlabError
 from xcomlab.ingest.sqlsource import quote, readonly
 from xcomlab.summary.sqlrules import sqlite_bucket, sqlite_instant, sqlite_regexp
+
+if TYPE_CHECKING:  # loaded by the functions that run statements, not on import
+    import sqlalchemy as sa
 
 __all__ = ["FoundTable", "PushdownStats", "Runner", "bar", "estimate", "session", "timeout_error"]
 
@@ -91,6 +92,8 @@ class Runner:
               values: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` (``what`` names it in :attr:`PushdownStats.timings`); the
         cells of the columns named in ``values`` count as value bytes received."""
+        import sqlalchemy as sa
+
         st = self.stats
         start = time.perf_counter()
         result = self.conn.execute(sa.text(self._timed(sql)), params or {})
@@ -112,6 +115,8 @@ class Runner:
                size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of ``sql`` in lists of up to ``size`` (a server-side cursor where the
         driver has one), counted as :meth:`fetch` counts them (no value columns)."""
+        import sqlalchemy as sa
+
         st = self.stats
         start = time.perf_counter()
         total = 0
@@ -210,6 +215,8 @@ def timeout_error(exc: BaseException, label: str, timeout: float | None) -> Xcom
 
 def estimate(run: Runner, engine: sa.Engine, table: str) -> int:
     """About how many rows ``table`` holds, from the catalog where it keeps a count."""
+    import sqlalchemy as sa
+
     d = engine.dialect.name
     try:
         if d == "postgresql":
