@@ -41,7 +41,7 @@ class FrameBatch(NamedTuple):
     table_index: int
     #: The table's name (``xcom``, ``_xcom_archive``, …).
     table: str
-    #: 0 for the first read of the table, 1 after the fast path gave up.
+    #: 0 for the first read of the table, one higher after each re-read (a fast path gave up).
     attempt: int
     #: The batch's rows (an XCom frame, :mod:`xcomlab.schema`; no ``value`` column).
     frame: pd.DataFrame
@@ -128,13 +128,17 @@ def iter_pieces(
     wanted = [tables] if isinstance(tables, str) else tables
     reports: list[TableReport] = []
     for index, src in enumerate(open_tables(source, fmt, wanted, opts.readers)):
-        try:
-            yield from _table_pieces(index, src, 0, src.batches(), opts, reports)
-        except SlowPath:
-            if src.fallback is None:
-                raise
-            yield PiecesBatch(index, src.table, 1, None)
-            yield from _table_pieces(index, src, 1, src.fallback(), opts, reports)
+        attempt, batches = 0, src.batches()
+        while True:  # a re-read may give up too (a faster one first, then the exact one)
+            try:
+                yield from _table_pieces(index, src, attempt, batches, opts, reports)
+                break
+            except SlowPath:
+                if src.fallback is None:
+                    raise
+                attempt += 1
+                yield PiecesBatch(index, src.table, attempt, None)
+                batches = src.fallback()
     _check_found(label, wanted, reports)
 
 

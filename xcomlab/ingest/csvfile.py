@@ -64,6 +64,9 @@ _SAMPLE_ROWS = 200
 #: Bytes of CSV the parser reads per block. Arrow's streaming reader reads a few
 #: dozen blocks ahead; from a mapped file that costs no memory.
 BLOCK_BYTES = 1 << 21
+#: The largest read size tried before the exact reader: a PostgreSQL field holds at most
+#: 1 GB (docs/storage.md), its CSV text (quotes doubled) a little more.
+MAX_BLOCK_BYTES = 1 << 30
 #: Bytes of parsed blocks built as one batch: big batches spend less time per row in
 #: Python, and two builders then hold the GIL less (benchmarks/CHANGELOG.md#2026-12-06-ingest-fourth-round).
 BATCH_BYTES = 1 << 24
@@ -165,7 +168,7 @@ def read_csv(path: str, *, table: str | None = None, value_mode: ValueMode | Non
     share = 1.0 if span is None or not size else (span[1] - span[0]) / size
     yield TableSource(
         path=path, table=name, columns=names, airflow_schema=schema,
-        batches=reader.fast, fallback=reader.slow, locate_line=reader.locate_line,
+        batches=reader.fast, fallback=reader.again, locate_line=reader.locate_line,
         notes=notes, sizes_exact=mode not in (ValueMode.MEMORY, ValueMode.PYTHON_REPR),
         total_bytes=size if span is None else span[1] - span[0], bytes_read=reader.tell,
         read_ahead=_READ_AHEAD, rows_hint=int(_rows_hint(p, codec) * share),
@@ -378,6 +381,9 @@ class _CsvReader:
         #: Bytes read when the fast path closed its file (what :meth:`tell` says after).
         self._told = 0
         self._lines: _LineIndex | None = None
+        #: Arrow's read size; grows (:meth:`again`) when a record spanned more than two reads.
+        self.block = BLOCK_BYTES
+        self._bigger = False
         self._lines_lock = threading.Lock()
 
     def tell(self) -> int:
@@ -411,7 +417,7 @@ class _CsvReader:
             whole = pa.py_buffer(mapped)
             stop = len(mapped) if stop < 0 else stop
             self._file = pa.BufferReader(whole if self.span is None else whole.slice(start, stop - start))
-            if _cuts_crlf(self.path, start, stop, BLOCK_BYTES):
+            if _cuts_crlf(self.path, start, stop, self.block):
                 self._file = _crlf_kept(self._file)
         else:
             raw, self._tell = arrow_stream(self.path, self.codec)
@@ -419,7 +425,7 @@ class _CsvReader:
         try:
             reader = pa_csv.open_csv(
                 self._file,
-                read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES, column_names=self.names,
+                read_options=pa_csv.ReadOptions(block_size=self.block, column_names=self.names,
                                                 skip_rows=1 if start == 0 else 0,
                                                 use_threads=_PARSE_THREADS),
                 # No invalid_row_handler: a row with the wrong field count raises
@@ -447,7 +453,7 @@ class _CsvReader:
                 # The parser is past all but the last blocks it read (a guess that
                 # is safe either way: a dropped page is read back if touched).
                 if mapped is not None:
-                    released = _release(mapped, released, min(start + (blocks - 2) * BLOCK_BYTES, stop))
+                    released = _release(mapped, released, min(start + (blocks - 2) * self.block, stop))
                 group.append(rb)
                 size += rb.nbytes
                 if size >= batch_bytes:
@@ -457,6 +463,9 @@ class _CsvReader:
             if group:
                 yield functools.partial(self._prepare, group, row)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            # a record longer than Arrow's read size (a value of several MB): read again
+            # with bigger reads rather than row by row in Python
+            self._bigger = "straddl" in str(exc) and self.block < MAX_BLOCK_BYTES
             raise SlowPath(str(exc)) from exc
         except OSError as exc:
             if self.codec is None:
@@ -482,6 +491,16 @@ class _CsvReader:
             return self._raw(cols, first_row)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise SlowPath(str(exc)) from exc
+
+    def again(self) -> Iterator[Any]:
+        """The re-read after :meth:`fast` gave up: :meth:`fast` again with reads 8× bigger
+        when a record spanned more than two reads (Arrow: "straddling object straddles two
+        block boundaries"), up to :data:`MAX_BLOCK_BYTES`; else the exact :meth:`slow`."""
+        if self._bigger:
+            self._bigger = False
+            self.block = min(self.block * 8, MAX_BLOCK_BYTES)
+            return self.fast()
+        return self.slow()
 
     def slow(self) -> Iterator[RawBatch]:
         """Row by row with :mod:`csv`: exact lines, every malformed row named."""

@@ -265,15 +265,17 @@ def _load_table(src: TableSource, opts: _Options,
     if src.rows_hint:
         columns.reserve(mark + src.rows_hint)
     stream = int(opts.sample.rows.sum()) if opts.sample is not None else 0  # a sub-stream per table
-    try:
-        part = opts.sample.spawn(stream) if opts.sample is not None else None
-        out = _stream(src, opts, src.batches(), columns, part)
-    except SlowPath:
-        if src.fallback is None:
-            raise
-        columns.truncate(mark)  # drop what the fast path kept before it gave up
-        part = opts.sample.spawn(stream) if opts.sample is not None else None
-        out = _stream(src, opts, src.fallback(), columns, part)
+    batches = src.batches()
+    while True:  # a re-read may give up too (a faster one first, then the exact one)
+        try:
+            part = opts.sample.spawn(stream) if opts.sample is not None else None
+            out = _stream(src, opts, batches, columns, part)
+            break
+        except SlowPath:
+            if src.fallback is None:
+                raise
+            columns.truncate(mark)  # drop what the fast path kept before it gave up
+            batches = src.fallback()
     if opts.sample is not None and part is not None:
         opts.sample.absorb(part)
     return out
