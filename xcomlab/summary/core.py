@@ -425,8 +425,8 @@ class Summary:
         """Only the live ``xcom`` table's groups when it has rows, else every group
         (as :func:`xcomlab.schema.primary_rows` does for a frame). The value sample is
         kept whole: it is drawn over every table."""
-        tables = self.tables()
-        if "xcom" not in tables or tables == ["xcom"]:  # nothing to drop: no copy of every table
+        found = self.tables()
+        if "xcom" not in found or found == ["xcom"]:  # nothing to drop: no copy of every table
             return self
         tables: dict[str, Any] = {n: _live(getattr(self, n)) for n in TABLES}
         return Summary(**tables, sample=self.sample, report=self.report)
