@@ -140,7 +140,8 @@ def test_tables_hold_groups_not_rows() -> None:
 
 def test_restarted_table_is_not_counted_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A malformed last line makes the fast CSV reader give up after it handed over
-    batches; the exact re-read replaces them."""
+    batches; the exact re-read replaces them (with reads this small, a long value first
+    makes the fast reader start again with bigger reads: one attempt more)."""
     from xcomlab.ingest import csvfile
 
     monkeypatch.setattr(csvfile, "BLOCK_BYTES", 1 << 16)  # many small batches
@@ -148,8 +149,8 @@ def test_restarted_table_is_not_counted_twice(tmp_path: Path, monkeypatch: pytes
     text = SAMPLES[1].read_text(encoding="utf-8")
     bad = tmp_path / "xcom.csv"
     bad.write_text(text + 'only,"three",fields\n', encoding="utf-8")
-    attempts = {b.attempt for b in iter_frames(bad, errors="collect")}
-    assert attempts == {0, 1}
+    attempts = sorted({b.attempt for b in iter_frames(bad, errors="collect")})
+    assert attempts == list(range(len(attempts))) and len(attempts) >= 2
     frame = xcomlab.load_export(bad, errors="collect", keep_values=True)
     assert xcomlab.load_report(frame).rows_rejected == 1
     assert summarize_file(bad, errors="collect").equals(summarize_frame(frame))
