@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["BOUND_HEAP_MIN_BYTES", "ENV_VAR", "bound_heap", "tune_malloc", "tune_requested"]
 
@@ -59,11 +60,8 @@ def tune_malloc() -> bool:
     process; returns True when the settings were applied, False where the C library is
     not glibc.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
     ok_mmap = mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
     ok_trim = mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
@@ -89,10 +87,15 @@ def bound_heap() -> bool:
     :data:`BOUND_HEAP_MIN_BYTES` (benchmarks/README.md#scale). Process-wide and for the
     life of the process; returns True when applied, False where the C library is not glibc.
     """
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, _BOUND_MMAP_THRESHOLD))
+
+
+def _mallopt() -> Any:
+    """glibc's ``mallopt``, or None where the C library is not glibc."""
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        return ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, _BOUND_MMAP_THRESHOLD))
+        return None
