@@ -110,3 +110,20 @@ def test_recommend_measures_codec_ratios_on_a_pg_dump() -> None:
         assert "measured on" in note and "keep_values" not in note
     ratio = {k: float(n.split()[2].rstrip(":")) for k, n in notes.items()}
     assert ratio["compressible"] < 0.3 < 0.6 < ratio["incompressible"]  # base64 0.75, hex ~0.5
+
+
+def test_row_keys_do_not_depend_on_the_size_of_a_batch_dictionary() -> None:
+    """A big dictionary (run ids) is hashed in one pass, a small one through the cache:
+    the same key for the same ids either way."""
+    from xcomlab.ingest.sample import _CACHED_WORDS, row_keys
+
+    words = [f"scheduled__2026-01-01T00:00:{i:06d}+00:00" for i in range(_CACHED_WORDS + 10)] + ["é", "日本"]
+    rows = np.array([0, 5, len(words) - 1, len(words) - 2, -1, _CACHED_WORDS + 3], dtype=np.int64)
+    big = row_keys([(rows, words)], np.zeros(len(rows), dtype=np.int64), seed=7)
+    # the same rows against a dictionary of only the words they use (the cached path)
+    used = sorted(set(rows[rows >= 0].tolist()))
+    small = [words[i] for i in used]
+    codes = np.array([used.index(r) if r >= 0 else -1 for r in rows.tolist()], dtype=np.int64)
+    assert len(small) <= _CACHED_WORDS
+    np.testing.assert_array_equal(row_keys([(codes, small)], np.zeros(len(rows), dtype=np.int64), seed=7), big)
+    assert len(set(big.tolist())) == len(rows)

@@ -881,10 +881,18 @@ def _summary_entries(summary: Summary, schema: str) -> tuple[_Rows, np.ndarray, 
     runs = _run_widths(summary)
     runs["width"] = _sqlite_int(runs["dag_run_id"].to_numpy(np.int64))
     runs = runs.sort_values([tb, dg, "run_bytes", "width"], kind="stable")
-    sig = (runs["run_bytes"].astype(str) + ":" + runs["width"].astype(str) + ":"
-           + runs["share"].round(12).astype(str))
-    prof = sig.groupby([runs[tb], runs[dg]], sort=False, observed=True).agg(";".join).rename("sig").reset_index()
-    prof["profile"], uniq = pd.factorize(prof["sig"])
+    # A DAG's run profile: its sequence of (run bytes, width, share) entries; DAGs with equal
+    # sequences share a profile (tuples of codes: a text signature per DAG cost seconds at
+    # 50,000 DAGs).
+    runs = runs.reset_index(drop=True)
+    dag_of = runs.groupby([tb, dg], sort=False, observed=True).ngroup().to_numpy()
+    named = runs[dag_of >= 0].reset_index(drop=True)  # a null id is in no group, as before
+    dag_of = dag_of[dag_of >= 0]
+    entry = pd.MultiIndex.from_arrays([named["run_bytes"], named["width"], named["share"].round(12)]).factorize()[0]
+    starts = np.flatnonzero(np.r_[True, dag_of[1:] != dag_of[:-1]]) if len(named) else np.zeros(0, np.int64)
+    seqs = pd.Series([tuple(s) for s in np.split(entry, starts[1:])] if len(named) else [], dtype=object)
+    prof = named.loc[starts, [tb, dg]].reset_index(drop=True)
+    prof["profile"], uniq = pd.factorize(seqs)
     first_dag = prof.drop_duplicates("profile")[[tb, dg, "profile"]]
     classes = runs.merge(first_dag, on=[tb, dg])[["profile", "run_bytes", "dag_run_id", "share"]]
     none = len(uniq)  # groups of a DAG without runs: one class, as _summary_rows fills in

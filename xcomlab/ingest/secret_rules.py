@@ -51,6 +51,23 @@ _RULES: Final = {
     "gcp_api_key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
     "stripe_key": re.compile(r"\b[sr]k_live_[0-9A-Za-z]{20,99}\b"),
 }
+#: Each rule's necessary condition in RE2 (Arrow's ``match_substring_regex`` over the bytes
+#: of the prefilter's candidates): a row that fails a rule's filter cannot match the rule, so
+#: Python runs only the rules whose filter a row passes. Each filter matches wherever its rule
+#: does: look-arounds are dropped, character counts that a multi-byte character would change
+#: are relaxed, and ``\b`` always sits next to an ASCII word character (where RE2's ASCII
+#: ``\b`` holds whenever Python's Unicode one does). ``tests/analysis/test_secrets_fast.py``
+#: checks them against the rules.
+_RULE_FILTERS: Final = {
+    "aws_access_key": r"(?:AKIA|ASIA)[A-Z0-9]{16}",
+    "private_key": r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY",
+    "jwt": r"eyJ[A-Za-z0-9_-]{6,}\.eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{16}",
+    "url_password": r"://[^\s/:@\"'\\]*:[^\s@/\"'\\]+@[^\s\"'\\]",
+    "github_token": r"gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60}",
+    "slack_token": r"xox[abposr]-[0-9A-Za-z-]{10}",
+    "gcp_api_key": r"AIza[0-9A-Za-z_-]{35}",
+    "stripe_key": r"[sr]k_live_[0-9A-Za-z]{20}",
+}
 #: Every kind a finding can have.
 SECRET_KINDS: Final = (*_RULES, "secret_named_key")
 #: Substrings at least one of which every rule needs: a cheap vectorized prefilter (RE2).
@@ -68,6 +85,12 @@ PREFILTER_PREFIXES: Final = (r"AKIA|ASIA|PRIVATE KEY|eyJ|://[^/\s]*:[^/\s]*@|gh[
 PREFILTER_WORDS: Final = "pass|secret|token|key|credential|auth|bearer|conn"
 PREFILTER_KEY_TAIL: Final = r'(?:[^"\\]|\\.)*"\s*:'
 _PREFILTER: Final = f"{PREFILTER_PREFIXES}|(?i:{PREFILTER_WORDS}){PREFILTER_KEY_TAIL}"
+#: The secret-named-field rule's necessary condition: a JSON key holding a secret word whose
+#: value is a string of at least :data:`MIN_SECRET_CHARS` stored bytes (a character takes at
+#: least one; escapes more) or a list, or a ``\uXXXX`` escape anywhere (a key may spell its
+#: word with escapes). Rows with a secret-like XCom key are checked whatever it says.
+_NAMED_FILTER: Final = (f'(?i:{PREFILTER_WORDS}){PREFILTER_KEY_TAIL}\\s*(?:"(?:[^"\\\\]|\\\\.){{12,}}"|\\[)'
+                        r"|\\u[0-9a-fA-F]{4}")
 #: Password placeholders that are not secrets.
 _PLACEHOLDER = re.compile(r"^(\*+|x+|<[^>]*>|\$\{[^}]*\}|\{\{.*\}\}|%\(.*\)s|changeme|password|secret|none|null|redacted|masked)$",
                           re.IGNORECASE)
@@ -118,10 +141,15 @@ def _secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET_NAME.search(name)
 
 
-def find_secrets(text: str, key: str = "") -> list[tuple[str, str]]:
-    """Findings in one stored value: ``(kind, masked evidence)``, at most one per kind."""
+def find_secrets(text: str, key: str = "", *, rules: Iterable[str] | None = None,
+                 fields: bool = True) -> list[tuple[str, str]]:
+    """Findings in one stored value: ``(kind, masked evidence)``, at most one per kind.
+
+    ``rules``: the pattern rules to run (None: all); ``fields``: run the secret-named-field
+    rule (:func:`scan_batch` passes what the RE2 filters left open)."""
     found: dict[str, str] = {}
-    for kind, rule in _RULES.items():
+    for kind in _RULES if rules is None else rules:
+        rule = _RULES[kind]
         m = rule.search(text)
         if not m:
             continue
@@ -134,7 +162,7 @@ def find_secrets(text: str, key: str = "") -> list[tuple[str, str]]:
             found[kind] = m.group(0).strip("-")
         else:
             found[kind] = mask(m.group(0))
-    if "secret_named_key" not in found:
+    if fields and "secret_named_key" not in found:
         try:
             obj = json.loads(text)
         except (ValueError, RecursionError):  # too deep to decode: the regex rules above still ran
@@ -214,15 +242,33 @@ def scan_batch(values: pa.Array | pa.ChunkedArray,
     rows = candidates(arr, named)
     if not len(rows):
         return []
-    picked = arr.take(pa.array(rows)).to_pylist()
+    # Which rules each candidate can match (one RE2 pass per rule over the candidates):
+    # Python decodes and checks only the rows some rule is left open for.
+    cand = arr.take(pa.array(rows))
+    kinds = list(_RULE_FILTERS)
+    hits = np.column_stack([_matches(cand, _RULE_FILTERS[k]) for k in kinds])
+    fields = _matches(cand, _NAMED_FILTER) | named[rows]
+    open_ = np.flatnonzero(hits.any(axis=1) | fields)
+    if not len(open_):
+        return []
+    picked = cand.take(pa.array(open_)).to_pylist()
     out: list[tuple[int, str, str]] = []
-    for i, raw in zip(rows.tolist(), picked, strict=True):
+    for j, raw in zip(open_.tolist(), picked, strict=True):
         if raw is None:
             continue
+        i = int(rows[j])
         text = raw.decode("utf-8", errors="replace")
         key = str(key_words[codes[i]]) if named[i] else ""
-        out.extend((i, kind, evidence) for kind, evidence in find_secrets(text, key))
+        which = [k for k, on in zip(kinds, hits[j].tolist(), strict=True) if on]
+        out.extend((i, kind, evidence) for kind, evidence in
+                   find_secrets(text, key, rules=which, fields=bool(fields[j])))
     return out
+
+
+def _matches(arr: pa.Array, pattern: str) -> np.ndarray:
+    """Rows of a binary array that ``pattern`` (RE2) matches somewhere, as a bool array."""
+    return np.asarray(pc.match_substring_regex(arr, pattern).fill_null(False)
+                      .to_numpy(zero_copy_only=False), dtype=bool)
 
 
 #: The ids of a finding, as a values table (``on_value_table``) holds them.
