@@ -218,3 +218,31 @@ def test_export_archived_directory_streams_too() -> None:
     """A directory of `airflow db export-archived` files (several tables) summarises the same."""
     path = ROOT / "data/samples/af2/export_archived"
     assert summarize_file(path).equals(summarize_frame(xcomlab.load_export(path, keep_values=True)))
+
+
+def test_quantiles_of_many_groups_equal_one_group_at_a_time() -> None:
+    """``quantiles_by_group`` (every group in one pass, as ``Summary.sizes`` reads them) gives
+    what ``quantile_from_counts`` gives group by group: empty groups, zero counts, unknown
+    or clamping extremes, one row, many rows."""
+    from xcomlab.summary.histogram import quantile_from_counts, quantiles_by_group
+
+    rng = np.random.default_rng(5)
+    qs = (0.0, 0.5, 0.9, 0.99, 1.0)
+    groups, buckets, counts, lows, highs, want = [], [], [], [], [], []
+    for g in range(300):
+        k = int(rng.integers(0, 6))
+        b = rng.choice(400, size=k, replace=False)
+        c = rng.integers(0, 4, size=k) * (rng.random(k) < 0.8)
+        lo = np.nan if rng.random() < 0.3 else float(rng.integers(0, 50))
+        hi = np.nan if rng.random() < 0.3 else float(rng.integers(50, 10**6))
+        groups += [g] * k
+        buckets += b.tolist()
+        counts += c.tolist()
+        lows.append(lo)
+        highs.append(hi)
+        want.append(quantile_from_counts(b, c, qs, None if np.isnan(lo) else lo, None if np.isnan(hi) else hi))
+    order = rng.permutation(len(groups))  # entries in any order
+    got = quantiles_by_group(np.array(groups)[order], np.array(buckets)[order], np.array(counts)[order], qs,
+                             np.array(lows), np.array(highs))
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.float64))
+    assert np.isnan(got).any() and (~np.isnan(got)).sum() > 500

@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 
 __all__ = ["EDGES", "QUANTILE_RELATIVE_ERROR", "RATIO", "bucket_of", "quantile_from_counts",
-           "representative"]
+           "quantiles_by_group", "representative"]
 
 #: Ratio between successive bucket edges.
 RATIO: Final = 1.04
@@ -84,4 +84,35 @@ def quantile_from_counts(buckets: np.ndarray, counts: np.ndarray, qs: tuple[floa
         frac = pos - k
         low = stat(k)
         out.append(low if frac == 0 or k + 1 >= n else low + frac * (stat(k + 1) - low))
+    return out
+
+
+def quantiles_by_group(group: np.ndarray, buckets: np.ndarray, counts: np.ndarray, qs: tuple[float, ...],
+                       lowest: np.ndarray, highest: np.ndarray) -> np.ndarray:
+    """:func:`quantile_from_counts` of many groups at once: ``group`` (codes ``0..G-1``),
+    ``buckets`` and ``counts`` one entry per (group, bucket); ``lowest``/``highest`` per group
+    (NaN: unknown). Returns (G, len(qs)) float64, the same numbers group by group."""
+    n_groups = len(lowest)
+    out = np.full((n_groups, len(qs)), np.nan)
+    if not len(group):
+        return out
+    order = np.lexsort((buckets, group))
+    g = np.asarray(group, dtype=np.int64)[order]
+    c = np.asarray(counts, dtype=np.int64)[order]
+    lo, hi = np.asarray(lowest, np.float64)[g], np.asarray(highest, np.float64)[g]
+    values = np.clip(representative(np.asarray(buckets)[order]), np.where(np.isnan(lo), -np.inf, lo),
+                     np.where(np.isnan(hi), np.inf, hi))
+    cum = np.cumsum(c)
+    n = np.bincount(g, weights=c, minlength=n_groups).astype(np.int64)
+    offset = np.cumsum(n) - n  # rows of the groups before each (entries sorted by group)
+    has = np.flatnonzero(n > 0)
+    nh, off = n[has], offset[has]
+    for i, q in enumerate(qs):
+        pos = q * (nh - 1)
+        k = np.floor(pos).astype(np.int64)
+        frac = pos - k
+        low = values[np.searchsorted(cum, off + k, side="right")]
+        nxt = np.minimum(k + 1, nh - 1)
+        high = values[np.searchsorted(cum, off + nxt, side="right")]
+        out[has, i] = np.where((frac == 0) | (k + 1 >= nh), low, low + frac * (high - low))
     return out
