@@ -486,7 +486,8 @@ class Summary:
         hist = self.histogram.groupby(level=[*by, "bucket"], sort=False, dropna=False)["rows"].sum()
         names = [f"p{round(q * 100)}_bytes" for q in qs]
         # every group's quantiles in one pass (a Python loop per group cost seconds at 50,000)
-        at = out.index.get_indexer(hist.index.droplevel(["bucket"])) if len(hist) else np.zeros(0, np.int64)
+        levels = [hist.index.get_level_values(b) for b in by]
+        at = out.index.get_indexer(levels[0] if len(by) == 1 else pd.MultiIndex.from_arrays(levels))
         if (at < 0).any():  # a histogram group without a key group (never from a summary)
             msg = "summary histogram has groups the keys table lacks"
             raise SchemaMismatchError(msg)
