@@ -89,3 +89,19 @@ def test_streamed_summary_equals_the_frames(shape: str, tmp_path: Path, monkeypa
     want = summarize_frame(load_export(path, format="csv", keep_values=True))
     assert got.equals(want)
     assert len(got.run_keys) > 500
+
+
+def test_small_tables_fold_as_their_rows_grow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The findings and largest rows of many batches fold into the running summary at
+    uneven intervals (:data:`~xcomlab.summary.stream.MAX_PENDING`, a quarter of its rows):
+    the same summary as the frames', planted secrets and all."""
+    from xcomlab.summary import stream
+
+    monkeypatch.setattr(stream, "PENDING", 2)
+    monkeypatch.setattr(stream, "MAX_PENDING", 5)
+    path = tmp_path / "xcom.csv"
+    write_shape("mixed", 4000, path, threads=1)
+    got = summarize_file(path, format="csv", chunk_rows=100)
+    want = summarize_frame(load_export(path, format="csv", keep_values=True))
+    assert got.equals(want)
+    assert len(got.secret_rows) >= 20  # one planted secret in 200 rows
