@@ -4,11 +4,15 @@ Usage::
 
     python -m benchmarks.pushdown [--rows N] [--dialect postgresql|mariadb] [--url URL]
                                   [--repeat R] [--keep] [--loader] [--name NAME] [--tree DIR]
+                                  [--load copy|writer]
 
-Loads ``N`` rows of an Airflow 3.3 deployment written by ``python -m xcomlab.synth
---format database`` into a schema (PostgreSQL, ``--name``, default ``pushdown_bench_<N>``)
-or database (MariaDB, same name) of the server at ``--url`` (default the loopback test
-servers), unless a previous ``--keep`` run left it there, then times, one after the other
+Loads ``N`` rows of an Airflow 3.3 deployment (``python -m xcomlab.synth``, seed 13) into a
+schema (PostgreSQL, ``--name``, default ``pushdown_bench_<N>``) or database (MariaDB, same
+name) of the server at ``--url`` (default the loopback test servers), unless a previous
+``--keep`` run left it there: by default its ``psql_csv`` export streamed into ``COPY`` /
+``LOAD DATA LOCAL INFILE`` (:func:`bulk_load`; the same table as ``--load writer``, the synth's
+``--format database`` writer, gives), then ``VACUUM ANALYZE`` / ``ANALYZE TABLE``. Then it
+times, one after the other
 (``--tree``: the xcomlab source tree whose CLI is timed, e.g. a checkout of an earlier
 commit, so two versions are compared in one session on one schema):
 
