@@ -290,9 +290,9 @@ def _plan(cfg: SynthConfig, days: int) -> pd.DataFrame:
     # is a run of its own (by seconds the two shared an id, and the rows of their common
     # tasks a primary key: 10M rows, seed 13). Sorted by logical date and DAG, a run's rows
     # are adjacent: a new id where either changes.
-    dag, logical = plan["dag"].to_numpy(np.int64), plan["logical_us"].to_numpy(np.int64)
+    dags_no, logical = plan["dag"].to_numpy(np.int64), plan["logical_us"].to_numpy(np.int64)
     new = np.ones(len(plan), dtype=np.int64)
-    new[1:] = (dag[1:] != dag[:-1]) | (logical[1:] != logical[:-1])
+    new[1:] = (dags_no[1:] != dags_no[:-1]) | (logical[1:] != logical[:-1])
     plan["dag_run_id"] = np.cumsum(new)
     plan["vseed"] = rng.integers(0, 2**32, len(plan), dtype=np.uint64)
     meta = pd.DataFrame({"dag_id": [d.dag_id for d in dags], "pickled": [d.pickled for d in dags],
