@@ -4,11 +4,15 @@ Usage::
 
     python -m benchmarks.pushdown [--rows N] [--dialect postgresql|mariadb] [--url URL]
                                   [--repeat R] [--keep] [--loader] [--name NAME] [--tree DIR]
+                                  [--load copy|writer]
 
-Loads ``N`` rows of an Airflow 3.3 deployment written by ``python -m xcomlab.synth
---format database`` into a schema (PostgreSQL, ``--name``, default ``pushdown_bench_<N>``)
-or database (MariaDB, same name) of the server at ``--url`` (default the loopback test
-servers), unless a previous ``--keep`` run left it there, then times, one after the other
+Loads ``N`` rows of an Airflow 3.3 deployment (``python -m xcomlab.synth``, seed 13) into a
+schema (PostgreSQL, ``--name``, default ``pushdown_bench_<N>``) or database (MariaDB, same
+name) of the server at ``--url`` (default the loopback test servers), unless a previous
+``--keep`` run left it there: by default its ``psql_csv`` export streamed into ``COPY`` /
+``LOAD DATA LOCAL INFILE`` (:func:`bulk_load`; the same table as ``--load writer``, the synth's
+``--format database`` writer, gives), then ``VACUUM ANALYZE`` / ``ANALYZE TABLE``. Then it
+times, one after the other
 (``--tree``: the xcomlab source tree whose CLI is timed, e.g. a checkout of an earlier
 commit, so two versions are compared in one session on one schema):
 
@@ -35,10 +39,12 @@ one (``secrets.candidates``). The schema is dropped unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -67,7 +73,7 @@ def _target(dialect: str, base: str, rows: int, name: str | None = None) -> tupl
     return base.rsplit("/", 1)[0] + f"/{name}", name
 
 
-def _prepare(dialect: str, base: str, url: str, name: str, rows: int) -> float:
+def _prepare(dialect: str, base: str, url: str, name: str, rows: int, load: str = "copy") -> float:
     """Create and fill the schema unless it already holds ``rows`` rows; seconds spent loading."""
     admin = sa.create_engine(base)
     try:
@@ -93,15 +99,99 @@ def _prepare(dialect: str, base: str, url: str, name: str, rows: int) -> float:
     finally:
         admin.dispose()
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "xcomlab.synth", "--format", "database", "--out", url,
-                    "--airflow", "3.3", "--rows", str(rows), "--seed", "13"],
-                   cwd=ROOT, env=_env(), check=True, capture_output=True)
-    if dialect == "postgresql":  # the catalog estimate and visibility map, as a live table has them
-        eng = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
+    if load == "writer":
+        subprocess.run(_synth(rows, "database", url), cwd=ROOT, env=_env(), check=True, capture_output=True)
+    else:
+        bulk_load(url, rows)
+    eng = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:  # the catalog estimate (and on PostgreSQL the visibility map), as a live table has them
+        if dialect == "postgresql":
             c.exec_driver_sql("VACUUM ANALYZE xcom")
-        eng.dispose()
+        else:
+            c.exec_driver_sql("ANALYZE TABLE xcom").all()
+    eng.dispose()
     return time.perf_counter() - start
+
+
+def _synth(rows: int, fmt: str, out: str) -> list[str]:
+    """The command writing the benchmark's deployment (Airflow 3.3, seed 13) as ``fmt`` to ``out``."""
+    return [sys.executable, "-m", "xcomlab.synth", "--format", fmt, "--out", out, "--airflow", "3.3",
+            "--rows", str(rows), "--seed", "13"]
+
+
+def bulk_load(url: str, rows: int) -> None:
+    """Load the deployment ``python -m xcomlab.synth --format database`` writes, in bulk.
+
+    The synth writes its ``psql_csv`` export into a pipe while this process streams it to the
+    server: PostgreSQL ``COPY xcom FROM STDIN (FORMAT csv)`` (psycopg's copy API),
+    MySQL/MariaDB ``LOAD DATA LOCAL INFILE`` (the empty field is NULL, ``t``/``f`` a
+    boolean, the ``+00`` of the UTC timestamps dropped as the session's time zone is UTC).
+    The table is made by the synth database writer's own DDL
+    (:func:`xcomlab.airflow_tables.create_statements`) for the CSV header's columns, so the
+    rows, values and types are the writer's (tests/test_benchmark_pushdown.py compares them);
+    generation and loading overlap, one core each.
+    """
+    from xcomlab.airflow_tables import create_statements
+
+    engine = sa.create_engine(url, connect_args={"local_infile": True} if url.startswith("mysql") else {})
+    r, w = os.pipe()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(_synth(rows, "psql_csv", f"/dev/fd/{w}"), cwd=ROOT, env=_env(), pass_fds=(w,),
+                                stdout=subprocess.DEVNULL, stderr=err)
+        os.close(w)
+        try:
+            header = b""
+            while not header.endswith(b"\n"):  # byte by byte: what follows stays in the pipe
+                got = os.read(r, 1)
+                if not got:
+                    break
+                header += got
+            cols = next(csv.reader([header.decode()]), [])
+            if not cols:
+                err.seek(0)
+                msg = f"synth wrote no CSV header: {err.read().decode(errors='replace')[-2000:]}"
+                raise RuntimeError(msg)
+            dialect = "postgresql" if engine.dialect.name == "postgresql" else "mysql"
+            raw = engine.raw_connection()
+            try:
+                cur = raw.cursor()
+                if dialect == "mysql":
+                    cur.execute("SET time_zone = '+00:00'")  # as the writer: TIMESTAMP columns hold UTC
+                for stmt in create_statements(dialect, "xcom", cols, "json"):
+                    cur.execute(stmt)
+                if dialect == "postgresql":
+                    names = ", ".join(f'"{c}"' for c in cols)
+                    with cur.copy(f"COPY xcom ({names}) FROM STDIN (FORMAT csv)") as copy:
+                        while block := os.read(r, 1 << 20):
+                            copy.write(block)
+                else:
+                    cur.execute(_load_data(f"/dev/fd/{r}", cols))
+                raw.commit()
+            finally:
+                raw.close()
+        finally:
+            os.close(r)
+            proc.wait()
+            engine.dispose()
+        if proc.returncode:
+            err.seek(0)
+            msg = f"synth exited {proc.returncode}: {err.read().decode(errors='replace')[-2000:]}"
+            raise RuntimeError(msg)
+
+
+def _load_data(path: str, cols: list[str]) -> str:
+    """MySQL/MariaDB ``LOAD DATA LOCAL INFILE`` of a ``psql_csv`` body (no header) into ``xcom``."""
+    sets = []
+    for c in cols:
+        v = f"NULLIF(@{c}, '')"  # psql's CSV: an empty unquoted field is NULL
+        if c == "dag_result":
+            v = f"CASE @{c} WHEN 't' THEN 1 WHEN 'f' THEN 0 END"
+        elif c == "timestamp":
+            v = f"LEFT(@{c}, LENGTH(@{c}) - 3)"  # '2026-05-02 00:01:59.446778+00' in UTC
+        sets.append(f"`{c}` = {v}")
+    return (f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE xcom CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' "
+            f"({', '.join(f'@{c}' for c in cols)}) SET {', '.join(sets)}")
 
 
 def _drop(dialect: str, base: str, name: str) -> None:
@@ -169,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loader", action="store_true", help="also time the SQL loader's summarize_file")
     p.add_argument("--name", help="schema (PostgreSQL) or database (MariaDB) to load into; "
                                   "default pushdown_bench_<rows>")
+    p.add_argument("--load", choices=("copy", "writer"), default="copy",
+                   help="fill the schema by bulk load of the synth's CSV (default) or its database writer")
     p.add_argument("--tree", type=Path, default=ROOT, help="xcomlab source tree whose CLI is timed")
     args = p.parse_args(argv)
     base = args.url or DEFAULT_URLS[args.dialect]
     url, name = _target(args.dialect, base, args.rows, args.name)
-    loaded = _prepare(args.dialect, base, url, name, args.rows)
+    loaded = _prepare(args.dialect, base, url, name, args.rows, args.load)
     from benchmarks.ingest import compiled
 
     compiled(args.tree.resolve())  # bytecode as an installed package has it
