@@ -252,16 +252,19 @@ def _word_hashes(words: Sequence[str | None], salt: bytes) -> np.ndarray:
     """:func:`_word_hash` of each word (uint64)."""
     if len(words) <= _CACHED_WORDS:
         return np.fromiter((_word_hash(w, salt) for w in words), dtype=np.uint64, count=len(words))
-    b2 = hashlib.blake2b
-    digests = b"".join([b2(_NULL_WORD if w is None else w.encode("utf-8", "surrogatepass"),
-                           digest_size=8, key=salt).digest() for w in words])
+    digests = b"".join([_digest(w, salt) for w in words])
     return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # DAG, task and key names recur in every batch
 def _word_hash(word: str | None, salt: bytes) -> int:
+    return int.from_bytes(_digest(word, salt), "little")
+
+
+def _digest(word: str | None, salt: bytes) -> bytes:
+    """A word's keyed 8-byte BLAKE2b digest (a null word has its own input)."""
     data = _NULL_WORD if word is None else word.encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=salt).digest(), "little")
+    return hashlib.blake2b(data, digest_size=8, key=salt).digest()
 
 
 def _mix(h: np.ndarray) -> np.ndarray:

@@ -908,13 +908,8 @@ def _secret_tables(findings: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.Data
         return _empty("secrets"), _empty("secret_rows")
     f = pd.DataFrame({c: findings[c].astype(object) if c != S.MAP_INDEX else findings[c].astype("int64")
                       for c in FINDING_COLUMNS})
-    keys = list(GROUPS["secrets"])
-    # per group: its rows and its least evidence, read off one sort (a group-by min of
-    # text falls back to Python per group: seconds a batch with thousands of findings)
-    s = f.sort_values([*keys, "evidence"], kind="stable", na_position="last", ignore_index=True)
-    head = np.flatnonzero(~s.duplicated(keys).to_numpy())
-    secrets = pd.DataFrame({"rows": np.diff(np.append(head, len(s))), "evidence": s["evidence"].to_numpy()[head]},
-                           index=pd.MultiIndex.from_frame(s.loc[head, keys]))
+    # one finding a row, merged as summaries' ``secrets`` tables are (rows, least evidence)
+    secrets = merge_tables("secrets", [f.set_index(list(GROUPS["secrets"]))[["evidence"]].assign(rows=1)])
     rows = f.set_index(list(GROUPS["secret_rows"]))[["evidence"]]
     rows = _typed("secret_rows", rows).sort_index(kind="stable")
     rows = rows.groupby(level=list(GROUPS["secrets"]), sort=False, dropna=False).head(SECRET_ROWS_PER_GROUP)
