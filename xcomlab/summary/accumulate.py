@@ -334,7 +334,7 @@ class Accumulator:
             if not len(table):
                 out[name] = _empty(name)
                 continue
-            levels: list[pd.Index] = []
+            levels: list[Any] = []
             ranked: list[np.ndarray] = []
             for i, level in enumerate(GROUPS[name]):
                 labels, rank = raw[level] if level in raw else ranks[level]
