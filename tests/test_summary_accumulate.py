@@ -105,3 +105,29 @@ def test_small_tables_fold_as_their_rows_grow(tmp_path: Path, monkeypatch: pytes
     want = summarize_frame(load_export(path, format="csv", keep_values=True))
     assert got.equals(want)
     assert len(got.secret_rows) >= 20  # one planted secret in 200 rows
+
+
+def test_folded_state_is_narrow_and_counts_past_int32_stay_exact() -> None:
+    """Between folds a table keeps codes in the narrowest type and counts as int32; a sum
+    past 2**31 - 1 (two batches of 2**31 - 1 rows in one group) comes back int64 and exact."""
+    table = accumulate.Table("daily")
+    big = np.int64(2**31 - 1)
+    for _ in range(2):
+        codes = [np.zeros(1, np.int32), np.array([3], np.int32), np.array([40_000], np.int32)]
+        table.add(codes, {"rows": np.array([big]), "value_bytes": np.array([big * 10])}, [2, 200, 50_000])
+        table.fold([2, 200, 50_000])
+    assert [c.dtype for c in table.codes] == [np.int8, np.int16, np.int32]
+    assert table.values["rows"].dtype == np.int64 and table.values["rows"].tolist() == [2 * big]
+    small = accumulate.Table("daily")
+    small.add([np.zeros(2, np.int32)] * 3, {"rows": np.array([5, 6]), "value_bytes": np.array([1, 2])},
+              [1, 1, 1])
+    small.fold([1, 1, 1])
+    assert small.values["rows"].dtype == np.int32 and small.values["rows"].tolist() == [11]
+    assert small.values["value_bytes"].dtype == np.int64
+    other = accumulate.Table("daily")  # two int32 states absorbed: summed in int64
+    other.add([np.zeros(1, np.int32)] * 3, {"rows": np.array([big]), "value_bytes": np.array([1])}, [1, 1, 1])
+    other.fold([1, 1, 1])
+    small.add(other.codes, other.values, [1, 1, 1])
+    small.add(other.codes, other.values, [1, 1, 1])
+    small.fold([1, 1, 1])
+    assert small.values["rows"].tolist() == [11 + 2 * big]

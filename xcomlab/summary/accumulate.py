@@ -159,13 +159,16 @@ class Table:
         self.codes, self.values = [], {}
         order, starts = _runs(codes, sizes)
         firsts = order[starts]
-        self.codes = [c[firsts] for c in codes]
+        self.codes = [_narrow(c[firsts], size) for c, size in zip(codes, sizes, strict=True)]
         del codes, firsts
         out: dict[str, np.ndarray] = {}
         for col, how in self.how.items():
             v = values.pop(col)[order]
             ufunc = np.add if how == "sum" else np.minimum if how == "min" else np.maximum
-            out[col] = ufunc.reduceat(v, starts) if len(v) else v
+            v = ufunc.reduceat(v, starts, dtype=np.int64) if len(v) else v
+            if col in COUNTS and len(v) and int(v.max()) <= _INT32_MAX:
+                v = v.astype(np.int32)
+            out[col] = v
         self.values = out
 
     def nbytes(self) -> int:
@@ -360,7 +363,7 @@ class Accumulator:
             del codes
             columns: dict[str, Any] = {}
             for col in _AGG[name]:
-                columns[col] = _column(name, col, table.values.pop(col)[order])
+                columns[col] = _column(name, col, table.values.pop(col)[order].astype(np.int64, copy=False))
             del table, order
             out[name] = _typed(name, pd.DataFrame(columns, index=index, copy=False))
         return out
@@ -370,6 +373,17 @@ class Accumulator:
 
 
 _EMPTY_CODES: Final = np.zeros(0, dtype=np.int32)
+_INT32_MAX: Final = np.iinfo(np.int32).max
+#: Summed counts kept as int32 between folds while every group's sum fits (a fold sums
+#: in int64 and narrows again); byte sums, minima, maxima and timestamps stay int64.
+COUNTS: Final = frozenset({"rows", "runs", "refs", "sized_rows", "mapped_rows"})
+
+
+def _narrow(codes: np.ndarray, size: int) -> np.ndarray:
+    """``codes`` (``-1 .. size - 1``) in the narrowest signed integer type that holds them:
+    a level of a few labels costs a byte a group, not four."""
+    dtype = np.int8 if size <= 127 else np.int16 if size <= 32_767 else np.int32
+    return codes.astype(dtype, copy=False)
 
 
 def _order(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
