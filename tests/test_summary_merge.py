@@ -181,3 +181,20 @@ def test_primary_of_a_live_table_alone_is_the_summary_itself() -> None:
     assert s.tables() == ["xcom"] and s.primary() is s
     mixed = summarize_frame(_frame(200, 3))
     assert mixed.primary() is not mixed and mixed.primary().tables() == ["xcom"]
+
+
+@pytest.mark.parametrize("name", ["secret_rows", "largest"])
+def test_bounded_tables_merge_as_columns_like_a_multiindex_concat(name: str) -> None:
+    """The bounded tables merge by concatenating their rows as columns; the result equals
+    the canonical form of the MultiIndex concat they merged by before (nulls, ties and
+    duplicate ids included)."""
+    from xcomlab.summary import core
+
+    frame = _frame(1200, 7)
+    tables = [getattr(summarize_frame(frame.iloc[i:i + 240]), name) for i in range(0, 1200, 240)]
+    tables.append(tables[1])  # duplicate ids and evidence
+    assert sum(len(t) for t in tables) > (SECRET_ROWS_PER_GROUP if name == "secret_rows" else LARGEST_PER_TABLE)
+    merged = core.merge_tables(name, tables)
+    before = core._canonical(name, pd.concat([t for t in tables if len(t)]))
+    pd.testing.assert_frame_equal(merged, before)
+    assert merged.index.equals(before.index) and merged.index.names == before.index.names

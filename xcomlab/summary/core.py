@@ -270,7 +270,13 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
             [index.get_level_values(i) for i in range(index.nlevels)], names=index.names))
     if name not in _BOUNDED:
         return table.sort_index()
-    # a total order over every column (duplicate ids, as a broken export may hold, too)
+    return _cut(name, table.reset_index())
+
+
+def _cut(name: str, flat: pd.DataFrame) -> pd.DataFrame:
+    """A bounded table from its rows as columns (ids too): sorted in a total order over
+    every column (duplicate ids, as a broken export may hold, too), cut to its first rows
+    per group, indexed by the ids."""
     names = list(GROUPS[name])
     ascending: list[bool] | None = None
     if name == "secret_rows":
@@ -278,11 +284,18 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     else:  # largest first, then the ids, the time and the encoding
         by, head, per = ["value_bytes", *names, "timestamp", "encoding"], LARGEST_PER_TABLE, [_T]
         ascending = [False] + [True] * (len(by) - 1)
-    flat = table.reset_index()
     flat = flat.sort_values(by, ascending=True if ascending is None else ascending,
                             na_position="last", kind="stable")
     flat = flat.groupby(per, sort=False, dropna=False).head(head)
     return _typed(name, flat.set_index(names))
+
+
+def _typed_flat(name: str, flat: pd.DataFrame) -> pd.DataFrame:
+    """A table's rows as columns (ids too) with the summary's dtypes."""
+    want = {**{g: _INDEX_DTYPES.get(g, "object") for g in GROUPS[name]}, **_DTYPES[name]}
+    if any(str(flat[c].dtype) != str(t) for c, t in want.items()):
+        flat = flat.astype(want)
+    return flat
 
 
 def _typed(name: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -551,8 +564,13 @@ def merge_all(summaries: Iterable[Summary]) -> Summary:
 def merge_tables(name: str, tables: list[pd.DataFrame]) -> pd.DataFrame:
     """One canonical ``name`` table of several (one concat and group-by)."""
     tables = [t for t in tables if len(t)] or tables[:1]
+    if name in _BOUNDED and len(tables) > 1:
+        # rows, not groups: every row is kept, then cut in order; concatenated as columns
+        # (a MultiIndex concat unions each level's labels: at 100M rows, ~570k run ids
+        # re-sorted at every fold of a stream's findings)
+        return _cut(name, _typed_flat(name, pd.concat([t.reset_index() for t in tables], ignore_index=True)))
     both = pd.concat(tables) if len(tables) > 1 else tables[0]
-    if name in _BOUNDED:  # rows, not groups: every row is kept, then cut in order
+    if name in _BOUNDED:
         merged = both
     elif name == "secrets":  # min of strings: pandas' groupby min of text runs in Python per group
         g = both.sort_values("evidence", kind="stable").groupby(level=list(GROUPS[name]), sort=True, dropna=False)
