@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import SAMPLES
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xcomlab
 from xcomlab.analysis.compressibility import CompressibilityError, compressibility
@@ -112,18 +114,57 @@ def test_recommend_measures_codec_ratios_on_a_pg_dump() -> None:
     assert ratio["compressible"] < 0.3 < 0.6 < ratio["incompressible"]  # base64 0.75, hex ~0.5
 
 
-def test_row_keys_do_not_depend_on_the_size_of_a_batch_dictionary() -> None:
-    """A big dictionary (run ids) is hashed in one pass, a small one through the cache:
-    the same key for the same ids either way."""
-    from xcomlab.ingest.sample import _CACHED_WORDS, row_keys
+def test_row_keys_do_not_depend_on_the_batch_dictionary() -> None:
+    """The same ids give the same key whatever else the batch's dictionary holds."""
+    from xcomlab.ingest.sample import row_keys
 
-    words = [f"scheduled__2026-01-01T00:00:{i:06d}+00:00" for i in range(_CACHED_WORDS + 10)] + ["é", "日本"]
-    rows = np.array([0, 5, len(words) - 1, len(words) - 2, -1, _CACHED_WORDS + 3], dtype=np.int64)
+    words = [f"scheduled__2026-01-01T00:00:{i:06d}+00:00" for i in range(5000)] + ["é", "日本", "", "x\ud800y"]
+    rows = np.array([0, 5, len(words) - 1, len(words) - 2, -1, 4003, len(words) - 3, len(words) - 4], dtype=np.int64)
     big = row_keys([(rows, words)], np.zeros(len(rows), dtype=np.int64), seed=7)
-    # the same rows against a dictionary of only the words they use (the cached path)
     used = sorted(set(rows[rows >= 0].tolist()))
     small = [words[i] for i in used]
     codes = np.array([used.index(r) if r >= 0 else -1 for r in rows.tolist()], dtype=np.int64)
-    assert len(small) <= _CACHED_WORDS
     np.testing.assert_array_equal(row_keys([(codes, small)], np.zeros(len(rows), dtype=np.int64), seed=7), big)
     assert len(set(big.tolist())) == len(rows)
+
+
+def _reference_word_hash(word: str | None, salt: bytes) -> int:
+    """The word hash as its docstring defines it, one word in plain Python."""
+    import hashlib
+
+    d = hashlib.blake2b(b"xcomlab.sample.word-hash", digest_size=24, key=salt).digest()
+    p, q, s = (int.from_bytes(d[i:i + 8], "little") for i in (0, 8, 16))
+    p, q, m = p | 1, q | 1, (1 << 64) - 1
+
+    def mix(h: int) -> int:
+        h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & m
+        h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & m
+        return h ^ (h >> 31)
+
+    if word is None:
+        return mix(s ^ q)
+    data = word.encode("utf-8", "surrogatepass")
+    poly = sum(b * pow(p, j, 1 << 64) for j, b in enumerate(data)) & m
+    return mix((poly * 0x9E3779B97F4A7C15 + (len(data) + 1) * q + s) & m)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=80)), max_size=40), st.binary(min_size=16, max_size=16))
+def test_word_hashes_match_their_definition(words: list[str | None], salt: bytes) -> None:
+    """The vectorised hash equals the definition word by word (empty, null, multi-byte and
+    surrogate words included)."""
+    from xcomlab.ingest.sample import _word_hashes
+
+    got = _word_hashes(words, salt).tolist()
+    assert got == [_reference_word_hash(w, salt) for w in words]
+
+
+def test_word_hash_keys_are_uniform() -> None:
+    """100,000 run ids of one shape: keys spread evenly over [0, 1) and never collide."""
+    from xcomlab.ingest.sample import row_keys
+
+    words = [f"scheduled__2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00+00:00_{i}" for i in range(100_000)]
+    keys = row_keys([(np.arange(len(words)), words)], np.full(len(words), -1, dtype=np.int64))
+    assert len(np.unique(keys)) == len(words)
+    counts = np.histogram(keys, bins=20, range=(0, 1))[0]
+    assert np.abs(counts - 5000).max() < 5 * np.sqrt(5000)  # ~5 sigma of a binomial
