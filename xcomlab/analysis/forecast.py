@@ -23,8 +23,8 @@ refit the trend on resampled residuals, add resampled future residuals, take qua
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
