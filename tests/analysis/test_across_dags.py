@@ -2,7 +2,7 @@
 per-DAG loops they replaced gave, bit for bit.
 
 The references below are those loops as they stood (forecast: ``_fits`` with ``np.median``
-over every pairwise slope, the projection summed over the stacked DAGs; retention:
+over every pairwise slope and per weekday, the projection summed over the stacked DAGs; retention:
 ``_summary_retention`` with ``_summary_steady`` per DAG), run on the same summaries: the
 Airflow 3 sample (exact and with its older runs rolled up per day), an Airflow 2 dump and
 a sparse "mixed" export like benchmark 1's (DAGs writing on a few days in ten, where most
@@ -72,6 +72,23 @@ def _ref_pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     return i, j
 
 
+def _ref_weekly_factors(seg: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, bool]:
+    ones = np.ones(7)
+    if len(seg) < fc.MIN_WEEKLY_DAYS:
+        return ones, False
+    ma = pd.Series(seg).rolling(7, center=True, min_periods=7).mean().to_numpy()
+    ok = ma > 0
+    if ok.sum() < fc.MIN_WEEKLY_DAYS - 6:
+        return ones, False
+    r, w = seg[ok] / ma[ok], wd[ok]
+    f = np.array([np.median(r[w == d]) if (w == d).any() else 1.0 for d in range(7)])
+    if f.mean() <= 0:
+        return ones, False
+    f = f / f.mean()
+    before, after = np.median(np.abs(r - 1)), np.median(np.abs(r - f[w]))
+    return (f, True) if before > 0 and after <= fc.WEEKLY_GAIN * before else (ones, False)
+
+
 def _ref_fit(y: np.ndarray, first: int, last: int, weekday0: int, active: bool,
              idx: np.ndarray, rng: np.random.Generator) -> Any:
     seg = y[first:last + 1].astype("float64")
@@ -79,7 +96,7 @@ def _ref_fit(y: np.ndarray, first: int, last: int, weekday0: int, active: bool,
     days = np.arange(first, last + 1)
     wd = (weekday0 + days) % 7
     x = (days - first).astype("float64")
-    factors, weekly = fc._weekly_factors(seg, wd)
+    factors, weekly = _ref_weekly_factors(seg, wd)
     f = factors[wd]
     if n < fc.MIN_TREND_DAYS:
         level = float(seg.mean())
@@ -177,6 +194,26 @@ def test_theil_sen_is_np_median_of_the_slopes(n: int) -> None:
             want, got = _ref_theil_sen(x, z, i, j), fc._theil_sen(x, z, i, j)
         assert np.array_equal(got, want, equal_nan=True), trial
         assert np.array_equal(np.signbit(got), np.signbit(want)), trial
+
+
+def test_weekly_factors_are_the_per_weekday_medians() -> None:
+    rng = np.random.default_rng(0)
+    kept = 0
+    for trial in range(600):
+        n = int(rng.integers(15, 400))
+        seg = rng.lognormal(8, 1, n) * (rng.random(n) < rng.random())
+        if trial % 3 == 0:  # a weekly pattern strong enough to keep
+            seg *= np.array([1, 1, 1, 1, 1, 0.2, 0.1])[np.arange(n) % 7]
+        if trial % 7 == 0:  # ties
+            seg = np.round(seg / 1000) * 1000
+        if trial % 50 == 0:
+            seg[rng.integers(0, n)] = np.inf
+        wd = (int(rng.integers(0, 7)) + np.arange(n)) % 7
+        with np.errstate(invalid="ignore"):
+            (want, kw), (got, kg) = _ref_weekly_factors(seg, wd), fc._weekly_factors(seg, wd)
+        assert kw == kg and np.array_equal(got, want, equal_nan=True), trial
+        kept += kw
+    assert 100 < kept < 500  # both outcomes were tested
 
 
 # --- the retention reference: one DAG at a time ---------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 import numpy as np
@@ -149,12 +150,24 @@ def _weekly_factors(seg: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, bool]:
     if ok.sum() < MIN_WEEKLY_DAYS - 6:
         return ones, False
     r, w = seg[ok] / ma[ok], wd[ok]
-    f = np.array([np.median(r[w == d]) if (w == d).any() else 1.0 for d in range(7)])
+    order = np.lexsort((r, w))  # by weekday, then ratio: each weekday's ratios sorted
+    ends = np.searchsorted(w[order], np.arange(8))
+    f = np.array([_median_sorted(r[order[a:b]]) if b > a else 1.0 for a, b in pairwise(ends)])
     if f.mean() <= 0:
         return ones, False
     f = f / f.mean()
-    before, after = np.median(np.abs(r - 1)), np.median(np.abs(r - f[w]))
+    before, after = _median_sorted(np.sort(np.abs(r - 1))), _median_sorted(np.sort(np.abs(r - f[w])))
     return (f, True) if before > 0 and after <= WEEKLY_GAIN * before else (ones, False)
+
+
+def _median_sorted(s: np.ndarray) -> float:
+    """``np.median`` of a sorted 1-D array (NaN last), without its partition: the mean of the
+    middle one or two values, NaN when there is one."""
+    n = len(s)
+    if np.isnan(s[-1]):
+        return float("nan")
+    h = n // 2
+    return float(np.mean(s[h:h + 1] if n % 2 else s[h - 1:h + 1]))
 
 
 def _level(seg: np.ndarray, f: np.ndarray, x: np.ndarray, slope: Any) -> Any:
