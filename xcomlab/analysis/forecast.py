@@ -23,7 +23,9 @@ refit the trend on resampled residuals, add resampled future residuals, take qua
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Final
 
 import numpy as np
@@ -90,16 +92,53 @@ class _Fit:
 
 
 def _pairs(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    i, j = np.triu_indices(n, 1)
-    if len(i) > MAX_PAIRS:
-        pick = rng.choice(len(i), MAX_PAIRS, replace=False)
-        i, j = i[pick], j[pick]
-    return i, j
+    """Pairs ``i < j`` of ``n`` points: all of them, or :data:`MAX_PAIRS` drawn without
+    replacement, by their position in ``np.triu_indices(n, 1)``."""
+    total = n * (n - 1) // 2
+    if total <= MAX_PAIRS:
+        return np.triu_indices(n, 1)
+    pick = rng.choice(total, MAX_PAIRS, replace=False)
+    starts = np.concatenate([[0], np.cumsum(np.arange(n - 1, 0, -1))])  # row i's first pair
+    i = np.searchsorted(starts, pick, side="right") - 1
+    return i, pick - starts[i] + i + 1
 
 
 def _theil_sen(x: np.ndarray, z: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Median pairwise slope of each row of ``z`` (shape (B, n)) against ``x``."""
-    return np.median((z[:, j] - z[:, i]) / (x[j] - x[i]), axis=1)
+    """Median pairwise slope of each row of ``z`` (shape (B, n)) against ``x``: ``np.median``
+    of the slopes, bit for bit.
+
+    A DAG that writes on few days has mostly zero slopes: two quiet days, in the data or
+    in a bootstrap replicate. When a row is finite and more than half of its pairs join
+    two zeros, its median is known without the slopes: the two middle ranks are zeros, and
+    ``np.median``, a mean of zeros of either sign, gives +0.0 (there may be more zero
+    slopes than such pairs, never fewer). Other rows get their slopes and ``np.median``,
+    :data:`_ROWS` replicates at a time (the (rows, pairs) block stays in cache).
+    """
+    out = np.zeros(len(z))
+    rest = np.ones(len(z), dtype=bool)
+    n = len(i)
+    if n and np.isfinite(z).all():
+        lower = n // 2 - 1 if n % 2 == 0 else n // 2  # the lower middle rank
+        rest = n - _zero_pairs(z, i, j) > lower
+    dx = x[j] - x[i]
+    for k in range(0, len(z), _ROWS):
+        rows = np.flatnonzero(rest[k:k + _ROWS]) + k
+        if len(rows):
+            out[rows] = np.median((z[rows][:, j] - z[rows][:, i]) / dx, axis=1)
+    return out
+
+
+_ROWS: Final = 25  # bootstrap replicates per block: 25 × 4000 pairs × 8 B = 800 KB
+
+
+def _zero_pairs(z: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per row of ``z``: how many pairs ``(i, j)`` join two zeros (bits of 8 rows per byte)."""
+    zero = np.packbits(np.ascontiguousarray((z == 0).T), axis=1)  # (n, ceil(B / 8))
+    both = np.unpackbits(zero[j] & zero[i], axis=1, count=len(z))  # (pairs, B) of 0/1
+    count = np.zeros(len(z), dtype=np.int64)
+    for k in range(0, len(both), 255):  # byte sums of 255 pairs cannot overflow
+        count += np.add.reduce(both[k:k + 255], axis=0, dtype=np.uint8)
+    return count
 
 
 def _weekly_factors(seg: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -111,12 +150,24 @@ def _weekly_factors(seg: np.ndarray, wd: np.ndarray) -> tuple[np.ndarray, bool]:
     if ok.sum() < MIN_WEEKLY_DAYS - 6:
         return ones, False
     r, w = seg[ok] / ma[ok], wd[ok]
-    f = np.array([np.median(r[w == d]) if (w == d).any() else 1.0 for d in range(7)])
+    order = np.lexsort((r, w))  # by weekday, then ratio: each weekday's ratios sorted
+    ends = np.searchsorted(w[order], np.arange(8))
+    f = np.array([_median_sorted(r[order[a:b]]) if b > a else 1.0 for a, b in pairwise(ends)])
     if f.mean() <= 0:
         return ones, False
     f = f / f.mean()
-    before, after = np.median(np.abs(r - 1)), np.median(np.abs(r - f[w]))
+    before, after = _median_sorted(np.sort(np.abs(r - 1))), _median_sorted(np.sort(np.abs(r - f[w])))
     return (f, True) if before > 0 and after <= WEEKLY_GAIN * before else (ones, False)
+
+
+def _median_sorted(s: np.ndarray) -> float:
+    """``np.median`` of a sorted 1-D array (NaN last), without its partition: the mean of the
+    middle one or two values, NaN when there is one."""
+    n = len(s)
+    if np.isnan(s[-1]):
+        return float("nan")
+    h = n // 2
+    return float(np.mean(s[h:h + 1] if n % 2 else s[h - 1:h + 1]))
 
 
 def _level(seg: np.ndarray, f: np.ndarray, x: np.ndarray, slope: Any) -> Any:
@@ -510,15 +561,19 @@ def forecast(frame: pd.DataFrame | Summary, *, horizon_days: int = 180, by: str 
     windows = [_window(retention, d, r) for d, r in zip(grid.dags, grid.runs_per_day, strict=True)]
     long_days = np.arange(n, n + max(MAX_DAYS, horizon_days))
     per_dag, expected_long = [], np.zeros(len(long_days))
-    for k, fit in enumerate(fits):
-        hist = grid.written[:, k]
-        exp_writes = fit.daily(long_days, grid.weekday0)
-        exp_size = _sizes(hist, exp_writes, windows[k])
+    sums: list[np.ndarray] = []
+    for exp_writes, exp_size, paths in _projections(grid, fits, windows, days, long_days, pos):
         expected_long += exp_size
-        paths = _sizes(hist, _future(fit, days, grid.weekday0, pos), windows[k])
-        per_dag.append((exp_writes[:horizon_days], exp_size[:horizon_days], paths))
+        parts = (exp_writes[:horizon_days], exp_size[:horizon_days], paths)
+        if sums:  # DAG after DAG, as np.sum over the stacked DAGs adds them
+            for acc, part in zip(sums, parts, strict=True):
+                acc += part
+        else:
+            sums = [part.copy() for part in parts]
+        if by == "dag_id":
+            per_dag.append(parts)
     dates = pd.date_range(grid.dates[-1] + _DAY, periods=horizon_days, freq="D")
-    projection = _projection(dates, *(np.sum([p[i] for p in per_dag], axis=0) for i in range(3)))
+    projection = _projection(dates, *sums)
     by_dag: pd.DataFrame | None = None
     if by == "dag_id":
         by_dag = pd.concat([_projection(dates, *p).reset_index().assign(dag_id=d)
@@ -533,6 +588,55 @@ def forecast(frame: pd.DataFrame | Summary, *, horizon_days: int = 180, by: str 
                               for k, w in enumerate(windows))),
         now=now,
         disk_ratio=disk_ratio, retention=retention, seed=seed, expected_path=expected_long, notes=notes)
+
+
+_DAGS_PER_BATCH: Final = 32  # DAGs projected together: 32 × 200 paths × 180 days × 8 B = 9 MB
+
+
+def _projections(grid: _Grid, fits: list[_Fit], windows: list[int | None], days: np.ndarray,
+                 long_days: np.ndarray, pos: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per DAG, in order: expected writes and size over ``long_days``, and the bootstrap
+    size paths over ``days``. DAGs without a retention window are projected
+    :data:`_DAGS_PER_BATCH` at a time (the same elementwise arithmetic as
+    :meth:`_Fit.daily`, :func:`_future` and :func:`_sizes`, which the others still use)."""
+    wd = grid.weekday0
+    for start in range(0, len(fits), _DAGS_PER_BATCH):
+        ks = range(start, min(start + _DAGS_PER_BATCH, len(fits)))
+        batch = [k for k in ks if windows[k] is None]
+        made = dict(zip(batch, _batch(grid, [fits[k] for k in batch], batch, days, long_days, pos),
+                        strict=True)) if batch else {}
+        for k in ks:
+            if k in made:
+                yield made[k]
+                continue
+            hist, fit = grid.written[:, k], fits[k]
+            exp_writes = fit.daily(long_days, wd)
+            yield (exp_writes, _sizes(hist, exp_writes, windows[k]),
+                   _sizes(hist, _future(fit, days, wd, pos), windows[k]))
+
+
+def _batch(grid: _Grid, fits: list[_Fit], ks: list[int], days: np.ndarray, long_days: np.ndarray,
+           pos: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`_projections` of DAGs ``ks`` (no retention window) as whole arrays."""
+    wd = grid.weekday0
+    active = np.array([f.active for f in fits])
+    first = np.array([f.first for f in fits])[:, None]
+    factors = np.stack([f.factors for f in fits])
+    level = np.array([f.level for f in fits])[:, None]
+    slope = np.array([f.slope for f in fits])[:, None]
+    exp_writes = np.clip(factors[:, (wd + long_days) % 7] * (level + slope * (long_days - first)), 0.0, None)
+    exp_writes[~active] = 0.0
+    b_level = np.stack([f.boot_level for f in fits])[:, :, None]
+    b_slope = np.stack([f.boot_slope for f in fits])[:, :, None]
+    f = factors[:, (wd + days) % 7][:, None, :]
+    paths = np.clip(f * (b_level + b_slope * (days - first)[:, None, :]), 0.0, None)
+    paths[~active] = 0.0
+    for c, (k, fit) in enumerate(zip(ks, fits, strict=True)):
+        hist = grid.written[:, k].sum()
+        future = paths[c]
+        if fit.active and len(fit.resid):
+            future = np.clip(future + fit.resid[pos % len(fit.resid)], 0.0, None)
+        yield exp_writes[c], hist + np.cumsum(exp_writes[c]), hist + np.cumsum(future, axis=-1)
 
 
 def _window(policy: RetentionPolicy | None, dag_id: str, runs_per_day: float) -> int | None:

@@ -140,25 +140,24 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
     when = _now_of(last, now)
     g[S.DAG_ID] = g[S.DAG_ID].astype(str)
     g["key_name"] = g[S.KEY].astype(str)
-    g["internal"] = [S.is_internal_key(k) for k in g["key_name"]]
+    g["internal"] = _internal(g["key_name"])
     g["run"] = g[S.RUN_ID].astype("object").fillna("")
     old = live.old_runs.reset_index()
     old_days = old.groupby([old[S.DAG_ID].astype(str), "day"], sort=False, dropna=False)["runs"].sum()
     by_dag_days = {str(d): s.droplevel(0) for d, s in old_days.groupby(level=0, sort=False)}
-    parts, straddle, rates = [], 0.0, {}
-    for dag_id, part in g.groupby(S.DAG_ID, sort=False):
-        applies = policy.applies_to(str(dag_id))
-        pol = policy.for_dag(str(dag_id)) if applies else _KEEP_ALL
-        limit = _age_limits(pd.DataFrame({S.KEY: part["key_name"], S.INTERNAL: part["internal"]}), pol)
-        share, unsure = _older(part, when, limit)
-        gone = np.where(limit == 0, 1.0, share) if applies else np.zeros(len(part))
-        days = by_dag_days.get(str(dag_id), pd.Series(dtype="int64"))
-        if applies and pol.keep_last_runs is not None:
-            gone = _keep_last(part, gone, pol.keep_last_runs, days)
-        straddle += float((part["rows"].to_numpy() * (unsure & (gone < 1))).sum()) if applies else 0.0
-        parts.append(part.assign(gone=gone))
-        rates[str(dag_id)] = _summary_steady(part, pol, when, limit, days)
-    g = pd.concat(parts)
+    dags = _Dags(g, policy)
+    limit = dags.age_limits(g)
+    share, unsure = _older(g, when, limit)
+    applies = dags.applies[dags.code]
+    gone = np.where(applies, np.where(limit == 0, 1.0, share), 0.0)
+    no_days = pd.Series(dtype="int64")
+    for k in dags.keep_last:
+        rows = dags.rows(k)
+        gone[rows] = _keep_last(g.iloc[rows], gone[rows], dags.pols[k].keep_last_runs or 0,
+                                by_dag_days.get(dags.names[k], no_days))
+    straddle = float((g["rows"].to_numpy() * (unsure & (gone < 1) & applies)).sum())
+    rates = _summary_rates(g, dags, when, limit, by_dag_days)
+    g = g.assign(gone=gone).iloc[dags.order]  # the DAGs' rows one DAG after another, as before
     g["rows_freed"] = g["rows"] * g["gone"]
     g["bytes_freed"] = g["value_bytes"] * g["gone"]
     g["refs_freed"] = g["refs"] * g["gone"]
@@ -179,6 +178,83 @@ def _summary_retention(live: Summary, policy: RetentionPolicy, now: pd.Timestamp
     return RetentionReport(policy, when, disk_ratio, by_dag, totals,
                            "\n".join(commands) if commands else None,
                            _limitations(policy, totals, commands), pd.Series(dtype=bool), round(straddle))
+
+
+class _Dags:
+    """The DAGs of (run, key) groups ``g``, in order of appearance, with the policy of each:
+    the groups' DAG ``code``, their positions one DAG after another (``order``, stable) and
+    each DAG's slice of it, so that per-DAG work runs on whole arrays."""
+
+    def __init__(self, g: pd.DataFrame, policy: RetentionPolicy) -> None:
+        code, names = pd.factorize(g[S.DAG_ID], sort=False)
+        self.code: np.ndarray = code
+        self.names: list[str] = [str(d) for d in names]
+        self.applies = np.array([policy.applies_to(d) for d in self.names], dtype=bool)
+        self.pols = [policy.for_dag(d) if a else _KEEP_ALL
+                     for d, a in zip(self.names, self.applies, strict=True)]
+        #: which policy each DAG follows: the default, _KEEP_ALL, or its own ``per_dag`` entry
+        self.own = [d if a and d in policy.per_dag else ("" if a else None)
+                    for d, a in zip(self.names, self.applies, strict=True)]
+        self.order = np.argsort(code, kind="stable")
+        self.bounds = np.searchsorted(code[self.order], np.arange(len(names) + 1))
+        self.keep_last = [k for k, p in enumerate(self.pols)
+                          if self.applies[k] and p.keep_last_runs is not None]
+
+    def rows(self, k: int) -> np.ndarray:
+        """Positions of DAG ``k``'s groups, in their order in ``g``."""
+        return self.order[self.bounds[k]:self.bounds[k + 1]]
+
+    def age_limits(self, g: pd.DataFrame) -> np.ndarray:
+        """:func:`_age_limits` of every group under its DAG's policy (one call per policy)."""
+        limit = np.empty(len(g))
+        by_pol: dict[str | None, list[int]] = {}
+        for k, own in enumerate(self.own):
+            by_pol.setdefault(own, []).append(k)
+        for ks in by_pol.values():
+            rows = np.sort(np.concatenate([self.rows(k) for k in ks]))
+            part = pd.DataFrame({S.KEY: g["key_name"].iloc[rows], S.INTERNAL: g["internal"].iloc[rows]})
+            limit[rows] = _age_limits(part, self.pols[ks[0]])
+        return limit
+
+
+def _internal(keys: pd.Series) -> np.ndarray:
+    """:func:`~xcomlab.schema.is_internal_key` of each key, once per distinct key."""
+    codes, uniques = pd.factorize(keys, sort=False)
+    return np.array([S.is_internal_key(k) for k in uniques], dtype=bool)[codes]
+
+
+def _summary_rates(g: pd.DataFrame, dags: _Dags, now: pd.Timestamp, limit: np.ndarray,
+                   by_dag_days: dict[str, pd.Series]) -> dict[str, tuple[float, float]]:
+    """:func:`_steady` on (run, key) groups, for every DAG: per-group arrays made once for all DAGs, sums
+    taken per DAG over its own groups in their order (the same float sums as before)."""
+    oldest = g.groupby(dags.code, sort=True)["first_timestamp"].min()
+    spans = np.array([min(float(RECENT_DAYS), max((now - oldest.iloc[k]) / _DAY, 1.0))
+                      for k in range(len(dags.names))])
+    span = spans[dags.code]
+    older, _ = _older(g, now, span, inclusive=True)  # recent: ts > now - span
+    recent = 1.0 - older
+    rate = g["value_bytes"].to_numpy(np.float64) * recent / span
+    keep = np.full(len(dags.names), np.inf)
+    exact = ~g["old"].to_numpy(dtype=bool)
+    hit = (recent > 0) & exact
+    runs = g.loc[hit, "run"].groupby(dags.code[hit]).nunique()
+    for k in (k for k, p in enumerate(dags.pols) if p.keep_last_runs is not None):
+        days = by_dag_days.get(dags.names[k], pd.Series(dtype="int64"))
+        s = spans[k]
+        old_recent = float(days[np.asarray(pd.DatetimeIndex(days.index) > now - pd.Timedelta(days=s))].sum()) \
+            if len(days) else 0.0
+        runs_per_day = (int(runs.get(k, 0)) + old_recent) / s
+        keep[k] = dags.pols[k].keep_last_runs / runs_per_day if runs_per_day else 0.0  # type: ignore[operator]
+    kept = np.minimum(np.where(recent > 0, limit, 0.0), keep[dags.code])
+    order = dags.order
+    rate_o, held_o, kept_o = rate[order], (rate * kept)[order], kept[order]
+    out = {}
+    for k, d in enumerate(dags.names):
+        lo, hi = dags.bounds[k], dags.bounds[k + 1]
+        r = rate_o[lo:hi]
+        forever = np.isinf(kept_o[lo:hi][r > 0]).any()
+        out[d] = (float(r.sum()), float("nan") if forever else float(held_o[lo:hi].sum()))
+    return out
 
 
 def _run_key_groups(live: Summary) -> pd.DataFrame:
@@ -236,28 +312,6 @@ def _older(part: pd.DataFrame, now: pd.Timestamp, limit: np.ndarray,
     span = np.where(first > last, first - last, 1.0)
     share = np.where(all_old, 1.0, np.where(none_old, 0.0, np.clip((first - limit) / span, 0.0, 1.0)))
     return share, ~all_old & ~none_old
-
-
-def _summary_steady(part: pd.DataFrame, pol: RetentionPolicy, now: pd.Timestamp,
-                    limit: np.ndarray, days: pd.Series) -> tuple[float, float]:
-    """:func:`_steady` on (run, key) groups: recent rows split at the window's start in time
-    (``days``: the DAG's rolled-up runs per day)."""
-    oldest = part["first_timestamp"].min()
-    span = min(float(RECENT_DAYS), max((now - oldest) / _DAY, 1.0))
-    older, _ = _older(part, now, np.full(len(part), span), inclusive=True)  # recent: ts > now - span
-    recent = 1.0 - older
-    rate = part["value_bytes"].to_numpy(np.float64) * recent / span
-    keep = np.inf
-    if pol.keep_last_runs is not None:
-        exact = ~part["old"].to_numpy(dtype=bool)
-        old_recent = float(days[np.asarray(pd.DatetimeIndex(days.index) > now - pd.Timedelta(days=span))].sum()) \
-            if len(days) else 0.0
-        runs_per_day = (part.loc[(recent > 0) & exact, "run"].nunique() + old_recent) / span
-        keep = pol.keep_last_runs / runs_per_day if runs_per_day else 0.0
-    kept = np.minimum(np.where(recent > 0, limit, 0.0), keep)
-    if np.isinf(kept[rate > 0]).any():
-        return float(rate.sum()), float("nan")
-    return float(rate.sum()), float((rate * kept).sum())
 
 
 def _now_of(last: pd.Timestamp | None, now: pd.Timestamp | str | None) -> pd.Timestamp:
