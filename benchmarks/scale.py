@@ -363,7 +363,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.path and not args.contender and not Path(args.path).is_file():
+        parser.error(f"--path {args.path}: no such file (give an existing export, or leave --path out "
+                     "to generate one)")
     if args.contender:
         return _child(args.path, args.result)
     if args.equality:

@@ -23,7 +23,9 @@ refit the trend on resampled residuals, add resampled future residuals, take qua
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Final
@@ -178,20 +180,47 @@ def _level(seg: np.ndarray, f: np.ndarray, x: np.ndarray, slope: Any) -> Any:
 def _fit(y: np.ndarray, first: int, last: int, weekday0: int, active: bool,
          idx: np.ndarray, rng: np.random.Generator) -> _Fit:
     """Fit ``y[first:last+1]``; ``idx`` (B, ≥ n) are bootstrap day positions for residuals."""
+    return _solve(_draw(y, first, last, weekday0, active, rng), idx)
+
+
+@dataclass(frozen=True)
+class _Draw:
+    """A series ready to fit: its window, day-of-week factors and Theil–Sen pairs (the
+    only random draw of a fit, so fits can be solved in any order or thread)."""
+
+    seg: np.ndarray
+    first: int
+    last: int
+    active: bool
+    factors: np.ndarray
+    weekly: bool
+    wd: np.ndarray
+    pairs: tuple[np.ndarray, np.ndarray] | None
+
+
+def _draw(y: np.ndarray, first: int, last: int, weekday0: int, active: bool,
+          rng: np.random.Generator) -> _Draw:
     seg = y[first:last + 1].astype("float64")
-    n = len(seg)
-    days = np.arange(first, last + 1)
-    wd = (weekday0 + days) % 7
-    x = (days - first).astype("float64")
+    wd = (weekday0 + np.arange(first, last + 1)) % 7
     factors, weekly = _weekly_factors(seg, wd)
-    f = factors[wd]
-    if n < MIN_TREND_DAYS:
+    pairs = None
+    if len(seg) >= MIN_TREND_DAYS:
+        pairs = _pairs(int((factors[wd] > 0.05).sum()), rng)
+    return _Draw(seg, first, last, active, factors, weekly, wd, pairs)
+
+
+def _solve(d: _Draw, idx: np.ndarray) -> _Fit:
+    """The fit of a drawn series (no randomness: ``idx`` are the bootstrap positions)."""
+    seg, n = d.seg, len(d.seg)
+    x = np.arange(n, dtype="float64")
+    f = d.factors[d.wd]
+    if d.pairs is None:
         level = float(seg.mean())
         b = len(idx)
-        return _Fit(first, last, level, 0.0, factors, False, active, seg - level,
+        return _Fit(d.first, d.last, level, 0.0, d.factors, False, d.active, seg - level,
                     np.full(b, level), np.zeros(b))
+    i, j = d.pairs
     use = f > 0.05
-    i, j = _pairs(int(use.sum()), rng)
     xs, fs = x[use], f[use]
     slope = float(_theil_sen(xs, (seg[use] / fs)[None, :], i, j)[0])
     level = float(_level(seg, f, x, slope))
@@ -200,7 +229,7 @@ def _fit(y: np.ndarray, first: int, last: int, weekday0: int, active: bool,
     boot = fitted + resid[idx[:, :n] % n]
     b_slope = _theil_sen(xs, boot[:, use] / fs, i, j)
     b_level = _level(boot, f, x, b_slope)
-    return _Fit(first, last, level, slope, factors, weekly, active, resid, b_level, b_slope)
+    return _Fit(d.first, d.last, level, slope, d.factors, d.weekly, d.active, resid, b_level, b_slope)
 
 
 def _block_positions(n: int, length: int, boot: int, rng: np.random.Generator) -> np.ndarray:
@@ -342,15 +371,38 @@ def _active(y: np.ndarray, hi: int) -> bool:
 
 
 def _fits(grid: _Grid, lo: int, hi: int, boot: int, rng: np.random.Generator) -> list[_Fit]:
+    """Every DAG's fit. The pairs are drawn DAG by DAG in order (the same draws whatever
+    the threads); the Theil–Sen medians, the bulk of the work, are solved on
+    :func:`_workers` threads (numpy's partition and fancy indexing release the GIL),
+    :data:`_CHUNK` DAGs at a time so that drawn series do not pile up."""
     idx = _block_positions(hi - lo + 1, hi - lo + 1, boot, rng)
-    out = []
-    for k in range(len(grid.dags)):
-        y = grid.rate[:, k]
-        on = np.flatnonzero(y[lo:hi + 1] > 0)
-        first = lo + int(on[0]) if len(on) else lo
-        # Same calendar days for every DAG (joint bootstrap), shifted into its own window.
-        out.append(_fit(y, first, hi, grid.weekday0, _active(y, hi), idx + (lo - first), rng))
+    out: list[_Fit] = []
+    workers = _workers(len(grid.dags))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="xcomlab-forecast") if workers > 1 else None
+    try:
+        for start in range(0, len(grid.dags), _CHUNK):
+            draws = []
+            for k in range(start, min(start + _CHUNK, len(grid.dags))):
+                y = grid.rate[:, k]
+                on = np.flatnonzero(y[lo:hi + 1] > 0)
+                first = lo + int(on[0]) if len(on) else lo
+                draws.append(_draw(y, first, hi, grid.weekday0, _active(y, hi), rng))
+            # Same calendar days for every DAG (joint bootstrap), shifted into its own window.
+            solve = lambda d: _solve(d, idx + (lo - d.first))  # noqa: E731
+            out.extend(pool.map(solve, draws) if pool is not None else map(solve, draws))
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return out
+
+
+#: DAGs drawn, then solved, at a time.
+_CHUNK: Final = 64
+
+
+def _workers(dags: int) -> int:
+    """Threads for the fits: one per CPU up to 4, one for a few DAGs."""
+    return 1 if dags < 8 else max(1, min(4, os.cpu_count() or 1))
 
 
 def _total_fit(grid: _Grid, lo: int, hi: int, boot: int, rng: np.random.Generator) -> _Fit:
