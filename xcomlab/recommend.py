@@ -233,7 +233,9 @@ def _writes(frame: pd.DataFrame | Summary,
     span = (last - first).total_seconds() / 86_400 if first is not None and last is not None else 0.0
     src = frame.primary().sources.groupby(level=S.AIRFLOW_SCHEMA)["rows"].sum()
     af3 = bool(not len(src) or src[src.index.astype(str).str.startswith("3")].sum() * 2 >= src.sum())
-    rows = pd.DataFrame({S.INTERNAL: [S.is_internal_key(k) for k in groups.keys]})
+    codes, keys = pd.factorize(np.asarray(groups.keys, dtype=object), use_na_sentinel=False)
+    internal = np.array([S.is_internal_key(k) for k in keys], dtype=bool)[codes]  # once per key
+    rows = pd.DataFrame({S.INTERNAL: internal})
     return ObservedWrites(rows, groups.value.astype("float64"), max(span, 1.0), af3, groups.weight), groups
 
 

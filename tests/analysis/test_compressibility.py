@@ -168,3 +168,22 @@ def test_word_hash_keys_are_uniform() -> None:
     assert len(np.unique(keys)) == len(words)
     counts = np.histogram(keys, bins=20, range=(0, 1))[0]
     assert np.abs(counts - 5000).max() < 5 * np.sqrt(5000)  # ~5 sigma of a binomial
+
+
+def test_per_row_ratio_is_the_nearest_measured_class() -> None:
+    """``per_row`` by a look-up per class equals the nearest-class ``argmin`` over every row
+    (ties to the first measured class, NaN and inf to the first class)."""
+    from xcomlab.analysis.compressibility import Compressibility
+
+    rng = np.random.default_rng(3)
+    classes = {c: [bytes(rng.integers(0, 4, 2**c, dtype=np.uint8))] for c in (3, 7, 8, 12)}
+    comp = Compressibility(classes, np.ones(48, np.int64), np.ones(48, np.int64))
+    sizes = np.concatenate([rng.integers(0, 2**20, 5000).astype(np.float64), [0.0, 1.0, 2**10, 2**62, np.nan, np.inf]])
+    cs = np.array(list(comp._classes), dtype=np.float64)
+    r = comp._class_ratios("zstd")
+    with np.errstate(invalid="ignore"):
+        cls = np.floor(np.log2(np.maximum(sizes, 1)))
+    expected = r[np.abs(cls[:, None] - cs[None, :]).argmin(axis=1)]
+    got = comp.per_row("zstd", sizes)
+    assert got is not None
+    np.testing.assert_array_equal(got, expected)

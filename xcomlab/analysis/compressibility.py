@@ -209,8 +209,15 @@ class Compressibility:
             return None
         r = self._class_ratios(codec)
         cs = np.array(list(self._classes), dtype=np.float64)
-        cls = np.floor(np.log2(np.maximum(np.asarray(value_bytes, np.float64), 1)))
-        return r[np.abs(cls[:, None] - cs[None, :]).argmin(axis=1)]
+        with np.errstate(invalid="ignore"):
+            cls = np.floor(np.log2(np.maximum(np.asarray(value_bytes, np.float64), 1)))
+        finite = np.isfinite(cls)  # NaN or inf: no nearest class, the first one (as argmin gives)
+        at = np.where(finite, cls, 0).astype(np.int64)
+        if not len(at):
+            return r[np.zeros(0, dtype=np.int64)]
+        # the nearest measured class of each possible class (the first on a tie), then a look-up
+        nearest = np.abs(np.arange(int(at.max()) + 1, dtype=np.float64)[:, None] - cs[None, :]).argmin(axis=1)
+        return r[np.where(finite, nearest[at], 0)]
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{c} {r:.3f}" for c in ("pglz", "zstd") if (r := self.ratio(c)) is not None)
