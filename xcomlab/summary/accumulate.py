@@ -304,10 +304,15 @@ class Accumulator:
         return np.minimum(lens, RUN_BYTES_LEVELS - 1)[inverse.ravel()]
 
     def absorb(self, other: Accumulator) -> None:
-        """Add ``other``'s groups (same labels) to this one's."""
+        """Add ``other``'s groups (same labels) to this one's; ``other`` is left empty where
+        this one had no groups (the first table of a stream: its tables move, not re-sorted)."""
         for name, table in other.tables.items():
             table.fold(self._sizes(name))
-            self.tables[name].add(table.codes, table.values, self._sizes(name))
+            mine = self.tables[name]
+            if not len(mine) and not mine._pending:  # moved as they are: sorted already
+                self.tables[name], other.tables[name] = table, Table(name)
+            else:
+                mine.add(table.codes, table.values, self._sizes(name))
         if other.cut is not None:
             self.cut = other.cut if self.cut is None else max(self.cut, other.cut)
 
