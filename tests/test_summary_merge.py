@@ -118,7 +118,7 @@ def test_shards_merge_to_the_whole(n: int, seed: int, cuts: list[int], rnd: obje
     assert (per_group <= SECRET_ROWS_PER_GROUP).all()
     assert (per_group == want.secrets["rows"].clip(upper=SECRET_ROWS_PER_GROUP).loc[per_group.index]).all()
     assert want.rows_scanned("secrets") == n and want.rows_scanned("sample") == n
-    if n:
+    if frame[S.VALUE].isin([v.encode() for v in _SECRETS]).any():  # a frame of few rows may hold none
         assert int(want.secrets["rows"].sum()) > 0
 
 
