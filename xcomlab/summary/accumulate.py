@@ -34,6 +34,8 @@ import pandas as pd
 from xcomlab import schema as S
 from xcomlab.summary.core import (
     _AGG,
+    _BIG,
+    _NAT,
     GROUPED,
     GROUPS,
     Grouped,
@@ -58,8 +60,6 @@ RUN_BYTES_LEVELS: Final = 1024
 #: Levels whose codes are their values (no label dictionary): size buckets and run-id bytes.
 _RAW_LEVELS: Final = {"bucket": len(EDGES), "run_bytes": RUN_BYTES_LEVELS}
 _DAY_NS: Final = 86_400 * 10**9
-_BIG: Final = np.iinfo(np.int64).max  # "none" of a minimum (:class:`~xcomlab.summary.core.Grouped`)
-_NAT: Final = np.iinfo(np.int64).min
 
 
 class Labels:
@@ -357,7 +357,7 @@ class Accumulator:
                     r = np.where(r == len(used), len(labels), new[np.minimum(r, len(used) - 1)])
                 levels.append(labels)
                 ranked.append(r.astype(np.int32, copy=False))
-            order = _order(ranked, [len(lv) + 1 for lv in levels])
+            order, _ = _runs(ranked, [len(lv) + 1 for lv in levels])  # null ranks len(lv)
             codes = []
             for i, lv in enumerate(levels):
                 c = ranked[i][order]
@@ -389,20 +389,6 @@ def _narrow(codes: np.ndarray, size: int) -> np.ndarray:
     a level of a few labels costs a byte a group, not four."""
     dtype = np.int8 if size <= 127 else np.int16 if size <= 32_767 else np.int32
     return codes.astype(dtype, copy=False)
-
-
-def _order(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
-    """The order that sorts distinct groups by their codes (each ``0 .. size - 1``)."""
-    radix = 1
-    for size in sizes:
-        radix *= size
-    if radix < 2**63:
-        key = np.zeros(len(codes[0]), dtype=np.int64)
-        for c, size in zip(codes, sizes, strict=True):
-            key *= size
-            key += c
-        return np.argsort(key, kind="stable")
-    return np.lexsort(codes[::-1])
 
 
 def _index_dtype(n_labels: int) -> type[np.signedinteger[Any]]:
