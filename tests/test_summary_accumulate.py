@@ -123,11 +123,34 @@ def test_folded_state_is_narrow_and_counts_past_int32_stay_exact() -> None:
               [1, 1, 1])
     small.fold([1, 1, 1])
     assert small.values["rows"].dtype == np.int32 and small.values["rows"].tolist() == [11]
-    assert small.values["value_bytes"].dtype == np.int64
+    assert small.values["value_bytes"].dtype == np.int32  # any measure whose groups all fit
     other = accumulate.Table("daily")  # two int32 states absorbed: summed in int64
     other.add([np.zeros(1, np.int32)] * 3, {"rows": np.array([big]), "value_bytes": np.array([1])}, [1, 1, 1])
     other.fold([1, 1, 1])
-    small.add(other.codes, other.values, [1, 1, 1])
-    small.add(other.codes, other.values, [1, 1, 1])
+    for _ in range(2):  # a table owns what it is given (a fold empties it): copies
+        small.add(list(other.codes), dict(other.values), [1, 1, 1])
     small.fold([1, 1, 1])
     assert small.values["rows"].tolist() == [11 + 2 * big]
+
+
+def test_narrowed_minima_and_maxima_stay_exact_across_folds() -> None:
+    """Minima and maxima narrowed to int32 in one fold meet int64 values in the next: the
+    fold takes them in int64 (a maximum past 2**31, a minimum's int64 "none", timestamps)."""
+    sizes = [1, 1, 1]
+    table = accumulate.Table("runs")
+    ns = np.int64(1_700_000_000) * 10**9
+
+    def part(dag_run_id: int, first: int, last: int) -> dict[str, np.ndarray]:
+        return {"rows": np.array([1]), "value_bytes": np.array([10]), "first_timestamp": np.array([first]),
+                "last_timestamp": np.array([last]), "dag_run_id": np.array([dag_run_id])}
+
+    table.add([np.zeros(1, np.int32)] * 3, part(7, ns + 5, ns + 9), sizes)
+    table.fold(sizes)
+    assert table.values["dag_run_id"].dtype == np.int32
+    assert table.values["first_timestamp"].dtype == np.int64
+    table.add([np.zeros(1, np.int32)] * 3, part(2**40, ns + 1, -1), sizes)  # -1: no timestamp
+    table.fold(sizes)
+    assert table.values["dag_run_id"].tolist() == [2**40]
+    assert table.values["first_timestamp"].tolist() == [ns + 1]
+    assert table.values["last_timestamp"].tolist() == [ns + 9]
+    assert table.values["value_bytes"].tolist() == [20]

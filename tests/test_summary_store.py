@@ -9,11 +9,14 @@ import zipfile
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import ROOT
 
+from xcomlab import schema as S
 from xcomlab.cli import main
 from xcomlab.summary import Summary, summarize_file
+from xcomlab.summary.core import GROUPS
 from xcomlab.summary.store import HEADER, SummaryFileError, is_summary_file, summary_header
 
 SAMPLES = [ROOT / "data/samples/af3/airflow.db", ROOT / "data/samples/af3/xcom_copy.csv",
@@ -151,3 +154,35 @@ def test_a_file_saved_before_the_weekly_table_reads_back_without_it(tmp_path: Pa
     broken = store.write_file(tmp_path / "broken.xsum", flat, s.sample, {"source": "old", "rows": s.rows})
     with pytest.raises(SummaryFileError, match="keys"):
         Summary.load(broken)
+
+
+def test_files_of_the_earlier_writer_and_odd_dictionaries_read_back_equal(tmp_path: Path) -> None:
+    """A summary file is read level by level from Arrow (text dictionary-encoded, never a
+    Python object per row): equal to the general path (pandas objects, ``set_index``,
+    sort) on files the earlier writer made (plain text columns), on dictionaries with
+    repeated, null or unused labels, several chunks and null groups."""
+    import pyarrow as pa
+
+    from xcomlab.summary import store
+    from xcomlab.summary.core import TABLES, _canonical, _table_of_file
+
+    s = _summary(SAMPLES[2])
+    about = {"source": "", "rows": s.rows, "value_bytes": s.value_bytes, "source_tables": s.tables(),
+             "rows_scanned": {}, "load_report": None}
+    old = store.write_file(tmp_path / "old.xsum", {n: getattr(s, n).reset_index() for n in TABLES}, s.sample, about)
+    assert Summary.load(old).equals(s)
+
+    def general(name: str, arrow: pa.Table) -> pd.DataFrame:
+        return _canonical(name, store.flat_frame(arrow).set_index(list(GROUPS[name])))
+
+    labels = pa.array(["xcom", "xcom", None, "unused", "dag b", "dag a"])
+    chunks = [pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 5], pa.int32()), labels),
+              pa.DictionaryArray.from_arrays(pa.array([4, 2, 5, 0], pa.int32()), labels)]
+    day = pd.to_datetime(["2026-01-02", None, "2026-01-01", "2026-01-02"] * 2, utc=True)
+    arrow = pa.table({S.SOURCE_TABLE: pa.chunked_array([pa.array(["xcom"] * 4), pa.array(["xcom", None, "a", "a"])]),
+                      S.DAG_ID: pa.chunked_array(chunks), "day": pa.array(day),
+                      "rows": pa.array(range(8), pa.int64()), "value_bytes": pa.array(range(10, 18), pa.int64())})
+    got, want = _table_of_file("daily", arrow), general("daily", arrow)
+    assert got.equals(want) and got.index.equals(want.index)
+    assert [list(lv) for lv in got.index.levels] == [list(lv) for lv in want.index.levels]
+    assert (got.index.codes[1] == -1).sum() == 2  # the null labels: coded -1, not a level

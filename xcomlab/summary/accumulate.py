@@ -139,7 +139,10 @@ class Table:
         return len(self.codes[0])
 
     def add(self, codes: list[np.ndarray], values: dict[str, np.ndarray], sizes: list[int]) -> None:
-        """Take groups in global codes (any order, repeats allowed); fold when enough wait."""
+        """Take groups in global codes (any order, repeats allowed); fold when enough wait.
+
+        The table owns ``codes`` and ``values`` from then on: a fold empties them, so each
+        array goes as soon as it is copied (give copies of containers you keep)."""
         if not len(codes[0]):
             return
         self._pending.append((codes, values))
@@ -153,20 +156,31 @@ class Table:
             return
         parts = [(self.codes, self.values), *self._pending]
         self._pending, self._waiting = [], 0
-        codes = [np.concatenate([p[0][i] for p in parts]) for i in range(len(self.codes))]
-        values = {c: np.concatenate([p[1][c] for p in parts]) for c in self.how}
-        del parts  # the running groups' old arrays go now, not after the fold
         self.codes, self.values = [], {}
+        # One column at a time, each part's array let go as soon as it is copied: a fold
+        # holds the groups once plus a column, not twice (the parts are this table's own).
+        codes: list[np.ndarray] = []
+        for i in range(len(sizes)):
+            codes.append(np.concatenate([p[0][i] for p in parts]))
+            for p in parts:
+                p[0][i] = _EMPTY_CODES
+        values: dict[str, np.ndarray] = {}
+        for c in self.how:
+            values[c] = np.concatenate([p[1].pop(c) for p in parts])
+        del parts
         order, starts = _runs(codes, sizes)
         firsts = order[starts]
-        self.codes = [_narrow(c[firsts], size) for c, size in zip(codes, sizes, strict=True)]
+        for i, size in enumerate(sizes):
+            level, codes[i] = codes[i], _EMPTY_CODES
+            self.codes.append(_narrow(level[firsts], size))
+            del level
         del codes, firsts
         out: dict[str, np.ndarray] = {}
         for col, how in self.how.items():
             v = values.pop(col)[order]
             ufunc = np.add if how == "sum" else np.minimum if how == "min" else np.maximum
             v = ufunc.reduceat(v, starts, dtype=np.int64) if len(v) else v
-            if col in COUNTS and len(v) and int(v.max()) <= _INT32_MAX:
+            if len(v) and int(v.min()) >= _INT32_MIN and int(v.max()) <= _INT32_MAX:
                 v = v.astype(np.int32)
             out[col] = v
         self.values = out
@@ -304,14 +318,15 @@ class Accumulator:
         return np.minimum(lens, RUN_BYTES_LEVELS - 1)[inverse.ravel()]
 
     def absorb(self, other: Accumulator) -> None:
-        """Add ``other``'s groups (same labels) to this one's; ``other`` is left empty where
-        this one had no groups (the first table of a stream: its tables move, not re-sorted)."""
+        """Add ``other``'s groups (same labels) to this one's; ``other`` is left empty (where
+        this one had no groups, the first table of a stream, its tables move, not re-sorted)."""
         for name, table in other.tables.items():
             table.fold(self._sizes(name))
             mine = self.tables[name]
+            other.tables[name] = Table(name)
             if not len(mine) and not mine._pending:  # moved as they are: sorted already
-                self.tables[name], other.tables[name] = table, Table(name)
-            else:
+                self.tables[name] = table
+            else:  # its arrays are let go as the fold copies them
                 mine.add(table.codes, table.values, self._sizes(name))
         if other.cut is not None:
             self.cut = other.cut if self.cut is None else max(self.cut, other.cut)
@@ -378,10 +393,11 @@ class Accumulator:
 
 
 _EMPTY_CODES: Final = np.zeros(0, dtype=np.int32)
+#: Measures are kept as int32 between folds while every group's value fits (a fold sums,
+#: takes minima and maxima in int64 and narrows again): counts, byte sums of groups under
+#: 2 GiB, run numbers; timestamps (nanoseconds) and the int64 "none" of a minimum do not fit.
+_INT32_MIN: Final = np.iinfo(np.int32).min
 _INT32_MAX: Final = np.iinfo(np.int32).max
-#: Summed counts kept as int32 between folds while every group's sum fits (a fold sums
-#: in int64 and narrows again); byte sums, minima, maxima and timestamps stay int64.
-COUNTS: Final = frozenset({"rows", "runs", "refs", "sized_rows", "mapped_rows"})
 
 
 def _narrow(codes: np.ndarray, size: int) -> np.ndarray:

@@ -89,7 +89,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, NamedTuple, Protocol
@@ -273,6 +273,18 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
     return _cut(name, table.reset_index())
 
 
+def _table_of_file(name: str, arrow: Any) -> pd.DataFrame:
+    """A summary table from its Arrow table in a summary file (None: a table the file
+    predates), canonical; the groups' labels never become Python objects row by row."""
+    if arrow is None or not arrow.num_rows:
+        return _empty(name)
+    groups = list(GROUPS[name])
+    table = None if name in _BOUNDED else store.indexed_frame(arrow, groups)
+    if table is None:
+        return _canonical(name, store.flat_frame(arrow).set_index(groups))
+    return _typed(name, table)  # levels and rows sorted already, nulls coded -1
+
+
 def _cut(name: str, flat: pd.DataFrame) -> pd.DataFrame:
     """A bounded table from its rows as columns (ids too): sorted in a total order over
     every column (duplicate ids, as a broken export may hold, too), cut to its first rows
@@ -382,7 +394,7 @@ class Summary:
     def save(self, path: str | os.PathLike[str], *, source: str = "") -> Path:
         """Write this summary to one file (:mod:`xcomlab.summary.store`: a zip of Parquet
         tables and a JSON header); ``source`` says what was summarised (never a password)."""
-        flat = {n: getattr(self, n).reset_index() for n in TABLES}
+        flat = {n: partial(store.flat_arrow, getattr(self, n)) for n in TABLES}  # made one at a time
         about = {"source": str(source), "rows": self.rows, "value_bytes": self.value_bytes,
                  "source_tables": self.tables(), "rows_scanned": {
                      "secrets": self.rows_scanned("secrets"), "sample": self.rows_scanned("sample")},
@@ -394,15 +406,15 @@ class Summary:
         """Read a file :meth:`save` wrote. A summary file is untrusted input: it is
         checked (format version, sizes, SHA-256 of every member, columns, row total) and
         :class:`~xcomlab.summary.store.SummaryFileError` names the file when it fails."""
-        flat, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES},
-                                               optional=OPTIONAL_TABLES)
-        tables = {}
-        for n, table in flat.items():
+        def build(n: str, arrow: Any) -> pd.DataFrame:
             try:
-                tables[n] = _canonical(n, table.set_index(list(GROUPS[n]))) if len(table) else _empty(n)
+                return _table_of_file(n, arrow)
             except (ValueError, TypeError) as exc:
                 msg = f"{path}: table {n!r} holds values of the wrong type ({exc})"
                 raise store.SummaryFileError(msg) from None
+
+        tables, sample, header = store.read_file(path, {n: [*GROUPS[n], *_DTYPES[n]] for n in TABLES},
+                                                 optional=OPTIONAL_TABLES, build=build)
         out = cls(**tables, sample=sample, report=_report_of(path, header.get("load_report")))
         if out.rows != header.get("rows"):
             msg = f"{path}: its tables hold {out.rows:,} rows, its header {header.get('rows')!r} (tampered?)"

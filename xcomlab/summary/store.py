@@ -27,18 +27,21 @@ import json
 import os
 import struct
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from xcomlab.errors import ExportFormatError
+from xcomlab.ingest.allocator import release_memory
 from xcomlab.ingest.sample import N_CLASSES, SampledValue, ValueSample
 
-__all__ = ["FORMAT_VERSION", "MAX_MEMBER_BYTES", "SummaryFileError", "is_summary_file",
+__all__ = ["FORMAT_VERSION", "MAX_MEMBER_BYTES", "SummaryFileError", "flat_frame", "is_summary_file",
            "read_file", "summary_header", "write_file"]
 
 #: Version of the file layout; a file of another version is refused.
@@ -84,8 +87,8 @@ def is_summary_file(path: str | os.PathLike[str] | Any) -> bool:
     return name_len == len(HEADER) and head[30:30 + name_len] == HEADER.encode()
 
 
-def _table_bytes(flat: pd.DataFrame) -> bytes:
-    arrow = pa.Table.from_pandas(flat, preserve_index=False)
+def _table_bytes(flat: pd.DataFrame | pa.Table) -> bytes:
+    arrow = flat if isinstance(flat, pa.Table) else pa.Table.from_pandas(flat, preserve_index=False)
     arrow = arrow.replace_schema_metadata(None)  # plain columns: nothing pandas-specific to rebuild
     buf = io.BytesIO()
     pq.write_table(arrow, buf, compression="zstd")
@@ -106,11 +109,18 @@ def _sample_bytes(sample: ValueSample) -> tuple[bytes, dict[str, Any]]:
     return buf.getvalue(), meta
 
 
-def write_file(path: str | os.PathLike[str], tables: dict[str, pd.DataFrame],
+def write_file(path: str | os.PathLike[str],
+               tables: Mapping[str, pd.DataFrame | pa.Table | Callable[[], pd.DataFrame | pa.Table]],
                sample: ValueSample | None, about: dict[str, Any]) -> Path:
     """Write flat ``tables`` (their index as columns), the sample and the header fields
-    ``about`` to ``path`` (written aside, then renamed: never a half file)."""
-    members: list[tuple[str, bytes]] = [(f"tables/{n}.parquet", _table_bytes(t)) for n, t in tables.items()]
+    ``about`` to ``path`` (written aside, then renamed: never a half file).
+
+    A table may be given as a function that makes it: it is then made, written and let go
+    before the next is made (a summary of 100M rows holds ~20M groups)."""
+    members: list[tuple[str, bytes]] = []
+    for n, t in tables.items():
+        members.append((f"tables/{n}.parquet", _table_bytes(t() if callable(t) else t)))
+        release_memory()  # the table's Arrow copy: before the next is made
     sample_meta = None
     if sample is not None:
         data, sample_meta = _sample_bytes(sample)
@@ -161,22 +171,52 @@ def _read(z: zipfile.ZipFile, path: Path, name: str, limit: int, want: dict[str,
 
 
 def _parquet(path: Path, name: str, data: bytes) -> pa.Table:
+    """The member's table; text columns dictionary-encoded as Parquet stores them (a
+    label is made once, not once per row)."""
     try:
-        return pq.read_table(io.BytesIO(data))
+        buf = io.BytesIO(data)
+        text = [f.name for f in pq.read_schema(buf) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        return pq.read_table(buf, read_dictionary=text)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _fail(path, f"member {name!r} is not a readable Parquet table ({exc})") from None
 
 
-def _flat(path: Path, name: str, arrow: pa.Table, want: list[str]) -> pd.DataFrame:
+def _check_columns(path: Path, name: str, arrow: pa.Table, want: list[str]) -> None:
     if arrow.column_names != want:
         raise _fail(path, f"table {name!r} has columns {arrow.column_names}, not {want}")
+
+
+def _flat(path: Path, name: str, arrow: pa.Table, want: list[str]) -> pd.DataFrame:
+    _check_columns(path, name, arrow, want)
+    return flat_frame(arrow)
+
+
+def flat_frame(arrow: pa.Table) -> pd.DataFrame:
+    """A table read from a summary file as a pandas frame: text as Python objects, nulls
+    as NaN (as a frame's labels)."""
+    for i, f in enumerate(arrow.schema):
+        if pa.types.is_dictionary(f.type):  # text read dictionary-encoded: plain text
+            arrow = arrow.set_column(i, f.name, arrow.column(i).cast(f.type.value_type))
     flat = arrow.to_pandas()
-    for col in flat.columns:  # text as Python objects, nulls as NaN (as a frame's labels)
-        if pd.api.types.is_string_dtype(flat[col]) and flat[col].dtype != object:
-            flat[col] = flat[col].astype(object)
-        if flat[col].dtype == object:
-            flat[col] = flat[col].where(flat[col].notna(), np.nan)
+    for col in flat.columns:
+        flat[col] = _objects(flat[col])
     return flat
+
+
+def _flat_series(col: pa.ChunkedArray) -> pd.Series:
+    """One column of :func:`flat_frame`."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    return _objects(col.to_pandas())
+
+
+def _objects(s: pd.Series) -> pd.Series:
+    """Text as Python objects, nulls as NaN (as a frame's labels); other columns as they are."""
+    if pd.api.types.is_string_dtype(s) and s.dtype != object:
+        s = s.astype(object)
+    if s.dtype == object:
+        s = s.where(s.notna(), np.nan)
+    return s
 
 
 def _sample(path: Path, meta: dict[str, Any], arrow: pa.Table) -> ValueSample:
@@ -203,12 +243,17 @@ def _sample(path: Path, meta: dict[str, Any], arrow: pa.Table) -> ValueSample:
 
 
 def read_file(path: str | os.PathLike[str], columns: dict[str, list[str]], *,
-              optional: tuple[str, ...] = ()) -> tuple[dict[str, pd.DataFrame], ValueSample | None, dict[str, Any]]:
+              optional: tuple[str, ...] = (),
+              build: Callable[[str, pa.Table], Any] | None = None,
+              ) -> tuple[dict[str, Any], ValueSample | None, dict[str, Any]]:
     """The flat tables (exactly ``columns``: name → column names), the sample and the
     header of a file :func:`write_file` wrote; every check of the module docstring.
 
     A table named in ``optional`` that the file's header does not list (a file saved
-    before the table existed) is read as empty: same format version, one member fewer."""
+    before the table existed) is read as empty: same format version, one member fewer.
+    ``build``: what each table is made into from its checked Arrow table (the member's
+    bytes let go before the next is read; None for an absent optional table); by default
+    a pandas frame of its columns."""
     p = Path(path)
     if not is_summary_file(p):
         raise _fail(p, "not a summary file (no summary header at its start)")
@@ -241,13 +286,18 @@ def read_file(path: str | os.PathLike[str], columns: dict[str, list[str]], *,
         for n, want in columns.items():
             member = f"tables/{n}.parquet"
             raw = _read(z, p, member, MAX_MEMBER_BYTES, members[member])
-            tables[n] = _flat(p, n, _parquet(p, member, raw), want)
+            arrow = _parquet(p, member, raw)
+            del raw
+            _check_columns(p, n, arrow, want)
+            tables[n] = build(n, arrow) if build is not None else _flat(p, n, arrow, want)
+            del arrow
+            release_memory()  # the table's read and conversion: before the next is read
         sample = None
         if header.get("sample"):
             raw = _read(z, p, "sample.parquet", MAX_MEMBER_BYTES, members["sample.parquet"])
             sample = _sample(p, header["sample"], _parquet(p, "sample.parquet", raw))
     for n in absent:
-        tables[n] = pd.DataFrame({c: [] for c in want_of[n]})
+        tables[n] = build(n, None) if build is not None else pd.DataFrame({c: [] for c in want_of[n]})
     return tables, sample, header
 
 
@@ -259,3 +309,106 @@ def summary_header(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise _fail(p, "not a summary file (no summary header at its start)")
     with zipfile.ZipFile(p) as z:
         return dict(json.loads(_read(z, p, HEADER, MAX_HEADER_BYTES, None)))
+
+
+def flat_arrow(table: pd.DataFrame) -> pa.Table:
+    """A summary table's rows as Arrow columns, its index levels first: each level made
+    from the index's codes and its labels (text labels stay Arrow strings), never a Python
+    object per row as ``reset_index`` makes (a 100M-row export's summary holds ~20M groups)."""
+    index = table.index
+    if not isinstance(index, pd.MultiIndex) or not len(table):
+        return pa.Table.from_pandas(table.reset_index(), preserve_index=False)
+    columns: dict[str, Any] = {}
+    for i, name in enumerate(map(str, index.names)):
+        level, codes = index.levels[i], np.asarray(index.codes[i])
+        if level.dtype != object:  # numbers, days, flags: no Python object per row
+            columns[name] = pa.array(index.get_level_values(i), from_pandas=True)
+            continue
+        if not len(level):  # every label null: a column of nulls, as pandas' objects give
+            columns[name] = pa.nulls(len(codes))
+            continue
+        if not all(isinstance(w, str) for w in level):  # not text: as pandas converts it
+            columns[name] = pa.array(index.get_level_values(i), from_pandas=True)
+            continue
+        missing = codes < 0
+        indices = pa.array(np.where(missing, 0, codes), mask=missing if missing.any() else None)
+        columns[name] = pa.DictionaryArray.from_arrays(indices, pa.array(level.tolist(), pa.string())).cast(pa.string())
+    measures = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+    for name in measures.column_names:
+        columns[name] = measures.column(name)
+    return pa.table(columns)
+
+
+def indexed_frame(arrow: pa.Table, groups: list[str]) -> pd.DataFrame | None:
+    """A table read from a summary file, indexed by its ``groups`` columns: levels of sorted
+    labels (text dictionary-encoded in Arrow, numbers and days factorised), rows in group
+    order (nulls last), measures as :func:`flat_frame` makes them. None where a group column
+    holds neither text, nulls, numbers nor times (the caller takes the general path)."""
+    levels: list[pd.Index] = []
+    codes: list[np.ndarray] = []
+    for g in groups:
+        got = _level(arrow.column(g))
+        if got is None:
+            return None
+        levels.append(got[0])
+        codes.append(got[1])
+    order = _group_order(codes, [len(lv) for lv in levels])
+    index = pd.MultiIndex(levels=levels, codes=[c[order] for c in codes],  # type: ignore[arg-type]
+                          names=groups, verify_integrity=False)
+    del codes
+    # column by column, each put in order as it is made: one copy of a column at a time
+    measures = {c: _flat_series(arrow.column(c)).take(order).reset_index(drop=True)
+                for c in arrow.column_names if c not in groups}
+    return pd.DataFrame(measures, copy=False).set_axis(index)
+
+
+def _level(col: pa.ChunkedArray) -> tuple[pd.Index, np.ndarray] | None:
+    """A group column's sorted distinct labels and each row's code into them (null: -1)."""
+    t = col.type
+    if pa.types.is_null(t):
+        return pd.Index([], dtype=object), np.full(len(col), -1, dtype=np.int32)
+    if pa.types.is_dictionary(t) and (pa.types.is_string(t.value_type) or pa.types.is_large_string(t.value_type)):
+        d = col.chunk(0) if col.num_chunks == 1 else _unified(col)
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        d = pc.dictionary_encode(col.combine_chunks())
+    else:
+        d = None
+    if d is not None:
+        if pc.count_distinct(d.dictionary, mode="all").as_py() != len(d.dictionary) or d.dictionary.null_count:
+            d = pc.dictionary_encode(d.dictionary_decode())  # a file's dictionary with repeats or nulls
+        idx = pc.fill_null(d.indices, -1).to_numpy().astype(np.int64, copy=False)
+        used = np.bincount(idx[idx >= 0], minlength=len(d.dictionary)) > 0
+        order = pc.array_sort_indices(d.dictionary).to_numpy()  # bytes order: UTF-8 keeps code points'
+        order = order[used[order]]  # labels no row uses are no level's
+        rank = np.full(len(d.dictionary), -1, dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        labels = pd.Index(d.dictionary.take(pa.array(order)).to_pylist(), dtype=object)
+        return labels, np.where(idx < 0, -1, rank[np.maximum(idx, 0)]).astype(np.int32)
+    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_timestamp(t) or pa.types.is_floating(t):
+        found, uniques = pd.factorize(col.to_pandas(), sort=True)
+        return pd.Index(uniques), np.asarray(found, dtype=np.int32)
+    return None
+
+
+def _unified(col: pa.ChunkedArray) -> pa.DictionaryArray:
+    """Dictionary chunks as one (Arrow cannot unify dictionaries that hold a null: decoded
+    and encoded again)."""
+    try:
+        return col.unify_dictionaries().combine_chunks()
+    except pa.ArrowInvalid:
+        return pc.dictionary_encode(col.cast(col.type.value_type).combine_chunks())
+
+
+def _group_order(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """The stable order that sorts rows by their codes, level by level, nulls (-1) last."""
+    ranked = [np.where(c < 0, size, c).astype(np.int64) for c, size in zip(codes, sizes, strict=True)]
+    radix = 1
+    for size in sizes:
+        radix *= size + 1
+    if radix >= 2**63:
+        return np.lexsort(ranked[::-1])
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for r, size in zip(ranked, sizes, strict=True):
+        key *= size + 1
+        key += r
+    return np.argsort(key, kind="stable")

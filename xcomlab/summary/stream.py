@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
-import sys
 from dataclasses import replace
-from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from xcomlab import schema as S
 from xcomlab.errors import Rejection
+from xcomlab.ingest.allocator import release_memory
 from xcomlab.ingest.batches import iter_pieces
 from xcomlab.ingest.formats import resolve_format
 from xcomlab.ingest.loader import LoadReport, TableReport
@@ -147,27 +143,6 @@ def summarize_file(source: str | os.PathLike[str] | Any, *, secrets: bool = True
     del done, table
     release_memory()
     return coarsen(replace(small, **grouped, sample=root, report=report), max_run_keys)
-
-
-def release_memory() -> None:
-    """Hand the heap a stream freed back to the OS: Arrow's pool and, on glibc, the malloc
-    arenas the reader threads grew (``malloc_trim``). Without it the analyses that follow
-    start from the stream's high-water mark (a 1M-row many_dags CSV: 581 MiB RSS after the
-    summary, 346 MiB after this)."""
-    pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@cache
-def _malloc_trim() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        return None
 
 
 def _rows(summaries: list[Summary]) -> int:
