@@ -64,3 +64,31 @@ def test_merged_entries_keep_the_figures(many_dags: tuple[pd.DataFrame, Summary]
     assert set(merged.per_dag.index) == set(rows.per_dag.index.astype(str))
     both = pd.concat([merged.per_dag, per_group.per_dag], axis=1).fillna(0)
     assert (both.iloc[:, 0] / both.iloc[:, 1] - 1).abs().max() <= 0.05
+
+
+def test_run_widths_in_index_codes_equal_a_group_by_of_every_run(tmp_path: Path) -> None:
+    """``_run_widths`` groups ``runs`` and the rolled ``old_runs`` in their index codes; it
+    equals the group-by of every run as a row (the code before, kept here as the oracle),
+    order of first appearance included."""
+    from conftest import ROOT
+
+    from xcomlab import schema as S
+    from xcomlab.summary.runs import label_bytes
+
+    s = summarize_file(ROOT / "data/samples/af3/xcom_copy.csv", max_run_keys=40)
+    assert len(s.runs) and len(s.old_runs)
+    runs = s.runs.reset_index()
+    runs["run_bytes"] = label_bytes(runs[S.RUN_ID])
+    runs = pd.concat([runs, s.old_runs.reset_index()], ignore_index=True)
+    ids = runs["dag_run_id"].where(runs["dag_run_id"] >= 0, 1).to_numpy(np.int64)
+    runs["width"] = disk._sqlite_int(ids)
+    runs["dag_run_id"] = ids
+    g = runs.groupby([S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "width"], sort=False).agg(
+        rows=("rows", "sum"), dag_run_id=("dag_run_id", "max")).reset_index()
+    total = g.groupby([S.SOURCE_TABLE, S.DAG_ID])["rows"].transform("sum")
+    g["share"] = np.where(total > 0, g["rows"] / total.where(total > 0, 1), 0.0)
+    want = g[[S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "dag_run_id", "share"]]
+    got = disk._run_widths(s)
+    assert len(got) > 1
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    assert got[S.DAG_ID].tolist() == want[S.DAG_ID].tolist()

@@ -1114,20 +1114,46 @@ def sized_groups(summary: Summary) -> SizedGroups:
 def _run_widths(summary: Summary) -> pd.DataFrame:
     """Per ``(table, dag)``: the share of rows in runs of each ``run_id`` length and
     ``dag_run_id`` width (SQLite integer bytes), with a ``dag_run_id`` of that width."""
-    runs = summary.runs.reset_index()
-    runs["run_bytes"] = label_bytes(runs[S.RUN_ID])
-    if len(summary.old_runs):  # runs rolled up per day keep their run ids' lengths
-        runs = pd.concat([runs, summary.old_runs.reset_index()], ignore_index=True)
-    if not len(runs):
+    # Each table grouped in its index's codes (runs rolled up per day keep their run ids'
+    # lengths: ~4M groups at 100M rows, no Python label per row), then the groups of both
+    # in order of first appearance, as one group-by over the rows of both would give.
+    parts = [_widths(summary.runs, label_bytes(summary.runs.index.levels[2])),
+             _widths(summary.old_runs, None)]
+    parts = [p for p in parts if len(p)]
+    if not parts:
         return pd.DataFrame(columns=[S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "dag_run_id", "share"])
-    ids = runs["dag_run_id"].where(runs["dag_run_id"] >= 0, 1).to_numpy(np.int64)
-    runs["width"] = _sqlite_int(ids)
-    runs["dag_run_id"] = ids
-    g = runs.groupby([S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "width"], sort=False).agg(
+    g = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    g = g.groupby([S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "width"], sort=False).agg(
         rows=("rows", "sum"), dag_run_id=("dag_run_id", "max")).reset_index()
     total = g.groupby([S.SOURCE_TABLE, S.DAG_ID])["rows"].transform("sum")
     g["share"] = np.where(total > 0, g["rows"] / total.where(total > 0, 1), 0.0)
     return g[[S.SOURCE_TABLE, S.DAG_ID, "run_bytes", "dag_run_id", "share"]]
+
+
+def _widths(table: pd.DataFrame, run_label_bytes: np.ndarray | None) -> pd.DataFrame:
+    """``runs`` (``run_label_bytes``: each ``run_id`` label's bytes) or ``old_runs`` (None:
+    ``run_bytes`` is a level) grouped per table, DAG, run-id bytes and ``dag_run_id`` width:
+    rows summed, the largest ``dag_run_id`` (none: 1)."""
+    if not len(table):
+        return pd.DataFrame()
+    index = table.index
+    if run_label_bytes is None:
+        run_bytes = index.get_level_values("run_bytes").to_numpy(np.int64)
+    else:  # a null run id has no bytes
+        c = np.asarray(index.codes[2])
+        run_bytes = np.where(c < 0, 0, np.asarray(run_label_bytes, dtype=np.int64)[np.maximum(c, 0)])
+    ids = table["dag_run_id"].to_numpy(np.int64)
+    ids = np.where(ids >= 0, ids, 1)
+    coded = pd.DataFrame({"t": index.codes[0], "d": index.codes[1], "run_bytes": run_bytes,
+                          "width": _sqlite_int(ids), "rows": table["rows"].to_numpy(np.int64), "dag_run_id": ids})
+    g = coded.groupby(["t", "d", "run_bytes", "width"], sort=False).agg(
+        rows=("rows", "sum"), dag_run_id=("dag_run_id", "max")).reset_index()
+    out = {}
+    for col, level in (("t", 0), ("d", 1)):
+        codes = g[col].to_numpy()
+        labels = index.levels[level].take(np.maximum(codes, 0)).to_numpy(object)
+        out[index.names[level]] = np.where(codes < 0, np.nan, labels)
+    return pd.DataFrame({**out, **{c: g[c] for c in ("run_bytes", "width", "rows", "dag_run_id")}})
 
 
 def _scoped(frame: pd.DataFrame, tables: str, values: Any) -> tuple[pd.DataFrame, Any]:
