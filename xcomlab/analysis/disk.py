@@ -36,7 +36,7 @@ import weakref
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from importlib import resources
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -1117,7 +1117,8 @@ def _run_widths(summary: Summary) -> pd.DataFrame:
     # Each table grouped in its index's codes (runs rolled up per day keep their run ids'
     # lengths: ~4M groups at 100M rows, no Python label per row), then the groups of both
     # in order of first appearance, as one group-by over the rows of both would give.
-    parts = [_widths(summary.runs, label_bytes(summary.runs.index.levels[2])),
+    runs_index = cast(pd.MultiIndex, summary.runs.index)
+    parts = [_widths(summary.runs, label_bytes(runs_index.levels[2])),
              _widths(summary.old_runs, None)]
     parts = [p for p in parts if len(p)]
     if not parts:
@@ -1136,7 +1137,7 @@ def _widths(table: pd.DataFrame, run_label_bytes: np.ndarray | None) -> pd.DataF
     rows summed, the largest ``dag_run_id`` (none: 1)."""
     if not len(table):
         return pd.DataFrame()
-    index = table.index
+    index = cast(pd.MultiIndex, table.index)
     if run_label_bytes is None:
         run_bytes = index.get_level_values("run_bytes").to_numpy(np.int64)
     else:  # a null run id has no bytes
@@ -1148,11 +1149,11 @@ def _widths(table: pd.DataFrame, run_label_bytes: np.ndarray | None) -> pd.DataF
                           "width": _sqlite_int(ids), "rows": table["rows"].to_numpy(np.int64), "dag_run_id": ids})
     g = coded.groupby(["t", "d", "run_bytes", "width"], sort=False).agg(
         rows=("rows", "sum"), dag_run_id=("dag_run_id", "max")).reset_index()
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for col, level in (("t", 0), ("d", 1)):
         codes = g[col].to_numpy()
         labels = index.levels[level].take(np.maximum(codes, 0)).to_numpy(object)
-        out[index.names[level]] = np.where(codes < 0, np.nan, labels)
+        out[str(index.names[level])] = np.where(codes < 0, np.nan, labels)
     return pd.DataFrame({**out, **{c: g[c] for c in ("run_bytes", "width", "rows", "dag_run_id")}})
 
 
