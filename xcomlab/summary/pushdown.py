@@ -49,6 +49,7 @@ from xcomlab.ingest.normalize import detect_schema, is_json_schema
 from xcomlab.ingest.sample import N_CLASSES, ValueSample, row_keys
 from xcomlab.ingest.secret_rules import secret_name
 from xcomlab.ingest.sqlsource import (
+    PG_FENCE,
     open_engine,
     quote,
     row_source,
@@ -251,7 +252,8 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
     row ``z``, for the rows fetched.
 
     ``named`` are the table's keys with a secret-like name (None: no secret scan).
-    On PostgreSQL each level is fenced (``OFFSET 0``) so every expression runs once per
+    On PostgreSQL each level is fenced (:data:`~xcomlab.ingest.sqlsource.PG_FENCE`, a
+    volatile column: parallel plans stay open) so every expression runs once per
     row, and the head and tail are taken only where a rule reads them; elsewhere the
     optimiser merges the levels and evaluates each ``CASE`` branch only when it is taken.
     ``scratch`` (MySQL/MariaDB): the rows to keep in a temporary table, the class and the
@@ -284,15 +286,16 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
         # of an object is cheaper than its tail (right() counts characters)
         ends = (f"CASE WHEN {rules.at('x.v', 0)} = {rules.lit('{')} AND {rules.contains('x.v', chr(34) + '__')} "
                 f"THEN {e['tail']} END")
-        inner = f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e FROM {src}{where} OFFSET 0"
+        inner = (f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e, {PG_FENCE} "
+                 f"FROM {src}{where}")
         over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in SORTED_LIMITS)}}}'::bigint[]), 0)"
         head = f"CASE WHEN y.vb <= {HEAD_BYTES} THEN y.v ELSE {at('head', 'y')} END"  # a short value is its head
         nn = "false" if table.valid_json else at("nan", "y")  # jsonb holds no NaN token: the hint cannot matter
         cls = rules.encoding(table.json_3x, v="y.v", h=head, tl="y.e", vb="y.vb", nn=nn, p="y.p", e="y.e",
                              u="y.e IS NOT NULL")
         sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, y.v, {rules.bucket('y.vb')} AS b, "
-               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {pf} AS pf, {nk} AS nk "
-               f"FROM ({inner}) y OFFSET 0")
+               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {pf} AS pf, {nk} AS nk, "
+               f"{PG_FENCE} FROM ({inner}) y")
         return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v",
                      "nn": at("nan", "z")}
     inner = (f"SELECT {ids}, {e['value']} AS v, {e['head']} AS h, {e['tail']} AS tl, {e['full']} AS fl "
@@ -456,7 +459,7 @@ def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, sample: Value
     run_col = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
     mi = f"COALESCE(x.{q['map_index']}, -1)" if "map_index" in table.columns else "-1"
     cols = f"x.{q['dag_id']}, x.{q['task_id']}, {run_col}, x.{q['key']}, {mi}, {e['vb']}"
-    where = f"{e['vb']} > 0" + (f" AND {_kept(engine, table, 'x')}" if collect else "")
+    where = _has_value(engine, table) + (f" AND {_kept(engine, table, 'x')}" if collect else "")
     sql = f"SELECT {cols} FROM {row_source(engine, table.name, table.is_json)} WHERE {where}"
     out = _Ids(table, [], np.zeros(0), np.zeros(0, np.int64), np.zeros(N_CLASSES, np.int64),
                np.zeros(N_CLASSES, np.int64), cols, where, mi)
@@ -472,6 +475,17 @@ def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, sample: Value
         keep = _bottom(keys, cls, sample)
         out.rows, out.keys, out.cls = [both[i] for i in keep.tolist()], keys[keep], cls[keep]
     return out
+
+
+def _has_value(engine: sa.Engine, table: FoundTable) -> str:
+    """True for the rows with a non-empty value. A PostgreSQL json/jsonb value's text is never
+    empty, so there it is ``value IS NOT NULL``: a condition on a column of the table itself,
+    which reaches the scan without rendering the text a second time (the row source's
+    subquery is fenced by a volatile column, not by ``OFFSET 0``, so conditions on its
+    plain columns are pushed into it)."""
+    if engine.dialect.name == "postgresql" and table.valid_json:
+        return f"x.{quote(engine, 'value')} IS NOT NULL"
+    return f"{value_sql(engine.dialect.name, table.is_json, '')['vb']} > 0"
 
 
 @dataclass

@@ -115,25 +115,42 @@ class Runner:
                size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of ``sql`` in lists of up to ``size`` (a server-side cursor where the
         driver has one), counted as :meth:`fetch` counts them (no value columns)."""
-        import sqlalchemy as sa
-
         st = self.stats
         start = time.perf_counter()
         total = 0
-        result = self.conn.execute(sa.text(self._timed(sql)), params or {},
-                                   execution_options={"stream_results": True})
         try:
-            while True:
-                rows = [tuple(row) for row in result.fetchmany(size)]
-                if not rows:
-                    break
+            for rows in self._chunks(sql, params or {}, size):
                 total += len(rows)
                 st.rows_received += len(rows)
                 st.bytes_received += sum(_column_bytes(column) for column in zip(*rows, strict=True))
                 yield rows
         finally:
-            result.close()
             self._took(what, start, total)
+
+    def _chunks(self, sql: str, params: dict[str, Any], size: int) -> Iterator[list[tuple[Any, ...]]]:
+        import sqlalchemy as sa
+
+        if self.dialect.name == "postgresql":
+            # a cursor of our own, read by FETCH: the driver's rows as they come (tuples),
+            # where SQLAlchemy's streamed result makes a Row of each (1M rows: ~5 s of ~7)
+            self.conn.execute(sa.text(f"DECLARE xcomlab_stream NO SCROLL CURSOR FOR {sql}"), params)
+            try:
+                while True:
+                    result = self.conn.exec_driver_sql(f"FETCH FORWARD {int(size)} FROM xcomlab_stream")
+                    rows = result.cursor.fetchall() if result.cursor is not None else []
+                    result.close()
+                    if not rows:
+                        return
+                    yield rows
+            finally:
+                self.conn.exec_driver_sql("CLOSE xcomlab_stream")
+        result = self.conn.execute(sa.text(self._timed(sql)), params,
+                                   execution_options={"stream_results": True})
+        try:
+            while rows := [tuple(row) for row in result.fetchmany(size)]:
+                yield rows
+        finally:
+            result.close()
 
     def scalars(self, what: str, sql: str) -> list[Any]:
         return [row[0] for row in self.fetch(what, sql)]
@@ -150,7 +167,7 @@ def _column_bytes(column: tuple[Any, ...]) -> int:
     if not types:
         return 0
     if types == {str}:
-        return sum(map(len, map(str.encode, filter(None, column))))
+        return len("".join(filter(None, column)).encode())  # UTF-8 lengths add up: one encode
     if types <= {bytes, bytearray, memoryview}:
         return sum(map(len, filter(None, column)))
     if not types & {str, bytes, bytearray, memoryview}:
