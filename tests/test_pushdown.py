@@ -390,6 +390,24 @@ def test_postgresql_groups_run_as_a_parallel_plan_each_expression_once(pg_url: s
     assert plan.count("(t.value)::text") == 1, plan
 
 
+def test_postgresql_session_lets_the_groupings_hash(pg_url: str) -> None:
+    """The session's hash tables may grow to 1 GB (work_mem 64 MB × 16), only for its own
+    read-only transaction: the connection is handed back with the server's settings."""
+    from xcomlab.summary.sqlsession import session
+
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.StaticPool)
+    try:
+        with engine.connect() as c:
+            before = c.exec_driver_sql("SHOW hash_mem_multiplier").scalar()
+        with session(engine, None) as run:
+            assert run.scalar("setting", "SHOW hash_mem_multiplier") == "16"
+            assert run.scalar("setting", "SHOW work_mem") == "64MB"
+        with engine.connect() as c:
+            assert c.exec_driver_sql("SHOW hash_mem_multiplier").scalar() == before != "16"
+    finally:
+        engine.dispose()
+
+
 def test_sample_ids_streamed_in_chunks(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The ids come in chunks, each pruned to the classes' bottom-k: the same sample."""
     import xcomlab.summary.pushdown as pushdown

@@ -137,7 +137,7 @@ class Runner:
             try:
                 while True:
                     result = self.conn.exec_driver_sql(f"FETCH FORWARD {int(size)} FROM xcomlab_stream")
-                    rows = result.cursor.fetchall() if result.cursor is not None else []
+                    rows = [tuple(r) for r in result.cursor.fetchall()] if result.cursor is not None else []
                     result.close()
                     if not rows:
                         return
@@ -196,6 +196,12 @@ def session(engine: sa.Engine, timeout: float | None, stats: PushdownStats | Non
             if timeout is not None:
                 conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
             conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            if (engine.dialect.server_version_info or (0,)) >= (13,):
+                # hash tables (the groupings) up to 1 GB, spilling beyond: the planner cannot
+                # estimate the groups of derived columns and, at 64 MB, sorts every row once
+                # per grouping set in one process (3M rows, 7 Dec 2026: 34.4 s; hashed, 25.2 s
+                # with 369 MB used; the parallel workers' share is the same either way)
+                conn.exec_driver_sql("SET LOCAL hash_mem_multiplier = 16")
             # compiling the long per-row expressions costs about half a second a statement
             # (PostgreSQL 15, 1M rows), more than it saves on them
             conn.exec_driver_sql("SET LOCAL jit = off")
