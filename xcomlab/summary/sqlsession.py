@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
+from operator import is_not, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from xcomlab.errors import StatementTimeoutError, XcomlabError
@@ -100,16 +102,21 @@ class Runner:
         names = list(result.keys()) if result.returns_rows else []
         # the driver's own rows (C code for psycopg): no per-row processing is asked of SQLAlchemy
         raw = result.cursor if result.returns_rows else None
-        rows = [tuple(row) for row in raw.fetchall()] if raw is not None else []
+        rows = list(map(tuple, raw.fetchall())) if raw is not None else []  # tuple() of a tuple is itself
         result.close()
         self._took(what, start, len(rows))
         st.rows_received += len(rows)
-        for name, column in zip(names, zip(*rows, strict=True) if rows else (), strict=False):
-            got = _column_bytes(column)
+        for name, got in zip(names, self._bytes(rows, len(names)), strict=True):
             st.bytes_received += got
             if name in values:
                 st.value_bytes_received += got
         return rows
+
+    def _bytes(self, rows: list[tuple[Any, ...]], width: int) -> list[int]:
+        """Per column, the bytes of ``rows``' cells (:func:`_column_bytes`); a column of a
+        server database holds one Python type, SQLite's any."""
+        uniform = self.dialect.name != "sqlite"
+        return [_column_bytes(list(map(itemgetter(i), rows)), uniform) if rows else 0 for i in range(width)]
 
     def stream(self, what: str, sql: str, params: dict[str, Any] | None = None,
                size: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
@@ -122,7 +129,7 @@ class Runner:
             for rows in self._chunks(sql, params or {}, size):
                 total += len(rows)
                 st.rows_received += len(rows)
-                st.bytes_received += sum(_column_bytes(column) for column in zip(*rows, strict=True))
+                st.bytes_received += sum(self._bytes(rows, len(rows[0])))
                 yield rows
         finally:
             self._took(what, start, total)
@@ -160,10 +167,16 @@ class Runner:
         return rows[0][0] if rows else None
 
 
-def _column_bytes(column: tuple[Any, ...]) -> int:
+def _column_bytes(column: list[Any], uniform: bool = False) -> int:
     """:func:`_cell_bytes` summed over a fetched column: most cells of a grouping-sets
-    result are NULL, and a column holds one type, so it is counted a column at a time."""
-    types = set(map(type, column)) - {type(None)}
+    result are NULL, and a column holds one type, so it is counted a column at a time
+    (``uniform``: every cell that is not NULL has the first one's type, as a column of a
+    typed database does, so the type is read off that cell instead of every cell)."""
+    if uniform:
+        first = next(filter(partial(is_not, None), column), None)
+        types = set() if first is None else {type(first)}
+    else:
+        types = set(map(type, column)) - {type(None)}
     if not types:
         return 0
     if types == {str}:
