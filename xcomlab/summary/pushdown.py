@@ -333,12 +333,32 @@ _HARD_COLS = ["d", "r", "k", "vb", "h", "tl", "nn", "fl"]
 _SECRET_COLS = ["d", "t", "r", "k", "mi", "v"]
 
 
+def _measure_exprs(rules: SqlRules, z: str = "z.") -> dict[str, str]:
+    """The aggregates of every grouping, by the name each is received as (:data:`_MEASURES`)."""
+    return {"n": "COUNT(*)", "bytes": f"COALESCE(SUM({z}vb), 0)", "mn": f"MIN({z}vb)", "mx": f"MAX({z}vb)",
+            "first_ts": rules.instant(f"{z}ts", "MIN"), "last_ts": rules.instant(f"{z}ts", "MAX"),
+            "mapped": f"SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END)", "top": f"MAX({z}mi)",
+            "res": f"SUM({z}rs)", "runid": f"MAX({z}ri)", "pfn": f"SUM(CASE WHEN {z}pf THEN 1 ELSE 0 END)"}
+
+
 def _measures(rules: SqlRules, z: str = "z.") -> str:
-    first, last = rules.instant(f"{z}ts", "MIN"), rules.instant(f"{z}ts", "MAX")
-    return (f"COUNT(*) AS n, COALESCE(SUM({z}vb), 0) AS bytes, MIN({z}vb) AS mn, MAX({z}vb) AS mx, "
-            f"{first} AS first_ts, {last} AS last_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) "
-            f"AS mapped, MAX({z}mi) AS top, SUM({z}rs) AS res, MAX({z}ri) AS runid, "
-            f"SUM(CASE WHEN {z}pf THEN 1 ELSE 0 END) AS pfn")
+    return ", ".join(f"{e} AS {m}" for m, e in _measure_exprs(rules, z).items())
+
+
+#: Of the one ``GROUPING SETS`` statement (PostgreSQL), the grouping sets that read each
+#: measure (``GROUPING(r, h_k)``: 3 per key, 1 per run, 2 the fetched rows); every other
+#: set receives NULL there, so the run groups (most of the rows received) carry five
+#: measures, not eleven.
+_READ_BY: Final = {"n": (1, 2, 3), "bytes": (1, 3), "first_ts": (1,), "last_ts": (1,), "runid": (1,)}
+
+
+def _pg_measures(rules: SqlRules) -> str:
+    out = []
+    for m, e in _measure_exprs(rules, "").items():
+        sets = _READ_BY.get(m, (3,))
+        out.append(f"{e} AS {m}" if len(sets) == 3 else
+                   f"CASE WHEN GROUPING(r, h_k) IN ({', '.join(map(str, sets))}) THEN {e} END AS {m}")
+    return ", ".join(out)
 
 
 def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[str]) -> pd.DataFrame:
@@ -396,7 +416,7 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
         cols += [f"CASE WHEN {_SC} THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
         fetched = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
         sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {', '.join(fetched)}, GROUPING(r, h_k) AS g, "
-               f"{_measures(rules, '')} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
+               f"{_pg_measures(rules)} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
                f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
                f"({', '.join(fetched)}))")
         rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
