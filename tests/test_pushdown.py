@@ -338,6 +338,76 @@ def test_sample_equals_the_file_paths(db_url: str, af3: bool) -> None:
     assert what.count("sample ids") == len(got.report.tables) if got.report is not None else False
 
 
+def _statements(url: str, **options: object) -> list[tuple[str, object]]:
+    """summarize_db on ``url``: each statement the driver received, with its parameters."""
+    engine = sa.create_engine(url)
+    sent: list[tuple[str, object]] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, context, many: sent.append((sql, params)))
+    try:
+        summarize_db(engine, **options)  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    return sent
+
+
+def _one(sent: list[tuple[str, object]], *parts: str) -> tuple[str, object]:
+    """The last statement holding every one of ``parts``."""
+    return [(sql, params) for sql, params in sent if all(p in sql for p in parts)][-1]
+
+
+def _plan(url: str, sql: str, params: object, *settings: str) -> str:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as c:
+            for setting in settings:
+                c.exec_driver_sql(f"SET LOCAL {setting}")
+            rows = c.exec_driver_sql(f"EXPLAIN (VERBOSE, COSTS OFF) {sql}", params).all()  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    return "\n".join(r[0] for r in rows)
+
+
+def test_postgresql_groups_run_as_a_parallel_plan_each_expression_once(pg_url: str) -> None:
+    """The groups statement's per-row levels are fenced by a volatile, parallel-safe column,
+    not ``OFFSET 0`` (which rules parallel plans out): PostgreSQL scans in parallel workers,
+    yet renders each value's text once and runs the prefilter's case-insensitive regex once
+    (the plan holds each expression once: a merged level would repeat it in every column
+    that reads it). The sample's fetch by ids reaches the table's index."""
+    _fill(pg_url, af3=True)
+    sent = _statements(pg_url, tables="xcom")  # jsonb, rendered as text
+    sql, params = _one(sent, "GROUPING SETS")
+    parallel = ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+                "max_parallel_workers_per_gather = 2")
+    plan = _plan(pg_url, sql, params, *parallel)
+    assert "Parallel Seq Scan" in plan and "Gather" in plan, plan
+    assert plan.count("(t.value)::text") == 1, plan
+    assert plan.count("~*") == 1, plan  # the prefilter's case-insensitive words
+    assert "OFFSET" not in sql.upper()
+    sql, params = _one(sent, "SELECT", ") AS v FROM", " OR ")  # the sampled rows' values, by ids
+    plan = _plan(pg_url, sql, params, "enable_seqscan = off")
+    assert "Index" in plan and "Seq Scan" not in plan, plan
+    assert plan.count("(t.value)::text") == 1, plan
+
+
+def test_postgresql_session_lets_the_groupings_hash(pg_url: str) -> None:
+    """The session's hash tables may grow to 1 GB (work_mem 64 MB × 16), only for its own
+    read-only transaction: the connection is handed back with the server's settings."""
+    from xcomlab.summary.sqlsession import session
+
+    engine = sa.create_engine(pg_url, poolclass=sa.pool.StaticPool)
+    try:
+        with engine.connect() as c:
+            before = c.exec_driver_sql("SHOW hash_mem_multiplier").scalar()
+        with session(engine, None) as run:
+            assert run.scalar("setting", "SHOW hash_mem_multiplier") == "16"
+            assert run.scalar("setting", "SHOW work_mem") == "64MB"
+        with engine.connect() as c:
+            assert c.exec_driver_sql("SHOW hash_mem_multiplier").scalar() == before != "16"
+    finally:
+        engine.dispose()
+
+
 def test_sample_ids_streamed_in_chunks(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The ids come in chunks, each pruned to the classes' bottom-k: the same sample."""
     import xcomlab.summary.pushdown as pushdown

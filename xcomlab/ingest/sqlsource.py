@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -153,13 +153,27 @@ def _q(engine: sa.Engine, name: str) -> str:
     return engine.dialect.identifier_preparer.quote(name)
 
 
+#: A select-list column that keeps a PostgreSQL subquery from being pulled up into the query
+#: around it (the planner never pulls up a subquery whose select list has a volatile function,
+#: and never drops such a column), so each of the subquery's expressions is computed once a
+#: row. ``clock_timestamp()`` is volatile yet parallel-safe: unlike an ``OFFSET 0`` fence it
+#: leaves parallel plans open (PostgreSQL 15, EXPLAIN VERBOSE: Parallel Seq Scan under Gather).
+PG_FENCE: Final = "clock_timestamp() AS xcomlab_fence"
+
+
 def row_source(engine: sa.Engine, table: str, is_json: bool) -> str:
     """The ``FROM`` item :func:`value_sql`'s expressions read, aliased ``x``
-    (PostgreSQL renders a jsonb value's text once per row, as ``x.v``)."""
+    (PostgreSQL renders a jsonb value's text once per row, as ``x.v``).
+
+    On PostgreSQL the subquery is kept from being merged into the query around it (which
+    would render the text once per use) by a volatile column, :data:`PG_FENCE`, not by
+    ``OFFSET 0``: a subquery with ``OFFSET`` rules out parallel plans, a volatile but
+    parallel-safe column does not, and conditions on the table's own columns still reach
+    the scan (and its indexes)."""
     name = _q(engine, table)
     if engine.dialect.name == "postgresql":
         cast = "value::text" if is_json else "value"
-        return f"(SELECT t.*, {cast} AS v FROM {name} t OFFSET 0) x"
+        return f"(SELECT t.*, {cast} AS v, {PG_FENCE} FROM {name} t) x"
     return f"{name} x"
 
 

@@ -49,6 +49,7 @@ from xcomlab.ingest.normalize import detect_schema, is_json_schema
 from xcomlab.ingest.sample import N_CLASSES, ValueSample, row_keys
 from xcomlab.ingest.secret_rules import secret_name
 from xcomlab.ingest.sqlsource import (
+    PG_FENCE,
     open_engine,
     quote,
     row_source,
@@ -251,7 +252,8 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
     row ``z``, for the rows fetched.
 
     ``named`` are the table's keys with a secret-like name (None: no secret scan).
-    On PostgreSQL each level is fenced (``OFFSET 0``) so every expression runs once per
+    On PostgreSQL each level is fenced (:data:`~xcomlab.ingest.sqlsource.PG_FENCE`, a
+    volatile column: parallel plans stay open) so every expression runs once per
     row, and the head and tail are taken only where a rule reads them; elsewhere the
     optimiser merges the levels and evaluates each ``CASE`` branch only when it is taken.
     ``scratch`` (MySQL/MariaDB): the rows to keep in a temporary table, the class and the
@@ -284,15 +286,16 @@ def _derived(engine: sa.Engine, table: FoundTable, rules: SqlRules, named: list[
         # of an object is cheaper than its tail (right() counts characters)
         ends = (f"CASE WHEN {rules.at('x.v', 0)} = {rules.lit('{')} AND {rules.contains('x.v', chr(34) + '__')} "
                 f"THEN {e['tail']} END")
-        inner = f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e FROM {src}{where} OFFSET 0"
+        inner = (f"SELECT {ids}, x.v AS v, {rules.prefix('x.v', 17)} AS p, {ends} AS e, {PG_FENCE} "
+                 f"FROM {src}{where}")
         over = f"COALESCE(width_bucket(y.vb - 1, '{{{','.join(str(x) for x in SORTED_LIMITS)}}}'::bigint[]), 0)"
         head = f"CASE WHEN y.vb <= {HEAD_BYTES} THEN y.v ELSE {at('head', 'y')} END"  # a short value is its head
         nn = "false" if table.valid_json else at("nan", "y")  # jsonb holds no NaN token: the hint cannot matter
         cls = rules.encoding(table.json_3x, v="y.v", h=head, tl="y.e", vb="y.vb", nn=nn, p="y.p", e="y.e",
                              u="y.e IS NOT NULL")
         sql = (f"SELECT y.d, y.t, y.k, y.r, y.mi, y.ri, y.rs, y.ts, y.vb, y.v, {rules.bucket('y.vb')} AS b, "
-               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {pf} AS pf, {nk} AS nk "
-               f"FROM ({inner}) y OFFSET 0")
+               f"{rules.day('y.ts', table.aware)} AS day, {big}, {cls} AS c, {over} AS o, {pf} AS pf, {nk} AS nk, "
+               f"{PG_FENCE} FROM ({inner}) y")
         return sql, {"h": at("head", "z"), "tl": at("tail", "z"), "fl": at("full", "z"), "v": "z.v",
                      "nn": at("nan", "z")}
     inner = (f"SELECT {ids}, {e['value']} AS v, {e['head']} AS h, {e['tail']} AS tl, {e['full']} AS fl "
@@ -330,12 +333,32 @@ _HARD_COLS = ["d", "r", "k", "vb", "h", "tl", "nn", "fl"]
 _SECRET_COLS = ["d", "t", "r", "k", "mi", "v"]
 
 
+def _measure_exprs(rules: SqlRules, z: str = "z.") -> dict[str, str]:
+    """The aggregates of every grouping, by the name each is received as (:data:`_MEASURES`)."""
+    return {"n": "COUNT(*)", "bytes": f"COALESCE(SUM({z}vb), 0)", "mn": f"MIN({z}vb)", "mx": f"MAX({z}vb)",
+            "first_ts": rules.instant(f"{z}ts", "MIN"), "last_ts": rules.instant(f"{z}ts", "MAX"),
+            "mapped": f"SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END)", "top": f"MAX({z}mi)",
+            "res": f"SUM({z}rs)", "runid": f"MAX({z}ri)", "pfn": f"SUM(CASE WHEN {z}pf THEN 1 ELSE 0 END)"}
+
+
 def _measures(rules: SqlRules, z: str = "z.") -> str:
-    first, last = rules.instant(f"{z}ts", "MIN"), rules.instant(f"{z}ts", "MAX")
-    return (f"COUNT(*) AS n, COALESCE(SUM({z}vb), 0) AS bytes, MIN({z}vb) AS mn, MAX({z}vb) AS mx, "
-            f"{first} AS first_ts, {last} AS last_ts, SUM(CASE WHEN {z}mi >= 0 THEN 1 ELSE 0 END) "
-            f"AS mapped, MAX({z}mi) AS top, SUM({z}rs) AS res, MAX({z}ri) AS runid, "
-            f"SUM(CASE WHEN {z}pf THEN 1 ELSE 0 END) AS pfn")
+    return ", ".join(f"{e} AS {m}" for m, e in _measure_exprs(rules, z).items())
+
+
+#: Of the one ``GROUPING SETS`` statement (PostgreSQL), the grouping sets that read each
+#: measure (``GROUPING(r, h_k)``: 3 per key, 1 per run, 2 the fetched rows); every other
+#: set receives NULL there, so the run groups (most of the rows received) carry five
+#: measures, not eleven.
+_READ_BY: Final = {"n": (1, 2, 3), "bytes": (1, 3), "first_ts": (1,), "last_ts": (1,), "runid": (1,)}
+
+
+def _pg_measures(rules: SqlRules) -> str:
+    out = []
+    for m, e in _measure_exprs(rules, "").items():
+        sets = _READ_BY.get(m, (3,))
+        out.append(f"{e} AS {m}" if len(sets) == 3 else
+                   f"CASE WHEN GROUPING(r, h_k) IN ({', '.join(map(str, sets))}) THEN {e} END AS {m}")
+    return ", ".join(out)
 
 
 def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[str]) -> pd.DataFrame:
@@ -393,7 +416,7 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
         cols += [f"CASE WHEN {_SC} THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
         fetched = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
         sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {', '.join(fetched)}, GROUPING(r, h_k) AS g, "
-               f"{_measures(rules, '')} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
+               f"{_pg_measures(rules)} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
                f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
                f"({', '.join(fetched)}))")
         rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
@@ -456,7 +479,7 @@ def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, sample: Value
     run_col = f"x.{q['run_id']}" if "run_id" in table.columns else "NULL"
     mi = f"COALESCE(x.{q['map_index']}, -1)" if "map_index" in table.columns else "-1"
     cols = f"x.{q['dag_id']}, x.{q['task_id']}, {run_col}, x.{q['key']}, {mi}, {e['vb']}"
-    where = f"{e['vb']} > 0" + (f" AND {_kept(engine, table, 'x')}" if collect else "")
+    where = _has_value(engine, table) + (f" AND {_kept(engine, table, 'x')}" if collect else "")
     sql = f"SELECT {cols} FROM {row_source(engine, table.name, table.is_json)} WHERE {where}"
     out = _Ids(table, [], np.zeros(0), np.zeros(0, np.int64), np.zeros(N_CLASSES, np.int64),
                np.zeros(N_CLASSES, np.int64), cols, where, mi)
@@ -472,6 +495,17 @@ def _sample_ids(run: Runner, engine: sa.Engine, table: FoundTable, sample: Value
         keep = _bottom(keys, cls, sample)
         out.rows, out.keys, out.cls = [both[i] for i in keep.tolist()], keys[keep], cls[keep]
     return out
+
+
+def _has_value(engine: sa.Engine, table: FoundTable) -> str:
+    """True for the rows with a non-empty value. A PostgreSQL json/jsonb value's text is never
+    empty, so there it is ``value IS NOT NULL``: a condition on a column of the table itself,
+    which reaches the scan without rendering the text a second time (the row source's
+    subquery is fenced by a volatile column, not by ``OFFSET 0``, so conditions on its
+    plain columns are pushed into it)."""
+    if engine.dialect.name == "postgresql" and table.valid_json:
+        return f"x.{quote(engine, 'value')} IS NOT NULL"
+    return f"{value_sql(engine.dialect.name, table.is_json, '')['vb']} > 0"
 
 
 @dataclass
