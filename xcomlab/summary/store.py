@@ -186,11 +186,6 @@ def _check_columns(path: Path, name: str, arrow: pa.Table, want: list[str]) -> N
         raise _fail(path, f"table {name!r} has columns {arrow.column_names}, not {want}")
 
 
-def _flat(path: Path, name: str, arrow: pa.Table, want: list[str]) -> pd.DataFrame:
-    _check_columns(path, name, arrow, want)
-    return flat_frame(arrow)
-
-
 def flat_frame(arrow: pa.Table) -> pd.DataFrame:
     """A table read from a summary file as a pandas frame: text as Python objects, nulls
     as NaN (as a frame's labels)."""
@@ -289,7 +284,7 @@ def read_file(path: str | os.PathLike[str], columns: dict[str, list[str]], *,
             arrow = _parquet(p, member, raw)
             del raw
             _check_columns(p, n, arrow, want)
-            tables[n] = build(n, arrow) if build is not None else _flat(p, n, arrow, want)
+            tables[n] = build(n, arrow) if build is not None else flat_frame(arrow)
             del arrow
             release_memory()  # the table's read and conversion: before the next is read
         sample = None
@@ -321,13 +316,11 @@ def flat_arrow(table: pd.DataFrame) -> pa.Table:
     columns: dict[str, Any] = {}
     for i, name in enumerate(map(str, index.names)):
         level, codes = index.levels[i], np.asarray(index.codes[i])
-        if level.dtype != object:  # numbers, days, flags: no Python object per row
-            columns[name] = pa.array(index.get_level_values(i), from_pandas=True)
-            continue
-        if not len(level):  # every label null: a column of nulls, as pandas' objects give
+        if not len(level) and level.dtype == object:  # every label null: nulls, as pandas' objects give
             columns[name] = pa.nulls(len(codes))
             continue
-        if not all(isinstance(w, str) for w in level):  # not text: as pandas converts it
+        if level.dtype != object or not all(isinstance(w, str) for w in level):
+            # numbers, days, flags (no Python object per row), or labels not text: as pandas converts them
             columns[name] = pa.array(index.get_level_values(i), from_pandas=True)
             continue
         missing = codes < 0
