@@ -246,7 +246,7 @@ def _sources(workdir: Path, src: Path, engine: Any, schema: str | None,
 def _cli(source: str) -> tuple[dict[str, Any], float, int]:
     """``xcomlab profile SOURCE --summary --json`` as a whole process: figures, seconds, peak RSS."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "xcomlab.cli", "profile", source, "--summary",
+    proc = subprocess.Popen([sys.executable, "-m", "xcomlab", "profile", source, "--summary",
                              "--json"], cwd=_repo_root(), stdout=subprocess.PIPE)
     assert proc.stdout is not None
     out = proc.stdout.read()

@@ -14,13 +14,13 @@ the other, each timed as a whole (interpreter start and imports included; peak R
 from ``os.wait4``, so each figure is that process's own):
 
 ``profile``
-    ``python -m xcomlab.cli profile FILE --format csv --json`` (the secret scan included),
+    ``python -m xcomlab profile FILE --format csv --json`` (the secret scan included),
     whatever that command is when the benchmark runs.
     With ``--jobs 1 2`` it runs once per count as ``profile-j1``, ``profile-j2``
     (``profile … --jobs N``: N processes over shards of the file), back to back in the same
     run, and prints each one's ratio to DuckDB (the goal is judged on the first).
 ``report``
-    ``python -m xcomlab.cli report FILE --format csv -o report.html``.
+    ``python -m xcomlab report FILE --format csv -o report.html``.
 ``duckdb``
     the named baseline: one query computing rows and stored value bytes (``octet_length``) per
     ``dag_id`` and the rows the secret prefilter selects, ``regexp_matches(value, _PREFILTER)``
@@ -138,7 +138,7 @@ def measure(name: str, path: Path, workdir: Path,
             timeout: float | None = None) -> tuple[Result, dict[str, Any]]:
     """One whole process of contender ``name`` on ``path``; its result and what it printed
     (the report: ``killed`` when it ran out of ``timeout`` seconds)."""
-    cli = [sys.executable, "-m", "xcomlab.cli"]
+    cli = [sys.executable, "-m", "xcomlab"]
     out = workdir / f"{name}-{os.getpid()}.out"
     try:
         if name.startswith("profile"):

@@ -31,7 +31,7 @@ def cli(*argv: str, env: dict[str, str] | None = None, cwd: Path | None = None,
     base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     base["PYTHONPATH"] = str(ROOT)
     base.setdefault("HOME", str(cwd or ROOT))
-    return subprocess.run([sys.executable, "-m", "xcomlab.cli", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "xcomlab", *argv], capture_output=True,
                           text=True, timeout=timeout, env={**base, **(env or {})}, cwd=cwd or ROOT)
 
 

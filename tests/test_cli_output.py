@@ -43,7 +43,7 @@ ANSI = re.compile(r"\x1b\[")
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "xcomlab.cli", *argv], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "xcomlab", *argv], capture_output=True,
                           text=True, timeout=300, env=env, check=False)
 
 

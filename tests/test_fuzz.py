@@ -459,7 +459,7 @@ CLI_CASES = (3, 14, 26, 41, 57, 88)
 def test_fuzz_cli_prints_one_line(seeds: list[Seed], tmp_path: Path, number: int) -> None:
     case = mutate(number, seeds, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "xcomlab.cli", "scan", str(case.path)],
+    proc = subprocess.run([sys.executable, "-m", "xcomlab", "scan", str(case.path)],
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode in (0, 2), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]

@@ -154,3 +154,37 @@ def test_narrowed_minima_and_maxima_stay_exact_across_folds() -> None:
     assert table.values["first_timestamp"].tolist() == [ns + 1]
     assert table.values["last_timestamp"].tolist() == [ns + 9]
     assert table.values["value_bytes"].tolist() == [20]
+
+
+@pytest.mark.parametrize("huge", [False, True])
+def test_a_fold_merges_into_sorted_groups_as_a_group_by_would(huge: bool) -> None:
+    """Batches of random groups folded one by one (a merge into the running groups, or with
+    levels too many for an int64 key a sort of both) equal a group-by of all of them: sums
+    past int32 in groups both sides hold and in new ones, minima and maxima, a level whose
+    labels grow past int8 between folds, nulls first."""
+    rng = np.random.default_rng(5)
+    table = accumulate.Table("runs")
+    rows: list[pd.DataFrame] = []
+    for step in range(6):
+        n = 400
+        sizes = [2, 50 + 60 * step, 2**62 if huge else 30]  # labels seen so far, per level
+        codes = [rng.integers(-1, s, n).astype(np.int32) for s in (2, 50 + 60 * step, 30)]
+        big = rng.random(n) < 0.05
+        values = {"rows": np.where(big, 2**31 - 5, rng.integers(1, 4, n)).astype(np.int64),
+                  "value_bytes": rng.integers(0, 100, n).astype(np.int64),
+                  "first_timestamp": rng.integers(0, 2**40, n).astype(np.int64),
+                  "last_timestamp": rng.integers(-1, 2**40, n).astype(np.int64),
+                  "dag_run_id": np.where(big, 2**33, rng.integers(-1, 9, n)).astype(np.int64)}
+        rows.append(pd.DataFrame({**{f"l{i}": c.astype(np.int64) for i, c in enumerate(codes)}, **values}))
+        table.add([c.copy() for c in codes], {k: v.copy() for k, v in values.items()}, sizes)
+        table.fold(sizes)
+        key = accumulate._radix([c.astype(np.int64) for c in table.codes], [2, 400, 30])
+        assert np.all(np.diff(key) > 0)  # sorted, one row a group
+    assert table.codes[1].dtype == np.int16  # 350 labels on the last folds
+    want = pd.concat(rows).groupby(["l0", "l1", "l2"], sort=True).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"),
+        last_timestamp=("last_timestamp", "max"), dag_run_id=("dag_run_id", "max"))
+    got = pd.DataFrame({**{f"l{i}": c.astype(np.int64) for i, c in enumerate(table.codes)},
+                        **{k: v.astype(np.int64) for k, v in table.values.items()}}).set_index(["l0", "l1", "l2"])
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert table.values["rows"].dtype == np.int64 and table.values["value_bytes"].dtype == np.int32

@@ -9,9 +9,11 @@ re-grouping the whole running table each time. Here:
   to global codes once (a lookup per label, not per row); ``bucket`` codes are global;
 * each :data:`~xcomlab.summary.core.GROUPED` table is a :class:`Table`: its groups' codes
   (int32 per level, null ``-1``) sorted lexicographically, and their measures (int64);
-  batches wait in a list and are folded in when they hold a quarter of the running
-  groups: one stable sort of the running groups (already sorted: a merge) and the new
-  ones, then ``reduceat`` per measure — no label is touched;
+  batches wait in a list (levels narrowed, measures int32 where they fit) and are folded
+  in when they hold a quarter of the running groups: the waiting groups are sorted and
+  reduced (``reduceat`` per measure), then merged into the running groups, which are
+  sorted already (a binary search per group, new groups inserted a column at a time) —
+  no label is touched, and the running groups are never sorted again;
 * :meth:`Accumulator.frames` builds each canonical pandas table once: labels sorted once
   per level, groups ordered by ``lexsort`` of their ranks (no sort of object labels);
 * ``runs`` and ``run_keys`` stay bounded: when ``run_keys`` holds more than
@@ -145,45 +147,67 @@ class Table:
         array goes as soon as it is copied (give copies of containers you keep)."""
         if not len(codes[0]):
             return
+        for i, size in enumerate(sizes):  # narrowed as they wait (in place: the caller's lists)
+            codes[i] = _narrow(codes[i], size)
+        for col, v in values.items():
+            values[col] = v.astype(_fitting(np.dtype(np.int32), v), copy=False)
         self._pending.append((codes, values))
         self._waiting += len(codes[0])
         if self._waiting >= max(FOLD_MIN_GROUPS, len(self) // 4):
             self.fold(sizes)
 
     def fold(self, sizes: list[int]) -> None:
-        """Fold the waiting groups into the running ones (``sizes``: labels per level)."""
+        """Fold the waiting groups into the running ones (``sizes``: labels per level).
+
+        The waiting groups are reduced on their own (sorted, one row a group), then merged
+        into the running groups, which are sorted already: a binary search per waiting
+        group, measures of groups both hold combined in place, new groups inserted column
+        by column. So a fold sorts the quarter that waits, not the whole table, and holds
+        the running groups once, plus one column and an int64 search key.
+        """
         if not self._pending:
             return
-        parts = [(self.codes, self.values), *self._pending]
-        self._pending, self._waiting = [], 0
-        self.codes, self.values = [], {}
-        # One column at a time, each part's array let go as soon as it is copied: a fold
-        # holds the groups once plus a column, not twice (the parts are this table's own).
-        codes: list[np.ndarray] = []
-        for i in range(len(sizes)):
-            codes.append(np.concatenate([p[0][i] for p in parts]))
-            for p in parts:
-                p[0][i] = _EMPTY_CODES
-        values: dict[str, np.ndarray] = {}
-        for c in self.how:
-            values[c] = np.concatenate([p[1].pop(c) for p in parts])
+        parts, self._pending, self._waiting = self._pending, [], 0
+        codes, values = _reduced(parts, self.how, sizes)
         del parts
-        order, starts = _runs(codes, sizes)
-        firsts = order[starts]
+        if not len(self):
+            self.codes, self.values = codes, values
+            return
+        if _radix_size(sizes) >= 2**63:  # no int64 key: sort both together
+            self.codes, self.values = _reduced([(self.codes, self.values), (codes, values)], self.how, sizes)
+            return
+        self._merge(codes, values, sizes)
+
+    def _merge(self, codes: list[np.ndarray], values: dict[str, np.ndarray], sizes: list[int]) -> None:
+        """Merge sorted, distinct groups (``codes``, ``values``) into the running ones."""
+        key = _radix(self.codes, sizes)
+        new_key = _radix(codes, sizes)
+        pos = np.searchsorted(key, new_key)
+        hit = pos < len(key)
+        hit[hit] = key[pos[hit]] == new_key[hit]
+        del key, new_key
+        at, fresh = pos[hit], ~hit
+        # where each running group and each new one goes in the merged table
+        slots = pos[fresh] + np.arange(int(fresh.sum()), dtype=np.int64)
+        del pos
+        total = len(self) + len(slots)
+        old_slot = np.ones(total, dtype=np.bool_)
+        old_slot[slots] = False
         for i, size in enumerate(sizes):
-            level, codes[i] = codes[i], _EMPTY_CODES
-            self.codes.append(_narrow(level[firsts], size))
-            del level
-        del codes, firsts
-        out: dict[str, np.ndarray] = {}
+            dtype = np.result_type(self.codes[i].dtype, _code_dtype(size))
+            self.codes[i] = _inserted(self.codes[i], codes[i][fresh], slots, old_slot, dtype)
+            codes[i] = _EMPTY_CODES
         for col, how in self.how.items():
-            v = values.pop(col)[order]
-            ufunc = np.add if how == "sum" else np.minimum if how == "min" else np.maximum
-            v = ufunc.reduceat(v, starts, dtype=np.int64) if len(v) else v
-            if len(v) and int(v.min()) >= _INT32_MIN and int(v.max()) <= _INT32_MAX:
-                v = v.astype(np.int32)
-            out[col] = v
-        self.values = out
+            mine, theirs = self.values[col], values.pop(col)
+            if len(at):
+                ufunc = np.add if how == "sum" else np.minimum if how == "min" else np.maximum
+                both = ufunc(mine[at].astype(np.int64), theirs[hit].astype(np.int64))
+                mine = mine.astype(_fitting(mine.dtype, both), copy=False)
+                mine[at] = both
+                del both
+            add = theirs[fresh]
+            del theirs
+            self.values[col] = _inserted(mine, add, slots, old_slot, _fitting(mine.dtype, add))
 
     def nbytes(self) -> int:
         """Bytes held (running and waiting groups)."""
@@ -192,13 +216,63 @@ class Table:
                           for cs, vs in self._pending)
 
 
-def _runs(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The order that sorts groups by their codes (lexicographic, null first) and where each
-    distinct group starts in it."""
+def _reduced(parts: list[tuple[list[np.ndarray], dict[str, np.ndarray]]], how: dict[str, str],
+             sizes: list[int]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Groups of ``parts`` (codes per level, measures; any order, repeats allowed) as one
+    sorted table of distinct groups, levels narrowed, measures int32 where they fit.
+
+    One column at a time, each part's array let go as soon as it is copied: the parts are
+    the caller's to empty (a table's own, or its waiting batches)."""
+    codes: list[np.ndarray] = []
+    for i in range(len(sizes)):
+        codes.append(np.concatenate([p[0][i] for p in parts]))
+        for p in parts:
+            p[0][i] = _EMPTY_CODES
+    order, starts = _runs(codes, sizes)
+    firsts = order[starts]
+    out_codes: list[np.ndarray] = []
+    for i, size in enumerate(sizes):
+        level, codes[i] = codes[i], _EMPTY_CODES
+        out_codes.append(_narrow(level[firsts], size))
+        del level
+    del codes, firsts
+    out: dict[str, np.ndarray] = {}
+    for col, agg in how.items():
+        v = np.concatenate([p[1].pop(col) for p in parts])[order]
+        ufunc = np.add if agg == "sum" else np.minimum if agg == "min" else np.maximum
+        v = ufunc.reduceat(v, starts, dtype=np.int64) if len(v) else v.astype(np.int64)
+        out[col] = v.astype(_fitting(np.dtype(np.int32), v), copy=False)
+    return out_codes, out
+
+
+def _fitting(dtype: np.dtype[Any], v: np.ndarray) -> np.dtype[Any]:
+    """``dtype`` (int32 or int64), or int64 when ``v`` has a value past int32."""
+    if dtype == np.int64 or not len(v) or (int(v.min()) >= _INT32_MIN and int(v.max()) <= _INT32_MAX):
+        return dtype
+    return np.dtype(np.int64)
+
+
+def _inserted(old: np.ndarray, new: np.ndarray, slots: np.ndarray, old_slot: np.ndarray,
+              dtype: np.dtype[Any]) -> np.ndarray:
+    """``old`` with ``new`` placed at ``slots`` of the merged order (``old_slot``: the
+    positions ``old``'s elements take), in ``dtype``."""
+    out = np.empty(len(old_slot), dtype=dtype)
+    out[slots] = new
+    out[old_slot] = old
+    return out
+
+
+def _radix_size(sizes: list[int]) -> int:
     radix = 1
     for size in sizes:
         radix *= size + 1
-    if radix < 2**63:  # one int64 per group: the running groups are one sorted run already
+    return radix
+
+
+def _runs(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts groups by their codes (lexicographic, null first) and where each
+    distinct group starts in it."""
+    if _radix_size(sizes) < 2**63:  # one int64 per group: the running groups are one sorted run already
         key = _radix(codes, sizes)
         order = np.argsort(key, kind="stable")
         key = key[order]
@@ -403,8 +477,12 @@ _INT32_MAX: Final = np.iinfo(np.int32).max
 def _narrow(codes: np.ndarray, size: int) -> np.ndarray:
     """``codes`` (``-1 .. size - 1``) in the narrowest signed integer type that holds them:
     a level of a few labels costs a byte a group, not four."""
-    dtype = np.int8 if size <= 127 else np.int16 if size <= 32_767 else np.int32
-    return codes.astype(dtype, copy=False)
+    return codes.astype(_code_dtype(size), copy=False)
+
+
+def _code_dtype(size: int) -> type[np.signedinteger[Any]]:
+    """The narrowest signed integer type of codes ``-1 .. size - 1``."""
+    return np.int8 if size <= 127 else np.int16 if size <= 32_767 else np.int32
 
 
 def _index_dtype(n_labels: int) -> type[np.signedinteger[Any]]:
