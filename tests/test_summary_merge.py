@@ -198,3 +198,12 @@ def test_bounded_tables_merge_as_columns_like_a_multiindex_concat(name: str) -> 
     before = core._canonical(name, pd.concat([t for t in tables if len(t)]))
     pd.testing.assert_frame_equal(merged, before)
     assert merged.index.equals(before.index) and merged.index.names == before.index.names
+    # the rows as columns sorted and cut by pandas (what secret_rows merged by before it
+    # merged in code space): the same rows, order and dtypes
+    rows = pd.concat([t for t in tables if len(t)]).reset_index()
+    flat = core._cut(name, core._typed_flat(name, rows))
+    pd.testing.assert_frame_equal(merged, flat)
+    assert merged.index.equals(flat.index)
+    if name == "secret_rows":
+        assert merged.index.get_level_values(S.RUN_ID).isna().any()  # nulls sort last, coded -1
+        assert (merged.index.codes[list(merged.index.names).index(S.RUN_ID)] == -1).any()

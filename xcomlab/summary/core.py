@@ -270,6 +270,8 @@ def _canonical(name: str, table: pd.DataFrame) -> pd.DataFrame:
             [index.get_level_values(i) for i in range(index.nlevels)], names=index.names))
     if name not in _BOUNDED:
         return table.sort_index()
+    if name == "secret_rows":
+        return _cut_secret_rows([table])
     return _cut(name, table.reset_index())
 
 
@@ -300,6 +302,58 @@ def _cut(name: str, flat: pd.DataFrame) -> pd.DataFrame:
                             na_position="last", kind="stable")
     flat = flat.groupby(per, sort=False, dropna=False).head(head)
     return _typed(name, flat.set_index(names))
+
+
+def _coded(table: pd.DataFrame) -> bool:
+    """Whether ``table``'s index is a MultiIndex whose nulls are coded -1 (no null label)."""
+    index = table.index
+    return isinstance(index, pd.MultiIndex) and not any(level.hasnans for level in index.levels)
+
+
+def _cut_secret_rows(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`_cut` of ``secret_rows`` tables (each typed, nulls coded -1), in code space.
+
+    The same rows in the same order as sorting their rows as columns: each level's labels
+    are united and sorted once and every row ranked by codes (nulls last), evidence by
+    its sorted distinct texts; one stable ``lexsort``, the first
+    :data:`SECRET_ROWS_PER_GROUP` rows a group kept, and the index made from the codes.
+    No column of Python objects is built per row but the evidence (at 100M rows a merge of
+    572,140 findings took 3.6 s and +414 MiB through the flat frame)."""
+    names = list(GROUPS["secret_rows"])
+    if len(tables) == 1 and not isinstance(tables[0].index, pd.MultiIndex):
+        return _cut("secret_rows", tables[0].reset_index())
+    indexes = [t.index.remove_unused_levels() for t in tables]  # a slice keeps its whole levels
+    levels: list[pd.Index] = []
+    codes: list[np.ndarray] = []
+    for i in range(len(names)):
+        # one sorted factorization of every part's labels (an Index of them would infer
+        # pandas' string dtype, whose look-ups against object labels are slow)
+        dtype = indexes[0].levels[i].dtype
+        where, union = pd.factorize(np.concatenate([x.levels[i].to_numpy(dtype=dtype) for x in indexes]),
+                                    sort=True)
+        parts, start = [], 0
+        for x in indexes:
+            mine = where[start:start + len(x.levels[i])]
+            start += len(x.levels[i])
+            c = np.asarray(x.codes[i], dtype=np.int64)
+            parts.append(np.where(c < 0, -1, mine[np.maximum(c, 0)]) if len(mine) else np.full(len(c), -1))
+        levels.append(pd.Index(union, dtype=dtype))
+        codes.append(np.concatenate(parts))
+    evidence = np.concatenate([t["evidence"].to_numpy(dtype=object) for t in tables])
+    ev_codes, _ = pd.factorize(evidence, sort=True, use_na_sentinel=True)
+    keys = [np.where(c < 0, len(lv), c) for c, lv in zip(codes, levels, strict=True)]
+    order = np.lexsort([np.where(ev_codes < 0, ev_codes.max(initial=0) + 1, ev_codes), *keys[::-1]])
+    per = len(names) - 2  # a group: table, DAG, task, key, kind
+    change = np.zeros(max(len(order) - 1, 0), dtype=np.bool_)
+    for k in keys[:per]:
+        s = k[order]
+        change |= s[1:] != s[:-1]
+    starts = np.flatnonzero(np.r_[True, change]) if len(order) else np.zeros(0, np.int64)
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    rows = order[rank < SECRET_ROWS_PER_GROUP]
+    index = pd.MultiIndex(levels=levels, codes=[c[rows] for c in codes], names=names,
+                          verify_integrity=False).remove_unused_levels()
+    return _typed("secret_rows", pd.DataFrame({"evidence": evidence[rows]}, index=index))
 
 
 def _typed_flat(name: str, flat: pd.DataFrame) -> pd.DataFrame:
@@ -576,6 +630,8 @@ def merge_all(summaries: Iterable[Summary]) -> Summary:
 def merge_tables(name: str, tables: list[pd.DataFrame]) -> pd.DataFrame:
     """One canonical ``name`` table of several (one concat and group-by)."""
     tables = [t for t in tables if len(t)] or tables[:1]
+    if name == "secret_rows" and len(tables) > 1 and all(_coded(t) for t in tables):
+        return _cut_secret_rows([_typed(name, t) for t in tables])
     if name in _BOUNDED and len(tables) > 1:
         # rows, not groups: every row is kept, then cut in order; concatenated as columns
         # (a MultiIndex concat unions each level's labels: at 100M rows, ~570k run ids
