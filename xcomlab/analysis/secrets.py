@@ -118,10 +118,10 @@ def summary_secrets(summary: Summary) -> SecretReport | None:
     cut = per[per > kept.reindex(per.index, fill_value=0).to_numpy()] if len(per) else per
     if not len(cut):
         return SecretReport(findings, scanned)
-    cut_keys = {k[:-1] for k in cut.index}
-    whole = findings[[tuple(r) not in cut_keys for r in findings[ids].itertuples(index=False)]]
+    cut_keys = cut.index.droplevel("kind").unique()  # a null id matches a null id
+    whole = findings[~pd.MultiIndex.from_frame(findings[ids]).isin(cut_keys)]
     flagged = len(whole.drop_duplicates([*ids, "run_id", "map_index"])) if len(whole) else 0
-    flagged += int(per[[k[:-1] in cut_keys for k in per.index]].groupby(level=ids).max().sum())
+    flagged += int(per[per.index.droplevel("kind").isin(cut_keys)].groupby(level=ids, dropna=False).max().sum())
     return SecretReport(findings, scanned, counts=(flagged, by_kind))
 
 
