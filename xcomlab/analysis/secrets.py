@@ -13,7 +13,7 @@ candidates; Python checks only those); this module reports findings of a whole e
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import pandas as pd
 
@@ -118,10 +118,11 @@ def summary_secrets(summary: Summary) -> SecretReport | None:
     cut = per[per > kept.reindex(per.index, fill_value=0).to_numpy()] if len(per) else per
     if not len(cut):
         return SecretReport(findings, scanned)
-    cut_keys = cut.index.droplevel("kind").unique()  # a null id matches a null id
-    whole = findings[~pd.MultiIndex.from_frame(findings[ids]).isin(cut_keys)]
+    kind = len(ids)  # the last level of ``secrets``' index
+    cut_keys = cast(pd.MultiIndex, cut.index).droplevel(kind).unique()  # a null id matches a null id
+    whole = findings.loc[~pd.MultiIndex.from_frame(findings[ids]).isin(cut_keys)]
     flagged = len(whole.drop_duplicates([*ids, "run_id", "map_index"])) if len(whole) else 0
-    flagged += int(per[per.index.droplevel("kind").isin(cut_keys)].groupby(level=ids, dropna=False).max().sum())
+    flagged += int(per.loc[cast(pd.MultiIndex, per.index).droplevel(kind).isin(cut_keys)].groupby(level=ids, dropna=False).max().sum())
     return SecretReport(findings, scanned, counts=(flagged, by_kind))
 
 

@@ -92,7 +92,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -322,13 +322,13 @@ def _cut_secret_rows(tables: list[pd.DataFrame]) -> pd.DataFrame:
     names = list(GROUPS["secret_rows"])
     if len(tables) == 1 and not isinstance(tables[0].index, pd.MultiIndex):
         return _cut("secret_rows", tables[0].reset_index())
-    indexes = [t.index.remove_unused_levels() for t in tables]  # a slice keeps its whole levels
-    levels: list[pd.Index] = []
-    codes: list[np.ndarray] = []
+    indexes = [cast(pd.MultiIndex, t.index).remove_unused_levels() for t in tables]  # a slice keeps its whole levels
+    levels: list[Any] = []
+    codes: list[Any] = []
     for i in range(len(names)):
         # one sorted factorization of every part's labels (an Index of them would infer
         # pandas' string dtype, whose look-ups against object labels are slow)
-        dtype = indexes[0].levels[i].dtype
+        dtype: Any = indexes[0].levels[i].dtype
         where, union = pd.factorize(np.concatenate([x.levels[i].to_numpy(dtype=dtype) for x in indexes]),
                                     sort=True)
         parts, start = [], 0
