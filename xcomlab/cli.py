@@ -222,7 +222,7 @@ def _profile(args: argparse.Namespace) -> int:
         frame = secrets.frame
     else:  # one streamed pass (or a saved summary): sizes, secrets and the value sample
         whole: Summary = _summary_of(args)
-        secrets = _summary_secrets(whole)
+        secrets = _summary_secrets(whole).counted()  # the headline needs counts, not findings
         frame = whole
     dep = _deployment(args, frame)
     summary = xcomlab.summarize(frame, secrets=secrets, dialect=dep.dialect, airflow=dep.airflow)

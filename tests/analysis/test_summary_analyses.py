@@ -205,3 +205,8 @@ def test_secrets_from_a_summary_match_the_streamed_scan(path: Path) -> None:
     have = got.findings.sort_values(ids).reset_index(drop=True)
     assert want.astype(str).equals(have.astype(str))
     assert xcomlab.summarize(summary)["secrets"] == report.rows_flagged
+    counted = got.counted()  # what `xcomlab profile` keeps: the counts, no findings
+    assert (counted.rows_flagged, counted.by_kind, counted.rows_scanned) == \
+        (report.rows_flagged, report.by_kind, report.rows_scanned)
+    assert not len(counted.findings) and list(counted.findings.columns) == list(got.findings.columns)
+    assert report.rows_flagged > 0
