@@ -256,6 +256,8 @@ def _inserted(old: np.ndarray, new: np.ndarray, slots: np.ndarray, old_slot: np.
               dtype: np.dtype[Any]) -> np.ndarray:
     """``old`` with ``new`` placed at ``slots`` of the merged order (``old_slot``: the
     positions ``old``'s elements take), in ``dtype``."""
+    if not len(new):
+        return old.astype(dtype, copy=False)
     out = np.empty(len(old_slot), dtype=dtype)
     out[slots] = new
     out[old_slot] = old
