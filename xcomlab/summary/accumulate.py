@@ -421,12 +421,17 @@ class Accumulator:
         each measure is put in order and handed to the table as is, and the code-space
         array it came from goes before the next is made; so the tables cost their own size
         plus one column, not a second copy of every table (at 100M rows: +1.7 GB before).
+        The tables are made largest first, so the largest one's work happens while the
+        others are still small.
         """
         ranks = {level: labels.ranks() for level, labels in self.labels.items()}
         raw = {level: (pd.Index(np.arange(size, dtype=np.int64)), np.arange(size, dtype=np.int32))
                for level, size in _RAW_LEVELS.items()}
         out: dict[str, pd.DataFrame] = {}
-        for name in list(self.tables):
+        # the largest first, while the others are still in code space (their pandas tables
+        # are larger): at 100M rows `old_run_keys` (8M groups) was made last, on top of all
+        # the others made
+        for name in sorted(self.tables, key=lambda n: -(len(self.tables[n]) + self.tables[n]._waiting)):
             table = self.tables[name]
             table.fold(self._sizes(name))
             self.tables[name] = Table(name)
