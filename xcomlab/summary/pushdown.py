@@ -57,9 +57,19 @@ from xcomlab.ingest.sqlsource import (
     xcom_table_names,
     xcom_tables,
 )
-from xcomlab.summary.core import GROUPS, LARGEST_PER_TABLE, Summary, coarsen, merge_all
+from xcomlab.summary.core import (
+    GROUPS,
+    LARGEST_PER_TABLE,
+    TABLES,
+    Summary,
+    _rolled_note,
+    coarsen,
+    merge_all,
+    merge_tables,
+)
 from xcomlab.summary.pushtables import (
     SORTED_LIMITS,
+    Rolled,
     assemble,
     check_rows,
     findings,
@@ -67,6 +77,7 @@ from xcomlab.summary.pushtables import (
     raw,
     stamps,
 )
+from xcomlab.summary.runs import KEEP_SHARE, MAX_EXACT_RUN_KEYS
 from xcomlab.summary.sqlrules import HARD, SqlRules, rules_for
 from xcomlab.summary.sqlsession import (
     FoundTable,
@@ -89,7 +100,8 @@ _ENCODINGS = np.asarray(S.ENCODINGS, dtype=object)
 def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = None,
                  statement_timeout: float | None = None, secrets: bool = True,
                  sample: bool = True, progress: bool | None = None,
-                 stats: PushdownStats | None = None, errors: str = "raise") -> Summary:
+                 stats: PushdownStats | None = None, errors: str = "raise",
+                 max_run_keys: int = MAX_EXACT_RUN_KEYS) -> Summary:
     """Summarise the xcom tables of a live database without moving its values.
 
     Parameters
@@ -125,6 +137,11 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         ``load_export`` does; ``"collect"``: such rows are left out of every table and
         counted in the report's ``rows_rejected`` (not listed: the report's
         ``rejections`` stays empty).
+    max_run_keys
+        ``run_keys`` groups kept exact, as for :func:`~xcomlab.summary.coarsen`: beyond,
+        the runs before the cut are rolled up per day into ``old_runs`` and
+        ``old_run_keys`` (:mod:`xcomlab.summary.runs`) — on PostgreSQL by the database, so
+        the rolled runs' groups never cross the wire.
 
     Returns
     -------
@@ -141,6 +158,9 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     if errors not in ("raise", "collect"):
         msg = f"errors={errors!r}; expected 'raise' or 'collect'"
         raise ParameterError(msg)
+    if max_run_keys <= 0:
+        msg = f"max_run_keys={max_run_keys!r}; expected a positive number of groups"
+        raise ParameterError(msg)
     st = stats if stats is not None else PushdownStats()
     start = time.perf_counter()
     engine, label, own = _open(source)
@@ -148,8 +168,10 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         try:
             fmt, shown = resolve_format(source, None)  # the load report's, as load_export names them
             out, read, notes = _summarize(engine, label, tables, statement_timeout, progress, secrets, st,
-                                          errors == "collect", sample)
-            return replace(out, report=LoadReport(shown, fmt, tuple(read), (), tuple(notes)))
+                                          errors == "collect", sample, max_run_keys)
+            out = replace(out, report=LoadReport(shown, fmt, tuple(read), (), tuple(notes)))
+            # the load report says which runs were rolled up, as coarsen's says it on the file path
+            return replace(out, report=_rolled_note(out.report, out)) if len(out.old_runs) else out
         except XcomlabError:
             raise
         except Exception as exc:
@@ -198,10 +220,17 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
 
 def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, timeout: float | None,
                progress: bool | None, secrets: bool, st: PushdownStats,
-               collect: bool = False, sample: bool = False) -> tuple[Summary, list[TableReport], list[str]]:
+               collect: bool = False, sample: bool = False,
+               max_run_keys: int = MAX_EXACT_RUN_KEYS) -> tuple[Summary, list[TableReport], list[str]]:
     """The summary of the tables, and per table what the loader's report says of it (every
     row read is summarised: the loader's rejects raise, as ``load_export`` does by default;
-    one read-only transaction, so the rows cannot change under the read)."""
+    one read-only transaction, so the rows cannot change under the read).
+
+    On PostgreSQL the per-run tables are bounded by the database (:func:`_rolled_sql`): the
+    cut over one table's ``run_keys`` groups in its groups statement, over several tables'
+    by a statement of its own first (:func:`_run_cut`); elsewhere by
+    :func:`~xcomlab.summary.core.coarsen` in Python. Either way the result is
+    ``coarsen(…, max_run_keys)`` of the unbounded summary."""
     found = _tables(engine, label, wanted)
     parts: list[Summary] = []
     read: list[TableReport] = []
@@ -209,11 +238,17 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
     drawn = ValueSample() if sample else None
     ids: list[_Ids] = []
     notes: list[str] = []
+    in_sql = engine.dialect.name == "postgresql"
     with session(engine, timeout, st, create, drop) as run:
         estimates = {t.name: estimate(run, engine, t.name) for t in found}
+        roll: _Roll | None = None
+        if in_sql:
+            roll = _Roll(max_run_keys, _run_cut(run, engine, found, max_run_keys, collect) if len(found) > 1
+                         else _COMPUTED)
         with bar(progress, sum(estimates.values())) as step:
             for table in found:
-                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name), collect)
+                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name), collect,
+                                      roll)
                 rejected = _rejected(run, engine, table) if collect else 0
                 parts.append(part)
                 read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns),
@@ -230,11 +265,50 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
             for table in found:
                 ids.append(_sample_ids(run, engine, table, drawn, st, collect))
             _draw_sample(run, engine, ids, drawn, st)
-    out = coarsen(merge_all(parts))  # per-run tables bounded as a file's (merge_all of one part does not)
+    if in_sql:  # rolled at the one cut already: merged as they are (coarsen would cut again)
+        merged: dict[str, Any] = {n: merge_tables(n, [getattr(p, n) for p in parts]) for n in TABLES}
+        out = Summary(**merged)
+    else:  # per-run tables bounded as a file's (merge_all of one part does not)
+        out = coarsen(merge_all(parts), max_run_keys)
     if drawn is not None:
         out = replace(out, sample=drawn)
     st.rows_summarised = out.rows
     return out, read, notes
+
+
+#: :attr:`_Roll.cut` when each table's groups statement computes the cut itself (one table).
+_COMPUTED: Final = "computed"
+
+
+@dataclass(frozen=True)
+class _Roll:
+    """How a PostgreSQL groups statement rolls runs up: the bound, and the cut — the
+    newest last write (epoch microseconds) a rolled run may not reach, None when nothing
+    rolls, or :data:`_COMPUTED` (computed in the statement, from its own groups)."""
+
+    max_run_keys: int
+    cut: int | str | None
+
+
+def _run_cut(run: Runner, engine: sa.Engine, found: list[FoundTable], max_run_keys: int,
+             collect: bool) -> int | None:
+    """The cut of :func:`~xcomlab.summary.core.coarsen` over several tables' ``run_keys``
+    groups, by the database (ids and timestamps only, no value): the last write of the
+    ``KEEP_SHARE × max_run_keys``-th newest group when there are more than
+    ``max_run_keys``, else None (epoch microseconds; a group without a timestamp as -1)."""
+    rules = rules_for(engine.dialect.name, False)
+    parts = []
+    for t in found:
+        q = {c: quote(engine, c) for c in ("dag_id", "run_id", "key", "timestamp")}
+        by = ", ".join(f"x.{q[c]}" for c in ("dag_id", "run_id", "key") if c in t.columns or c != "run_id")
+        where = f" WHERE {_kept(engine, t, 'x')}" if collect else ""
+        last = rules.instant(f"x.{q['timestamp']}", "MAX")
+        parts.append(f"SELECT COALESCE({last}, -1) AS l FROM {quote(engine, t.name)} x{where} GROUP BY {by}")
+    keep = max(int(max_run_keys * KEEP_SHARE), 1)
+    sql = (f"WITH u AS ({' UNION ALL '.join(parts)}) SELECT CASE WHEN (SELECT count(*) FROM u) > {int(max_run_keys)} "
+           f"THEN (SELECT l FROM u ORDER BY l DESC OFFSET {keep - 1} LIMIT 1) END")
+    got = run.scalar("run cut", sql)
+    return None if got is None else int(got)
 
 
 # -- one table ------------------------------------------------------------------------------
@@ -369,6 +443,84 @@ def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[st
     return pd.DataFrame([pick(row) for row in rows if row[at] == g], columns=wanted)
 
 
+#: Codes (``g``) of the rows :func:`_rolled_sql` adds to a groups statement's: rows and
+#: bytes per DAG and day of the rolled runs, ``old_runs`` and ``old_run_keys`` groups.
+_DAILY_OLD, _OLD_RUNS, _OLD_KEYS = 4, 5, 6
+_DAY_US: Final = 86_400 * 10**6
+
+
+def _rolled_sql(groups: str, names: list[str], roll: _Roll) -> tuple[str, list[str]]:
+    """The PostgreSQL groups statement with its runs before the cut rolled up in the database
+    (:func:`~xcomlab.summary.core.coarsen`, :func:`~xcomlab.summary.runs.rolled_tables`):
+    its result and the names of its columns (``names`` and ``rday, runs, rb``).
+
+    The groups' result is kept (``g``); from its run groups (per DAG, run, day and key) the
+    statement computes each run's totals and last write, the cut (``roll.cut``, or the last
+    write of the ``KEEP_SHARE × max_run_keys``-th newest ``run_keys`` group when there are
+    more than ``max_run_keys``), and returns the key groups and fetched rows as they are
+    (each undecided row with its run's day, ``rday``, when the run is rolled), the run
+    groups of the runs that stay exact, and for the rolled runs only their rows and bytes
+    per DAG and day (``g`` :data:`_DAILY_OLD`), the ``old_runs`` groups (per DAG, day of the
+    run's last write and UTF-8 bytes of its run id, ``rb``; :data:`_OLD_RUNS`) and the
+    ``old_run_keys`` groups (per DAG, key and day; :data:`_OLD_KEYS`) — not their groups
+    per run. When nothing rolls, the result is the groups' own: every step past the cut is
+    gated on it (a one-time filter), so the statement computes no more than the count."""
+    out = [*names, "rday", "runs", "rb"]
+    keep = max(int(roll.max_run_keys * KEEP_SHARE), 1)
+    limit = int(roll.max_run_keys)
+
+    def same(a: str, b: str) -> str:  # NULL matches NULL, and a hash join stays possible
+        return f"COALESCE({a}, '') = COALESCE({b}, '') AND ({a} IS NULL) = ({b} IS NULL)"
+
+    def branch(cols: dict[str, str], rest: str) -> str:
+        # NULL takes the type of the first branch's column (the groups'); the new columns are typed
+        return f"SELECT {', '.join(cols.get(c, _NULL_TYPES.get(c, 'NULL')) for c in out)} {rest}"
+
+    if isinstance(roll.cut, int):
+        cut = f"cut AS (SELECT {roll.cut}::bigint AS c)"
+    else:  # _COMPUTED: a count of the run groups first (never fewer than the run_keys groups)
+        cut = (f"rk AS (SELECT COALESCE(MAX(last_ts), -1) AS l FROM g WHERE g.g = 1 GROUP BY d, r, k), "
+               f"cut AS (SELECT CASE WHEN (SELECT count(*) FROM g WHERE g.g = 1) > {limit} "
+               f"AND (SELECT count(*) FROM rk) > {limit} "
+               f"THEN (SELECT l FROM rk ORDER BY l DESC OFFSET {keep - 1} LIMIT 1) END AS c)")
+    rolls = "(SELECT c FROM cut) IS NOT NULL"
+    ctes = (f"WITH g AS MATERIALIZED ({groups}), {cut}, "
+            "run AS (SELECT d, r, SUM(n)::bigint AS n, SUM(bytes)::bigint AS bytes, MIN(first_ts) AS first_ts, "
+            "MAX(last_ts) AS last_ts, MAX(runid) AS runid FROM g WHERE g.g = 1 GROUP BY d, r), "
+            "flag AS (SELECT run.*, COALESCE(run.last_ts, -1) < cut.c AS old, "
+            f"floor(run.last_ts::numeric / {_DAY_US})::bigint AS rday FROM run CROSS JOIN cut WHERE cut.c IS NOT NULL), "
+            "gr AS (SELECT g.d, g.r, g.day, g.k, g.n, g.bytes, g.first_ts, g.last_ts, g.runid, f.old, f.rday "
+            f"FROM g JOIN flag f ON {same('g.d', 'f.d')} AND {same('g.r', 'f.r')} WHERE g.g = 1)")
+    own = {c: f"g.{c}" for c in names}
+    run_cols = {c: f"gr.{c}" for c in ("d", "r", "day", "k", "n", "bytes", "first_ts", "last_ts", "runid")}
+    parts = [
+        branch(own, f"FROM g WHERE g.g = 3 OR (g.g IN (1, 2) AND NOT {rolls})"),
+        branch({**own, "rday": "CASE WHEN f.old THEN f.rday END"},
+               f"FROM g LEFT JOIN flag f ON {same('g.h_d', 'f.d')} AND {same('g.h_r', 'f.r')} "
+               f"WHERE g.g = 2 AND {rolls}"),
+        branch({**run_cols, "g": "1"}, f"FROM gr WHERE NOT gr.old AND {rolls}"),
+        branch({"d": "gr.d", "day": "gr.day", "g": str(_DAILY_OLD), "n": "SUM(gr.n)::bigint",
+                "bytes": "SUM(gr.bytes)::bigint"}, f"FROM gr WHERE gr.old AND {rolls} GROUP BY gr.d, gr.day"),
+        branch({"d": "q.d", "rday": "q.rday", "rb": "q.rb", "g": str(_OLD_RUNS), "n": "SUM(q.n)::bigint",
+                "bytes": "SUM(q.bytes)::bigint", "runs": "COUNT(*)", "first_ts": "MIN(q.first_ts)",
+                "last_ts": "MAX(q.last_ts)", "runid": "MAX(q.runid)"},
+               "FROM (SELECT f.*, COALESCE(octet_length(convert_to(f.r, 'UTF8')), 0) AS rb FROM flag f "
+               f"WHERE f.old) q WHERE {rolls} GROUP BY q.d, q.rday, q.rb"),
+        branch({"d": "q.d", "k": "q.k", "rday": "q.rday", "g": str(_OLD_KEYS), "n": "SUM(q.n)::bigint",
+                "bytes": "SUM(q.bytes)::bigint", "runs": "COUNT(*)", "first_ts": "MIN(q.first_ts)",
+                "last_ts": "MAX(q.last_ts)"},
+               "FROM (SELECT gr.d, gr.k, gr.rday, SUM(gr.n) AS n, SUM(gr.bytes) AS bytes, "
+               "MIN(gr.first_ts) AS first_ts, MAX(gr.last_ts) AS last_ts FROM gr WHERE gr.old "
+               f"GROUP BY gr.d, gr.r, gr.k, gr.rday) q WHERE {rolls} GROUP BY q.d, q.k, q.rday"),
+    ]
+    return f"{ctes} {' UNION ALL '.join(parts)}", out
+
+
+#: The NULLs of :func:`_rolled_sql`'s own columns where a branch has none (the groups'
+#: columns take untyped NULLs: they resolve to the first branch's types).
+_NULL_TYPES: Final = {"rday": "NULL::bigint", "runs": "NULL::bigint", "rb": "NULL::int"}
+
+
 def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
                     secrets: bool) -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
     """MySQL/MariaDB: per table a temporary table of its derived rows (the class, the
@@ -395,9 +547,11 @@ def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
 
 
 def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable, secrets: bool,
-                   st: PushdownStats, scratch: str | None = None, collect: bool = False) -> Summary:
+                   st: PushdownStats, scratch: str | None = None, collect: bool = False,
+                   roll: _Roll | None = None) -> Summary:
     rules = rules_for(engine.dialect.name, not table.is_json)
     named = _named_keys(run, engine, table) if secrets else None
+    rolled: Rolled | None = None
     derived, held = _derived(engine, table, rules, named, scratch=scratch is not None, collect=collect)
     params = rules.patterns()
     rows_from = f"({derived})"
@@ -419,13 +573,24 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
                f"{_pg_measures(rules)} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
                f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
                f"({', '.join(fetched)}))")
-        rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
         names = [*_KEY_COLS, "r", "day", *fetched, "g", *_MEASURES]
+        if roll is not None and roll.cut is not None:
+            sql, names = _rolled_sql(sql, names, roll)
+        rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
         by_key = _part(rows, names, 3, [*_KEY_COLS, *_MEASURES])
         by_run = _part(rows, names, 1, [*_RUN_COLS, *_MEASURES])
-        held_rows = _part(rows, names, 2, [*fetched, *_MEASURES])
+        wanted = [*fetched, *_MEASURES, *(["rday"] if "rday" in names else [])]
+        held_rows = _part(rows, names, 2, wanted)
         hard_rows = held_rows[held_rows["h_k"].notna()]
-        hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), hard_rows["n"].to_numpy(dtype=np.int64)) for c in _HARD_COLS})
+        times = hard_rows["n"].to_numpy(dtype=np.int64)
+        hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), times) for c in _HARD_COLS})
+        if "rday" in names:  # the day of the run of each undecided row, where the run is rolled up
+            hard["rday"] = np.repeat(hard_rows["rday"].to_numpy(), times)
+            rolled = Rolled(_part(rows, names, _DAILY_OLD, ["d", "day", "n", "bytes"]),
+                            _part(rows, names, _OLD_RUNS, ["d", "rday", "rb", "n", "bytes", "runs", "first_ts",
+                                                           "last_ts", "runid"]),
+                            _part(rows, names, _OLD_KEYS, ["d", "k", "rday", "n", "bytes", "runs", "first_ts",
+                                                           "last_ts"]))
         cand_rows = held_rows[held_rows["s_k"].notna()]
         cands = pd.DataFrame({c: np.repeat(cand_rows[f"s_{c}"].to_numpy(), cand_rows["n"].to_numpy(dtype=np.int64)) for c in _SECRET_COLS})
     else:
@@ -447,7 +612,8 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
             picked = got[got["s_k"].notna()]
             cands = pd.DataFrame({c: picked[f"s_{c}"].to_numpy() for c in _SECRET_COLS})
     if not collect:
-        check_rows(label, table.name, by_key, by_run)
+        days = by_run if rolled is None else pd.concat([by_run[["day", "n"]], rolled.daily[["day", "n"]]])
+        check_rows(label, table.name, by_key, days)
     st.prefilter_rows += int(pd.to_numeric(by_key["pfn"]).fillna(0).sum()) if named is not None else 0
     st.classified_rows += len(hard)
     st.secret_candidates += len(cands)
@@ -455,7 +621,7 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
         return Summary.empty()
     largest = _largest(run, engine, table, rules, params, st, collect)
     found = findings(table.name, cands) if named is not None else None
-    return assemble(table, by_key, by_run, hard, largest, found)
+    return assemble(table, by_key, by_run, hard, largest, found, rolled)
 
 
 #: Sampled rows whose values one statement fetches (a few parameters a row: far under
