@@ -420,7 +420,7 @@ def _measures(rules: SqlRules, z: str = "z.") -> str:
 
 
 #: Of the one ``GROUPING SETS`` statement (PostgreSQL), the grouping sets that read each
-#: measure (``GROUPING(r, h_k)``: 3 per key, 1 per run, 2 the fetched rows); every other
+#: measure (``GROUPING(r, fx)``: 3 per key, 1 per run, 2 the fetched rows); every other
 #: set receives NULL there, so the run groups (most of the rows received) carry five
 #: measures, not eleven.
 _READ_BY: Final = {"n": (1, 2, 3), "bytes": (1, 3), "first_ts": (1,), "last_ts": (1,), "runid": (1,)}
@@ -431,8 +431,30 @@ def _pg_measures(rules: SqlRules) -> str:
     for m, e in _measure_exprs(rules, "").items():
         sets = _READ_BY.get(m, (3,))
         out.append(f"{e} AS {m}" if len(sets) == 3 else
-                   f"CASE WHEN GROUPING(r, h_k) IN ({', '.join(map(str, sets))}) THEN {e} END AS {m}")
+                   f"CASE WHEN GROUPING(r, fx) IN ({', '.join(map(str, sets))}) THEN {e} END AS {m}")
     return ", ".join(out)
+
+
+#: The fetched rows' columns as the PostgreSQL groups statement sends them: ids, size, NaN
+#: hint and map index in one text array (``fx``), the value's parts in another (``fv``).
+_FX: Final = ["h_d", "h_r", "h_k", "h_vb", "h_nn", "s_d", "s_t", "s_r", "s_k", "s_mi"]
+_FV: Final = ["h_h", "h_tl", "h_fl", "s_v"]
+
+
+def _fetched(part: pd.DataFrame) -> pd.DataFrame:
+    """The fetched rows' groups with their arrays (:data:`_FX`, :data:`_FV`) as columns, typed."""
+    out = part.drop(columns=["fx", "fv"])
+    fx, fv = part["fx"].tolist(), part["fv"].tolist()
+    for i, c in enumerate(_FX):
+        got = [a[i] for a in fx]
+        if c in ("h_vb", "s_mi"):
+            got = [None if v is None else int(v) for v in got]
+        elif c == "h_nn":
+            got = [None if v is None else v in ("true", "t") for v in got]
+        out[c] = pd.Series(got, index=part.index, dtype=object)
+    for i, c in enumerate(_FV):
+        out[c] = pd.Series([a[i] for a in fv], index=part.index, dtype=object)
+    return out
 
 
 def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[str]) -> pd.DataFrame:
@@ -476,27 +498,29 @@ def _rolled_sql(groups: str, names: list[str], roll: _Roll) -> tuple[str, list[s
         # NULL takes the type of the first branch's column (the groups'); the new columns are typed
         return f"SELECT {', '.join(cols.get(c, _NULL_TYPES.get(c, 'NULL')) for c in out)} {rest}"
 
+    # the run_keys groups (rk) make the cut, the runs and old_run_keys
+    rk = ("rk AS (SELECT d, r, k, SUM(n)::bigint AS n, SUM(bytes)::bigint AS bytes, MIN(first_ts) AS first_ts, "
+          "MAX(last_ts) AS last_ts, MAX(runid) AS runid FROM g WHERE g.g = 1 GROUP BY d, r, k)")
     if isinstance(roll.cut, int):
         cut = f"cut AS (SELECT {roll.cut}::bigint AS c)"
     else:  # _COMPUTED: a count of the run groups first (never fewer than the run_keys groups)
-        cut = (f"rk AS (SELECT COALESCE(MAX(last_ts), -1) AS l FROM g WHERE g.g = 1 GROUP BY d, r, k), "
-               f"cut AS (SELECT CASE WHEN (SELECT count(*) FROM g WHERE g.g = 1) > {limit} "
-               f"AND (SELECT count(*) FROM rk) > {limit} "
-               f"THEN (SELECT l FROM rk ORDER BY l DESC OFFSET {keep - 1} LIMIT 1) END AS c)")
+        cut = (f"cut AS (SELECT CASE WHEN (SELECT count(*) FROM g WHERE g.g = 1) > {limit} "
+               f"AND (SELECT count(*) FROM rk) > {limit} THEN (SELECT COALESCE(last_ts, -1) AS l FROM rk "
+               f"ORDER BY l DESC OFFSET {keep - 1} LIMIT 1) END AS c)")
     rolls = "(SELECT c FROM cut) IS NOT NULL"
-    ctes = (f"WITH g AS MATERIALIZED ({groups}), {cut}, "
+    ctes = (f"WITH g AS MATERIALIZED ({groups}), {rk}, {cut}, "
             "run AS (SELECT d, r, SUM(n)::bigint AS n, SUM(bytes)::bigint AS bytes, MIN(first_ts) AS first_ts, "
-            "MAX(last_ts) AS last_ts, MAX(runid) AS runid FROM g WHERE g.g = 1 GROUP BY d, r), "
+            "MAX(last_ts) AS last_ts, MAX(runid) AS runid FROM rk GROUP BY d, r), "
             "flag AS (SELECT run.*, COALESCE(run.last_ts, -1) < cut.c AS old, "
             f"floor(run.last_ts::numeric / {_DAY_US})::bigint AS rday FROM run CROSS JOIN cut WHERE cut.c IS NOT NULL), "
-            "gr AS (SELECT g.d, g.r, g.day, g.k, g.n, g.bytes, g.first_ts, g.last_ts, g.runid, f.old, f.rday "
+            "gr AS (SELECT g.d, g.r, g.day, g.k, g.n, g.bytes, g.first_ts, g.last_ts, g.runid, f.old "
             f"FROM g JOIN flag f ON {same('g.d', 'f.d')} AND {same('g.r', 'f.r')} WHERE g.g = 1)")
     own = {c: f"g.{c}" for c in names}
     run_cols = {c: f"gr.{c}" for c in ("d", "r", "day", "k", "n", "bytes", "first_ts", "last_ts", "runid")}
     parts = [
         branch(own, f"FROM g WHERE g.g = 3 OR (g.g IN (1, 2) AND NOT {rolls})"),
         branch({**own, "rday": "CASE WHEN f.old THEN f.rday END"},
-               f"FROM g LEFT JOIN flag f ON {same('g.h_d', 'f.d')} AND {same('g.h_r', 'f.r')} "
+               f"FROM g LEFT JOIN flag f ON {same('g.fx[1]', 'f.d')} AND {same('g.fx[2]', 'f.r')} "
                f"WHERE g.g = 2 AND {rolls}"),
         branch({**run_cols, "g": "1"}, f"FROM gr WHERE NOT gr.old AND {rolls}"),
         branch({"d": "gr.d", "day": "gr.day", "g": str(_DAILY_OLD), "n": "SUM(gr.n)::bigint",
@@ -506,12 +530,11 @@ def _rolled_sql(groups: str, names: list[str], roll: _Roll) -> tuple[str, list[s
                 "last_ts": "MAX(q.last_ts)", "runid": "MAX(q.runid)"},
                "FROM (SELECT f.*, COALESCE(octet_length(convert_to(f.r, 'UTF8')), 0) AS rb FROM flag f "
                f"WHERE f.old) q WHERE {rolls} GROUP BY q.d, q.rday, q.rb"),
-        branch({"d": "q.d", "k": "q.k", "rday": "q.rday", "g": str(_OLD_KEYS), "n": "SUM(q.n)::bigint",
-                "bytes": "SUM(q.bytes)::bigint", "runs": "COUNT(*)", "first_ts": "MIN(q.first_ts)",
-                "last_ts": "MAX(q.last_ts)"},
-               "FROM (SELECT gr.d, gr.k, gr.rday, SUM(gr.n) AS n, SUM(gr.bytes) AS bytes, "
-               "MIN(gr.first_ts) AS first_ts, MAX(gr.last_ts) AS last_ts FROM gr WHERE gr.old "
-               f"GROUP BY gr.d, gr.r, gr.k, gr.rday) q WHERE {rolls} GROUP BY q.d, q.k, q.rday"),
+        branch({"d": "rk.d", "k": "rk.k", "rday": "f.rday", "g": str(_OLD_KEYS), "n": "SUM(rk.n)::bigint",
+                "bytes": "SUM(rk.bytes)::bigint", "runs": "COUNT(*)", "first_ts": "MIN(rk.first_ts)",
+                "last_ts": "MAX(rk.last_ts)"},
+               f"FROM rk JOIN flag f ON {same('rk.d', 'f.d')} AND {same('rk.r', 'f.r')} WHERE f.old AND {rolls} "
+               "GROUP BY rk.d, rk.k, f.rday"),
     ]
     return f"{ctes} {' UNION ALL '.join(parts)}", out
 
@@ -565,22 +588,25 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
     if engine.dialect.name == "postgresql":
         # one scan: the groupings at once; the rows fetched are a grouping of their own
         # (undecided rows' heads and tails, secret candidates' ids and values; every other
-        # row falls in one group of nulls)
+        # row falls in one group of nulls), grouped as two arrays (ids and sizes as text, the
+        # value's parts): the planner, which estimates 200 groups an expression it has no
+        # statistics of, hashes them, where it sorted every row in the leader for fourteen
+        # columns (10M rows)
         cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
         cols += [f"CASE WHEN {_SC} THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
-        fetched = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
-        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {', '.join(fetched)}, GROUPING(r, h_k) AS g, "
-               f"{_pg_measures(rules)} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
-               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
-               f"({', '.join(fetched)}))")
-        names = [*_KEY_COLS, "r", "day", *fetched, "g", *_MEASURES]
+        fx = ", ".join(f"z.{c}::text" for c in _FX)
+        fv = ", ".join(f"z.{c}" for c in _FV)
+        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, fx, fv, GROUPING(r, fx) AS g, "
+               f"{_pg_measures(rules)} FROM (SELECT z.*, ARRAY[{fx}] AS fx, ARRAY[{fv}] AS fv FROM "
+               f"(SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z) z "
+               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), (fx, fv))")
+        names = [*_KEY_COLS, "r", "day", "fx", "fv", "g", *_MEASURES]
         if roll is not None and roll.cut is not None:
             sql, names = _rolled_sql(sql, names, roll)
-        rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
+        rows = run.fetch("groups", sql, params, values=("fv",))
         by_key = _part(rows, names, 3, [*_KEY_COLS, *_MEASURES])
         by_run = _part(rows, names, 1, [*_RUN_COLS, *_MEASURES])
-        wanted = [*fetched, *_MEASURES, *(["rday"] if "rday" in names else [])]
-        held_rows = _part(rows, names, 2, wanted)
+        held_rows = _fetched(_part(rows, names, 2, ["fx", "fv", *_MEASURES, *(["rday"] if "rday" in names else [])]))
         hard_rows = held_rows[held_rows["h_k"].notna()]
         times = hard_rows["n"].to_numpy(dtype=np.int64)
         hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), times) for c in _HARD_COLS})
