@@ -584,6 +584,15 @@ def test_summarize_source_pushes_down_for_databases_only(sqlite_url: str) -> Non
     assert stats.statements == 0 and streamed.rows == len(xcomlab.load_export(csv))
 
 
+def test_bytes_received_count_the_cells_of_arrays() -> None:
+    """PostgreSQL sends the fetched rows as arrays: their cells count, not the array (UTF-8)."""
+    from xcomlab.summary.sqlsession import _column_bytes
+
+    column = [["ab", None, "\u00e9"], None, ["xyz"]]
+    assert _column_bytes(column, True) == _column_bytes(column) == 2 + 2 + 3
+    assert _column_bytes([[b"\x00\x01", None], [b"abc"]], True) == 5
+
+
 def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     from xcomlab.cli import main
 

@@ -15,6 +15,12 @@ classified by :func:`xcomlab.ingest.classify.classify` (references among them gi
 ``run_keys`` its ``refs`` and ``ref_bytes``). The result equals
 ``summarize_frame(load_export(url))``, load report included.
 
+The per-run tables are bounded as :func:`~xcomlab.summary.coarsen` bounds them
+(``max_run_keys``: the runs before the cut rolled up per day into ``old_runs`` and
+``old_run_keys``, :mod:`xcomlab.summary.runs`). On PostgreSQL the database rolls them in
+the groups statement (:func:`_rolled_sql`), so only the exact runs' groups cross the wire;
+elsewhere Python does, after the groups arrive.
+
 Everything runs in one read-only transaction, with an optional statement timeout
 (:mod:`xcomlab.summary.sqlsession`, which also times each statement); the summary's
 tables are built from the groups by :mod:`xcomlab.summary.pushtables`.
