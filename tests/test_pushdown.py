@@ -186,14 +186,16 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     assert "largest" in {w for w, _, _ in stats.timings} and stats.statements == len(stats.timings)
 
 
-@pytest.mark.parametrize("max_run_keys", [10, 1_000_000], ids=["rolled", "exact"])
+@pytest.mark.parametrize(("max_run_keys", "af3"), [(10, True), (10, False), (1_000_000, True)],
+                         ids=["rolled-af3-json", "rolled-af2-bytes", "exact"])
 @pytest.mark.parametrize("tables", [None, "xcom"], ids=["all-tables", "one-table"])
-def test_runs_rolled_up_as_coarsen_rolls_them(db_url: str, tables: str | None, max_run_keys: int) -> None:
+def test_runs_rolled_up_as_coarsen_rolls_them(db_url: str, tables: str | None, max_run_keys: int,
+                                               af3: bool) -> None:
     """A table with more ``run_keys`` groups than ``max_run_keys``: the runs before the cut
     are rolled up per day (on PostgreSQL by the database: the cut in the groups statement
     for one table, by a statement of its own for several), equal to ``coarsen`` of the
     frame path's summary — tables, references in the rolled runs and the report's note."""
-    _fill(db_url, af3=True)
+    _fill(db_url, af3=af3)
     options: dict[str, object] = {} if tables is None else {"tables": tables}
     stats = PushdownStats()
     got = summarize_db(db_url, sample=False, max_run_keys=max_run_keys, stats=stats, **options)  # type: ignore[arg-type]
