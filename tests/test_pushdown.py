@@ -25,7 +25,7 @@ from ingest.test_speed_paths import _variants
 
 import xcomlab
 from xcomlab.airflow_tables import AIRFLOW3_COLUMNS, create_statements
-from xcomlab.errors import ExportFormatError, StatementTimeoutError
+from xcomlab.errors import ExportFormatError, ParameterError, StatementTimeoutError
 from xcomlab.summary import (
     TABLES,
     PushdownStats,
@@ -34,7 +34,7 @@ from xcomlab.summary import (
     summarize_frame,
     summarize_source,
 )
-from xcomlab.summary.core import OPTIONAL_TABLES
+from xcomlab.summary.core import OPTIONAL_TABLES, ROLLED_NOTE, coarsen
 from xcomlab.summary.histogram import EDGES, bucket_of
 from xcomlab.summary.sqlrules import rules_for
 
@@ -184,6 +184,45 @@ def test_equals_the_frame_path(db_url: str, af3: bool) -> None:
     # the prefilter alone picks some of the candidates (the others: secret-like key names)
     assert 0 < stats.prefilter_rows <= stats.secret_candidates
     assert "largest" in {w for w, _, _ in stats.timings} and stats.statements == len(stats.timings)
+
+
+@pytest.mark.parametrize(("max_run_keys", "af3"), [(10, True), (10, False), (1_000_000, True)],
+                         ids=["rolled-af3-json", "rolled-af2-bytes", "exact"])
+@pytest.mark.parametrize("tables", [None, "xcom"], ids=["all-tables", "one-table"])
+def test_runs_rolled_up_as_coarsen_rolls_them(db_url: str, tables: str | None, max_run_keys: int,
+                                               af3: bool) -> None:
+    """A table with more ``run_keys`` groups than ``max_run_keys``: the runs before the cut
+    are rolled up per day (on PostgreSQL by the database: the cut in the groups statement
+    for one table, by a statement of its own for several), equal to ``coarsen`` of the
+    frame path's summary — tables, references in the rolled runs and the report's note."""
+    _fill(db_url, af3=af3)
+    options: dict[str, object] = {} if tables is None else {"tables": tables}
+    stats = PushdownStats()
+    got = summarize_db(db_url, sample=False, max_run_keys=max_run_keys, stats=stats, **options)  # type: ignore[arg-type]
+    want = coarsen(summarize_frame(xcomlab.load_export(db_url, keep_values=True, sample_values=False,
+                                                       **options)), max_run_keys)  # type: ignore[arg-type]
+    _assert_equal(got, replace(want, weekly=got.weekly))  # weekly is not pushed down
+    for name in ("old_runs", "old_run_keys"):  # which _assert_equal passes over when empty
+        assert getattr(got, name).equals(getattr(want, name)), name
+    assert got.report is not None and got.report == want.report, f"{got.report!r} != {want.report!r}"
+    if max_run_keys > 100:
+        assert not len(got.old_runs)
+        return
+    assert len(got.old_runs) and len(got.old_run_keys) and len(got.runs) < len(got.old_runs) + len(got.runs)
+    assert got.old_run_keys["refs"].sum() > 0  # references among the rolled runs' undecided rows
+    assert any(n.startswith(ROLLED_NOTE) for n in got.report.notes)
+    if db_url.startswith("postgresql"):  # the rolled runs' groups did not cross the wire
+        plain = PushdownStats()
+        summarize_db(db_url, sample=False, stats=plain, **options)  # type: ignore[arg-type]
+        groups = {w: n for w, _, n in stats.timings}["groups"]
+        assert groups < {w: n for w, _, n in plain.timings}["groups"]
+        assert ("run cut" in {w for w, _, _ in stats.timings}) == (tables is None)
+
+
+def test_max_run_keys_must_be_positive(sqlite_url: str) -> None:
+    _fill(sqlite_url, af3=True)
+    with pytest.raises(ParameterError, match="max_run_keys=0"):
+        summarize_db(sqlite_url, max_run_keys=0)
 
 
 @pytest.mark.slow
@@ -383,7 +422,7 @@ def test_postgresql_groups_run_as_a_parallel_plan_each_expression_once(pg_url: s
     assert "Parallel Seq Scan" in plan and "Gather" in plan, plan
     assert plan.count("(t.value)::text") == 1, plan
     assert plan.count("~*") == 1, plan  # the prefilter's case-insensitive words
-    assert "OFFSET" not in sql.upper()
+    assert "OFFSET 0" not in sql.upper()  # no fence by OFFSET (the cut of the runs takes one: not 0)
     sql, params = _one(sent, "SELECT", ") AS v FROM", " OR ")  # the sampled rows' values, by ids
     plan = _plan(pg_url, sql, params, "enable_seqscan = off")
     assert "Index" in plan and "Seq Scan" not in plan, plan
@@ -545,6 +584,15 @@ def test_summarize_source_pushes_down_for_databases_only(sqlite_url: str) -> Non
     stats = PushdownStats()
     streamed = summarize_source(csv, stats=stats)
     assert stats.statements == 0 and streamed.rows == len(xcomlab.load_export(csv))
+
+
+def test_bytes_received_count_the_cells_of_arrays() -> None:
+    """PostgreSQL sends the fetched rows as arrays: their cells count, not the array (UTF-8)."""
+    from xcomlab.summary.sqlsession import _column_bytes
+
+    column = [["ab", None, "\u00e9"], None, ["xyz"]]
+    assert _column_bytes(column, True) == _column_bytes(column) == 2 + 2 + 3
+    assert _column_bytes([[b"\x00\x01", None], [b"abc"]], True) == 5
 
 
 def test_profile_summary_json_reports_bytes_received(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:

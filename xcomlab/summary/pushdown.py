@@ -15,6 +15,12 @@ classified by :func:`xcomlab.ingest.classify.classify` (references among them gi
 ``run_keys`` its ``refs`` and ``ref_bytes``). The result equals
 ``summarize_frame(load_export(url))``, load report included.
 
+The per-run tables are bounded as :func:`~xcomlab.summary.coarsen` bounds them
+(``max_run_keys``: the runs before the cut rolled up per day into ``old_runs`` and
+``old_run_keys``, :mod:`xcomlab.summary.runs`). On PostgreSQL the database rolls them in
+the groups statement (:func:`_rolled_sql`), so only the exact runs' groups cross the wire;
+elsewhere Python does, after the groups arrive.
+
 Everything runs in one read-only transaction, with an optional statement timeout
 (:mod:`xcomlab.summary.sqlsession`, which also times each statement); the summary's
 tables are built from the groups by :mod:`xcomlab.summary.pushtables`.
@@ -57,9 +63,19 @@ from xcomlab.ingest.sqlsource import (
     xcom_table_names,
     xcom_tables,
 )
-from xcomlab.summary.core import GROUPS, LARGEST_PER_TABLE, Summary, coarsen, merge_all
+from xcomlab.summary.core import (
+    GROUPS,
+    LARGEST_PER_TABLE,
+    TABLES,
+    Summary,
+    _rolled_note,
+    coarsen,
+    merge_all,
+    merge_tables,
+)
 from xcomlab.summary.pushtables import (
     SORTED_LIMITS,
+    Rolled,
     assemble,
     check_rows,
     findings,
@@ -67,6 +83,7 @@ from xcomlab.summary.pushtables import (
     raw,
     stamps,
 )
+from xcomlab.summary.runs import KEEP_SHARE, MAX_EXACT_RUN_KEYS
 from xcomlab.summary.sqlrules import HARD, SqlRules, rules_for
 from xcomlab.summary.sqlsession import (
     FoundTable,
@@ -89,7 +106,8 @@ _ENCODINGS = np.asarray(S.ENCODINGS, dtype=object)
 def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = None,
                  statement_timeout: float | None = None, secrets: bool = True,
                  sample: bool = True, progress: bool | None = None,
-                 stats: PushdownStats | None = None, errors: str = "raise") -> Summary:
+                 stats: PushdownStats | None = None, errors: str = "raise",
+                 max_run_keys: int = MAX_EXACT_RUN_KEYS) -> Summary:
     """Summarise the xcom tables of a live database without moving its values.
 
     Parameters
@@ -125,6 +143,11 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         ``load_export`` does; ``"collect"``: such rows are left out of every table and
         counted in the report's ``rows_rejected`` (not listed: the report's
         ``rejections`` stays empty).
+    max_run_keys
+        ``run_keys`` groups kept exact, as for :func:`~xcomlab.summary.coarsen`: beyond,
+        the runs before the cut are rolled up per day into ``old_runs`` and
+        ``old_run_keys`` (:mod:`xcomlab.summary.runs`) — on PostgreSQL by the database, so
+        the rolled runs' groups never cross the wire.
 
     Returns
     -------
@@ -141,6 +164,9 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
     if errors not in ("raise", "collect"):
         msg = f"errors={errors!r}; expected 'raise' or 'collect'"
         raise ParameterError(msg)
+    if max_run_keys <= 0:
+        msg = f"max_run_keys={max_run_keys!r}; expected a positive number of groups"
+        raise ParameterError(msg)
     st = stats if stats is not None else PushdownStats()
     start = time.perf_counter()
     engine, label, own = _open(source)
@@ -148,8 +174,10 @@ def summarize_db(source: str | sa.Engine, *, tables: str | list[str] | None = No
         try:
             fmt, shown = resolve_format(source, None)  # the load report's, as load_export names them
             out, read, notes = _summarize(engine, label, tables, statement_timeout, progress, secrets, st,
-                                          errors == "collect", sample)
-            return replace(out, report=LoadReport(shown, fmt, tuple(read), (), tuple(notes)))
+                                          errors == "collect", sample, max_run_keys)
+            out = replace(out, report=LoadReport(shown, fmt, tuple(read), (), tuple(notes)))
+            # the load report says which runs were rolled up, as coarsen's says it on the file path
+            return replace(out, report=_rolled_note(out.report, out)) if len(out.old_runs) else out
         except XcomlabError:
             raise
         except Exception as exc:
@@ -198,10 +226,17 @@ def _tables(engine: sa.Engine, label: str, wanted: str | list[str] | None) -> li
 
 def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, timeout: float | None,
                progress: bool | None, secrets: bool, st: PushdownStats,
-               collect: bool = False, sample: bool = False) -> tuple[Summary, list[TableReport], list[str]]:
+               collect: bool = False, sample: bool = False,
+               max_run_keys: int = MAX_EXACT_RUN_KEYS) -> tuple[Summary, list[TableReport], list[str]]:
     """The summary of the tables, and per table what the loader's report says of it (every
     row read is summarised: the loader's rejects raise, as ``load_export`` does by default;
-    one read-only transaction, so the rows cannot change under the read)."""
+    one read-only transaction, so the rows cannot change under the read).
+
+    On PostgreSQL the per-run tables are bounded by the database (:func:`_rolled_sql`): the
+    cut over one table's ``run_keys`` groups in its groups statement, over several tables'
+    by a statement of its own first (:func:`_run_cut`); elsewhere by
+    :func:`~xcomlab.summary.core.coarsen` in Python. Either way the result is
+    ``coarsen(…, max_run_keys)`` of the unbounded summary."""
     found = _tables(engine, label, wanted)
     parts: list[Summary] = []
     read: list[TableReport] = []
@@ -209,11 +244,17 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
     drawn = ValueSample() if sample else None
     ids: list[_Ids] = []
     notes: list[str] = []
+    in_sql = engine.dialect.name == "postgresql"
     with session(engine, timeout, st, create, drop) as run:
         estimates = {t.name: estimate(run, engine, t.name) for t in found}
+        roll: _Roll | None = None
+        if in_sql:
+            roll = _Roll(max_run_keys, _run_cut(run, engine, found, max_run_keys, collect) if len(found) > 1
+                         else _COMPUTED)
         with bar(progress, sum(estimates.values())) as step:
             for table in found:
-                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name), collect)
+                part = _table_summary(run, engine, label, table, secrets, st, scratch.get(table.name), collect,
+                                      roll)
                 rejected = _rejected(run, engine, table) if collect else 0
                 parts.append(part)
                 read.append(TableReport(table.name, table.airflow_schema, tuple(table.columns),
@@ -230,11 +271,50 @@ def _summarize(engine: sa.Engine, label: str, wanted: str | list[str] | None, ti
             for table in found:
                 ids.append(_sample_ids(run, engine, table, drawn, st, collect))
             _draw_sample(run, engine, ids, drawn, st)
-    out = coarsen(merge_all(parts))  # per-run tables bounded as a file's (merge_all of one part does not)
+    if in_sql:  # rolled at the one cut already: merged as they are (coarsen would cut again)
+        merged: dict[str, Any] = {n: merge_tables(n, [getattr(p, n) for p in parts]) for n in TABLES}
+        out = Summary(**merged)
+    else:  # per-run tables bounded as a file's (merge_all of one part does not)
+        out = coarsen(merge_all(parts), max_run_keys)
     if drawn is not None:
         out = replace(out, sample=drawn)
     st.rows_summarised = out.rows
     return out, read, notes
+
+
+#: :attr:`_Roll.cut` when each table's groups statement computes the cut itself (one table).
+_COMPUTED: Final = "computed"
+
+
+@dataclass(frozen=True)
+class _Roll:
+    """How a PostgreSQL groups statement rolls runs up: the bound, and the cut — the
+    newest last write (epoch microseconds) a rolled run may not reach, None when nothing
+    rolls, or :data:`_COMPUTED` (computed in the statement, from its own groups)."""
+
+    max_run_keys: int
+    cut: int | str | None
+
+
+def _run_cut(run: Runner, engine: sa.Engine, found: list[FoundTable], max_run_keys: int,
+             collect: bool) -> int | None:
+    """The cut of :func:`~xcomlab.summary.core.coarsen` over several tables' ``run_keys``
+    groups, by the database (ids and timestamps only, no value): the last write of the
+    ``KEEP_SHARE × max_run_keys``-th newest group when there are more than
+    ``max_run_keys``, else None (epoch microseconds; a group without a timestamp as -1)."""
+    rules = rules_for(engine.dialect.name, False)
+    parts = []
+    for t in found:
+        q = {c: quote(engine, c) for c in ("dag_id", "run_id", "key", "timestamp")}
+        by = ", ".join(f"x.{q[c]}" for c in ("dag_id", "run_id", "key") if c in t.columns or c != "run_id")
+        where = f" WHERE {_kept(engine, t, 'x')}" if collect else ""
+        last = rules.instant(f"x.{q['timestamp']}", "MAX")
+        parts.append(f"SELECT COALESCE({last}, -1) AS l FROM {quote(engine, t.name)} x{where} GROUP BY {by}")
+    keep = max(int(max_run_keys * KEEP_SHARE), 1)
+    sql = (f"WITH u AS ({' UNION ALL '.join(parts)}) SELECT CASE WHEN (SELECT count(*) FROM u) > {int(max_run_keys)} "
+           f"THEN (SELECT l FROM u ORDER BY l DESC OFFSET {keep - 1} LIMIT 1) END")
+    got = run.scalar("run cut", sql)
+    return None if got is None else int(got)
 
 
 # -- one table ------------------------------------------------------------------------------
@@ -346,7 +426,7 @@ def _measures(rules: SqlRules, z: str = "z.") -> str:
 
 
 #: Of the one ``GROUPING SETS`` statement (PostgreSQL), the grouping sets that read each
-#: measure (``GROUPING(r, h_k)``: 3 per key, 1 per run, 2 the fetched rows); every other
+#: measure (``GROUPING(r, fx)``: 3 per key, 1 per run, 2 the fetched rows); every other
 #: set receives NULL there, so the run groups (most of the rows received) carry five
 #: measures, not eleven.
 _READ_BY: Final = {"n": (1, 2, 3), "bytes": (1, 3), "first_ts": (1,), "last_ts": (1,), "runid": (1,)}
@@ -357,8 +437,30 @@ def _pg_measures(rules: SqlRules) -> str:
     for m, e in _measure_exprs(rules, "").items():
         sets = _READ_BY.get(m, (3,))
         out.append(f"{e} AS {m}" if len(sets) == 3 else
-                   f"CASE WHEN GROUPING(r, h_k) IN ({', '.join(map(str, sets))}) THEN {e} END AS {m}")
+                   f"CASE WHEN GROUPING(r, fx) IN ({', '.join(map(str, sets))}) THEN {e} END AS {m}")
     return ", ".join(out)
+
+
+#: The fetched rows' columns as the PostgreSQL groups statement sends them: ids, size, NaN
+#: hint and map index in one text array (``fx``), the value's parts in another (``fv``).
+_FX: Final = ["h_d", "h_r", "h_k", "h_vb", "h_nn", "s_d", "s_t", "s_r", "s_k", "s_mi"]
+_FV: Final = ["h_h", "h_tl", "h_fl", "s_v"]
+
+
+def _fetched(part: pd.DataFrame) -> pd.DataFrame:
+    """The fetched rows' groups with their arrays (:data:`_FX`, :data:`_FV`) as columns, typed."""
+    out = part.drop(columns=["fx", "fv"])
+    fx, fv = part["fx"].tolist(), part["fv"].tolist()
+    for i, c in enumerate(_FX):
+        got = [a[i] for a in fx]
+        if c in ("h_vb", "s_mi"):
+            got = [None if v is None else int(v) for v in got]
+        elif c == "h_nn":
+            got = [None if v is None else v in ("true", "t") for v in got]
+        out[c] = pd.Series(got, index=part.index, dtype=object)
+    for i, c in enumerate(_FV):
+        out[c] = pd.Series([a[i] for a in fv], index=part.index, dtype=object)
+    return out
 
 
 def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[str]) -> pd.DataFrame:
@@ -367,6 +469,85 @@ def _part(rows: list[tuple[Any, ...]], names: list[str], g: int, wanted: list[st
     at = names.index("g")
     pick = itemgetter(*(names.index(c) for c in wanted))
     return pd.DataFrame([pick(row) for row in rows if row[at] == g], columns=wanted)
+
+
+#: Codes (``g``) of the rows :func:`_rolled_sql` adds to a groups statement's: rows and
+#: bytes per DAG and day of the rolled runs, ``old_runs`` and ``old_run_keys`` groups.
+_DAILY_OLD, _OLD_RUNS, _OLD_KEYS = 4, 5, 6
+_DAY_US: Final = 86_400 * 10**6
+
+
+def _rolled_sql(groups: str, names: list[str], roll: _Roll) -> tuple[str, list[str]]:
+    """The PostgreSQL groups statement with its runs before the cut rolled up in the database
+    (:func:`~xcomlab.summary.core.coarsen`, :func:`~xcomlab.summary.runs.rolled_tables`):
+    its result and the names of its columns (``names`` and ``rday, runs, rb``).
+
+    The groups' result is kept (``g``); from its run groups (per DAG, run, day and key) the
+    statement computes each run's totals and last write, the cut (``roll.cut``, or the last
+    write of the ``KEEP_SHARE × max_run_keys``-th newest ``run_keys`` group when there are
+    more than ``max_run_keys``), and returns the key groups and fetched rows as they are
+    (each undecided row with its run's day, ``rday``, when the run is rolled), the run
+    groups of the runs that stay exact, and for the rolled runs only their rows and bytes
+    per DAG and day (``g`` :data:`_DAILY_OLD`), the ``old_runs`` groups (per DAG, day of the
+    run's last write and UTF-8 bytes of its run id, ``rb``; :data:`_OLD_RUNS`) and the
+    ``old_run_keys`` groups (per DAG, key and day; :data:`_OLD_KEYS`) — not their groups
+    per run. When nothing rolls, the result is the groups' own: every step past the cut is
+    gated on it (a one-time filter), so the statement computes no more than the count."""
+    out = [*names, "rday", "runs", "rb"]
+    keep = max(int(roll.max_run_keys * KEEP_SHARE), 1)
+    limit = int(roll.max_run_keys)
+
+    def same(a: str, b: str) -> str:  # NULL matches NULL, and a hash join stays possible
+        return f"COALESCE({a}, '') = COALESCE({b}, '') AND ({a} IS NULL) = ({b} IS NULL)"
+
+    def branch(cols: dict[str, str], rest: str) -> str:
+        # NULL takes the type of the first branch's column (the groups'); the new columns are typed
+        return f"SELECT {', '.join(cols.get(c, _NULL_TYPES.get(c, 'NULL')) for c in out)} {rest}"
+
+    # the run_keys groups (rk) make the cut, the runs and old_run_keys
+    rk = ("rk AS (SELECT d, r, k, SUM(n)::bigint AS n, SUM(bytes)::bigint AS bytes, MIN(first_ts) AS first_ts, "
+          "MAX(last_ts) AS last_ts, MAX(runid) AS runid FROM g WHERE g.g = 1 GROUP BY d, r, k)")
+    if isinstance(roll.cut, int):
+        cut = f"cut AS (SELECT {roll.cut}::bigint AS c)"
+    else:  # _COMPUTED: a count of the run groups first (never fewer than the run_keys groups)
+        cut = (f"cut AS (SELECT CASE WHEN (SELECT count(*) FROM g WHERE g.g = 1) > {limit} "
+               f"AND (SELECT count(*) FROM rk) > {limit} THEN (SELECT COALESCE(last_ts, -1) AS l FROM rk "
+               f"ORDER BY l DESC OFFSET {keep - 1} LIMIT 1) END AS c)")
+    rolls = "(SELECT c FROM cut) IS NOT NULL"
+    ctes = (f"WITH g AS MATERIALIZED ({groups}), {rk}, {cut}, "
+            "run AS (SELECT d, r, SUM(n)::bigint AS n, SUM(bytes)::bigint AS bytes, MIN(first_ts) AS first_ts, "
+            "MAX(last_ts) AS last_ts, MAX(runid) AS runid FROM rk GROUP BY d, r), "
+            "flag AS (SELECT run.*, COALESCE(run.last_ts, -1) < cut.c AS old, "
+            f"floor(run.last_ts::numeric / {_DAY_US})::bigint AS rday FROM run CROSS JOIN cut WHERE cut.c IS NOT NULL), "
+            "gr AS (SELECT g.d, g.r, g.day, g.k, g.n, g.bytes, g.first_ts, g.last_ts, g.runid, f.old "
+            f"FROM g JOIN flag f ON {same('g.d', 'f.d')} AND {same('g.r', 'f.r')} WHERE g.g = 1)")
+    own = {c: f"g.{c}" for c in names}
+    run_cols = {c: f"gr.{c}" for c in ("d", "r", "day", "k", "n", "bytes", "first_ts", "last_ts", "runid")}
+    parts = [
+        branch(own, f"FROM g WHERE g.g = 3 OR (g.g IN (1, 2) AND NOT {rolls})"),
+        branch({**own, "rday": "CASE WHEN f.old THEN f.rday END"},
+               f"FROM g LEFT JOIN flag f ON {same('g.fx[1]', 'f.d')} AND {same('g.fx[2]', 'f.r')} "
+               f"WHERE g.g = 2 AND {rolls}"),
+        branch({**run_cols, "g": "1"}, f"FROM gr WHERE NOT gr.old AND {rolls}"),
+        branch({"d": "gr.d", "day": "gr.day", "g": str(_DAILY_OLD), "n": "SUM(gr.n)::bigint",
+                "bytes": "SUM(gr.bytes)::bigint"}, f"FROM gr WHERE gr.old AND {rolls} GROUP BY gr.d, gr.day"),
+        branch({"d": "q.d", "rday": "q.rday", "rb": "q.rb", "g": str(_OLD_RUNS), "n": "SUM(q.n)::bigint",
+                "bytes": "SUM(q.bytes)::bigint", "runs": "COUNT(*)", "first_ts": "MIN(q.first_ts)",
+                "last_ts": "MAX(q.last_ts)", "runid": "MAX(q.runid)"},
+               "FROM (SELECT f.*, COALESCE(octet_length(convert_to(f.r, 'UTF8')), 0) AS rb FROM flag f "
+               f"WHERE f.old) q WHERE {rolls} GROUP BY q.d, q.rday, q.rb"),
+        branch({"d": "rk.d", "k": "rk.k", "rday": "f.rday", "g": str(_OLD_KEYS), "n": "SUM(rk.n)::bigint",
+                "bytes": "SUM(rk.bytes)::bigint", "runs": "COUNT(*)", "first_ts": "MIN(rk.first_ts)",
+                "last_ts": "MAX(rk.last_ts)"},
+               f"FROM rk JOIN flag f ON {same('rk.d', 'f.d')} AND {same('rk.r', 'f.r')} WHERE f.old AND {rolls} "
+               "GROUP BY rk.d, rk.k, f.rday"),
+    ]
+    return f"{ctes} {' UNION ALL '.join(parts)}", out
+
+
+#: The NULLs of :func:`_rolled_sql`'s own columns where a branch has none (the groups'
+#: columns take untyped NULLs: they resolve to the first branch's types).
+_NULL_TYPES: Final = {"rday": "NULL::bigint", "runs": "NULL::bigint", "rb": "NULL::int"}
 
 
 def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
@@ -395,9 +576,11 @@ def _scratch_tables(engine: sa.Engine, found: list[FoundTable],
 
 
 def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable, secrets: bool,
-                   st: PushdownStats, scratch: str | None = None, collect: bool = False) -> Summary:
+                   st: PushdownStats, scratch: str | None = None, collect: bool = False,
+                   roll: _Roll | None = None) -> Summary:
     rules = rules_for(engine.dialect.name, not table.is_json)
     named = _named_keys(run, engine, table) if secrets else None
+    rolled: Rolled | None = None
     derived, held = _derived(engine, table, rules, named, scratch=scratch is not None, collect=collect)
     params = rules.patterns()
     rows_from = f"({derived})"
@@ -411,21 +594,47 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
     if engine.dialect.name == "postgresql":
         # one scan: the groupings at once; the rows fetched are a grouping of their own
         # (undecided rows' heads and tails, secret candidates' ids and values; every other
-        # row falls in one group of nulls)
+        # row falls in one group of nulls), grouped as two arrays (ids and sizes as text, the
+        # value's parts): the planner, which estimates 200 groups an expression it has no
+        # statistics of, hashes them, where it sorted every row in the leader for fourteen
+        # columns (10M rows)
         cols = [f"CASE WHEN z.c = {HARD} THEN {exprs[c]} END AS h_{c}" for c in _HARD_COLS]
         cols += [f"CASE WHEN {_SC} THEN {ids[c]} END AS s_{c}" for c in _SECRET_COLS]
-        fetched = [*(f"h_{c}" for c in _HARD_COLS), *(f"s_{c}" for c in _SECRET_COLS)]
-        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, {', '.join(fetched)}, GROUPING(r, h_k) AS g, "
-               f"{_pg_measures(rules)} FROM (SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z "
-               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), "
-               f"({', '.join(fetched)}))")
-        rows = run.fetch("groups", sql, params, values=("h_h", "h_tl", "h_fl", "s_v"))
-        names = [*_KEY_COLS, "r", "day", *fetched, "g", *_MEASURES]
+        fx = ", ".join(f"z.{c}::text" for c in _FX)
+        fv = ", ".join(f"z.{c}" for c in _FV)
+        sql = (f"SELECT {', '.join(_KEY_COLS)}, r, day, fx, fv, GROUPING(r, fx) AS g, "
+               f"{_pg_measures(rules)} FROM (SELECT z.*, ARRAY[{fx}] AS fx, ARRAY[{fv}] AS fv FROM "
+               f"(SELECT z.*, {', '.join(cols)} FROM ({derived}) z) z) z "
+               f"GROUP BY GROUPING SETS (({', '.join(_KEY_COLS)}), ({', '.join(_RUN_COLS)}), (fx, fv))")
+        names = [*_KEY_COLS, "r", "day", "fx", "fv", "g", *_MEASURES]
+        if roll is not None and roll.cut is not None:
+            sql, names = _rolled_sql(sql, names, roll)
+            # the planner cannot estimate the rows of the CTEs the rolled runs are made of: it
+            # sorts 2.2M run_keys groups for old_run_keys where hashing them is cheaper (10M
+            # rows, 8 Dec 2026: 8.6 s, 5.3 of them an external sort); sorts that have no
+            # alternative (the cut's top-N, the fetched rows' set) stay
+            conn = run.conn
+            was = conn.exec_driver_sql("SELECT current_setting('enable_sort'), "
+                                       "set_config('enable_sort', 'off', true)").scalar()
+            try:
+                rows = run.fetch("groups", sql, params, values=("fv",))
+            finally:
+                conn.exec_driver_sql("SELECT set_config('enable_sort', %(was)s, true)", {"was": str(was)})
+        else:
+            rows = run.fetch("groups", sql, params, values=("fv",))
         by_key = _part(rows, names, 3, [*_KEY_COLS, *_MEASURES])
         by_run = _part(rows, names, 1, [*_RUN_COLS, *_MEASURES])
-        held_rows = _part(rows, names, 2, [*fetched, *_MEASURES])
+        held_rows = _fetched(_part(rows, names, 2, ["fx", "fv", *_MEASURES, *(["rday"] if "rday" in names else [])]))
         hard_rows = held_rows[held_rows["h_k"].notna()]
-        hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), hard_rows["n"].to_numpy(dtype=np.int64)) for c in _HARD_COLS})
+        times = hard_rows["n"].to_numpy(dtype=np.int64)
+        hard = pd.DataFrame({c: np.repeat(hard_rows[f"h_{c}"].to_numpy(), times) for c in _HARD_COLS})
+        if "rday" in names:  # the day of the run of each undecided row, where the run is rolled up
+            hard["rday"] = np.repeat(hard_rows["rday"].to_numpy(), times)
+            rolled = Rolled(_part(rows, names, _DAILY_OLD, ["d", "day", "n", "bytes"]),
+                            _part(rows, names, _OLD_RUNS, ["d", "rday", "rb", "n", "bytes", "runs", "first_ts",
+                                                           "last_ts", "runid"]),
+                            _part(rows, names, _OLD_KEYS, ["d", "k", "rday", "n", "bytes", "runs", "first_ts",
+                                                           "last_ts"]))
         cand_rows = held_rows[held_rows["s_k"].notna()]
         cands = pd.DataFrame({c: np.repeat(cand_rows[f"s_{c}"].to_numpy(), cand_rows["n"].to_numpy(dtype=np.int64)) for c in _SECRET_COLS})
     else:
@@ -447,7 +656,8 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
             picked = got[got["s_k"].notna()]
             cands = pd.DataFrame({c: picked[f"s_{c}"].to_numpy() for c in _SECRET_COLS})
     if not collect:
-        check_rows(label, table.name, by_key, by_run)
+        days = by_run if rolled is None else pd.concat([by_run[["day", "n"]], rolled.daily[["day", "n"]]])
+        check_rows(label, table.name, by_key, days)
     st.prefilter_rows += int(pd.to_numeric(by_key["pfn"]).fillna(0).sum()) if named is not None else 0
     st.classified_rows += len(hard)
     st.secret_candidates += len(cands)
@@ -455,7 +665,7 @@ def _table_summary(run: Runner, engine: sa.Engine, label: str, table: FoundTable
         return Summary.empty()
     largest = _largest(run, engine, table, rules, params, st, collect)
     found = findings(table.name, cands) if named is not None else None
-    return assemble(table, by_key, by_run, hard, largest, found)
+    return assemble(table, by_key, by_run, hard, largest, found, rolled)
 
 
 #: Sampled rows whose values one statement fetches (a few parameters a row: far under

@@ -8,6 +8,7 @@ shapes them; :func:`check_rows` refuses rows the loader would reject.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from xcomlab.summary.core import (
 from xcomlab.summary.sqlrules import HARD
 from xcomlab.summary.sqlsession import FoundTable
 
-__all__ = ["LIMITS", "SORTED_LIMITS", "assemble", "binary", "check_rows", "findings", "labels", "raw", "stamps"]
+__all__ = ["LIMITS", "SORTED_LIMITS", "Rolled", "assemble", "binary", "check_rows", "findings", "labels", "raw", "stamps"]
 
 _T = S.SOURCE_TABLE
 _ENCODINGS = np.asarray(S.ENCODINGS, dtype=object)
@@ -83,8 +84,24 @@ def stamps(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True)
 
 
+@dataclass(frozen=True)
+class Rolled:
+    """One table's runs rolled up by the database (:func:`~xcomlab.summary.pushdown._rolled_sql`),
+    as it returned them: their rows and bytes per DAG and day (``daily``: ``d, day, n,
+    bytes``), the ``old_runs`` groups (``d, rday, rb, n, bytes, runs, first_ts, last_ts,
+    runid``) and the ``old_run_keys`` groups (``d, k, rday, n, bytes, runs, first_ts,
+    last_ts``); ``rday`` is the day of a run's last write in days since the epoch."""
+
+    daily: pd.DataFrame
+    runs: pd.DataFrame
+    keys: pd.DataFrame
+
+
 def assemble(table: FoundTable, by_key: pd.DataFrame, by_run: pd.DataFrame, hard: pd.DataFrame,
-              largest: pd.DataFrame, findings: pd.DataFrame | None) -> Summary:
+             largest: pd.DataFrame, findings: pd.DataFrame | None, rolled: Rolled | None = None) -> Summary:
+    """One table's summary from its groups; with ``rolled``, ``by_run`` holds the exact
+    runs' groups only and ``hard`` an ``rday`` column (the day of the row's run where the
+    run is rolled up), and the summary has ``old_runs`` and ``old_run_keys``."""
     name = table.name
     by_key = by_key.astype({"n": "int64", "bytes": "int64", "c": "int64", "o": "int64", "res": "int64",
                             "mapped": "int64", "top": "int64"})
@@ -118,7 +135,21 @@ def assemble(table: FoundTable, by_key: pd.DataFrame, by_run: pd.DataFrame, hard
                       "rows": by_run["n"], "value_bytes": by_run["bytes"],
                       "first_timestamp": stamps(by_run["first_ts"]), "last_timestamp": stamps(by_run["last_ts"]),
                       "dag_run_id": by_run["runid"]})
-    daily = r.groupby([_T, S.DAG_ID, "day"], sort=False, dropna=False).agg(
+    per_day = r[[_T, S.DAG_ID, "day", "rows", "value_bytes"]]
+    first, last = r["first_timestamp"].min(), r["last_timestamp"].max()
+    old: dict[str, pd.DataFrame] = {}
+    if rolled is not None:
+        d = rolled.daily.astype({"n": "int64", "bytes": "int64"})
+        per_day = pd.concat([per_day, pd.DataFrame({_T: name, S.DAG_ID: labels(d["d"]), "day": _days(d["day"]),
+                                                     "rows": d["n"], "value_bytes": d["bytes"]})],
+                            ignore_index=True)
+        old = _old_tables(name, rolled, hard, got)
+        if len(old["old_runs"]):
+            first = min(first, old["old_runs"]["first_timestamp"].min()) if pd.notna(first) else \
+                old["old_runs"]["first_timestamp"].min()
+            last = max(last, old["old_runs"]["last_timestamp"].max()) if pd.notna(last) else \
+                old["old_runs"]["last_timestamp"].max()
+    daily = per_day.groupby([_T, S.DAG_ID, "day"], sort=False, dropna=False).agg(
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"))
     runs = r.groupby(list(GROUPS["runs"]), sort=False, dropna=False).agg(
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), first_timestamp=("first_timestamp", "min"),
@@ -130,16 +161,16 @@ def assemble(table: FoundTable, by_key: pd.DataFrame, by_run: pd.DataFrame, hard
         mapped_rows=("mapped_rows", "sum"), max_map_index=("max_map_index", "max")) if len(m) else _empty("mapped")
     # a database keeps every row's size: nothing lost or rebuilt, so no inexact rows
     sources = pd.DataFrame([(name, table.airflow_schema, int(k["rows"].sum()), 0, int(by_key["res"].sum()),
-                             int(by_key["mapped"].sum()), r["first_timestamp"].min(), r["last_timestamp"].max())],
+                             int(by_key["mapped"].sum()), first, last)],
                            columns=[*GROUPS["sources"], *_AGG_SOURCES]).set_index(list(GROUPS["sources"]))
     secrets, secret_rows = _secret_tables(findings)
     scanned = (pd.DataFrame([(name, "secrets", int(by_key["n"].sum()))], columns=[_T, "scan", "rows"])
                .set_index([_T, "scan"]) if findings is not None else _empty("scanned"))
     tables: dict[str, Any] = {
         "keys": keys, "histogram": histogram, "daily": daily, "runs": runs,
-        "classes": _classes(name, k, hard, got), "over": over, "run_keys": _run_keys(name, r, hard, got),
+        "classes": _classes(name, k, hard, got), "over": over, "run_keys": _run_keys(name, r, hard, got, rolled is not None),
         "sources": sources, "big": big, "secrets": secrets, "secret_rows": secret_rows,
-        "largest": largest, "mapped": mapped, "scanned": scanned}
+        "largest": largest, "mapped": mapped, "scanned": scanned, **old}
     typed: dict[str, Any] = {n: _canonical(n, t) for n, t in tables.items()}
     return Summary(**typed)
 
@@ -152,12 +183,25 @@ def _days(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values.astype(str), utc=True)
 
 
-def _run_keys(name: str, r: pd.DataFrame, hard: pd.DataFrame, got: Classified | None) -> pd.DataFrame:
+def _refs(hard: pd.DataFrame, got: Classified | None, rolled: bool, old: bool) -> np.ndarray:
+    """Positions in ``hard`` of the references found there; with ``rolled``, of those whose
+    run is rolled up (``old``) or exact."""
+    if got is None or not len(got.ref_rows):
+        return np.zeros(0, dtype=np.int64)
+    rows = np.asarray(got.ref_rows, dtype=np.int64)
+    if rolled:
+        rows = rows[hard["rday"].iloc[rows].notna().to_numpy() == old]
+    return rows
+
+
+def _run_keys(name: str, r: pd.DataFrame, hard: pd.DataFrame, got: Classified | None,
+              rolled: bool = False) -> pd.DataFrame:
     """``run_keys`` from the run groups, with the references found among the fetched rows
-    (every row that may be a reference is undecided in SQL, so all of them are there)."""
+    (every row that may be a reference is undecided in SQL, so all of them are there;
+    with ``rolled``, those of the exact runs only)."""
     parts = [r.assign(refs=0, ref_bytes=0)]
-    if got is not None and len(got.ref_rows):
-        rows = np.asarray(got.ref_rows, dtype=np.int64)
+    rows = _refs(hard, got, rolled, False)
+    if got is not None and len(rows):
         sizes = [got.ref_bytes[i] for i in rows.tolist()]
         refs = hard.iloc[rows]
         none = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]")
@@ -170,6 +214,45 @@ def _run_keys(name: str, r: pd.DataFrame, hard: pd.DataFrame, got: Classified | 
         rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), refs=("refs", "sum"),
         ref_bytes=("ref_bytes", "sum"), first_timestamp=("first_timestamp", "min"),
         last_timestamp=("last_timestamp", "max"))
+
+
+def _old_tables(name: str, rolled: Rolled, hard: pd.DataFrame, got: Classified | None) -> dict[str, pd.DataFrame]:
+    """``old_runs`` and ``old_run_keys`` of the runs the database rolled up, with the
+    references found among their undecided rows (as :func:`~xcomlab.summary.runs.rolled_tables`
+    makes them of the runs' groups)."""
+    runs = rolled.runs
+    old_runs = pd.DataFrame({_T: name, S.DAG_ID: labels(runs["d"]), "day": _epoch_days(runs["rday"]),
+                             "run_bytes": runs["rb"].astype("int64"), "rows": runs["n"], "value_bytes": runs["bytes"],
+                             "runs": runs["runs"], "first_timestamp": stamps(runs["first_ts"]),
+                             "last_timestamp": stamps(runs["last_ts"]),
+                             "dag_run_id": runs["runid"]}).set_index(list(GROUPS["old_runs"]))
+    keys = rolled.keys
+    parts = [pd.DataFrame({_T: name, S.DAG_ID: labels(keys["d"]), S.KEY: labels(keys["k"]),
+                           "day": _epoch_days(keys["rday"]), "rows": keys["n"].astype("int64"),
+                           "value_bytes": keys["bytes"].astype("int64"), "refs": 0, "ref_bytes": 0,
+                           "runs": keys["runs"].astype("int64"),
+                           "first_timestamp": stamps(keys["first_ts"]),
+                           "last_timestamp": stamps(keys["last_ts"])})]
+    rows = _refs(hard, got, True, True)
+    if got is not None and len(rows):
+        refs = hard.iloc[rows]
+        none = pd.Series(pd.NaT, index=range(len(rows)), dtype="datetime64[ns, UTC]")
+        parts.append(pd.DataFrame({_T: name, S.DAG_ID: labels(refs["d"]).to_numpy(), S.KEY: labels(refs["k"]).to_numpy(),
+                                   "day": _epoch_days(refs["rday"]).to_numpy(), "rows": 0, "value_bytes": 0,
+                                   "refs": 1, "ref_bytes": [0 if got.ref_bytes[i] is None else int(got.ref_bytes[i])
+                                                            for i in rows.tolist()],
+                                   "runs": 0, "first_timestamp": none, "last_timestamp": none}))
+    both = pd.concat(parts, ignore_index=True)
+    old_keys = both.groupby(list(GROUPS["old_run_keys"]), sort=False, dropna=False).agg(
+        rows=("rows", "sum"), value_bytes=("value_bytes", "sum"), refs=("refs", "sum"),
+        ref_bytes=("ref_bytes", "sum"), runs=("runs", "sum"), first_timestamp=("first_timestamp", "min"),
+        last_timestamp=("last_timestamp", "max"))
+    return {"old_runs": old_runs, "old_run_keys": old_keys}
+
+
+def _epoch_days(values: pd.Series) -> pd.Series:
+    """Days since the epoch (null: no day) as UTC midnights."""
+    return pd.to_datetime(pd.to_numeric(values).astype("float64") * 86_400, unit="s", utc=True)
 
 
 def _classes(name: str, k: pd.DataFrame, hard: pd.DataFrame, got: Classified | None) -> pd.DataFrame:
