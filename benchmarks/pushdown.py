@@ -204,7 +204,7 @@ def _drop(dialect: str, base: str, name: str) -> None:
 
 def _cli(url: str, tree: Path = ROOT) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "xcomlab.cli", "profile", url, "--summary", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "xcomlab", "profile", url, "--summary", "--json"],
                           cwd=tree, env=_env(tree), capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
     if proc.returncode != 0:
