@@ -188,3 +188,16 @@ def test_the_audit_says_what_its_dag_run_check_left_out() -> None:
     full = migration_audit(af2, dag_run_ids=ids[: len(ids) // 2])
     assert full.summary.loc["dag_run_missing", "rows"] > 0  # the check can fail
     assert audit.summary.loc["dag_run_missing", "rows"] == 0
+
+
+@pytest.mark.parametrize("dtype", ["object", "str"])
+def test_label_bytes_counts_utf8_bytes_in_the_labels_own_dtype(dtype: str) -> None:
+    """UTF-8 bytes per label (a null has none), the same from object labels, pandas' string
+    dtype (factorized as it is, no Python string per row), an index or a plain list."""
+    from xcomlab.summary.runs import label_bytes
+
+    words = ["run", "rün", None, "run", "日本", ""]
+    want = [3, 4, 0, 3, 6, 0]
+    assert label_bytes(pd.Series(words, dtype=dtype)).tolist() == want
+    assert label_bytes(pd.Index(words, dtype=dtype)).tolist() == want
+    assert label_bytes(words).tolist() == want  # type: ignore[arg-type]
