@@ -8,7 +8,8 @@ re-grouping the whole running table each time. Here:
   label dictionary for the whole stream (:class:`Labels`); a batch maps its few labels
   to global codes once (a lookup per label, not per row); ``bucket`` codes are global;
 * each :data:`~xcomlab.summary.core.GROUPED` table is a :class:`Table`: its groups' codes
-  (int32 per level, null ``-1``) sorted lexicographically, and their measures (int64);
+  (the narrowest integer a level's labels allow, null ``-1``) sorted lexicographically,
+  and their measures (int32 while every group's value fits, else int64);
   batches wait in a list (levels narrowed, measures int32 where they fit) and are folded
   in when they hold a quarter of the running groups: the waiting groups are sorted and
   reduced (``reduceat`` per measure), then merged into the running groups, which are
