@@ -29,6 +29,8 @@ The result equals :func:`~xcomlab.summary.core.merge_all` of the batch summaries
 
 from __future__ import annotations
 
+from itertools import compress, repeat
+from operator import is_
 from typing import Any, Final
 
 import numpy as np
@@ -85,16 +87,23 @@ class Labels:
         if not len(labels):
             return out
         null = np.asarray(pd.isna(labels), dtype=np.bool_)
+        whole = not null.any()
         at = np.flatnonzero(~null)
-        raw = (pd.DatetimeIndex(labels).asi8[at] if self._days else labels[at]).tolist()
+        if self._days:
+            raw = pd.DatetimeIndex(labels).asi8[at].tolist()
+        else:
+            raw = (labels if whole else labels[at]).tolist()
         got = list(map(self._code.get, raw))
-        if None in got:
-            new = dict.fromkeys(w for w, c in zip(raw, got, strict=True) if c is None)
+        if None in got:  # the labels new to the stream, picked in C (no Python loop per label)
+            new = dict.fromkeys(compress(raw, map(is_, got, repeat(None))))
             start = len(self.words)
             self._code.update(zip(new, range(start, start + len(new)), strict=True))
             self.words.extend(new)
             got = list(map(self._code.__getitem__, raw))
-        out[at] = np.fromiter(got, dtype=np.int32, count=len(got))
+        codes = np.fromiter(got, dtype=np.int32, count=len(got))
+        if whole:
+            return codes
+        out[at] = codes
         return out
 
     def drop(self, codes: np.ndarray) -> None:
