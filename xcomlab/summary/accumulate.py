@@ -83,9 +83,8 @@ class Labels:
         """Global codes (int32, null ``-1``) of ``f``'s labels, one per label: one C-level
         dictionary look-up per label, Python only for the labels new to the stream."""
         labels = f.labels
-        out = np.full(len(labels), -1, dtype=np.int32)
         if not len(labels):
-            return out
+            return np.zeros(0, dtype=np.int32)
         null = np.asarray(pd.isna(labels), dtype=np.bool_)
         whole = not null.any()
         at = np.flatnonzero(~null)
@@ -103,6 +102,7 @@ class Labels:
         codes = np.fromiter(got, dtype=np.int32, count=len(got))
         if whole:
             return codes
+        out = np.full(len(labels), -1, dtype=np.int32)
         out[at] = codes
         return out
 
